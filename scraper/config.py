@@ -1,0 +1,265 @@
+"""Configuration: ``config/sites.toml`` (stdlib tomllib) -> frozen dataclasses.
+
+Precedence: built-in defaults < ``[defaults]`` < ``[[site]]`` < ``SCRAPER_*`` environment < CLI flags.
+Every setting is declared once, in :class:`Settings`, with its default and a help line.
+This module reads the config file it is given and the environment; it does no other I/O.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from scraper.errors import ConfigError
+
+DEFAULT_USER_AGENT = "scraper/0.1 (+https://example.org/scraper)"
+DEFAULT_CONFIG_PATH = Path("config/sites.toml")
+_DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$")
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0, None: 1.0}
+
+
+def parse_duration(value: str | int | float, *, where: str = "duration") -> float:
+    """Seconds in ``"90s"``, ``"15m"``, ``"6h"``, ``"7d"``, ``"2w"`` or a bare number of seconds."""
+    if isinstance(value, bool):
+        raise ConfigError(f"{where}: expected a duration like '6h', got {value!r}")
+    if isinstance(value, int | float):
+        if value < 0:
+            raise ConfigError(f"{where}: a duration cannot be negative")
+        return float(value)
+    match = _DURATION_RE.match(str(value))
+    if not match:
+        raise ConfigError(f"{where}: expected a duration like '90s', '15m', '6h' or '7d', got {value!r}")
+    return float(match.group(1)) * _UNITS[match.group(2)]
+
+
+def _setting(default: Any, help: str, *, duration: bool = False) -> Any:
+    return field(default=default, metadata={"help": help, "duration": duration})
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Fetch and crawl settings; the same keys go in ``[defaults]`` and in each ``[[site]]``."""
+
+    user_agent: str = _setting(DEFAULT_USER_AGENT, "User-Agent header; its first word is our robots.txt token")
+    delay_seconds: float = _setting(1.0, "minimum seconds between two requests to the same host")
+    concurrency_per_host: int = _setting(2, "requests in flight to one host at most")
+    concurrency: int = _setting(16, "requests in flight in all at most")
+    revisit: float = _setting(6 * 3600.0, "how often a known page is due again", duration=True)
+    revisit_min: float = _setting(3600.0, "floor of the adaptive revisit interval", duration=True)
+    revisit_max: float = _setting(7 * 86400.0, "cap of the adaptive revisit interval", duration=True)
+    max_pages: int = _setting(1000, "pages fetched per site per run at most")
+    max_bytes: int = _setting(10 * 1024 * 1024, "body size cap, counted after decompression")
+    connect_timeout_seconds: float = _setting(10.0, "seconds to open a connection")
+    read_timeout_seconds: float = _setting(20.0, "seconds to wait for the next bytes of a response")
+    deadline_seconds: float = _setting(60.0, "seconds one URL may take in all, retries included")
+    max_redirects: int = _setting(10, "redirect hops followed at most")
+    retries: int = _setting(3, "extra attempts on connect errors, timeouts, 429 and 5xx")
+    retry_max_wait_seconds: float = _setting(60.0, "longest wait before a retry (Retry-After is capped to it)")
+    respect_robots: bool = _setting(True, "obey robots.txt and its Crawl-delay")
+    robots_ttl: float = _setting(86400.0, "how long a fetched robots.txt is trusted", duration=True)
+    allow_private: bool = _setting(False, "allow loopback, private and link-local addresses (local sites)")
+    extract_timeout_seconds: float = _setting(20.0, "time budget of one page's extraction")
+
+
+SETTING_NAMES = frozenset(f.name for f in dataclasses.fields(Settings))
+_SITE_KEYS = {
+    "name": str,
+    "start_urls": list,
+    "sitemaps": list,
+    "feeds": list,
+    "allow": list,
+    "deny": list,
+    "max_depth": int,
+    "strip": list,
+    "trailing_slash": str,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Site:
+    """One ``[[site]]`` table with its settings resolved against ``[defaults]``."""
+
+    name: str
+    start_urls: tuple[str, ...] = ()
+    sitemaps: tuple[str, ...] = ()
+    feeds: tuple[str, ...] = ()
+    allow: tuple[re.Pattern[str], ...] = ()
+    deny: tuple[re.Pattern[str], ...] = ()
+    max_depth: int = 2
+    strip: tuple[str, ...] = ()  #: extra CSS selectors that are chrome on this site
+    trailing_slash: str = "keep"  #: "keep", "strip" or "add" when normalising URLs
+    settings: Settings = field(default_factory=Settings)
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    """A loaded config file."""
+
+    path: Path | None
+    defaults: Settings
+    sites: tuple[Site, ...]
+
+    def site(self, name: str) -> Site:
+        for site in self.sites:
+            if site.name == name:
+                return site
+        known = ", ".join(s.name for s in self.sites) or "none"
+        raise ConfigError(f"{self.path}: no site named {name!r} (known: {known})")
+
+    def select(self, names: tuple[str, ...] | list[str]) -> tuple[Site, ...]:
+        """The sites named, in config order, or every site when no name is given."""
+        if not names:
+            return self.sites
+        wanted = [self.site(n) for n in names]
+        return tuple(s for s in self.sites if s in wanted)
+
+
+def _coerce_setting(name: str, value: Any, where: str) -> Any:
+    spec = next(f for f in dataclasses.fields(Settings) if f.name == name)
+    if spec.metadata.get("duration"):
+        return parse_duration(value, where=where)
+    kind = type(spec.default)
+    if kind is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{where}: expected true or false, got {value!r}")
+        return value
+    if kind is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(f"{where}: expected a number, got {value!r}")
+        if value < 0:
+            raise ConfigError(f"{where}: cannot be negative")
+        return float(value)
+    if kind is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{where}: expected a whole number, got {value!r}")
+        if value < 0:
+            raise ConfigError(f"{where}: cannot be negative")
+        return value
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(f"{where}: expected a non-empty string, got {value!r}")
+    return value
+
+
+def apply_settings(base: Settings, values: Mapping[str, Any], where: str) -> Settings:
+    """``base`` with ``values`` (setting name -> raw value) validated and applied."""
+    changes = {}
+    for key, value in values.items():
+        if key not in SETTING_NAMES:
+            raise ConfigError(f"{where}: unknown key {key!r}")
+        changes[key] = _coerce_setting(key, value, f"{where}.{key}")
+    return dataclasses.replace(base, **changes)
+
+
+def settings_from_env(base: Settings, environ: Mapping[str, str]) -> Settings:
+    """Apply ``SCRAPER_<SETTING>`` variables (e.g. ``SCRAPER_USER_AGENT``) over ``base``."""
+    values: dict[str, Any] = {}
+    for name in SETTING_NAMES:
+        raw = environ.get(f"SCRAPER_{name.upper()}")
+        if raw is None:
+            continue
+        kind = type(getattr(base, name))
+        value: Any = raw
+        if kind is bool:
+            value = raw.strip().lower() in {"1", "true", "yes", "on"}
+        elif kind is int and raw.strip().lstrip("-").isdigit():
+            value = int(raw)
+        elif kind is float:
+            try:
+                value = float(raw)
+            except ValueError:
+                value = raw  # a duration string such as "6h"
+        values[name] = value
+    return apply_settings(base, values, "environment SCRAPER_*") if values else base
+
+
+def _str_list(value: Any, where: str) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ConfigError(f"{where}: expected a list of strings")
+    return tuple(value)
+
+
+def _patterns(value: Any, where: str) -> tuple[re.Pattern[str], ...]:
+    compiled = []
+    for i, pattern in enumerate(_str_list(value, where)):
+        try:
+            compiled.append(re.compile(pattern))
+        except re.error as exc:
+            raise ConfigError(f"{where}[{i}]: bad regular expression {pattern!r}: {exc}") from exc
+    return tuple(compiled)
+
+
+def _load_site(raw: Any, index: int, defaults: Settings, where: str) -> Site:
+    where = f"{where}: site[{index}]"
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: expected a table")
+    name = raw.get("name")
+    if not isinstance(name, str) or not name.strip():
+        raise ConfigError(f"{where}.name: every site needs a name")
+    where = f"{where.rsplit(':', 1)[0]}: site {name!r}"
+    site_values: dict[str, Any] = {}
+    setting_values: dict[str, Any] = {}
+    for key, value in raw.items():
+        if key in _SITE_KEYS:
+            site_values[key] = value
+        elif key in SETTING_NAMES:
+            setting_values[key] = value
+        else:
+            raise ConfigError(f"{where}: unknown key {key!r}")
+    for key in ("start_urls", "sitemaps", "feeds", "strip"):
+        if key in site_values:
+            site_values[key] = _str_list(site_values[key], f"{where}.{key}")
+    for key in ("allow", "deny"):
+        if key in site_values:
+            site_values[key] = _patterns(site_values[key], f"{where}.{key}")
+    depth = site_values.get("max_depth", 2)
+    if isinstance(depth, bool) or not isinstance(depth, int) or depth < 0:
+        raise ConfigError(f"{where}.max_depth: expected a whole number >= 0, got {depth!r}")
+    slash = site_values.get("trailing_slash", "keep")
+    if slash not in {"keep", "strip", "add"}:
+        raise ConfigError(f"{where}.trailing_slash: expected 'keep', 'strip' or 'add', got {slash!r}")
+    site_values["settings"] = apply_settings(defaults, setting_values, where)
+    return Site(**site_values)
+
+
+def parse_config(text: str, path: Path | None = None, environ: Mapping[str, str] | None = None) -> Config:
+    """Parse config text; ``path`` only names the file in messages."""
+    where = str(path) if path else "<config>"
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{where}: not valid TOML: {exc}") from exc
+    for key in data:
+        if key not in {"defaults", "site"}:
+            raise ConfigError(f"{where}: unknown key {key!r} (expected [defaults] and [[site]] tables)")
+    raw_defaults = data.get("defaults", {})
+    if not isinstance(raw_defaults, dict):
+        raise ConfigError(f"{where}: defaults: expected a table")
+    defaults = apply_settings(Settings(), raw_defaults, f"{where}: defaults")
+    defaults = settings_from_env(defaults, os.environ if environ is None else environ)
+    raw_sites = data.get("site", [])
+    if not isinstance(raw_sites, list):
+        raise ConfigError(f"{where}: site: expected [[site]] tables")
+    sites = tuple(_load_site(raw, i, defaults, where) for i, raw in enumerate(raw_sites))
+    names = [s.name for s in sites]
+    for name in names:
+        if names.count(name) > 1:
+            raise ConfigError(f"{where}: site {name!r} is defined twice")
+    return Config(path=path, defaults=defaults, sites=sites)
+
+
+def load_config(path: Path | str, environ: Mapping[str, str] | None = None) -> Config:
+    """Read and validate a config file."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError as exc:
+        raise ConfigError(f"{path}: config file not found") from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read config file: {exc}") from exc
+    return parse_config(text, path, environ)

@@ -1,0 +1,135 @@
+"""Value types passed between the stages: fetch -> extract -> archive -> diff.
+
+Nothing here does I/O; every type is a frozen dataclass.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+Headers = tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class FetchResult:
+    """One successful HTTP exchange (2xx, or 304 for a conditional GET), body already decoded."""
+
+    url: str  #: the URL that was asked for
+    final_url: str  #: the URL after redirects
+    status_code: int
+    fetched_at: str  #: UTC ISO 8601, when the request was sent
+    elapsed_ms: int
+    headers: Headers = ()  #: response headers as received, in order
+    request_headers: Headers = ()  #: request headers as sent
+    http_version: str = "HTTP/1.1"
+    body: bytes = b""  #: the payload after Content-Encoding was undone
+    text: str = ""  #: ``body`` decoded with ``encoding``
+    encoding: str = "utf-8"
+    content_type: str = ""  #: media type only, lower case, e.g. ``text/html``
+    not_modified: bool = False  #: a 304 answer to a conditional GET
+    redirects: tuple[str, ...] = ()  #: each URL redirected from, in order
+
+    def header(self, name: str) -> str | None:
+        """The first response header called ``name`` (case-insensitive), or None."""
+        lname = name.lower()
+        for key, value in self.headers:
+            if key.lower() == lname:
+                return value
+        return None
+
+    @property
+    def etag(self) -> str | None:
+        return self.header("etag")
+
+    @property
+    def last_modified(self) -> str | None:
+        return self.header("last-modified")
+
+
+@dataclass(frozen=True, slots=True)
+class Article:
+    """The clean article and its metadata, as ``scraper extract --format json`` prints it."""
+
+    url: str | None = None
+    title: str | None = None
+    author: str | None = None  #: the authors joined with ", "
+    authors: tuple[str, ...] = ()
+    published: str | None = None  #: ISO 8601 date or datetime
+    updated: str | None = None
+    language: str | None = None
+    description: str | None = None
+    site_name: str | None = None
+    canonical_url: str | None = None
+    tags: tuple[str, ...] = ()
+    image: str | None = None
+    reading_time_minutes: int | None = None
+    word_count: int = 0
+    text: str = ""
+    markdown: str = ""
+    found: bool = False  #: False when the page had no article (text is then empty)
+    extractor: dict[str, str] = field(default_factory=dict)  #: versions, for provenance
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict with the fields DESIGN.md promises."""
+        data = asdict(self)
+        data["authors"] = list(self.authors)
+        data["tags"] = list(self.tags)
+        return data
+
+    def content_hash(self) -> str:
+        """sha256 of the text and the metadata that matters: equal hashes mean no change."""
+        key = {
+            "title": self.title,
+            "author": self.author,
+            "published": self.published,
+            "updated": self.updated,
+            "description": self.description,
+            "text": self.text,
+        }
+        blob = json.dumps(key, sort_keys=True, ensure_ascii=False).encode("utf-8")
+        return hashlib.sha256(blob).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class SaveOutcome:
+    """What the archive did with one fetch attempt."""
+
+    page_id: int
+    fetch_id: int
+    snapshot_id: int | None  #: the new snapshot, or None when nothing changed or the fetch failed
+    new_page: bool  #: the page had no snapshot before
+    changed: bool  #: a new snapshot was written for a page that had one
+
+    @property
+    def outcome(self) -> str:
+        """One of new, changed, unchanged (summary buckets; failures never reach here)."""
+        if self.new_page and self.snapshot_id is not None:
+            return "new"
+        if self.changed:
+            return "changed"
+        return "unchanged"
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """One stored version of a page, as the archive returns it."""
+
+    id: int
+    page_id: int
+    url: str
+    fetched_at: str
+    content_hash: str
+    title: str | None
+    author: str | None
+    published: str | None
+    updated: str | None
+    language: str | None
+    description: str | None
+    text: str
+    markdown: str
+    metadata: dict[str, Any]
+    raw_sha256: str | None
+    cause: str = "fetch"  #: "fetch" (the site changed) or "reextract" (our extraction changed)

@@ -1,0 +1,45 @@
+"""Shared fixtures: a local HTTP server, a real archive file, no proxies, the seed page."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.server import LocalServer
+
+FIXTURES = Path(__file__).parent / "fixtures"
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+SEED = SHARED / "seed"
+
+
+@pytest.fixture(autouse=True)
+def _no_proxies(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Nothing may reach beyond 127.0.0.1 through a proxy set in the environment."""
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("NO_PROXY", "*")
+    monkeypatch.delenv("SCRAPER_DB", raising=False)
+
+
+@pytest.fixture
+def server() -> Iterator[LocalServer]:
+    """A server on 127.0.0.1 serving tests/fixtures/site/ plus routes the test sets."""
+    srv = LocalServer(FIXTURES / "site").start()
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    """Where a test's archive lives: a real SQLite file under tmp_path."""
+    return tmp_path / "archive.db"
+
+
+@pytest.fixture
+def seed_dir() -> Path:
+    """../shared/seed, which CI has beside the clone."""
+    if not SEED.is_dir():
+        pytest.skip("../shared/seed is not beside this checkout")
+    return SEED

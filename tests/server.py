@@ -1,0 +1,121 @@
+"""A tiny HTTP server on 127.0.0.1 for the tests: static files plus per-test routes.
+
+``LocalServer.route(path, ...)`` sets what a path answers (status, headers, body, or a handler
+function); every request is logged with its time and headers so tests can check what the
+client sent (If-None-Match, User-Agent, the spacing of requests for Crawl-delay...).
+"""
+
+from __future__ import annotations
+
+import mimetypes
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+
+@dataclass
+class Request:
+    method: str
+    path: str
+    headers: dict[str, str]
+    at: float  #: time.monotonic() when it arrived
+
+
+@dataclass
+class Route:
+    status: int = 200
+    body: bytes = b""
+    headers: dict[str, str] = field(default_factory=dict)
+    #: handler(request_handler) -> None writes the whole answer itself (for faults)
+    handler: Callable[[BaseHTTPRequestHandler], None] | None = None
+
+
+class LocalServer:
+    """A threaded HTTP/1.1 server on 127.0.0.1:<free port>."""
+
+    def __init__(self, root: Path | None = None) -> None:
+        self.root = root
+        self.routes: dict[str, Route] = {}
+        self.requests: list[Request] = []
+        self._lock = threading.Lock()
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+            def do_HEAD(self) -> None:
+                self.do_GET()
+
+            def do_GET(self) -> None:
+                with server._lock:
+                    server.requests.append(
+                        Request(self.command, self.path, dict(self.headers.items()), time.monotonic())
+                    )
+                route = server.routes.get(self.path) or server.routes.get(self.path.split("?")[0])
+                if route is None:
+                    route = server._static(self.path)
+                if route.handler is not None:
+                    route.handler(self)
+                    return
+                self.send_response(route.status)
+                headers = {"Content-Length": str(len(route.body)), **route.headers}
+                headers.setdefault("Content-Type", "text/html; charset=utf-8")
+                for key, value in headers.items():
+                    self.send_header(key, value)
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(route.body)
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.port = self.httpd.server_address[1]
+        self.base = f"http://127.0.0.1:{self.port}"
+        self._thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    def _static(self, path: str) -> Route:
+        if self.root is None:
+            return Route(404, b"not found")
+        rel = path.split("?")[0].lstrip("/") or "index.html"
+        target = (self.root / rel).resolve()
+        if target.is_dir():
+            target = target / "index.html"
+        if not target.is_file() or self.root.resolve() not in target.parents:
+            return Route(404, b"<html><body>not found</body></html>")
+        ctype = mimetypes.guess_type(target.name)[0] or "application/octet-stream"
+        if ctype.startswith("text/") or ctype.endswith("xml"):
+            ctype += "; charset=utf-8"
+        return Route(200, target.read_bytes(), {"Content-Type": ctype})
+
+    def url(self, path: str = "/") -> str:
+        return self.base + path
+
+    def route(
+        self,
+        path: str,
+        body: bytes | str = b"",
+        status: int = 200,
+        headers: dict[str, str] | None = None,
+        handler: Callable[[BaseHTTPRequestHandler], None] | None = None,
+    ) -> None:
+        if isinstance(body, str):
+            body = body.encode("utf-8")
+        self.routes[path] = Route(status, body, dict(headers or {}), handler)
+
+    def requests_to(self, path: str) -> list[Request]:
+        with self._lock:
+            return [r for r in self.requests if r.path == path]
+
+    def start(self) -> LocalServer:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
