@@ -5,12 +5,23 @@ Nothing here does I/O; every type is a frozen dataclass.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 Headers = tuple[tuple[str, str], ...]
+
+
+def iso_utc(moment: dt.datetime) -> str:
+    """The archive's one timestamp format: UTC ISO 8601 to the second, ``2026-05-01T09:30:00Z``.
+
+    Every stored time uses it, so timestamps compare correctly as text.
+    """
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.UTC)
+    return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @dataclass(frozen=True, slots=True)
