@@ -1,0 +1,5 @@
+"""``python -m scraper.demo``: run the demo."""
+
+from scraper.demo import main
+
+main()
