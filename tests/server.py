@@ -56,7 +56,9 @@ class LocalServer:
             def do_GET(self) -> None:
                 with server._lock:
                     server.requests.append(
-                        Request(self.command, self.path, dict(self.headers.items()), time.monotonic())
+                        Request(
+                            self.command, self.path, dict(self.headers.items()), time.monotonic()
+                        )
                     )
                 route = server.routes.get(self.path) or server.routes.get(self.path.split("?")[0])
                 if route is None:
