@@ -211,6 +211,46 @@ def m001_initial(db: Database) -> None:
     )
 
 
+@migrations()
+def m002_backfill_changes(db: Database) -> None:
+    """A ``changes`` row for every snapshot that lacks one (archives written before changes
+    were recorded): each snapshot against the one before it of the same page. Idempotent."""
+    from scraper.diff import word_counts  # the same counts that Archive.save_fetch records
+
+    flagged = ("title", "author", "published", "updated", "description")
+    missing = db.execute(
+        """
+        SELECT s.id, s.page_id, s.text, s.cause, s.title, s.author, s.published, s.updated,
+            s.description,
+            (SELECT MAX(id) FROM snapshots p WHERE p.page_id = s.page_id AND p.id < s.id)
+        FROM snapshots s
+        WHERE NOT EXISTS (SELECT 1 FROM changes c WHERE c.snapshot_id = s.id)
+        ORDER BY s.id
+        """
+    ).fetchall()
+    for snapshot_id, _page_id, text, cause, *values, previous_id in missing:
+        flags = [0] * len(flagged)
+        old_text = ""
+        if previous_id is not None:
+            old = db.execute(
+                "SELECT text, title, author, published, updated, description "
+                "FROM snapshots WHERE id = ?",
+                [previous_id],
+            ).fetchone()
+            old_text = old[0]
+            flags = [int(a != b) for a, b in zip(old[1:], values, strict=True)]
+        added, removed = word_counts(old_text, text)
+        db.execute(
+            """
+            INSERT OR IGNORE INTO changes (snapshot_id, previous_id, words_added, words_removed,
+                title_changed, author_changed, published_changed, updated_changed,
+                description_changed, cause)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """,
+            [snapshot_id, previous_id, added, removed, *flags, cause or "fetch"],
+        )
+
+
 def migrate(db: Database) -> None:
     """Apply every pending migration, each in its own transaction."""
     migrations.apply(db)
