@@ -270,7 +270,7 @@ def fetch(
             overrides["user_agent"] = user_agent
         jobs.append((url, dataclasses.replace(settings, **overrides), site))
     if not jobs:
-        raise UsageError("no valid URL to fetch")
+        sys.exit(UsageError.exit_code)
 
     archive = None if no_store else Archive(db_path)
     results: list[Any] = []
