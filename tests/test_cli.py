@@ -186,10 +186,13 @@ def test_fetch_bad_answers_are_recorded(
     assert result.exit_code == 1
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
-    assert url in lines[0] and needle in lines[0]
+    assert url in lines[0]
+    assert needle in lines[0]
     assert "Traceback" not in result.stderr
     errors = rows(db_path, "select error, snapshot_id from fetches")
-    assert len(errors) == 1 and errors[0][0] and errors[0][1] is None
+    assert len(errors) == 1
+    assert errors[0][0]
+    assert errors[0][1] is None
 
 
 def test_fetch_refused_connection(db_path: Path) -> None:
@@ -236,7 +239,8 @@ def test_fetch_malformed_config(server: LocalServer, tmp_path: Path) -> None:
     config.write_text("[defaults]\ndelay_seconds = 'soon'\n", encoding="utf-8")
     result = run("fetch", server.url(PAGE), "--config", str(config), "--db", str(tmp_path / "a.db"))
     assert result.exit_code == 2
-    assert str(config) in result.stderr and "delay_seconds" in result.stderr
+    assert str(config) in result.stderr
+    assert "delay_seconds" in result.stderr
 
 
 def test_fetch_honours_robots(server: LocalServer, db_path: Path) -> None:
