@@ -33,7 +33,7 @@ format: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-check: lint typecheck test  ## what CI runs
+check: lint typecheck test  ## everything a change must pass
 
 bench: bench-extract bench-crawl  ## every benchmark, figures printed
 
