@@ -251,6 +251,33 @@ def m002_backfill_changes(db: Database) -> None:
         )
 
 
+@migrations()
+def m003_crawl_frontier(db: Database) -> None:
+    """Crawl scheduling: each page's host, when the crawl last handled it and in which run;
+    the sitemaps and feeds the crawl reads for discovery."""
+    db.execute("ALTER TABLE pages ADD COLUMN host TEXT")  # scheme://host[:port]
+    db.execute("ALTER TABLE pages ADD COLUMN crawled_at TEXT")  # last handled by a crawl
+    db.execute("ALTER TABLE pages ADD COLUMN run_id INTEGER")  # the run that last claimed it
+    db.execute("CREATE INDEX idx_pages_site_due ON pages (site, next_fetch_at)")
+    db.execute(
+        """
+        CREATE TABLE crawl_sources (
+            url TEXT PRIMARY KEY,               -- a sitemap or feed
+            site TEXT NOT NULL,
+            kind TEXT NOT NULL,                 -- sitemap or feed
+            found_on TEXT,                      -- robots.txt, a page, a sitemap index; NULL: config
+            fetched_at TEXT,
+            next_fetch_at TEXT,
+            status INTEGER,
+            error TEXT,
+            etag TEXT,
+            last_modified TEXT,
+            entries INTEGER                     -- URLs it listed at the last read
+        )
+        """
+    )
+
+
 def migrate(db: Database) -> None:
     """Apply every pending migration, each in its own transaction."""
     migrations.apply(db)
