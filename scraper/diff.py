@@ -144,60 +144,78 @@ def unified_diff(old: Snapshot, new: Snapshot, *, context: int = 3) -> str:
     return "".join(line + "\n" for line in lines)
 
 
+class _InlineRenderer:
+    """Collects marked-up words into paragraphs, remembering which paragraphs changed."""
+
+    def __init__(self, marks: dict[str, tuple[str, str]]) -> None:
+        self.marks = marks
+        self.paragraphs: list[tuple[str, bool]] = []
+        self._parts: list[str] = []
+        self._changed = False
+        self._glue = False  # the next part follows the previous one without a space
+
+    def add(self, words: Sequence[str], kind: str | None) -> None:
+        """Add words (``kind`` None: unchanged, or ``delete``/``insert``)."""
+        run: list[str] = []
+        for word in words:
+            if word == PARAGRAPH_BREAK:
+                self._flush(run, kind)
+                run = []
+                self._end_paragraph(changed=kind is not None)
+            else:
+                run.append(word)
+        self._flush(run, kind)
+
+    def glue_next(self) -> None:
+        """Join the next part to the previous one (``[-old-]{+new+}``)."""
+        self._glue = True
+
+    def finish(self) -> list[tuple[str, bool]]:
+        if self._parts:
+            self._end_paragraph(changed=False)
+        return self.paragraphs
+
+    def _flush(self, run: list[str], kind: str | None) -> None:
+        if not run:
+            self._glue = False
+            return
+        text = " ".join(run)
+        if kind is not None:
+            start, end = self.marks[kind]
+            text = f"{start}{text}{end}"
+            self._changed = True
+        if self._glue and self._parts:
+            self._parts[-1] += text
+        else:
+            self._parts.append(text)
+        self._glue = False
+
+    def _end_paragraph(self, *, changed: bool) -> None:
+        self.paragraphs.append((" ".join(self._parts), self._changed or changed))
+        self._parts, self._changed, self._glue = [], False, False
+
+
 def word_diff(old: Snapshot, new: Snapshot, *, color: bool = False) -> str:
     """The changed paragraphs with deleted and inserted words marked inline.
 
     Plain: ``[-deleted-]{+inserted+}``; coloured: deleted in red, inserted in green (ANSI).
-    Unchanged paragraphs are left out; a ``...`` line stands for each run of them between
-    changes. Changed metadata fields come first, one line each.
+    Unchanged paragraphs are left out; a ``...`` line stands for each run of them. Changed
+    metadata fields come first, one line each. Empty when nothing differs.
     """
     if color:
         marks = {"delete": (RED, RESET), "insert": (GREEN, RESET)}
     else:
         marks = {"delete": ("[-", "-]"), "insert": ("{+", "+}")}
-
-    # Render into paragraphs, remembering which ones hold a change.
-    rendered: list[tuple[str, bool]] = []
-    parts: list[str] = []
-    changed = False
-
-    def emit(words: list[str], kind: str | None) -> None:
-        nonlocal parts, changed
-        run: list[str] = []
-
-        def flush_run() -> None:
-            nonlocal changed
-            if not run:
-                return
-            if kind is None:
-                parts.append(" ".join(run))
-            else:
-                start, end = marks[kind]
-                parts.append(f"{start}{' '.join(run)}{end}")
-                changed = True
-            run.clear()
-
-        for word in words:
-            if word == PARAGRAPH_BREAK:
-                flush_run()
-                if kind is not None:
-                    changed = True  # a paragraph break inserted or deleted
-                rendered.append((" ".join(parts), changed))
-                parts, changed = [], False
-            else:
-                run.append(word)
-        flush_run()
-
+    renderer = _InlineRenderer(marks)
     for tag, old_w, new_w in word_ops(old.text, new.text):
         if tag == "equal":
-            emit(old_w, None)
+            renderer.add(old_w, None)
             continue
-        if tag in ("delete", "replace"):
-            emit(old_w, "delete")
-        if tag in ("insert", "replace"):
-            emit(new_w, "insert")
-    if parts:
-        rendered.append((" ".join(parts), changed))
+        renderer.add(old_w, "delete")
+        if tag == "replace" and PARAGRAPH_BREAK not in old_w:
+            renderer.glue_next()
+        renderer.add(new_w, "insert")
+    rendered = renderer.finish()
 
     lines = _metadata_lines(old, new)
     shown_until = -1
@@ -208,7 +226,7 @@ def word_diff(old: Snapshot, new: Snapshot, *, color: bool = False) -> str:
             lines.append("...")
         lines.append(para)
         shown_until = index
-    if lines and shown_until != -1 and shown_until < len(rendered) - 1:
+    if shown_until != -1 and shown_until < len(rendered) - 1:
         lines.append("...")
     return "".join(line + "\n" for line in lines)
 
@@ -224,7 +242,9 @@ def diff_ops(old: Snapshot, new: Snapshot) -> dict[str, Any]:
     ops: list[dict[str, Any]] = []
     added = removed = 0
     for tag, old_w, new_w in word_ops(old.text, new.text):
-        if tag == "equal":
+        if tag == "equal" and ops and ops[-1]["op"] == "equal":
+            ops[-1]["words"] = ops[-1]["words"] + old_w
+        elif tag == "equal":
             ops.append({"op": "equal", "words": old_w})
         elif tag == "delete":
             ops.append({"op": "delete", "old": old_w})
