@@ -10,13 +10,14 @@ import asyncio
 import datetime as dt
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import IO, Any, TypeVar
 
 import click
 
 from scraper import __version__
+from scraper.archive.query import DEFAULT_MAX_ROWS, DEFAULT_TIMEOUT_SECONDS
 from scraper.errors import ScraperError
 from scraper.models import iso_utc
 
@@ -330,3 +331,687 @@ def fetch(
         echo_json(printed_json[0] if len(urls) == 1 else printed_json)
     if failed:
         sys.exit(1)
+
+
+# --- questions to the archive: changes, search, sql, export ------------------------------
+
+
+def since_option(func: F) -> F:
+    """``--since DURATION|DATE``: a duration back from now (``7d``) or a UTC date/time."""
+    return click.option(
+        "--since",
+        metavar="DURATION|DATE",
+        help="Only since then: a duration back from now (12h, 7d) or a UTC date (2026-05-01).",
+    )(func)
+
+
+def site_option(func: F) -> F:
+    """``--site NAME``: only the pages of one ``[[site]]``."""
+    return click.option("--site", metavar="NAME", help="Only pages of this [[site]].")(func)
+
+
+def _since(value: str | None) -> dt.datetime | None:
+    """The moment ``--since`` names; the clock is read here, not in the query functions."""
+    if value is None:
+        return None
+    from scraper.config import parse_duration
+    from scraper.errors import ConfigError, UsageError
+
+    try:
+        seconds = parse_duration(value, where="--since")
+    except ConfigError:
+        pass
+    else:
+        return dt.datetime.now(dt.UTC) - dt.timedelta(seconds=seconds)
+    try:
+        moment = dt.datetime.fromisoformat(value)
+    except ValueError:
+        raise UsageError(
+            f"--since: expected a duration like 7d or a date like 2026-05-01, got {value!r}"
+        ) from None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=dt.UTC)
+
+
+def _display_width(text: str) -> int:
+    import unicodedata
+
+    return sum(
+        0 if unicodedata.combining(c) else 2 if unicodedata.east_asian_width(c) in "WF" else 1
+        for c in text
+    )
+
+
+def _cell(value: Any, max_width: int) -> str:
+    """A value on one line of a table: None empty, blobs by size, long text cut with '…'."""
+    if value is None:
+        return ""
+    if isinstance(value, bytes):
+        return f"<{len(value)} bytes>"
+    text = " ".join(str(value).split())
+    if _display_width(text) <= max_width:
+        return text
+    out, width = [], 0
+    for char in text:
+        width += _display_width(char)
+        if width > max_width - 1:
+            break
+        out.append(char)
+    return "".join(out) + "…"
+
+
+def echo_table(columns: Sequence[str], rows: Iterable[Sequence[Any]], max_width: int = 60) -> None:
+    """Print rows as an aligned text table with a header line."""
+    cells = [[_cell(v, max_width) for v in row] for row in rows]
+    widths = [
+        max([_display_width(name), *(_display_width(row[i]) for row in cells)])
+        for i, name in enumerate(columns)
+    ]
+
+    def line(values: Sequence[str]) -> str:
+        padded = (v + " " * (w - _display_width(v)) for v, w in zip(values, widths, strict=True))
+        return "  ".join(padded).rstrip()
+
+    click.echo(line(list(columns)))
+    click.echo(line(["-" * w for w in widths]))
+    for row in cells:
+        click.echo(line(row))
+
+
+def _json_value(value: Any) -> Any:
+    return f"<{len(value)} bytes>" if isinstance(value, bytes) else value
+
+
+@cli.command()
+@since_option
+@site_option
+@click.option(
+    "--limit",
+    type=click.IntRange(min=0),
+    default=100,
+    show_default=True,
+    help="Rows at most (0: all).",
+)
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["table", "json"]),
+    default="table",
+    show_default=True,
+)
+@db_option
+def changes(
+    since: str | None, site: str | None, limit: int, output_format: str, db_path: Path
+) -> None:
+    """The pages whose content changed, newest first, with the size of each change.
+
+    A page's first snapshot is not a change. +words/-words count the words inserted and
+    deleted; cause is "fetch" when the site changed the page, "reextract" when our
+    extraction did.
+
+    \b
+    Examples:
+      scraper changes --since 7d
+      scraper changes --site example-news --since 2026-05-01 --format json
+    """
+    from scraper.archive import Archive
+    from scraper.archive.query import changes as find_changes
+
+    since_at = _since(since)
+    with Archive(db_path, readonly=True) as archive:
+        rows = find_changes(archive, since=since_at, site=site, limit=limit or None)
+    if output_format == "json":
+        echo_json([row.to_dict() for row in rows])
+        return
+    if not rows:
+        click.echo("no changes", err=True)
+        return
+    echo_table(
+        ["fetched_at", "site", "+words", "-words", "cause", "url", "title"],
+        [
+            [
+                row.fetched_at,
+                row.site,
+                f"+{row.words_added}",
+                f"-{row.words_removed}",
+                row.cause,
+                row.url,
+                f"{row.previous_title or ''} → {row.title or ''}"
+                if row.title_changed
+                else row.title,
+            ]
+            for row in rows
+        ],
+    )
+
+
+@cli.command()
+@click.argument("query", nargs=-1, required=True)
+@site_option
+@since_option
+@click.option(
+    "--limit", type=click.IntRange(min=1), default=20, show_default=True, help="Results at most."
+)
+@click.option(
+    "--all-versions", is_flag=True, help="Every matching snapshot, not only the newest per page."
+)
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["table", "json"]),
+    default="table",
+    show_default=True,
+)
+@db_option
+def search(
+    query: tuple[str, ...],
+    site: str | None,
+    since: str | None,
+    limit: int,
+    all_versions: bool,
+    output_format: str,
+    db_path: Path,
+) -> None:
+    """Full-text search over the titles and text of every archived version, best match first.
+
+    Words are all required; "a phrase" in double quotes matches as a phrase; word* matches a
+    prefix; OR between two terms matches either. Punctuation is taken literally. Each page
+    is listed once, at its newest version that matches (--all-versions lists them all).
+
+    \b
+    Examples:
+      scraper search climate
+      scraper search '"city council"' budget --since 30d
+      scraper search 서울 --format json
+    """
+    from scraper.archive import Archive
+    from scraper.archive.query import search as find
+
+    colour = output_format == "table" and sys.stdout.isatty()
+    highlight = ("\x1b[1;33m", "\x1b[0m") if colour else ("**", "**")
+    since_at = _since(since)
+    with Archive(db_path, readonly=True) as archive:
+        hits = find(
+            archive,
+            " ".join(query),
+            site=site,
+            since=since_at,
+            limit=limit,
+            all_versions=all_versions,
+            highlight=highlight,
+        )
+    if output_format == "json":
+        echo_json([hit.to_dict() for hit in hits])
+        return
+    if not hits:
+        click.echo("no matches", err=True)
+        return
+    for number, hit in enumerate(hits, 1):
+        older = "" if hit.latest else "  (an older version)"
+        click.echo(f"{number}. {hit.title or '(untitled)'}")
+        click.echo(f"   {hit.url}  ·  {hit.fetched_at}{older}")
+        click.echo(f"   {' '.join(hit.snippet.split())}")
+        click.echo()
+
+
+@cli.command()
+@click.argument("query", metavar='"SELECT ..."')
+@click.option(
+    "-p",
+    "--param",
+    "params",
+    type=(str, str),
+    multiple=True,
+    metavar="NAME VALUE",
+    help="A value for :NAME in the query (repeatable).",
+)
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["table", "csv", "json"]),
+    default="table",
+    show_default=True,
+)
+@click.option(
+    "--limit",
+    type=click.IntRange(min=0),
+    default=DEFAULT_MAX_ROWS,
+    show_default=True,
+    help="Rows at most (0: no cap); a notice on stderr says when rows were left out.",
+)
+@click.option(
+    "--timeout",
+    "timeout_seconds",
+    type=click.FloatRange(min=0),
+    default=DEFAULT_TIMEOUT_SECONDS,
+    show_default=True,
+    help="Seconds before the query is stopped (0: no limit).",
+)
+@db_option
+def sql(
+    query: str,
+    params: tuple[tuple[str, str], ...],
+    output_format: str,
+    limit: int,
+    timeout_seconds: float,
+    db_path: Path,
+) -> None:
+    """Run one read-only SQL query on the archive.
+
+    The file is opened read-only by SQLite itself (mode=ro, PRAGMA query_only, no ATTACH):
+    INSERT, UPDATE, DELETE, DROP and writing PRAGMAs fail, whatever the query looks like.
+
+    \b
+    Examples:
+      scraper sql "SELECT site, COUNT(*) FROM pages GROUP BY site"
+      scraper sql "SELECT url, title FROM latest_snapshots WHERE site = :site" -p site news
+      scraper sql "SELECT * FROM snapshot_changes" --format csv --limit 0 > changes.csv
+    """
+    import csv
+    import io
+
+    from scraper.archive.query import run_sql
+
+    result = run_sql(db_path, query, dict(params), max_rows=limit, timeout_seconds=timeout_seconds)
+    if output_format == "json":
+        echo_json(
+            [
+                {name: _json_value(v) for name, v in zip(result.columns, row, strict=True)}
+                for row in result.rows
+            ]
+        )
+    elif output_format == "csv":
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        writer.writerow(result.columns)
+        writer.writerows([_json_value(v) for v in row] for row in result.rows)
+        click.echo(buffer.getvalue(), nl=False)
+    elif result.columns:
+        echo_table(result.columns, result.rows)
+    if result.truncated:
+        click.echo(f"sql: only the first {limit} rows are shown; --limit 0 shows all", err=True)
+
+
+@cli.command()
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["jsonl", "warc"]),
+    default="jsonl",
+    show_default=True,
+    help="jsonl: one snapshot per line; warc: the raw HTTP captures (gzipped WARC 1.1).",
+)
+@site_option
+@since_option
+@click.option(
+    "-o",
+    "--output",
+    default="-",
+    metavar="FILE",
+    help="Where to write ('-': stdout). A file appears only once complete.",
+)
+@db_option
+def export(
+    output_format: str, site: str | None, since: str | None, output: str, db_path: Path
+) -> None:
+    """Export snapshots as JSON Lines, or the raw captures as WARC 1.1.
+
+    The WARC has request and response records with the headers and payload as stored,
+    revisit records for fetches that found no change, one gzip member per record; it
+    passes `warcio check` and replays in pywb.
+
+    \b
+    Examples:
+      scraper export --format jsonl --since 7d > week.jsonl
+      scraper export --format warc --site example-news -o news.warc.gz
+    """
+    from scraper.archive import Archive
+    from scraper.export import ExportStats, write_atomically, write_jsonl, write_warc
+
+    since_at = _since(since)
+    to_stdout = output == "-"
+    with Archive(db_path, readonly=True) as archive:
+
+        def write(out: IO[bytes]) -> ExportStats:
+            if output_format == "jsonl":
+                return write_jsonl(archive, out, site=site, since=since_at)
+            return write_warc(
+                archive,
+                out,
+                created_at=now_iso(),
+                site=site,
+                since=since_at,
+                filename=None if to_stdout else Path(output).name,
+                software=f"scraper/{__version__}",
+            )
+
+        stats = write(sys.stdout.buffer) if to_stdout else write_atomically(Path(output), write)
+    where = "stdout" if to_stdout else output
+    if output_format == "jsonl":
+        click.echo(f"exported {stats.snapshots} snapshots to {where}", err=True)
+    else:
+        click.echo(
+            f"exported {stats.responses} responses, {stats.revisits} revisits and "
+            f"{stats.requests} requests to {where}",
+            err=True,
+        )
+
+
+@cli.command("datasette-metadata")
+@db_option
+def datasette_metadata(db_path: Path) -> None:
+    """Print Datasette metadata for the archive: descriptions and canned queries.
+
+    Datasette names a database after its file, so the metadata is keyed by the --db
+    file's name.
+
+    \b
+    Example:
+      scraper datasette-metadata > metadata.json
+      datasette data/archive.db -m metadata.json
+    """
+    from scraper.export import datasette_metadata as load
+
+    echo_json(load(db_path.stem))
+
+
+# --- history, diff, show: reading the archive ----------------------------------------------
+
+
+def _open_archive_for_reading(db_path: Path) -> Any:
+    """The archive opened read-only; a missing file is one clear error (exit 1)."""
+    from scraper.archive import Archive
+
+    return Archive(db_path, readonly=True)
+
+
+def _page_url(archive: Any, url: str) -> str:
+    """The URL as the archive stores it: as given, else normalised the way fetch stores it."""
+    if archive.page(url) is not None:
+        return url
+    from scraper.urls import normalise_url
+
+    stored = normalise_url(url)
+    if archive.page(stored) is None:
+        raise ScraperError(f"{url}: not in the archive {archive.path}")
+    return stored
+
+
+def _text_table(headers: list[str], rows: list[list[str]], right: frozenset[int]) -> list[str]:
+    """Rows as aligned text columns (``right``: the indexes of right-aligned columns)."""
+    widths = [max(len(r[i]) for r in [headers, *rows]) for i in range(len(headers))]
+
+    def line(cells: list[str]) -> str:
+        out = [
+            cell.rjust(widths[i]) if i in right else cell.ljust(widths[i])
+            for i, cell in enumerate(cells)
+        ]
+        return "  ".join(out).rstrip()
+
+    return [line(headers), *(line(r) for r in rows)]
+
+
+_CHANGE_FLAGS = ("title", "author", "published", "updated", "description")
+
+
+def _fetch_result(fetch: dict[str, Any], first_snapshot_id: int | None) -> str:
+    """What one fetch did: error, not_modified, new, changed or unchanged."""
+    if fetch["error"]:
+        return "error"
+    if fetch["not_modified"]:
+        return "not_modified"
+    if fetch["snapshot_id"] is None:
+        return "unchanged"
+    return "new" if fetch["snapshot_id"] == first_snapshot_id else "changed"
+
+
+@cli.command()
+@click.argument("url")
+@db_option
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["table", "json"]),
+    default="table",
+    show_default=True,
+    help="How to print the history.",
+)
+def history(url: str, db_path: Path, output_format: str) -> None:
+    """The snapshots of a page and every fetch of it (the captures timeline), newest first.
+
+    Each capture says what it found: a new or changed version (and the snapshot it wrote),
+    no change, not modified (304), or the error.
+
+    \b
+    Examples:
+      scraper history https://example.org/post
+      scraper history https://example.org/post --format json
+    """
+    with _open_archive_for_reading(db_path) as archive:
+        stored = _page_url(archive, url)
+        page = archive.page(stored)
+        snapshots = archive.snapshots(stored)
+        change_rows = archive.snapshot_changes(stored)
+        fetches = archive.fetches(stored)
+    first_id = snapshots[-1].id if snapshots else None
+
+    snapshot_items = []
+    for snap in snapshots:
+        change = change_rows.get(snap.id, {})
+        word_count = snap.metadata.get("word_count") or len(snap.text.split())
+        snapshot_items.append(
+            {
+                "id": snap.id,
+                "fetched_at": snap.fetched_at,
+                "title": snap.title,
+                "word_count": word_count,
+                "previous_id": change.get("previous_id"),
+                "words_added": change.get("words_added", 0),
+                "words_removed": change.get("words_removed", 0),
+                "changed_fields": [f for f in _CHANGE_FLAGS if change.get(f"{f}_changed")],
+                "cause": snap.cause,
+                "content_hash": snap.content_hash,
+            }
+        )
+    fetch_items = [
+        {
+            "id": f["id"],
+            "fetched_at": f["fetched_at"],
+            "status_code": f["status_code"],
+            "not_modified": bool(f["not_modified"]),
+            "result": _fetch_result(f, first_id),
+            "snapshot_id": f["snapshot_id"],
+            "error": f["error"],
+            "elapsed_ms": f["elapsed_ms"],
+            "bytes": f["bytes"],
+            "final_url": f["url"],
+        }
+        for f in fetches
+    ]
+    if output_format == "json":
+        echo_json(
+            {
+                "url": stored,
+                "site": page["site"],
+                "first_seen": page["first_seen"],
+                "last_fetched": page["last_fetched"],
+                "last_changed": page["last_changed"],
+                "snapshots": snapshot_items,
+                "fetches": fetch_items,
+            }
+        )
+        return
+
+    s_count, f_count = len(snapshots), len(fetches)
+    click.echo(stored)
+    facts = [f"site: {page['site']}"] if page["site"] else []
+    facts += [
+        f"first seen {page['first_seen']}",
+        f"{s_count} snapshot{'s' if s_count != 1 else ''}",
+        f"{f_count} fetch{'es' if f_count != 1 else ''}",
+    ]
+    click.echo(" · ".join(facts))
+    click.echo()
+    if snapshot_items:
+        click.echo("Snapshots (newest first)")
+        rows = []
+        for item in snapshot_items:
+            changed = "first" if item["previous_id"] is None else ", ".join(item["changed_fields"])
+            if item["cause"] != "fetch":
+                changed = f"{changed} ({item['cause']})" if changed else f"({item['cause']})"
+            title = item["title"] or ""
+            rows.append(
+                [
+                    str(item["id"]),
+                    item["fetched_at"],
+                    str(item["word_count"]),
+                    f"+{item['words_added']}",
+                    f"-{item['words_removed']}",
+                    changed,
+                    title if len(title) <= 60 else title[:59] + "…",
+                ]
+            )
+        headers = ["ID", "FETCHED", "WORDS", "ADDED", "REMOVED", "CHANGED", "TITLE"]
+        for line in _text_table(headers, rows, frozenset({0, 2, 3, 4})):
+            click.echo(line)
+    else:
+        click.echo("No snapshots yet (no fetch of this page found an article).")
+    click.echo()
+    click.echo("Captures (newest first)")
+    rows = []
+    for item in fetch_items:
+        result = item["result"]
+        if result in ("new", "changed"):
+            result = f"{result} -> snapshot {item['snapshot_id']}"
+        elif result == "not_modified":
+            result = "not modified"
+        elif result == "error":
+            result = f"error: {item['error']}"
+        status = "-" if item["status_code"] is None else str(item["status_code"])
+        rows.append([item["fetched_at"], status, result])
+    for line in _text_table(["FETCHED", "STATUS", "RESULT"], rows, frozenset({1})):
+        click.echo(line)
+
+
+@cli.command()
+@click.argument("url")
+@click.option(
+    "--from",
+    "from_ref",
+    metavar="REF",
+    help="The older snapshot [default: the one before --to].",
+)
+@click.option(
+    "--to", "to_ref", metavar="REF", default="-1", show_default=True, help="The newer snapshot."
+)
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["unified", "word", "json"]),
+    default="unified",
+    show_default=True,
+    help="unified diff of paragraphs, inline word changes, or JSON edit operations.",
+)
+@click.option(
+    "--color/--no-color",
+    default=None,
+    help="Colour the word diff [default: when stdout is a terminal and NO_COLOR is unset].",
+)
+@db_option
+def diff(
+    url: str,
+    from_ref: str | None,
+    to_ref: str,
+    output_format: str,
+    color: bool | None,
+    db_path: Path,
+) -> None:
+    """What changed between two snapshots of a page (default: the last two).
+
+    REF is a snapshot id (as ``scraper history`` lists them), a relative reference (-1 the
+    latest, -2 the one before...) or a date or datetime (the newest snapshot not after it;
+    a bare date counts to the end of that day, UTC). Changed metadata fields (title, author,
+    dates...) come first, one line each.
+
+    \b
+    Examples:
+      scraper diff https://example.org/post
+      scraper diff https://example.org/post --format word
+      scraper diff https://example.org/post --from 2024-05-01 --to -1 --format json
+    """
+    import os
+
+    from scraper import diff as differ
+
+    with _open_archive_for_reading(db_path) as archive:
+        stored = _page_url(archive, url)
+        snapshots = archive.snapshots(stored)
+        if not snapshots:
+            raise ScraperError(f"{stored}: no snapshots in the archive yet")
+        new = archive.snapshot(stored, to_ref)
+        if from_ref is not None:
+            old = archive.snapshot(stored, from_ref)
+        else:
+            position = next(i for i, s in enumerate(snapshots) if s.id == new.id)
+            if position + 1 >= len(snapshots):
+                if len(snapshots) == 1:
+                    note = (
+                        f"{stored} has only one snapshot ({new.id}, fetched {new.fetched_at}): "
+                        "nothing to compare yet"
+                    )
+                else:
+                    note = f"{stored}: snapshot {new.id} is the first; nothing before it"
+                click.echo(note, err=True)
+                return
+            old = snapshots[position + 1]
+
+    if output_format == "json":
+        echo_json(differ.diff_ops(old, new))
+        return
+    if output_format == "word":
+        if color is None:
+            color = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+        text = differ.word_diff(old, new, color=color)
+    else:
+        text = differ.unified_diff(old, new)
+    if not text:
+        click.echo(f"{stored}: snapshots {old.id} and {new.id} do not differ", err=True)
+        return
+    click.echo(text, nl=False)
+
+
+@cli.command()
+@click.argument("url")
+@click.option(
+    "--at",
+    metavar="DATETIME",
+    help="Show the page as it was then: the newest snapshot not after DATETIME (a date "
+    "counts to its end, UTC). A snapshot id or -1, -2... works too. [default: the latest]",
+)
+@article_format_option
+@db_option
+def show(url: str, at: str | None, output_format: str, db_path: Path) -> None:
+    """The page as the archive had it: the latest snapshot, or the one current at --at.
+
+    \b
+    Examples:
+      scraper show https://example.org/post
+      scraper show https://example.org/post --at 2024-05-01 --format markdown
+      scraper show https://example.org/post --at 2024-05-01T12:00:00Z --format json
+    """
+    with _open_archive_for_reading(db_path) as archive:
+        stored = _page_url(archive, url)
+        snap = archive.snapshot(stored, at if at is not None else "-1")
+    article = _snapshot_article(snap)
+    if output_format == "json":
+        data = article.to_dict()
+        data.update(
+            snapshot_id=snap.id,
+            fetched_at=snap.fetched_at,
+            content_hash=snap.content_hash,
+            raw_sha256=snap.raw_sha256,
+            cause=snap.cause,
+        )
+        echo_json(data)
+        return
+    click.echo(f"{stored}: snapshot {snap.id}, fetched {snap.fetched_at}", err=True)
+    _print_article(article, output_format, stored)
