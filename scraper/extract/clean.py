@@ -1,0 +1,240 @@
+"""Extract, step 1: decode and parse the page once (selectolax/lexbor) and cut away chrome.
+
+What is removed here is chrome for certain: scripts, styles, hidden subtrees, navigation,
+banner/contentinfo landmarks, share and social widgets, cookie banners, newsletter boxes,
+comment threads, "Recent Posts"/related lists, scroll anchors ("top of page"), the title
+heading and the standfirst (they are metadata, not body text), and the site's own ``strip``
+selectors. Every rule that matches a wide container is guarded: a subtree that holds a large
+share of the page's paragraphs is never dropped, so a mislabelled wrapper cannot eat the
+article. This module must not fetch, must not touch the archive and must not parse the
+same HTML twice.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from functools import lru_cache
+
+from selectolax.lexbor import LexborHTMLParser, LexborNode, SelectolaxError
+
+#: Pages are cut to this many characters before parsing: bounds time and memory.
+MAX_HTML_CHARS = 3_000_000
+#: Deeper subtrees are dropped: lxml and trafilatura recurse, and no article nests this deep.
+MAX_DEPTH = 180
+
+_META_CHARSET_RE = re.compile(
+    rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_:.+-]{2,40})""", re.I
+)
+
+#: Subtrees that are never content.
+_ALWAYS_DROP = (
+    "script, style, noscript, template, svg, canvas, iframe, object, embed, link, meta, "
+    "button, input, select, textarea, option, dialog, nav, "
+    "[hidden], [aria-hidden='true'], [role=navigation], [role=banner], [role=contentinfo], "
+    "[role=search], [role=dialog], [role=alertdialog], [role=menu], [role=menubar], "
+    "[role=toolbar], [role=tablist], [role=complementary], [aria-modal=true]"
+)
+_STYLE_HIDDEN_RE = re.compile(r"display\s*:\s*none|visibility\s*:\s*hidden", re.I)
+
+#: Class/id/data-hook words naming chrome, matched as whole words of the attribute value
+#: (words end at spaces, "-" and "_"), so "share" matches "post-share-bar" and "sharedaddy"
+#: does not. One compiled pattern: this runs on every element with a class or id.
+_CHROME_WORDS = (
+    "share|sharing|shares|sharebar|sharetools|social|socialbar|"
+    "cookie|cookies|consent|gdpr|newsletter|newsletters|subscribe|subscription|signup|"
+    "related|recommended|recommendations|recirc|recirculation|popular|trending|mostread|"
+    "most-read|more-stories|read-next|readnext|up-next|outbrain|taboola|"
+    "comments|comment-form|comment-list|respond|disqus|"
+    "breadcrumb|breadcrumbs|pagination|pager|skip-link|skiplink|scroll-to-top|back-to-top|"
+    "sidebar|widget|widgets|advert|advertisement|ads|ad-slot|adslot|sponsored|promo|"
+    "modal|popup|overlay|toolbar|"
+    "byline|author-info|author-bio|about-author|post-meta|entry-meta|article-meta|"
+    "meta-data|dateline|timestamp|post-date|entry-date|publish-date|reading-time|read-time|"
+    "time-to-read|time-ago|views-counter|view-count|like-button|comment-counter|"
+    "post-footer|post-tags|entry-footer|article-footer|tags|tag-list|"
+    "sub-head|subhead|subheadline|subline|standfirst|dek|strapline|subtitle|"
+    "recent-posts|related-posts|related-articles|print-button"
+)
+_CHROME_WORD_SET = frozenset(_CHROME_WORDS.split("|"))
+_ATTR_SPLIT_RE = re.compile(r"[\s_-]+")
+
+#: Headings that open a block of links to other pages, or the comments.
+_CHROME_HEADING_RE = re.compile(
+    r"^\s*(recent posts|related( posts| articles| stories| content| coverage| reading)?|"
+    r"more (from|on|in|stories|news|articles)\b.*|you (may|might) (also )?like|"
+    r"read (more|next|also)|popular( posts| stories| now)?|trending( now)?|most (read|popular)|"
+    r"recommended( for you| stories| articles)?|see also|further reading|latest (news|posts)|"
+    r"comments?|\d+ comments?|leave a (reply|comment)|write a comment|join the discussion|"
+    r"share (this|the) (post|article|story)|sign up for .*|subscribe to .*|"
+    r"(top|editor'?s) picks|don'?t miss|also (read|on)\b.*)\s*:?\s*$",
+    re.I,
+)
+_ANCHOR_LABEL_RE = re.compile(r"^\s*(top|bottom) of page\s*$", re.I)
+
+
+def decode(html: str | bytes) -> str:
+    """``html`` as text: UTF-8 (or BOM), then a ``<meta charset>``, then Windows-1252."""
+    if isinstance(html, str):
+        text = html
+    else:
+        raw = html[: MAX_HTML_CHARS * 2]
+        text = _decode_bytes(raw)
+    return text[:MAX_HTML_CHARS]
+
+
+def _decode_bytes(raw: bytes) -> str:
+    if raw.startswith(b"\xef\xbb\xbf"):
+        return raw[3:].decode("utf-8", "replace")
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return raw.decode("utf-16", "replace")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        pass
+    match = _META_CHARSET_RE.search(raw[:4096])
+    if match:
+        name = match.group(1).decode("ascii", "replace")
+        try:
+            return raw.decode(name, "replace")
+        except LookupError:
+            pass
+    return raw.decode("cp1252", "replace")
+
+
+def parse(text: str) -> LexborHTMLParser | None:
+    """The one parse of the page, or None when lexbor cannot build a tree."""
+    try:
+        return LexborHTMLParser(text)
+    except (SelectolaxError, ValueError, MemoryError):
+        return None
+
+
+@lru_cache(maxsize=8192)
+def _is_chrome_attr(value: str) -> bool:
+    """Whether a class/id value names chrome: one of its words, or two joined by "-"."""
+    words = _ATTR_SPLIT_RE.split(value.lower())
+    if not _CHROME_WORD_SET.isdisjoint(words):
+        return True
+    pairs = zip(words, words[1:], strict=False)
+    if any(f"{a}-{b}" in _CHROME_WORD_SET for a, b in pairs):
+        return True
+    triples = zip(words, words[1:], words[2:], strict=False)
+    return any(f"{a}-{b}-{c}" in _CHROME_WORD_SET for a, b, c in triples)
+
+
+def _text_chars(node: LexborNode) -> int:
+    return len(node.text(deep=True))
+
+
+#: A candidate holding this share of the page's text is never dropped by a wide rule.
+_GUARD_SHARE = 0.3
+_GUARD_MIN_CHARS = 300
+
+
+def _drop(node: LexborNode, total_chars: int) -> bool:
+    """Drop ``node`` unless it holds much of the page's text (the guard on wide rules)."""
+    chars = _text_chars(node)
+    if chars >= _GUARD_MIN_CHARS and chars >= _GUARD_SHARE * total_chars:
+        return False
+    node.remove()
+    return True
+
+
+def _drop_deep(tree: LexborHTMLParser) -> None:
+    """Remove subtrees nested deeper than MAX_DEPTH (lexbor keeps them; lxml would not cope)."""
+    body = tree.body
+    if body is None:
+        return
+    selector = " > ".join(["*"] * MAX_DEPTH)
+    for node in body.css(f"body > {selector}"):
+        node.remove()
+
+
+def clean(
+    tree: LexborHTMLParser,
+    *,
+    strip: Sequence[str] = (),
+) -> None:
+    """Remove the chrome of a parsed page in place (see the module docstring)."""
+    body = tree.body
+    if body is None:
+        return
+    for node in tree.css(_ALWAYS_DROP):
+        node.remove()
+    for selector in strip:
+        try:
+            found = tree.css(selector)
+        except (SelectolaxError, ValueError):
+            continue  # a bad site selector must not break extraction
+        for node in found:
+            node.remove()
+    for node in tree.css("[style]"):
+        if _STYLE_HIDDEN_RE.search(node.attributes.get("style") or ""):
+            node.remove()
+    for node in tree.css("[aria-label]"):
+        if _ANCHOR_LABEL_RE.match(node.attributes.get("aria-label") or ""):
+            node.remove()
+
+    total = _text_chars(body)
+    for node in body.css("header, footer, aside, form, [class], [id], [data-hook], [data-testid]"):
+        if node.tag == "body" or node.tag == "html":
+            continue
+        attrs = node.attributes
+        if node.tag in {"header", "footer", "aside", "form"}:
+            _drop(node, total)
+            continue
+        for key in ("class", "id", "data-hook", "data-testid"):
+            value = attrs.get(key)
+            if value and _is_chrome_attr(value):
+                _drop(node, total)
+                break
+
+    for heading in body.css("h1, h2, h3, h4, h5, h6"):
+        if _CHROME_HEADING_RE.match(heading.text(deep=True)):
+            parent = heading.parent
+            if (
+                parent is None
+                or parent.tag in {"body", "html", "main", "article"}
+                or not _drop(parent, total)
+            ):
+                heading.remove()
+    _drop_deep(tree)
+
+
+#: Containers that usually hold the article, for :func:`content_html`.
+_REGION_SELECTOR = (
+    "[itemprop=articleBody], [itemprop=articlebody], article, main, [role=main], "
+    "[class*=article-body], [class*=articleBody], [class*=post-content], "
+    "[class*=entry-content], [class*=story-body], [class*=post-body]"
+)
+#: A region must hold this share of the page's paragraph text to stand for the page.
+_REGION_SHARE = 0.8
+_REGION_MIN_CHARS = 500
+
+
+def _paragraph_chars(node: LexborNode) -> int:
+    return sum(len(p.text(deep=True)) for p in node.css("p"))
+
+
+def content_html(tree: LexborHTMLParser) -> str:
+    """The HTML trafilatura gets: the smallest article-like container that holds most of the
+    page's paragraph text, or the whole cleaned page when there is none.
+
+    Less HTML makes trafilatura faster and keeps it from wandering into leftovers of the
+    page frame; the share test keeps the whole article in.
+    """
+    body = tree.body
+    if body is None:
+        return tree.html or ""
+    total = _paragraph_chars(body)
+    best: str | None = None
+    if total >= _REGION_MIN_CHARS:
+        for node in body.css(_REGION_SELECTOR):
+            if _paragraph_chars(node) >= _REGION_SHARE * total:
+                html = node.html or ""
+                if best is None or len(html) < len(best):
+                    best = html
+    if best is None:
+        return tree.html or ""
+    return f"<html><body>{best}</body></html>"

@@ -1,0 +1,159 @@
+"""Extract, step 2: the main content of the cleaned page, by trafilatura, as text and Markdown.
+
+trafilatura runs once per page (fast mode, no comments, no metadata: the metadata comes from
+our own parse) with formatting kept, and both the plain text and the Markdown are rendered
+from that one result tree. Then blocks that are chrome for certain are dropped from that
+tree: post-header lines ("3 min read", "1,204 views", a lone date or byline, share labels)
+and the site's learned boilerplate. Must not fetch, must not touch the archive.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cache
+
+from lxml.etree import LxmlError, _Element
+
+#: The blocks of trafilatura's output tree that become lines of text.
+_BLOCK_TAGS = frozenset(
+    {"p", "head", "item", "quote", "cell", "code", "lb", "row", "list", "table"}
+)
+_LEAF_BLOCKS = frozenset({"p", "head", "item", "quote", "cell", "code"})
+
+_MONTH = (
+    r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|"
+    r"sep(?:t|tember)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)\.?"
+)
+_DATE = (
+    rf"(?:(?:mon|tue|wed|thu|fri|sat|sun)[a-z]*,?\s+)?"
+    rf"(?:{_MONTH}\s+\d{{1,2}}(?:st|nd|rd|th)?,?\s+\d{{4}}|\d{{1,2}}\s+{_MONTH},?\s+\d{{4}}|"
+    rf"\d{{4}}-\d{{2}}-\d{{2}}|\d{{1,2}}[./]\d{{1,2}}[./]\d{{2,4}})"
+    rf"(?:,?\s+(?:at\s+)?\d{{1,2}}[:.]\d{{2}}(?:\s*[ap]\.?m\.?)?(?:\s+[A-Z]{{2,4}})?)?"
+)
+#: Whole lines that are post-header or widget chrome on any site.
+_CHROME_LINE_RE = re.compile(
+    r"^(?:"
+    r"\d{1,3}\s*(?:-\s*)?min(?:ute)?s?\.?\s*(?:read|reading)|"
+    r"[\d.,]+\s*[kKmM]?\s*(?:views?|likes?|comments?|shares?|reads?)|"
+    r"(?:top|bottom) of page|back to top|scroll to top|skip to (?:main )?content|"
+    r"share(?: this)?(?: (?:post|article|story|page))?(?: on \w+)?|"
+    r"(?:facebook|twitter|x \(twitter\)|linkedin|pinterest|whatsapp|reddit|email|print|"
+    r"copy link|link copied|tweet|pin it)|"
+    r"post not marked as liked|see all|log ?in|sign ?in|"
+    rf"(?:(?:published|updated|posted|last updated|modified)\s*(?:on|:)?\s*)?{_DATE}"
+    r")\s*[.:|·•]?$",
+    re.I,
+)
+_BYLINE_RE = re.compile(
+    r"^(?i:by|written by|posted by|words by|von|par|por)\s+"
+    r"[A-Z][\w.'’-]*(?:\s+(?:(?i:and)\s+|&\s+|,\s*)?[A-Z][\w.'’-]*){0,4}\s*$"
+)
+_SPACE_RE = re.compile(r"\s+")
+_NORM_RE = re.compile(r"\W+")
+
+LOG = logging.getLogger(__name__)
+
+
+def norm_line(text: str) -> str:
+    """The comparison key of a line of text: words only, lower case."""
+    return _NORM_RE.sub(" ", text).strip().casefold()
+
+
+@dataclass(frozen=True, slots=True)
+class Content:
+    """The main content of a page."""
+
+    text: str
+    markdown: str
+
+
+@cache
+def _options() -> object:
+    """trafilatura's options, built once: fast, no comments, formatting kept, no metadata."""
+    from trafilatura.settings import Extractor
+
+    return Extractor(
+        output_format="txt",  # "python" would render a text we do not use
+        fast=True,
+        precision=False,
+        recall=False,
+        comments=False,
+        formatting=True,
+        tables=True,
+        images=False,
+        links=False,
+        with_metadata=False,
+    )
+
+
+def main_content(
+    html: str,
+    *,
+    drop: Callable[[str, str], bool],
+) -> Content:
+    """Run trafilatura over the cleaned ``html`` and render text and Markdown.
+
+    :param drop: says whether a block (its tag in trafilatura's tree, its text with spaces
+        normalised) is chrome to remove
+    """
+    from trafilatura import bare_extraction
+    from trafilatura.utils import normalize_unicode
+    from trafilatura.xml import xmltotxt
+
+    try:
+        document = bare_extraction(html, options=_options())  # type: ignore[arg-type]
+        body = getattr(document, "body", None) if document is not None else None
+        if body is None:
+            return Content("", "")
+        _drop_blocks(body, drop)
+        text = normalize_unicode(xmltotxt(body, False)).strip()
+        markdown = normalize_unicode(xmltotxt(body, True)).strip()
+    except (ValueError, TypeError, LxmlError, RecursionError, MemoryError) as exc:
+        # trafilatura has no error contract of its own; these are what malformed trees raise
+        LOG.debug("trafilatura failed: %s", exc)
+        return Content("", "")
+    return Content(text, markdown)
+
+
+def _drop_blocks(body: _Element, drop: Callable[[str, str], bool]) -> None:
+    """Remove leaf blocks whose text ``drop`` calls chrome, then lists left empty."""
+    doomed = []
+    for element in body.iter("p", "head", "item", "quote", "cell", "code"):
+        text = _SPACE_RE.sub(" ", "".join(element.itertext())).strip()
+        if text and drop(str(element.tag), text):
+            doomed.append(element)
+    for element in doomed:
+        parent = element.getparent()
+        if parent is not None:
+            _remove_keep_tail(element, parent)
+            if (
+                parent.tag in {"list", "row"}
+                and len(parent) == 0
+                and not (parent.text or "").strip()
+            ):
+                grand = parent.getparent()
+                if grand is not None:
+                    _remove_keep_tail(parent, grand)
+
+
+def _remove_keep_tail(element: _Element, parent: _Element) -> None:
+    tail = element.tail
+    if tail and tail.strip():
+        previous = element.getprevious()
+        if previous is not None:
+            previous.tail = (previous.tail or "") + tail
+        else:
+            parent.text = (parent.text or "") + tail
+    parent.remove(element)
+
+
+def is_chrome_line(text: str, authors: frozenset[str]) -> bool:
+    """True for a line that is post-header or widget chrome (see the module docstring)."""
+    if len(text) > 120:
+        return False
+    if _CHROME_LINE_RE.match(text) or _BYLINE_RE.match(text):
+        return True
+    return bool(authors) and norm_line(text) in authors
