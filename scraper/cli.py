@@ -976,7 +976,8 @@ def diff(
     if not text:
         click.echo(f"{stored}: snapshots {old.id} and {new.id} do not differ", err=True)
         return
-    click.echo(text, nl=False)
+    # click strips ANSI codes off a non-terminal unless told: --color means colour
+    click.echo(text, nl=False, color=bool(color) if output_format == "word" else None)
 
 
 @cli.command()
