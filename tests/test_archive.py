@@ -579,3 +579,24 @@ def test_migration_backfills_missing_changes_rows(db_path: Path) -> None:
                 (3, 2, 1, 0, 1, "fetch"),
             ]
             arc.db.execute("DELETE FROM _sqlite_migrations WHERE name = 'm002_backfill_changes'")
+
+
+def test_a_path_under_a_file_cannot_be_created(tmp_path: Path) -> None:
+    blocker = tmp_path / "data"
+    blocker.write_text("a file where a directory should be")
+    with pytest.raises(ArchiveError) as info:
+        Archive(blocker / "archive.db")
+    assert str(info.value) == (
+        f"{blocker / 'archive.db'}: cannot create directory {blocker}: File exists"
+    )
+
+
+def test_a_full_disk_is_a_clear_error_and_the_archive_stays_consistent(archive: Archive) -> None:
+    archive.save_fetch(URL, fetched_at="2024-05-01T10:00:00+00:00", article=make_article())
+    pages = archive.db.execute("PRAGMA page_count").fetchone()[0]
+    archive.db.execute(f"PRAGMA max_page_count = {pages}")  # the "disk" is now full
+    big = make_article(" ".join(f"word{n}" for n in range(20_000)))
+    with pytest.raises(ArchiveError) as info:
+        archive.save_fetch(URL, fetched_at="2024-05-02T10:00:00+00:00", article=big)
+    assert str(info.value) == f"{archive.path}: database or disk is full"
+    assert (count(archive, "fetches"), count(archive, "snapshots")) == (1, 1)

@@ -131,7 +131,12 @@ class Archive:
             else:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
                 conn = sqlite3.connect(self.path)
-        except (OSError, sqlite3.Error) as exc:
+        except OSError as exc:
+            reason = exc.strerror or str(exc)
+            raise ArchiveError(
+                f"{self.path}: cannot create directory {self.path.parent}: {reason}"
+            ) from exc
+        except sqlite3.Error as exc:
             raise ArchiveError(f"{self.path}: cannot open: {exc}") from exc
         try:
             conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
