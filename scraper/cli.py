@@ -927,7 +927,7 @@ def diff(
 ) -> None:
     """What changed between two snapshots of a page (default: the last two).
 
-    REF is a snapshot id (as ``scraper history`` lists them), a relative reference (-1 the
+    REF is a snapshot id (as "scraper history" lists them), a relative reference (-1 the
     latest, -2 the one before...) or a date or datetime (the newest snapshot not after it;
     a bare date counts to the end of that day, UTC). Changed metadata fields (title, author,
     dates...) come first, one line each.
