@@ -57,7 +57,8 @@ def db_option(func: F) -> F:
     return click.option(
         "--db",
         "db_path",
-        type=click.Path(dir_okay=False, path_type=Path),
+        # dir_okay: a directory is reported by the archive itself, in one line, exit 1
+        type=click.Path(path_type=Path),
         default=DEFAULT_DB,
         envvar="SCRAPER_DB",
         show_default=True,
@@ -1016,3 +1017,97 @@ def show(url: str, at: str | None, output_format: str, db_path: Path) -> None:
         return
     click.echo(f"{stored}: snapshot {snap.id}, fetched {snap.fetched_at}", err=True)
     _print_article(article, output_format, stored)
+
+
+# --- the cron job ----------------------------------------------------------------------------
+
+
+@cli.command()
+@config_option
+@click.option(
+    "--site",
+    "site_names",
+    multiple=True,
+    metavar="NAME",
+    help="Only this [[site]] (repeatable). [default: every site]",
+)
+@click.option(
+    "--max-pages",
+    type=click.IntRange(min=0),
+    help="Pages fetched per site in this run at most (overrides max_pages).",
+)
+@click.option(
+    "--revisit",
+    metavar="DURATION",
+    help="Also make due every known page last crawled longer ago than this (0: every page).",
+)
+@click.option("--quiet", "-q", is_flag=True, help="Print nothing but errors and the summary.")
+@db_option
+def crawl(
+    config_path: Path,
+    site_names: tuple[str, ...],
+    max_pages: int | None,
+    revisit: str | None,
+    quiet: bool,
+    db_path: Path,
+) -> None:
+    """Fetch what is due, discover new pages, archive what changed: the cron job.
+
+    Reads the sites file, takes a lock on the archive (a second crawl exits at once with
+    code 3), fetches due pages politely (robots.txt, Crawl-delay, per-host delay and
+    concurrency), follows sitemaps, feeds and links within each site's rules, and prints a
+    summary to stderr (also stored in the runs table). Failed pages are recorded and do not
+    make the crawl fail.
+
+    \b
+    Examples:
+      scraper crawl
+      scraper crawl --site example-news --max-pages 50
+      scraper crawl --revisit 0 --quiet          # refetch every known page now
+      */15 * * * * cd /srv/scraper && .venv/bin/scraper crawl --quiet   # crontab
+    """
+    import time as _time
+
+    from scraper.config import load_config, parse_duration
+    from scraper.crawl import CrawlLock, CrawlSummary
+    from scraper.crawl import crawl as run_crawl
+    from scraper.errors import ConfigError
+
+    config = load_config(config_path)
+    if not config.sites:
+        raise ConfigError(f"{config_path}: no [[site]] tables, nothing to crawl")
+    revisit_seconds = None if revisit is None else parse_duration(revisit, where="--revisit")
+    interactive = not quiet and sys.stderr.isatty()
+    last_shown = [0.0]
+
+    def on_start(lock: CrawlLock) -> None:
+        if lock.stale_pid and not quiet:
+            click.echo(
+                f"note: the previous crawl (pid {lock.stale_pid}) did not finish; resuming",
+                err=True,
+            )
+
+    def on_progress(summary: CrawlSummary) -> None:
+        now = _time.monotonic()
+        if now - last_shown[0] < 0.2:
+            return
+        last_shown[0] = now
+        line = (
+            f"\r{summary.pages_fetched} fetched, {summary.new} new, {summary.changed} changed, "
+            f"{summary.failed} failed, {summary.discovered} discovered, "
+            f"{summary.seconds:.0f} s"
+        )
+        click.echo(line.ljust(79), err=True, nl=False)
+
+    summary = run_crawl(
+        config,
+        db_path,
+        site_names=site_names,
+        max_pages=max_pages,
+        revisit=revisit_seconds,
+        on_progress=on_progress if interactive else None,
+        on_start=on_start,
+    )
+    if interactive:
+        click.echo("\r".ljust(80) + "\r", err=True, nl=False)
+    click.echo(summary.text(), err=True)

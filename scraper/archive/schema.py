@@ -206,7 +206,7 @@ def m001_initial(db: Database) -> None:
         LEFT JOIN snapshots prev ON prev.id = c.previous_id
         """
     )
-    db["snapshots"].enable_fts(
+    db.table("snapshots").enable_fts(
         ["title", "text"], create_triggers=True, tokenize="unicode61 remove_diacritics 2"
     )
 
