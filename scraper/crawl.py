@@ -1,0 +1,906 @@
+"""The crawl engine (``scraper crawl``): lock -> frontier -> fetch -> extract -> archive, per URL.
+
+One asyncio event loop fetches (one ``httpx.AsyncClient``, a global limit on requests in flight
+and, per host, a concurrency limit and a minimum delay between request starts that honours
+robots.txt ``Crawl-delay``); extraction runs in a process pool so the loop is never blocked by
+it; each page's outcome is written to the archive as soon as it is known, so a killed crawl
+loses at most the pages in flight. Politeness that must outlive a run (robots.txt, Retry-After,
+repeated failures) is kept in the archive's ``hosts`` table.
+
+This module reads the clock (through an injectable ``clock``) and catches ``Exception`` in one
+place only: the per-URL guard, which records the failure and goes on. It does no parsing of
+its own (discover.py, extract/) and no SQL (archive/).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import errno
+import fcntl
+import hashlib
+import multiprocessing
+import os
+import signal
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Collection, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from itertools import zip_longest
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from scraper.archive import Archive
+from scraper.archive.crawlstate import CrawlState, DuePage, SourceRow
+from scraper.discover import DiscoverError, parse_page, parse_source
+from scraper.errors import (
+    ArchiveError,
+    BadStatusError,
+    CrawlLockedError,
+    FetchError,
+    FetchTimeoutError,
+    RobotsDisallowedError,
+    ScraperError,
+)
+from scraper.fetch import Robots, fetch, fetch_robots, make_client
+from scraper.frontier import Candidate, Frontier, failure_delay, next_interval, origin_of
+from scraper.models import Article, FetchResult, iso_utc
+
+if TYPE_CHECKING:
+    import httpx
+
+    from scraper.config import Config, Settings, Site
+
+#: media types a sitemap or feed is taken as: any, since ``.xml.gz`` sitemaps come as gzip data
+#: under every label (text/xml, application/x-gzip, octet-stream); discover.parse_source tells a
+#: sitemap or feed from anything else by its content, and refuses the rest
+SOURCE_TYPES: tuple[str, ...] = ()
+#: extraction processes (the machine has 2 cores; PERF-NOTES.md)
+DEFAULT_EXTRACT_WORKERS = min(2, os.cpu_count() or 1)
+#: extra seconds the loop waits beyond the extractor's own budget before it kills the worker
+EXTRACT_GRACE_SECONDS = 5.0
+#: consecutive failures of a host before every run keeps away from it for a while
+HOST_FAILURES_BEFORE_BACKOFF = 3
+HOST_BACKOFF_SECONDS = 60.0
+HOST_BACKOFF_MAX_SECONDS = 6 * 3600.0
+#: a page whose host turn is further away than this waits for the next run instead
+MAX_HOST_WAIT_SECONDS = 120.0
+#: sitemaps and feeds read per site per run at most (sitemap indexes can be large)
+MAX_SOURCES_PER_RUN = 200
+#: due pages claimed from the archive at a time
+CLAIM_BATCH = 256
+
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    """The real clock."""
+    return datetime.now(UTC)
+
+
+# --- the lock ------------------------------------------------------------------------------
+
+
+class CrawlLock:
+    """An exclusive ``flock`` on ``<db>.lock`` holding the pid of the crawl that owns it.
+
+    The kernel drops a flock when its process dies, so the lock of a killed crawl is free for
+    the next one; the pid left in the file only says who held it last.
+    """
+
+    def __init__(self, db_path: str | Path) -> None:
+        self.path = Path(f"{db_path}.lock")
+        self._fd: int | None = None
+        #: pid of a previous crawl that ended without releasing the lock (killed), if any
+        self.stale_pid: int | None = None
+
+    def acquire(self) -> CrawlLock:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        except OSError as exc:
+            raise ArchiveError(f"{self.path}: cannot open the crawl lock: {exc.strerror}") from exc
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            holder = _read_pid(fd)
+            os.close(fd)
+            if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                raise ArchiveError(f"{self.path}: cannot lock: {exc.strerror}") from exc
+            who = f"pid {holder}" if holder else "another process"
+            raise CrawlLockedError(
+                f"{self.path}: another crawl ({who}) is running on this archive; exiting"
+            ) from exc
+        self.stale_pid = _read_pid(fd)
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        self._fd = fd
+        return self
+
+    def release(self) -> None:
+        if self._fd is None:
+            return
+        with contextlib.suppress(OSError):
+            os.ftruncate(self._fd, 0)
+        fcntl.flock(self._fd, fcntl.LOCK_UN)
+        os.close(self._fd)
+        self._fd = None
+
+    def __enter__(self) -> CrawlLock:
+        return self.acquire()
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+def _read_pid(fd: int) -> int | None:
+    try:
+        text = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
+    except OSError:
+        return None
+    return int(text) if text.isdigit() else None
+
+
+# --- extraction in a process pool -----------------------------------------------------------
+
+
+class ExtractTimeoutError(ScraperError):
+    """A page's extraction ran past its time budget."""
+
+
+def _watch_parent(parent_pid: int, ppid: int) -> None:
+    while True:
+        time.sleep(1.0)
+        if os.getppid() != ppid:
+            os._exit(0)
+        try:
+            os.kill(parent_pid, 0)
+        except ProcessLookupError:
+            os._exit(0)
+        except PermissionError:
+            pass
+
+
+def _init_worker(parent_pid: int) -> None:
+    """Runs once in each extraction process."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the crawl's to handle
+    # A killed crawl must not leave its workers behind: they leave when it is gone.
+    threading.Thread(
+        target=_watch_parent, args=(parent_pid, os.getppid()), daemon=True, name="watch-parent"
+    ).start()
+    import scraper.extract  # noqa: F401  (import once, not on the first page)
+
+
+def _extract_job(
+    html: str,
+    url: str,
+    strip: tuple[str, ...],
+    boilerplate: frozenset[str],
+    timeout_seconds: float,
+) -> Article:
+    from scraper.extract import extract
+
+    return extract(html, url, strip=strip, boilerplate=boilerplate, timeout_seconds=timeout_seconds)
+
+
+class ExtractPool:
+    """Extraction in ``workers`` processes (started on first use), or inline when 0.
+
+    Workers come from a forkserver: they do not inherit the crawl's open files (the lock, the
+    database), and they exit when the crawl is gone. A page whose extraction hangs past its
+    budget is failed and the pool is replaced, so one bad page cannot stall the crawl.
+    """
+
+    def __init__(self, workers: int = DEFAULT_EXTRACT_WORKERS) -> None:
+        self.workers = workers
+        self._pool: ProcessPoolExecutor | None = None
+
+    def _executor(self) -> ProcessPoolExecutor:
+        if self._pool is None:
+            context = multiprocessing.get_context("forkserver")
+            context.set_forkserver_preload(["scraper.extract"])
+            self._pool = ProcessPoolExecutor(
+                self.workers,
+                mp_context=context,
+                initializer=_init_worker,
+                initargs=(os.getpid(),),
+            )
+        return self._pool
+
+    def _kill(self) -> None:
+        pool, self._pool = self._pool, None
+        if pool is None:
+            return
+        # ProcessPoolExecutor cannot cancel a running call: stop its processes outright.
+        for process in list(getattr(pool, "_processes", {}).values()):
+            with contextlib.suppress(OSError, AttributeError):
+                process.kill()
+        pool.shutdown(wait=False, cancel_futures=True)
+
+    async def extract(
+        self,
+        html: str,
+        url: str,
+        *,
+        strip: Sequence[str],
+        boilerplate: Collection[str],
+        timeout_seconds: float,
+    ) -> Article:
+        args = (html, url, tuple(strip), frozenset(boilerplate), timeout_seconds)
+        if self.workers <= 0:
+            return _extract_job(*args)
+        loop = asyncio.get_running_loop()
+        for attempt in (1, 2):
+            pool = self._executor()
+            future = loop.run_in_executor(pool, _extract_job, *args)
+            try:
+                return await asyncio.wait_for(future, timeout_seconds + EXTRACT_GRACE_SECONDS)
+            except TimeoutError:
+                if self._pool is pool:
+                    self._kill()
+                raise ExtractTimeoutError(
+                    f"{url}: extraction took longer than {timeout_seconds:g} s"
+                ) from None
+            except BrokenProcessPool:
+                # another page's timeout replaced the pool under this one: try once more
+                if self._pool is pool:
+                    self._kill()
+                if attempt == 2:
+                    raise ExtractTimeoutError(f"{url}: the extraction process died") from None
+        raise AssertionError("unreachable")
+
+    def close(self) -> None:
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+
+# --- the run -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class CrawlSummary:
+    """What one crawl did; also stored as its ``runs`` row."""
+
+    run_id: int
+    pages_fetched: int = 0
+    new: int = 0
+    changed: int = 0
+    unchanged: int = 0
+    not_modified: int = 0
+    failed: int = 0
+    robots_blocked: int = 0
+    discovered: int = 0
+    bytes: int = 0
+    seconds: float = 0.0
+    duplicates: int = 0  #: pages whose canonical URL or redirect target is another page
+    deferred: int = 0  #: due pages left for a later run (host backing off, robots unreachable)
+    stale_lock_pid: int | None = None
+
+    def counts(self) -> dict[str, int]:
+        return {
+            "pages_fetched": self.pages_fetched,
+            "new": self.new,
+            "changed": self.changed,
+            "unchanged": self.unchanged,
+            "not_modified": self.not_modified,
+            "failed": self.failed,
+            "robots_blocked": self.robots_blocked,
+            "discovered": self.discovered,
+            "bytes": self.bytes,
+        }
+
+    def text(self) -> str:
+        """The one-line summary printed at the end of a crawl."""
+        rate = self.pages_fetched / self.seconds if self.seconds > 0 else 0.0
+        parts = [
+            f"{self.pages_fetched} pages fetched",
+            f"{self.new} new",
+            f"{self.changed} changed",
+            f"{self.unchanged} unchanged",
+            f"{self.not_modified} not modified",
+            f"{self.failed} failed",
+            f"{self.robots_blocked} blocked by robots.txt",
+            f"{self.discovered} discovered",
+            f"{_size(self.bytes)}",
+            f"{self.seconds:.1f} s ({rate:.1f} pages/s)",
+        ]
+        if self.duplicates:
+            parts.insert(5, f"{self.duplicates} duplicates")
+        if self.deferred:
+            parts.append(f"{self.deferred} deferred to a later run")
+        return f"crawl #{self.run_id}: " + ", ".join(parts)
+
+
+def _size(count: int) -> str:
+    size = float(count)
+    for unit in ("B", "KB", "MB", "GB"):
+        if size < 1024 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{count} B"
+
+
+@dataclass
+class _Counts:
+    pages_fetched: int = 0
+    new: int = 0
+    changed: int = 0
+    unchanged: int = 0
+    not_modified: int = 0
+    failed: int = 0
+    robots_blocked: int = 0
+    discovered: int = 0
+    bytes: int = 0
+    duplicates: int = 0
+    deferred: int = 0
+
+
+@dataclass
+class _Host:
+    """One host's politeness during a run."""
+
+    origin: str
+    delay_seconds: float
+    slots: asyncio.Semaphore
+    next_start: float = 0.0  #: monotonic time the next request may start
+    robots: Robots | None = None
+    robots_checked: bool = False
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    deferred: bool = False  #: keep away for the rest of this run
+    failures: int = 0  #: consecutive failures, as persisted
+
+    async def turn(self) -> bool:
+        """Wait for this host's next request slot; False if it is too far away."""
+        now = time.monotonic()
+        start = max(now, self.next_start)
+        if start - now > MAX_HOST_WAIT_SECONDS:
+            return False
+        self.next_start = start + self.delay_seconds
+        if start > now:
+            await asyncio.sleep(start - now)
+        return True
+
+
+@dataclass
+class _SiteRun:
+    site: Site
+    frontier: Frontier
+    budget: int
+    boilerplate: frozenset[str]
+
+
+class Crawler:
+    """One run over some sites of a config, against an open archive."""
+
+    def __init__(
+        self,
+        archive: Archive,
+        sites: Sequence[Site],
+        *,
+        defaults: Settings,
+        clock: Clock = utc_now,
+        max_pages: int | None = None,
+        revisit: float | None = None,
+        extract_workers: int = DEFAULT_EXTRACT_WORKERS,
+        transport: httpx.AsyncBaseTransport | None = None,
+        on_progress: Callable[[CrawlSummary], None] | None = None,
+    ) -> None:
+        self.archive = archive
+        self.state = CrawlState(archive)
+        self.defaults = defaults
+        self.clock = clock
+        self.revisit = revisit
+        self.transport = transport
+        self.on_progress = on_progress
+        self.pool = ExtractPool(extract_workers)
+        self.sites = [
+            _SiteRun(
+                site=site,
+                frontier=Frontier(self.state, site),
+                budget=site.settings.max_pages if max_pages is None else max_pages,
+                boilerplate=archive.boilerplate(site.name),
+            )
+            for site in sites
+        ]
+        self.counts = _Counts()
+        self.hosts: dict[str, _Host] = {}
+        self.run_id = 0
+        self.started = 0.0
+        self.started_at = clock()
+        self.stale_lock_pid: int | None = None
+        self._fetch_slots = asyncio.Semaphore(max(1, defaults.concurrency))
+
+    # --- bookkeeping -----------------------------------------------------------------------
+    def now(self) -> datetime:
+        return self.clock()
+
+    def summary(self) -> CrawlSummary:
+        values = dataclasses.asdict(self.counts)
+        return CrawlSummary(
+            run_id=self.run_id,
+            seconds=time.monotonic() - self.started if self.started else 0.0,
+            stale_lock_pid=self.stale_lock_pid,
+            **values,
+        )
+
+    def _progress(self) -> None:
+        if self.on_progress is not None:
+            self.on_progress(self.summary())
+
+    def _host(self, origin: str, settings: Settings) -> _Host:
+        host = self.hosts.get(origin)
+        if host is None:
+            host = _Host(
+                origin=origin,
+                delay_seconds=settings.delay_seconds,
+                slots=asyncio.Semaphore(max(1, settings.concurrency_per_host)),
+            )
+            row = self.state.host(origin)
+            if row is not None:
+                host.failures = row.failures
+                if row.next_allowed_at and row.next_allowed_at > iso_utc(self.now()):
+                    host.deferred = True
+            self.hosts[origin] = host
+        return host
+
+    # --- the run ---------------------------------------------------------------------------
+    async def run(self, run_id: int) -> CrawlSummary:
+        self.run_id = run_id
+        self.started = time.monotonic()
+        self.started_at = self.now()
+        settings = self.sites[0].site.settings if self.sites else self.defaults
+        client = make_client(settings, transport=self.transport)
+        try:
+            async with client:
+                await self._seed(client)
+                await self._pump(client)
+        finally:
+            self.pool.close()
+        return self.summary()
+
+    async def _seed(self, client: httpx.AsyncClient) -> None:
+        now = self.now()
+        for run in self.sites:
+            site = run.site
+            new = run.frontier.enqueue_many(
+                [Candidate(u) for u in site.start_urls], 0, "start", now=now
+            )
+            self.counts.discovered += len(new)
+            self.state.add_sources(
+                [(u, site.name, "sitemap") for u in site.sitemaps]
+                + [(u, site.name, "feed") for u in site.feeds],
+                now=iso_utc(now),
+            )
+        # robots.txt of each site's hosts: politeness, and Sitemap: lines
+        for run in self.sites:
+            for origin in sorted(run.frontier.hosts):
+                host = self._host(origin, run.site.settings)
+                await self._robots(client, host, run.site)
+        await self._read_sources(client)
+
+    async def _pump(self, client: httpx.AsyncClient) -> None:
+        """Claim due pages and run them, at most ``concurrency + 2 * workers`` at a time."""
+        limit = max(1, self.defaults.concurrency) + 2 * max(1, self.pool.workers)
+        buffer: deque[tuple[_SiteRun, DuePage]] = deque()
+        pending: set[asyncio.Task[None]] = set()
+        while True:
+            while len(pending) < limit:
+                if not buffer:
+                    buffer.extend(self._claim())
+                if not buffer:
+                    break
+                run, page = buffer.popleft()
+                pending.add(asyncio.create_task(self._guarded(client, run, page)))
+            if not pending:
+                # nothing due and nothing running: new sources (feeds found on pages)?
+                if await self._read_sources(client):
+                    buffer.extend(self._claim())
+                    if buffer:
+                        continue
+                break
+            done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                task.result()  # the per-URL guard re-raises only what must stop the run
+
+    def _claim(self) -> list[tuple[_SiteRun, DuePage]]:
+        per_site: list[list[tuple[_SiteRun, DuePage]]] = []
+        now = self.now()
+        for run in self.sites:
+            if run.budget <= 0:
+                continue
+            pages = run.frontier.due(
+                min(CLAIM_BATCH, run.budget), now, run_id=self.run_id, revisit_override=self.revisit
+            )
+            run.budget -= len(pages)
+            per_site.append([(run, page) for page in pages])
+        # interleave the sites so that one cannot starve another
+        claimed = [item for group in zip_longest(*per_site) for item in group if item is not None]
+        return claimed
+
+    async def _guarded(self, client: httpx.AsyncClient, run: _SiteRun, page: DuePage) -> None:
+        """The per-URL guard: any failure of one page is recorded and the crawl goes on."""
+        try:
+            await self._page(client, run, page)
+        except (ArchiveError, asyncio.CancelledError, KeyboardInterrupt):
+            raise
+        except Exception as exc:  # noqa: BLE001  (the one place this is allowed: STYLE.md)
+            self.counts.failed += 1
+            message = f"internal: {type(exc).__name__}: {exc}"
+            self._record(run, page, "failed", fetched_at=iso_utc(self.now()), error=message)
+        self._progress()
+
+    # --- robots ----------------------------------------------------------------------------
+    async def _robots(self, client: httpx.AsyncClient, host: _Host, site: Site) -> Robots | None:
+        """The host's robots.txt (cached in the archive until it expires); None: no robots."""
+        settings = site.settings
+        if not settings.respect_robots:
+            return None
+        async with host.lock:
+            if host.robots_checked:
+                return host.robots
+            now = self.now()
+            row = self.state.host(host.origin)
+            robots: Robots | None = None
+            if (
+                row is not None
+                and row.robots_expires_at
+                and row.robots_expires_at > iso_utc(now)
+                and row.robots_txt is not None
+            ):
+                robots = Robots(host.origin, row.robots_status, row.robots_txt)
+            elif not host.deferred:
+                await host.turn()
+                try:
+                    robots = await fetch_robots(client, host.origin, settings)
+                except FetchError:
+                    robots = Robots(host.origin, None, "")
+                unavailable = robots.status is None or robots.status >= 500
+                ttl = 0.0 if unavailable else settings.robots_ttl
+                delay = None if unavailable else robots.crawl_delay(settings.user_agent)
+                self.state.save_robots(
+                    host.origin,
+                    body=robots.body,
+                    status=robots.status,
+                    fetched_at=iso_utc(now),
+                    expires_at=iso_utc(now + timedelta(seconds=ttl)),
+                    crawl_delay_seconds=delay,
+                )
+                if unavailable:
+                    self._host_trouble(host, "robots.txt unavailable (server error or timeout)")
+            if robots is not None:
+                delay = robots.crawl_delay(settings.user_agent)
+                if delay is not None:
+                    host.delay_seconds = max(host.delay_seconds, delay)
+                sitemaps = [
+                    (u, run.site.name, "sitemap")
+                    for u in robots.sitemaps()
+                    for run in self.sites
+                    if host.origin in run.frontier.hosts
+                ]
+                self.state.add_sources(sitemaps, now=iso_utc(now), found_on="robots.txt")
+            host.robots, host.robots_checked = robots, True
+            return robots
+
+    def _host_trouble(self, host: _Host, error: str, retry_after: float | None = None) -> None:
+        """A host answered badly: back off from it, across runs when it keeps happening."""
+        now = self.now()
+        if retry_after is not None and retry_after > 0:
+            self.state.defer_host(
+                host.origin, until=iso_utc(now + timedelta(seconds=retry_after)), error=error
+            )
+            host.deferred = True
+            return
+        failures = host.failures = self.state.host_failed(host.origin, error=error)
+        if failures >= HOST_FAILURES_BEFORE_BACKOFF:
+            wait = min(
+                HOST_BACKOFF_MAX_SECONDS,
+                HOST_BACKOFF_SECONDS * 2.0 ** (failures - HOST_FAILURES_BEFORE_BACKOFF),
+            )
+            self.state.defer_host(
+                host.origin, until=iso_utc(now + timedelta(seconds=wait)), error=error
+            )
+            host.deferred = True
+
+    # --- discovery sources -----------------------------------------------------------------
+    async def _read_sources(self, client: httpx.AsyncClient) -> int:
+        """Read the due sitemaps and feeds of every site; return how many were read."""
+        read = 0
+        for run in self.sites:
+            before = None
+            if self.revisit is not None:
+                before = iso_utc(self.started_at - timedelta(seconds=self.revisit))
+            for _ in range(MAX_SOURCES_PER_RUN):
+                sources = self.state.due_sources(
+                    run.site.name, now=iso_utc(self.now()), checked_before=before, limit=1
+                )
+                if not sources:
+                    break
+                await self._read_source(client, run, sources[0].url, sources[0])
+                read += 1
+        return read
+
+    async def _read_source(
+        self, client: httpx.AsyncClient, run: _SiteRun, url: str, row: SourceRow
+    ) -> None:
+        site, settings = run.site, run.site.settings
+        now = self.now()
+        next_at = iso_utc(now + timedelta(seconds=max(settings.revisit_min, 60.0)))
+        host = self._host(origin_of(url), settings)
+        robots = await self._robots(client, host, site)
+        status: int | None = None
+        error: str | None = None
+        entries: int | None = None
+        etag = last_modified = None
+        try:
+            if host.deferred:
+                raise FetchError(url, "host is backing off; not now")
+            if robots is not None and not robots.allowed(url, settings.user_agent):
+                raise RobotsDisallowedError(url, "disallowed by robots.txt")
+            async with host.slots:
+                if not await host.turn():
+                    raise FetchError(url, "host is busy; not now")
+                async with self._fetch_slots:
+                    result = await fetch(
+                        client,
+                        url,
+                        settings,
+                        etag=row.etag,
+                        last_modified=row.last_modified,
+                        accept=SOURCE_TYPES,
+                    )
+            status, etag, last_modified = result.status_code, result.etag, result.last_modified
+            if not result.not_modified:
+                parsed = parse_source(result.body, result.final_url, max_bytes=settings.max_bytes)
+                if parsed.sitemaps:
+                    self.state.add_sources(
+                        [(e.url, site.name, "sitemap") for e in parsed.sitemaps],
+                        now=iso_utc(now),
+                        found_on=url,
+                    )
+                new = run.frontier.enqueue_many(
+                    [Candidate(e.url, e.lastmod) for e in parsed.urls],
+                    0,
+                    "feed" if parsed.kind in {"rss", "atom"} else "sitemap",
+                    url,
+                    now=now,
+                )
+                self.counts.discovered += len(new)
+                entries = len(parsed.urls) + len(parsed.sitemaps)
+        except FetchError as exc:
+            status, error = exc.status_code, f"{exc.kind}: {exc.message}"
+        except DiscoverError as exc:
+            error = f"parse: {exc}"
+        self.state.source_read(
+            url,
+            fetched_at=iso_utc(now),
+            next_fetch_at=next_at,
+            status=status,
+            error=error,
+            etag=etag,
+            last_modified=last_modified,
+            entries=entries,
+        )
+
+    # --- one page --------------------------------------------------------------------------
+    async def _page(self, client: httpx.AsyncClient, run: _SiteRun, page: DuePage) -> None:
+        site, settings = run.site, run.site.settings
+        host = self._host(page.host, settings)
+        if host.deferred:
+            self.counts.deferred += 1
+            return
+        robots = await self._robots(client, host, site)
+        if robots is not None and not robots.allowed(page.url, settings.user_agent):
+            if robots.status is None or robots.status >= 500:
+                self.counts.deferred += 1  # robots.txt unreachable: not now, the page stays due
+                return
+            self.counts.robots_blocked += 1
+            error = RobotsDisallowedError(page.url, "disallowed by robots.txt")
+            self._record(run, page, "blocked", fetched_at=iso_utc(self.now()), error=error)
+            return
+        etag, last_modified = self.archive.validators(page.url) if page.fetched else (None, None)
+        async with host.slots:
+            if host.deferred or not await host.turn():
+                self.counts.deferred += 1
+                return
+            fetched_at = iso_utc(self.now())
+            try:
+                async with self._fetch_slots:
+                    result = await fetch(
+                        client, page.url, settings, etag=etag, last_modified=last_modified
+                    )
+            except FetchError as exc:
+                self._fetch_failed(run, page, host, exc, fetched_at)
+                return
+        if host.failures:
+            self.state.host_ok(host.origin)
+            host.failures = 0
+        self.counts.pages_fetched += 1
+        if result.not_modified:
+            self.counts.not_modified += 1
+            self._record(run, page, "not_modified", fetched_at=fetched_at, result=result)
+            return
+        self.counts.bytes += len(result.body)
+        body_sha = hashlib.sha256(result.body).hexdigest()
+        if page.fetched and body_sha == self.state.last_body_sha256(page.id):
+            # the very same bytes as last time: the same article, no need to extract again
+            self.counts.unchanged += 1
+            self._record(run, page, "unchanged", fetched_at=fetched_at, result=result)
+            return
+        links = parse_page(result.text, result.final_url)
+        now = self.now()
+        if page.depth < site.max_depth and not links.nofollow:
+            new = run.frontier.enqueue_many(
+                [Candidate(u) for u in links.links], page.depth + 1, "link", page.url, now=now
+            )
+            self.counts.discovered += len(new)
+        if links.feeds:
+            self.state.add_sources(
+                [(u, site.name, "feed") for u in links.feeds if run.frontier.scope(u, 0)],
+                now=iso_utc(now),
+                found_on=page.url,
+            )
+        # one page, one URL: a canonical link or a redirect to another page makes this an alias
+        target = None
+        for other, source in ((links.canonical, "canonical"), (result.final_url, "redirect")):
+            normal = run.frontier.scope(other, page.depth) if other else None
+            if normal is not None and normal != page.url:
+                target = normal
+                new = run.frontier.enqueue_many(
+                    [Candidate(normal)], page.depth, source, page.url, now=now
+                )
+                self.counts.discovered += len(new)
+                break
+        if target is not None:
+            self.counts.duplicates += 1
+            self._record(run, page, "alias", fetched_at=fetched_at, result=result)
+            return
+        try:
+            article = await self.pool.extract(
+                result.text,
+                result.final_url,
+                strip=site.strip,
+                boilerplate=run.boilerplate,
+                timeout_seconds=settings.extract_timeout_seconds,
+            )
+        except ExtractTimeoutError as exc:
+            self.counts.failed += 1
+            why = f"extract: {exc}"
+            self._record(run, page, "failed", fetched_at=fetched_at, result=result, error=why)
+            return
+        kind = self._record(run, page, None, fetched_at=fetched_at, result=result, article=article)
+        setattr(self.counts, kind, getattr(self.counts, kind) + 1)
+
+    def _fetch_failed(
+        self, run: _SiteRun, page: DuePage, host: _Host, exc: FetchError, fetched_at: str
+    ) -> None:
+        self.counts.failed += 1
+        self._record(run, page, "failed", fetched_at=fetched_at, error=exc)
+        transient = (
+            isinstance(exc, FetchTimeoutError)
+            or type(exc) is FetchError
+            or (
+                isinstance(exc, BadStatusError)
+                and exc.status_code is not None
+                and (exc.status_code >= 500 or exc.status_code == 429)
+            )
+        )
+        if exc.retry_after_seconds or transient:
+            self._host_trouble(host, f"{exc.kind}: {exc.message}", exc.retry_after_seconds)
+
+    def _record(
+        self,
+        run: _SiteRun,
+        page: DuePage,
+        outcome: str | None,
+        *,
+        fetched_at: str,
+        result: FetchResult | None = None,
+        article: Article | None = None,
+        error: FetchError | str | None = None,
+    ) -> str:
+        """Store one page's fetch and its next due time in one transaction; return the outcome
+        (``outcome``, or new/changed/unchanged as the archive decided)."""
+        with self.archive.transaction():
+            saved = self.archive.save_fetch(
+                page.url,
+                fetched_at=fetched_at,
+                result=result,
+                article=article,
+                error=error,
+                site=run.site.name,
+                run_id=self.run_id,
+            )
+            kind = outcome or saved.outcome
+            self._reschedule(page, run.site.settings, kind)
+        return kind
+
+    def _reschedule(self, page: DuePage, settings: Settings, outcome: str) -> None:
+        now = self.now()
+        interval = page.revisit_seconds
+        unchanged = page.unchanged_count
+        if outcome == "failed":
+            wait = failure_delay(page.failures + 1, settings)
+        elif outcome == "alias":
+            wait = max(settings.revisit_max, settings.revisit_min)
+        elif outcome == "blocked":
+            wait = next_interval(interval, "blocked", settings)
+        else:
+            interval = next_interval(interval, outcome, settings)
+            wait = interval
+            unchanged = unchanged + 1 if outcome in {"unchanged", "not_modified"} else 0
+        self.state.reschedule(
+            page.id,
+            crawled_at=iso_utc(now),
+            next_fetch_at=iso_utc(now + timedelta(seconds=wait)),
+            revisit_seconds=interval,
+            unchanged_count=unchanged,
+        )
+
+
+# --- the entry point -----------------------------------------------------------------------
+
+
+def crawl(
+    config: Config,
+    db_path: str | Path,
+    *,
+    site_names: Sequence[str] = (),
+    max_pages: int | None = None,
+    revisit: float | None = None,
+    clock: Clock = utc_now,
+    extract_workers: int = DEFAULT_EXTRACT_WORKERS,
+    transport: httpx.AsyncBaseTransport | None = None,
+    on_progress: Callable[[CrawlSummary], None] | None = None,
+    on_start: Callable[[CrawlLock], None] | None = None,
+) -> CrawlSummary:
+    """Run one crawl of the selected sites into the archive at ``db_path``.
+
+    Takes the lock first (:class:`CrawlLockedError` when another crawl holds it), records the
+    run in ``runs`` at the start and again at the end, and returns the summary. Pages that fail
+    are recorded and counted; they do not make the crawl fail.
+    """
+    sites = config.select(tuple(site_names))
+    with CrawlLock(db_path) as lock:
+        if on_start is not None:
+            on_start(lock)
+        with Archive(db_path) as archive:
+            state = CrawlState(archive)
+            crawler = Crawler(
+                archive,
+                sites,
+                defaults=config.defaults,
+                clock=clock,
+                max_pages=max_pages,
+                revisit=revisit,
+                extract_workers=extract_workers,
+                transport=transport,
+                on_progress=on_progress,
+            )
+            crawler.stale_lock_pid = lock.stale_pid
+            run_id = state.start_run(
+                started_at=iso_utc(clock()), pid=os.getpid(), sites=[s.name for s in sites]
+            )
+            exit_code = 1
+            try:
+                summary = asyncio.run(crawler.run(run_id))
+                exit_code = 0
+            except KeyboardInterrupt:
+                exit_code = 130
+                raise
+            finally:
+                final = crawler.summary()
+                with contextlib.suppress(ArchiveError):
+                    state.update_run(
+                        run_id,
+                        final.counts(),
+                        ended_at=iso_utc(clock()),
+                        seconds=round(final.seconds, 3),
+                        exit_code=exit_code,
+                    )
+            return summary
