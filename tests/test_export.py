@@ -29,13 +29,15 @@ from scraper.export import (
     datasette_metadata,
     write_atomically,
 )
-from tests.fixtures.archive_site.build import CAPTURES, build_archive
+from tests.fixtures.archive_site.build import CAPTURES, HERE, build_archive
+from tests.server import LocalServer
 
 BUDGET = "https://daily.example/news/budget"
 SEOUL = "https://daily.example/news/seoul"
 MOSCOW = "https://weekly.example/p/moscow"
 ABOUT = "https://weekly.example/p/about"
 WARCIO = Path(sys.executable).parent / "warcio"
+SITE = HERE
 
 
 @pytest.fixture(scope="module")
@@ -378,3 +380,51 @@ def test_cli_datasette_metadata_is_keyed_to_the_db_name(tmp_path: Path) -> None:
     data = json.loads(result.stdout)
     assert list(data["databases"]) == ["news"]
     assert data["databases"]["news"]["tables"]["snapshots"]["columns"]["cause"].startswith("fetch")
+
+
+# --- end to end: scraper fetch against a local server, then the query commands ------------
+
+
+def test_fetched_pages_can_be_searched_and_exported(server: LocalServer, tmp_path: Path) -> None:
+    """Real fetches through the CLI: two versions of one page, one of another, then
+    changes, search and a WARC export whose payloads are the bodies the server sent."""
+    db = str(tmp_path / "archive.db")
+    budget, seoul = server.url("/news/budget"), server.url("/news/seoul")
+    sent = {
+        "budget.v1": (SITE / "budget.v1.html").read_bytes(),
+        "budget.v2": (SITE / "budget.v2.html").read_bytes(),
+        "seoul.v1": (SITE / "seoul.v1.html").read_bytes(),
+    }
+    server.route("/news/budget", body=sent["budget.v1"])
+    server.route("/news/seoul", body=sent["seoul.v1"])
+    for url in (budget, seoul):
+        result = run("fetch", "--db", db, "--allow-private", "--ignore-robots", url)
+        assert result.exit_code == 0, result.output
+    server.route("/news/budget", body=sent["budget.v2"])
+    result = run("fetch", "--db", db, "--allow-private", "--ignore-robots", budget)
+    assert result.exit_code == 0, result.output
+
+    data = json.loads(run("changes", "--db", db, "--format", "json").stdout)
+    assert [(row["url"], row["title_changed"], row["title"]) for row in data] == [
+        (budget, True, "Council approves record budget after late-night vote")
+    ]
+    hits = json.loads(run("search", "--db", db, "투표소에", "--format", "json").stdout)
+    assert [hit["url"] for hit in hits] == [seoul]
+    hits = json.loads(run("search", "--db", db, '"budget on monday"', "--format", "json").stdout)
+    assert [(hit["url"], hit["latest"]) for hit in hits] == [(budget, False)]
+
+    out = tmp_path / "fetched.warc.gz"
+    result = run("export", "--db", db, "--format", "warc", "-o", str(out))
+    assert result.exit_code == 0, result.output
+    check = subprocess.run([str(WARCIO), "check", str(out)], capture_output=True, check=False)
+    assert check.returncode == 0, check.stdout
+    payloads = {
+        (r["headers"]["WARC-Target-URI"], r["payload"])
+        for r in records(out)
+        if r["type"] == "response"
+    }
+    assert payloads == {
+        (budget, sent["budget.v1"]),
+        (budget, sent["budget.v2"]),
+        (seoul, sent["seoul.v1"]),
+    }

@@ -195,9 +195,10 @@ def search(
 ) -> list[SearchHit]:
     """Full-text search over snapshot titles and text, best match first. Read-only: never writes.
 
-    By default each page appears once, as its newest snapshot that matches (so a word
-    that was later edited out still finds the page, at the version that had it);
-    ``all_versions`` lists every matching snapshot.
+    The snippet is taken from the text (the title is returned beside it). By default each
+    page appears once, as its newest snapshot that matches (so a word that was later edited
+    out still finds the page, at the version that had it); ``all_versions`` lists every
+    matching snapshot.
     :param query: what the user typed (see :func:`fts_query`).
     :param since: only snapshots fetched at or after this moment.
     :param highlight: the markers put around matched words in the snippet.
@@ -216,7 +217,7 @@ def search(
     sql = f"""
         WITH hits AS MATERIALIZED (
             SELECT s.id, s.page_id, s.fetched_at, s.title,
-                   snippet(snapshots_fts, -1, ?, ?, '…', 24) AS snippet,
+                   snippet(snapshots_fts, 1, ?, ?, '…', 24) AS snippet,
                    bm25(snapshots_fts, 5.0, 1.0) AS rank
             FROM snapshots_fts JOIN snapshots s ON s.rowid = snapshots_fts.rowid
             WHERE {" AND ".join(inner_where)}
