@@ -15,6 +15,7 @@ paragraphs instead. Never raises for any ``str`` or ``bytes``.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import time
 from collections.abc import Callable, Collection, Sequence
@@ -26,13 +27,15 @@ from scraper.extract.boilerplate import boilerplate_keys, learn_boilerplate
 from scraper.extract.clean import (
     MAX_DEPTH,
     MAX_HTML_CHARS,
-    clean,
     content_html,
     decode,
+    drop_chrome,
+    drop_never_content,
+    norm_line,
     parse,
 )
-from scraper.extract.content import Content, is_chrome_line, main_content, norm_line
-from scraper.extract.metadata import Metadata, read_metadata
+from scraper.extract.content import Content, is_chrome_line, main_content
+from scraper.extract.metadata import Metadata, guess_published, read_metadata, reading_time
 from scraper.models import Article
 
 __all__ = [
@@ -96,31 +99,38 @@ def extract(
     tree = parse(source)
     if tree is None:
         return Article(url=url, extractor=versions)
-    meta = read_metadata(tree, source, url)
+    meta = read_metadata(tree, url)
     titles = _title_keys(meta.title, _first_text(tree, "title"), _first_text(tree, "h1"))
     headings = titles | ({norm_line(meta.description)} if meta.description else set())
-    clean(tree, strip=tuple(strip))
-    cleaned = content_html(tree)
+    drop_never_content(tree, strip=tuple(strip))
+    if meta.published is None:
+        meta = dataclasses.replace(meta, published=guess_published(tree.html or "", url))
+    cleaned = drop_chrome(tree)
+    stated_minutes = reading_time(cleaned.page_text)
+    if stated_minutes is not None:
+        meta = dataclasses.replace(meta, reading_time_minutes=stated_minutes)
+    html_in = content_html(tree)
 
     authors = frozenset(norm_line(a) for a in meta.authors)
     learned = boilerplate_keys(boilerplate)
 
-    def drop(tag: str, text: str) -> bool:
-        if is_chrome_line(text, authors):
-            return True
-        key = norm_line(text)
-        if key in titles or (tag == "head" and key in headings):
-            return True
-        return bool(learned) and key in learned
+    def drop(tag: str, text: str, key: str) -> bool:
+        return (
+            is_chrome_line(text)
+            or key in authors
+            or key in titles
+            or (tag == "head" and key in headings)
+            or key in learned
+        )
 
     over_budget = (
         timeout_seconds is not None
         and time.perf_counter() - started > timeout_seconds * _BUDGET_SHARE_BEFORE_CONTENT
     )
-    if over_budget or len(cleaned) > MAX_CONTENT_CHARS:
+    if over_budget or len(html_in) > MAX_CONTENT_CHARS:
         content = _cheap_content(tree, drop)
     else:
-        content = main_content(cleaned, drop=drop)
+        content = main_content(html_in, drop=drop, markdown_only=cleaned.captions)
     return _article(url, meta, content, versions)
 
 
@@ -146,12 +156,12 @@ def _title_keys(*titles: str | None) -> frozenset[str]:
     return frozenset(keys)
 
 
-def _cheap_content(tree: LexborHTMLParser, drop: Callable[[str, str], bool]) -> Content:
+def _cheap_content(tree: LexborHTMLParser, drop: Callable[[str, str, str], bool]) -> Content:
     """The text of the cleaned page's paragraphs: the fallback when trafilatura is skipped."""
     lines: list[str] = []
     for node in tree.css("p, h2, h3, li, blockquote"):
         text = " ".join(node.text(deep=True).split())
-        if text and not drop("p", text):
+        if text and not drop("p", text, norm_line(text)):
             lines.append(text)
     text = "\n".join(lines)
     return Content(text, text)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Collection, Iterable
 
-from scraper.extract.content import norm_line
+from scraper.extract.clean import norm_line
 
 #: Lines longer than this are article prose even when repeated (a quoted statement).
 MAX_LINE_CHARS = 400

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from functools import lru_cache
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode, SelectolaxError
@@ -151,32 +152,54 @@ def _drop_deep(tree: LexborHTMLParser) -> None:
         node.remove()
 
 
-def clean(
-    tree: LexborHTMLParser,
-    *,
-    strip: Sequence[str] = (),
-) -> None:
-    """Remove the chrome of a parsed page in place (see the module docstring)."""
+@dataclass(frozen=True, slots=True)
+class Cleaned:
+    """What cleaning learned about the page on the way."""
+
+    #: the visible text before chrome was removed, one text node a line ("3 min read" is here)
+    page_text: str = ""
+    #: the comparison keys of figure captions (kept in Markdown, not in the text)
+    captions: frozenset[str] = frozenset()
+
+
+def drop_never_content(tree: LexborHTMLParser, *, strip: Sequence[str] = ()) -> None:
+    """Step 1 of cleaning, on the body only: what is never content (scripts, styles, forms'
+    controls, hidden subtrees, navigation landmarks) and the site's ``strip`` selectors.
+
+    The head is left alone: metadata is read from it, before or after this step.
+    """
     body = tree.body
     if body is None:
         return
-    for node in tree.css(_ALWAYS_DROP):
+    for node in body.css(_ALWAYS_DROP):
         node.remove()
     for selector in strip:
         try:
-            found = tree.css(selector)
+            found = body.css(selector)
         except (SelectolaxError, ValueError):
             continue  # a bad site selector must not break extraction
         for node in found:
             node.remove()
-    for node in tree.css("[style]"):
+    for node in body.css("[style]"):
         if _STYLE_HIDDEN_RE.search(node.attributes.get("style") or ""):
             node.remove()
-    for node in tree.css("[aria-label]"):
+    for node in body.css("[aria-label]"):
         if _ANCHOR_LABEL_RE.match(node.attributes.get("aria-label") or ""):
             node.remove()
 
-    total = _text_chars(body)
+
+def drop_chrome(tree: LexborHTMLParser) -> Cleaned:
+    """Step 2 of cleaning: chrome named by landmarks, class/id words and headings (see the
+    module docstring), guarded so that no rule drops most of the page's text.
+
+    Figure captions become paragraphs (trafilatura drops ``<figure>`` whole) and their keys
+    are returned, so that the Markdown keeps them and the text can leave them out.
+    """
+    body = tree.body
+    if body is None:
+        return Cleaned()
+    page_text: str = body.text(deep=True, separator="\n")
+    total = len(page_text)
     for node in body.css("header, footer, aside, form, [class], [id], [data-hook], [data-testid]"):
         if node.tag == "body" or node.tag == "html":
             continue
@@ -200,6 +223,43 @@ def clean(
             ):
                 heading.remove()
     _drop_deep(tree)
+    return Cleaned(page_text=page_text, captions=_captions_to_paragraphs(tree))
+
+
+def clean(tree: LexborHTMLParser, *, strip: Sequence[str] = ()) -> Cleaned:
+    """Both cleaning steps: remove the chrome of a parsed page in place."""
+    drop_never_content(tree, strip=strip)
+    return drop_chrome(tree)
+
+
+def _captions_to_paragraphs(tree: LexborHTMLParser) -> frozenset[str]:
+    """Replace each captioned figure (or a stray ``<figcaption>``) by a paragraph holding
+    the caption's flat text; return the captions' keys."""
+    keys: set[str] = set()
+    for caption in tree.css("figcaption"):
+        # flat text: trafilatura would split inner blocks ("Image caption", "Credit")
+        # into lines that no longer match the caption's key
+        text = " ".join(caption.text(deep=True, separator=" ").split())
+        figure = caption.parent
+        while figure is not None and figure.tag != "figure":
+            figure = figure.parent
+        target = figure if figure is not None else caption
+        key = norm_line(text)
+        if not key:
+            continue
+        keys.add(key)
+        paragraph = tree.create_node("p")
+        paragraph.insert_child(text)
+        target.replace_with(paragraph)
+    return frozenset(keys)
+
+
+_NORM_RE = re.compile(r"\W+")
+
+
+def norm_line(text: str) -> str:
+    """The comparison key of a line of text: words only, lower case."""
+    return _NORM_RE.sub(" ", text).strip().casefold()
 
 
 #: Containers that usually hold the article, for :func:`content_html`.
@@ -226,7 +286,7 @@ def content_html(tree: LexborHTMLParser) -> str:
     """
     body = tree.body
     if body is None:
-        return tree.html or ""
+        return "<html><body></body></html>"
     total = _paragraph_chars(body)
     best: str | None = None
     if total >= _REGION_MIN_CHARS:
@@ -236,5 +296,6 @@ def content_html(tree: LexborHTMLParser) -> str:
                 if best is None or len(html) < len(best):
                     best = html
     if best is None:
-        return tree.html or ""
+        best = body.html or ""
+        return f"<html>{best}</html>"
     return f"<html><body>{best}</body></html>"

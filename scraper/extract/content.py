@@ -17,6 +17,8 @@ from functools import cache
 
 from lxml.etree import LxmlError, _Element
 
+from scraper.extract.clean import norm_line
+
 #: The blocks of trafilatura's output tree that become lines of text.
 _BLOCK_TAGS = frozenset(
     {"p", "head", "item", "quote", "cell", "code", "lb", "row", "list", "table"}
@@ -52,14 +54,8 @@ _BYLINE_RE = re.compile(
     r"[A-Z][\w.'’-]*(?:\s+(?:(?i:and)\s+|&\s+|,\s*)?[A-Z][\w.'’-]*){0,4}\s*$"
 )
 _SPACE_RE = re.compile(r"\s+")
-_NORM_RE = re.compile(r"\W+")
 
 LOG = logging.getLogger(__name__)
-
-
-def norm_line(text: str) -> str:
-    """The comparison key of a line of text: words only, lower case."""
-    return _NORM_RE.sub(" ", text).strip().casefold()
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,15 +85,22 @@ def _options() -> object:
     )
 
 
+#: Blocks longer than this are prose: no chrome, title, caption or boilerplate test applies.
+MAX_TESTED_CHARS = 400
+
+
 def main_content(
     html: str,
     *,
-    drop: Callable[[str, str], bool],
+    drop: Callable[[str, str, str], bool],
+    markdown_only: frozenset[str] = frozenset(),
 ) -> Content:
     """Run trafilatura over the cleaned ``html`` and render text and Markdown.
 
-    :param drop: says whether a block (its tag in trafilatura's tree, its text with spaces
-        normalised) is chrome to remove
+    :param drop: says whether a block is chrome to remove, given its tag in trafilatura's
+        tree, its text (spaces normalised) and its comparison key (:func:`norm_line`)
+    :param markdown_only: keys of blocks that stay in the Markdown but not in the text
+        (figure captions)
     """
     from trafilatura import bare_extraction
     from trafilatura.utils import normalize_unicode
@@ -108,9 +111,13 @@ def main_content(
         body = getattr(document, "body", None) if document is not None else None
         if body is None:
             return Content("", "")
-        _drop_blocks(body, drop)
-        text = normalize_unicode(xmltotxt(body, False)).strip()
+        kept_aside = _drop_blocks(body, drop, markdown_only)
         markdown = normalize_unicode(xmltotxt(body, True)).strip()
+        for element in kept_aside:
+            parent = element.getparent()
+            if parent is not None:
+                _remove_keep_tail(element, parent)
+        text = normalize_unicode(xmltotxt(body, False)).strip()
     except (ValueError, TypeError, LxmlError, RecursionError, MemoryError) as exc:
         # trafilatura has no error contract of its own; these are what malformed trees raise
         LOG.debug("trafilatura failed: %s", exc)
@@ -118,13 +125,29 @@ def main_content(
     return Content(text, markdown)
 
 
-def _drop_blocks(body: _Element, drop: Callable[[str, str], bool]) -> None:
-    """Remove leaf blocks whose text ``drop`` calls chrome, then lists left empty."""
+def _drop_blocks(
+    body: _Element, drop: Callable[[str, str, str], bool], markdown_only: frozenset[str]
+) -> list[_Element]:
+    """Remove leaf blocks that ``drop`` calls chrome (and lists left empty); return the
+    blocks that belong in the Markdown only."""
     doomed = []
+    aside = []
     for element in body.iter("p", "head", "item", "quote", "cell", "code"):
-        text = _SPACE_RE.sub(" ", "".join(element.itertext())).strip()
-        if text and drop(str(element.tag), text):
+        text = "".join(element.itertext())
+        if not text:
+            continue
+        if len(text) > MAX_TESTED_CHARS:
+            if markdown_only and norm_line(text) in markdown_only:
+                aside.append(element)
+            continue
+        text = _SPACE_RE.sub(" ", text).strip()
+        key = norm_line(text)
+        if not key:
+            continue
+        if drop(str(element.tag), text, key):
             doomed.append(element)
+        elif key in markdown_only:
+            aside.append(element)
     for element in doomed:
         parent = element.getparent()
         if parent is not None:
@@ -137,6 +160,7 @@ def _drop_blocks(body: _Element, drop: Callable[[str, str], bool]) -> None:
                 grand = parent.getparent()
                 if grand is not None:
                     _remove_keep_tail(parent, grand)
+    return aside
 
 
 def _remove_keep_tail(element: _Element, parent: _Element) -> None:
@@ -150,10 +174,8 @@ def _remove_keep_tail(element: _Element, parent: _Element) -> None:
     parent.remove(element)
 
 
-def is_chrome_line(text: str, authors: frozenset[str]) -> bool:
+def is_chrome_line(text: str) -> bool:
     """True for a line that is post-header or widget chrome (see the module docstring)."""
     if len(text) > 120:
         return False
-    if _CHROME_LINE_RE.match(text) or _BYLINE_RE.match(text):
-        return True
-    return bool(authors) and norm_line(text) in authors
+    return bool(_CHROME_LINE_RE.match(text) or _BYLINE_RE.match(text))
