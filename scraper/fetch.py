@@ -88,9 +88,10 @@ _CHUNK = 64 * 1024  # decompression step: output is produced at most this much a
 _SNIFF_BYTES = 1024  # body bytes looked at for binary magic numbers
 _MAX_ENCODINGS = 3  # Content-Encoding layers accepted ("gzip, gzip" is two)
 _ZSTD_MAX_WINDOW = 8 * 1024 * 1024  # RFC 9659: HTTP zstd windows are at most 8 MB
-# Output of one zstd call is at most about 32 KiB per input byte (RLE blocks: 128 KiB from
-# 4 bytes), so zstd input is fed in slices sized to keep each call's output bounded.
+# Output of one zstd call is at most about 32 KiB per input byte (an RLE block gives 128 KiB
+# from 4 bytes), so zstd input is fed in slices of _ZSTD_STEP bytes.
 _ZSTD_MAX_RATIO = 32 * 1024
+_ZSTD_STEP = 64
 _BACKOFF_BASE_SECONDS = 0.5
 
 Resolver = Callable[[str, int], Awaitable[Sequence[str]]]
@@ -307,19 +308,18 @@ class _BrotliLayer:
 class _ZstdLayer:
     name = "zstd"
 
-    def __init__(self, budget: int) -> None:
-        self._budget = budget
+    def __init__(self) -> None:
         self._dctx = zstandard.ZstdDecompressor(max_window_size=_ZSTD_MAX_WINDOW)
         self._d = self._dctx.decompressobj()
         self._started = False
         self._frame_done = False
 
     def feed(self, data: bytes) -> Iterator[bytes]:
+        # zstandard's decompressobj has no output limit: small input slices keep each call's
+        # output under _ZSTD_STEP * _ZSTD_MAX_RATIO (2 MB)
         view = memoryview(data)
-        while len(view):
-            step = max(64, self._budget // _ZSTD_MAX_RATIO)
-            piece, view = view[:step], view[step:]
-            yield from self._feed(bytes(piece))
+        for start in range(0, len(view), _ZSTD_STEP):
+            yield from self._feed(bytes(view[start : start + _ZSTD_STEP]))
 
     def _feed(self, data: bytes) -> Iterator[bytes]:
         if self._frame_done:
@@ -366,7 +366,7 @@ class _Decoder:
             elif name == "br":
                 layers.append(_BrotliLayer())
             elif name == "zstd":
-                layers.append(_ZstdLayer(self._layer_limit))
+                layers.append(_ZstdLayer())
             else:
                 raise FetchError(url, f"unsupported Content-Encoding {name!r}")
         self._layers = layers
@@ -917,15 +917,22 @@ class _StopAtDeadline(stop_base):
         return time.monotonic() + retry_state.upcoming_sleep >= self.deadline_at
 
 
+def retry_delay(error: BaseException | None, attempt: int, settings: Settings) -> float:
+    """Seconds to wait before attempt ``attempt + 1``: the server's Retry-After when it sent
+    one, else exponential backoff (0.5 s, 1 s, 2 s...) with jitter; at most
+    ``retry_max_wait_seconds`` either way."""
+    cap = settings.retry_max_wait_seconds
+    if isinstance(error, FetchError) and error.retry_after_seconds is not None:
+        return min(max(float(error.retry_after_seconds), 0.0), cap)
+    ceiling = min(cap, _BACKOFF_BASE_SECONDS * 2.0 ** (attempt - 1))
+    return ceiling / 2 + random.uniform(0, ceiling / 2)
+
+
 def _wait(settings: Settings) -> Callable[[RetryCallState], float]:
     def wait(retry_state: RetryCallState) -> float:
-        cap = settings.retry_max_wait_seconds
         outcome = retry_state.outcome
-        exc = outcome.exception() if outcome is not None else None
-        if isinstance(exc, FetchError) and exc.retry_after_seconds is not None:
-            return min(max(float(exc.retry_after_seconds), 0.0), cap)
-        ceiling = min(cap, _BACKOFF_BASE_SECONDS * 2.0 ** (retry_state.attempt_number - 1))
-        return ceiling / 2 + random.uniform(0, ceiling / 2)  # exponential, with jitter
+        error = outcome.exception() if outcome is not None else None
+        return retry_delay(error, retry_state.attempt_number, settings)
 
     return wait
 
