@@ -42,6 +42,7 @@ __all__ = [
     "MAX_CONTENT_CHARS",
     "MAX_DEPTH",
     "MAX_HTML_CHARS",
+    "MIN_ARTICLE_WORDS",
     "extract",
     "extractor_versions",
     "learn_boilerplate",
@@ -52,6 +53,8 @@ MAX_CONTENT_CHARS = 1_500_000
 #: The share of the time budget after which trafilatura is skipped.
 _BUDGET_SHARE_BEFORE_CONTENT = 0.5
 _WORD_RE = re.compile(r"\w+")
+#: Fewer words than this is not an article (stray glyphs, a lone label), so ``found`` is False.
+MIN_ARTICLE_WORDS = 5
 #: Reading speed used when the page does not say how long it takes to read.
 WORDS_PER_MINUTE = 230
 
@@ -116,7 +119,7 @@ def extract(
 
     def drop(tag: str, text: str, key: str) -> bool:
         return (
-            is_chrome_line(text)
+            is_chrome_line(tag, text)
             or key in authors
             or key in titles
             or (tag == "head" and key in headings)
@@ -171,7 +174,7 @@ def _article(
     url: str | None, meta: Metadata, content: Content, versions: dict[str, str]
 ) -> Article:
     words = len(_WORD_RE.findall(content.text))
-    found = words > 0
+    found = words >= MIN_ARTICLE_WORDS
     reading = meta.reading_time_minutes
     if reading is None and found:
         reading = max(1, round(words / WORDS_PER_MINUTE))
@@ -189,7 +192,7 @@ def _article(
         tags=meta.tags,
         image=meta.image,
         reading_time_minutes=reading,
-        word_count=words,
+        word_count=words if found else 0,
         text=content.text if found else "",
         markdown=content.markdown if found else "",
         found=found,

@@ -53,6 +53,7 @@ _BYLINE_RE = re.compile(
     r"^(?i:by|written by|posted by|words by|von|par|por)\s+"
     r"[A-Z][\w.'’-]*(?:\s+(?:(?i:and)\s+|&\s+|,\s*)?[A-Z][\w.'’-]*){0,4}\s*$"
 )
+_COUNT_RE = re.compile(r"^[\d.,]+\s*[kKmM]?$")
 _SPACE_RE = re.compile(r"\s+")
 
 LOG = logging.getLogger(__name__)
@@ -174,8 +175,14 @@ def _remove_keep_tail(element: _Element, parent: _Element) -> None:
     parent.remove(element)
 
 
-def is_chrome_line(text: str) -> bool:
-    """True for a line that is post-header or widget chrome (see the module docstring)."""
+def is_chrome_line(tag: str, text: str) -> bool:
+    """True for a line that is post-header or widget chrome (see the module docstring).
+
+    A bare count ("1.2K", "14") is chrome as a paragraph or heading, not as a table cell or
+    list item.
+    """
     if len(text) > 120:
         return False
-    return bool(_CHROME_LINE_RE.match(text) or _BYLINE_RE.match(text))
+    if _CHROME_LINE_RE.match(text) or _BYLINE_RE.match(text):
+        return True
+    return tag in {"p", "head"} and _COUNT_RE.match(text) is not None

@@ -105,7 +105,7 @@ _META_KEYS: dict[str, tuple[str, ...]] = {
     "tags": ("article:tag", "parsely-tags", "news_keywords", "keywords"),
 }
 #: Tag links: rel=tag (WordPress and most blog engines), or /tag/ links inside the article.
-_TAG_LINKS = "a[rel~=tag], article a[href*='/tag/'], article a[href*='/tags/']"
+_TAG_LINKS = "a[rel~=tag]:not([rel~=category]), article a[href*='/tag/'], article a[href*='/tags/']"
 _META_FIELD = {key: field for field, keys in _META_KEYS.items() for key in keys}
 
 
@@ -345,6 +345,23 @@ def reading_time(page_text: str) -> int | None:
     return int(match.group(1)) if match else None
 
 
+_TITLE_SEPARATORS = (" - ", " | ", " – ", " — ", " :: ", " · ")
+
+
+def _without_site_name(title: str | None, site_name: str | None) -> str | None:
+    """``title`` without a trailing (or leading) " - Site Name" part."""
+    if not title or not site_name:
+        return title
+    for sep in _TITLE_SEPARATORS:
+        suffix = f"{sep}{site_name}"
+        if title.endswith(suffix) and len(title) > len(suffix):
+            return title[: -len(suffix)].strip()
+        prefix = f"{site_name}{sep}"
+        if title.startswith(prefix) and len(title) > len(prefix):
+            return title[len(prefix) :].strip()
+    return title
+
+
 def read_metadata(tree: LexborHTMLParser, url: str | None) -> Metadata:
     """The page's metadata from the parsed ``tree``, without the htmldate fallback."""
     found: dict[str, Any] = {}
@@ -352,7 +369,7 @@ def read_metadata(tree: LexborHTMLParser, url: str | None) -> Metadata:
     _from_meta(tree, found)
     _from_page(tree, found, url)
     return Metadata(
-        title=found.get("title"),
+        title=_without_site_name(found.get("title"), found.get("site_name")),
         authors=tuple(dict.fromkeys(found.get("authors", ()))),
         published=found.get("published"),
         updated=found.get("updated"),
