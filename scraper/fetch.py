@@ -31,6 +31,7 @@ import re
 import socket
 import ssl
 import time
+import unicodedata
 import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -512,6 +513,36 @@ def _codec(label: str | None) -> str | None:
     return None
 
 
+def _detect(sample: bytes) -> str | None:
+    """charset-normalizer's first guess that names a language (its "best" on short or
+    repetitive text is often a code page of no language), else its best."""
+    matches = list(charset_normalizer.from_bytes(sample))
+    for match in matches:
+        if match.language != "Unknown" and _codec(match.encoding):
+            return _codec(match.encoding)
+    return _codec(matches[0].encoding) if matches else None
+
+
+_CP1252_UNDEFINED = frozenset(b"\x81\x8d\x8f\x90\x9d")
+
+
+def _latin_default(body: bytes, guess: str | None) -> str:
+    """windows-1252 (the web's default for undeclared pages) unless detection found a
+    non-Latin script: detectors often take Western text for Baltic or Central European."""
+    if guess is None:
+        return "cp1252"
+    single_byte = _SINGLE_BYTE_CODEC.match(guess) or guess.startswith(("mac-", "koi8"))
+    if guess == "cp1252" or not single_byte:
+        return guess
+    high = bytes(sorted({b for b in body if b >= 0x80}))
+    if _CP1252_UNDEFINED & set(high):
+        return guess
+    letters = [c for c in high.decode(guess, errors="replace") if c.isalpha()]
+    if all(unicodedata.name(c, "").startswith("LATIN") for c in letters):
+        return "cp1252"
+    return guess
+
+
 def header_charset(content_type: str | None) -> str | None:
     """The ``charset`` parameter of a Content-Type header value, if any."""
     if not content_type:
@@ -549,8 +580,7 @@ def decode_body(body: bytes, content_type: str | None = None) -> tuple[str, str]
         try:
             return body.decode("utf-8"), "utf-8"
         except UnicodeDecodeError:
-            best = charset_normalizer.from_bytes(body[:65536]).best()
-            encoding = _codec(best.encoding if best is not None else None) or "cp1252"
+            encoding = _latin_default(body, _detect(body[:65536]))
     return body.decode(encoding, errors="replace"), encoding
 
 
@@ -650,6 +680,11 @@ class _Answer:
     not_modified: bool = False
 
 
+def _raw_headers(headers: httpx.Headers) -> tuple[tuple[str, str], ...]:
+    """Headers as sent or received, in order and in their own letter case (for WARC)."""
+    return tuple((k.decode("latin-1"), v.decode("latin-1")) for k, v in headers.raw)
+
+
 def _chain(exc: BaseException) -> Iterator[BaseException]:
     seen: set[int] = set()
     current: BaseException | None = exc
@@ -698,6 +733,8 @@ def _translate(exc: Exception, url: str, settings: Settings) -> FetchError:
             return FetchError(url, "connection refused")
         return FetchError(url, f"could not connect ({text or type(exc).__name__})")
     if isinstance(exc, httpx.RemoteProtocolError):
+        if "location header" in text.lower():
+            return FetchError(url, f"redirect to an invalid URL ({text})")
         if "complete message body" in text or "incomplete chunked" in text.lower():
             return FetchError(url, "connection closed before the body was complete (truncated)")
         if "without sending" in text:
@@ -724,6 +761,8 @@ def _retryable(exc: BaseException) -> bool:
     cause = exc.__cause__
     if not isinstance(cause, httpx.ConnectError | httpx.ReadError | httpx.RemoteProtocolError):
         return False
+    if "location header" in str(cause).lower():
+        return False  # a Location httpx cannot parse will not parse next time either
     # a host that does not exist or a bad certificate will not get better in a second
     return not any(isinstance(c, socket.gaierror | ssl.SSLError) for c in _chain(cause))
 
@@ -805,8 +844,8 @@ async def _read_answer(response: httpx.Response, url: str, opts: _Options) -> _R
         return _Redirect(target, status)
     answer = _Answer(
         status=status,
-        headers=tuple(response.headers.multi_items()),
-        request_headers=tuple(response.request.headers.multi_items()),
+        headers=_raw_headers(response.headers),
+        request_headers=_raw_headers(response.request.headers),
         http_version=response.http_version,
     )
     if status == 304:
