@@ -703,7 +703,7 @@ class Crawler:
             error = RobotsDisallowedError(page.url, "disallowed by robots.txt")
             self._record(run, page, "blocked", fetched_at=iso_utc(self.now()), error=error)
             return
-        etag, last_modified = self.archive.validators(page.url) if page.fetched else (None, None)
+        etag, last_modified = (page.etag, page.last_modified) if page.fetched else (None, None)
         async with host.slots:
             if host.deferred or not await host.turn():
                 self.counts.deferred += 1

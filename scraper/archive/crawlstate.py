@@ -9,7 +9,9 @@ leaves the state as of its last finished page.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+import sqlite3
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -59,6 +61,8 @@ class DuePage:
     unchanged_count: int
     failures: int
     fetched: bool  #: fetched before (so a conditional GET is possible)
+    etag: str | None = None  #: validators of the last successful fetch
+    last_modified: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +100,17 @@ class CrawlState:
 
     def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
         return self.archive._rows(sql, tuple(params))
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """The open transaction if there is one (no savepoint needed), else a new one."""
+        conn = self.archive.db.conn
+        if conn.in_transaction:
+            with self.archive._errors():
+                yield conn
+            return
+        with self.archive.transaction() as conn:
+            yield conn
 
     # --- frontier --------------------------------------------------------------------------
     def enqueue(self, pages: Iterable[NewPage], *, now: str) -> list[str]:
@@ -178,7 +193,7 @@ class CrawlState:
                 """
                 WITH due AS (
                     SELECT id, url, site, host, depth, next_fetch_at, lastmod, revisit_seconds,
-                        unchanged_count, failures, last_fetched
+                        unchanged_count, failures, last_fetched, etag, last_modified
                     FROM pages
                     WHERE site = :site AND host IS NOT NULL
                         AND (run_id IS NULL OR run_id != :run)
@@ -192,7 +207,7 @@ class CrawlState:
                     FROM due
                 )
                 SELECT id, url, site, host, depth, next_fetch_at, lastmod, revisit_seconds,
-                    unchanged_count, failures, last_fetched
+                    unchanged_count, failures, last_fetched, etag, last_modified
                 FROM ranked ORDER BY turn, next_fetch_at, lastmod DESC, id LIMIT :limit
                 """,
                 {
@@ -223,6 +238,8 @@ class CrawlState:
                 unchanged_count=row[8],
                 failures=row[9],
                 fetched=row[10] is not None,
+                etag=row[11],
+                last_modified=row[12],
             )
             for row in rows
         ]
@@ -243,8 +260,11 @@ class CrawlState:
         revisit_seconds: float | None,
         unchanged_count: int,
     ) -> None:
-        """Record when the crawl handled a page and when it is due again (idempotent)."""
-        with self.archive.transaction() as conn:
+        """Record when the crawl handled a page and when it is due again (idempotent).
+
+        Inside an open transaction (the one that saved the fetch) it joins that transaction.
+        """
+        with self._write() as conn:
             conn.execute(
                 "UPDATE pages SET crawled_at = ?, next_fetch_at = ?, revisit_seconds = ?, "
                 "unchanged_count = ? WHERE id = ?",

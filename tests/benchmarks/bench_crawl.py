@@ -1,0 +1,526 @@
+"""Benchmark: ``scraper crawl`` over a generated 2,000-page site on 127.0.0.1.
+
+Run with ``make bench-crawl`` (``python -m tests.benchmarks.bench_crawl``). It
+
+1. writes 2,000 article pages (30-80 KB each: nav, footer and sidebar chrome, 20-50 internal
+   links) and a sitemap into a temporary folder;
+2. serves them from a pre-forked Python static server (``serve`` below: keep-alive HTTP/1.1,
+   ETag and Last-Modified, 304 on If-None-Match / If-Modified-Since), in separate processes
+   so the crawl's figures do not include it;
+3. runs ``python -m scraper crawl`` three times into a fresh archive, politeness delays off:
+   the first crawl, a recrawl with nothing changed (``--revisit 0``: conditional GETs) and a
+   recrawl after 5% of the pages changed, and prints for each: pages/s, CPU seconds, peak RSS
+   and snapshots added (plus archive bytes per page after the first).
+
+CPU and memory are those of the whole crawl process tree (the crawl, the forkserver and its
+extraction workers), sampled from /proc every 50 ms: CPU is the sum of each process's last
+user+system time, peak RSS the largest sum of the tree's resident sizes (an overestimate: the
+workers share pages with the forkserver). ``getrusage`` of the crawl process (from ``wait4``)
+is printed beside it.
+
+Options: ``--pages N``, ``--concurrency N`` (requests in flight), ``--keep`` (leave the folder).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import random
+import shutil
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from email.utils import formatdate
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[2]
+WORDS = [
+    "harbour",
+    "council",
+    "pier",
+    "repair",
+    "storm",
+    "winter",
+    "board",
+    "engineer",
+    "option",
+    "cost",
+    "rebuild",
+    "resident",
+    "fisherman",
+    "season",
+    "landing",
+    "chair",
+    "decision",
+    "month",
+    "insurer",
+    "consultation",
+    "library",
+    "hall",
+    "morning",
+    "budget",
+    "report",
+    "school",
+    "teacher",
+    "parent",
+    "road",
+    "bridge",
+    "traffic",
+    "river",
+    "flood",
+    "warning",
+    "market",
+    "trader",
+    "festival",
+    "music",
+    "summer",
+    "visitor",
+    "hotel",
+    "owner",
+    "planning",
+    "permission",
+    "housing",
+    "estate",
+    "developer",
+    "railway",
+    "station",
+    "timetable",
+    "passenger",
+    "service",
+    "delay",
+    "weather",
+    "forecast",
+    "rain",
+    "wind",
+    "coast",
+    "path",
+    "walker",
+    "volunteer",
+    "charity",
+    "museum",
+    "exhibition",
+    "history",
+    "archive",
+    "photograph",
+    "mayor",
+    "election",
+    "vote",
+    "candidate",
+    "policy",
+    "tax",
+    "rate",
+    "business",
+    "shop",
+    "closure",
+    "job",
+    "worker",
+    "union",
+    "hospital",
+    "nurse",
+    "doctor",
+    "patient",
+    "ambulance",
+    "police",
+    "officer",
+    "crime",
+    "court",
+    "judge",
+    "sentence",
+    "appeal",
+    "garden",
+    "allotment",
+    "prize",
+]
+GOALS = {"pages_per_s": 60.0, "recrawl_speedup": 10.0, "peak_rss_mb": 300.0}
+
+
+# --- the site ------------------------------------------------------------------------------
+
+
+def _sentence(rng: random.Random) -> str:
+    words = [rng.choice(WORDS) for _ in range(rng.randint(8, 22))]
+    return " ".join(words).capitalize() + "."
+
+
+def _paragraph(rng: random.Random) -> str:
+    return " ".join(_sentence(rng) for _ in range(rng.randint(3, 7)))
+
+
+def render_page(number: int, total: int, edition: int = 0) -> str:
+    """One article page; ``edition`` > 0 changes a paragraph (what a real edit looks like)."""
+    rng = random.Random(number)
+    target = rng.randint(30_000, 80_000)
+    title = " ".join(rng.choice(WORDS) for _ in range(6)).capitalize()
+    nav = "".join(
+        f'<li><a href="/section/{name}.html">{name.title()}</a></li>'
+        for name in ("news", "sport", "business", "opinion", "culture", "weather", "jobs", "about")
+    )
+    related = "".join(
+        f'<li><a href="/a/{(number + rng.randint(1, total - 1)) % total:04d}.html">'
+        f"{_sentence(rng)[:60]}</a></li>"
+        for _ in range(rng.randint(12, 42))
+    )
+    head = (
+        f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{title} | The "
+        f"Harbour Gazette</title><meta name='description' content='{_sentence(rng)}'>"
+        f"<meta property='og:title' content='{title}'><link rel='stylesheet' href='/s.css'>"
+        "<style>body{font-family:serif}.nav li{display:inline}.promo{color:#c00}</style>"
+        "<script>window.dataLayer=window.dataLayer||[];function gtag(){dataLayer.push(arguments)}"
+        "</script></head><body>"
+        f"<header><div class='logo'>The Harbour Gazette</div><ul class='nav'>{nav}</ul>"
+        "<form class='search'><input name='q' placeholder='Search'></form></header>"
+        "<div class='cookie-banner'>We use cookies to improve your experience. "
+        "<button>Accept</button></div>"
+    )
+    foot = (
+        f"<aside class='related'><h2>Related</h2><ul>{related}</ul></aside>"
+        "<aside class='promo'>Subscribe to our newsletter for the week's news every Friday."
+        "</aside><footer><p>The Harbour Gazette, the town's paper since 1901.</p>"
+        "<p><a href='/about.html'>About us</a> · <a href='/contact.html'>Contact</a></p>"
+        "</footer></body></html>"
+    )
+    body = [
+        f"<main><article><h1>{title}</h1><p class='byline'>By {rng.choice(WORDS).title()} "
+        f"{rng.choice(WORDS).title()}</p><time datetime='2026-0{1 + number % 9}-1{number % 10}'>"
+        "</time>"
+    ]
+    size = len(head) + len(foot)
+    paragraphs = 0
+    while size < target:
+        text = _paragraph(rng)
+        if edition and paragraphs == 2:
+            text = f"Update {edition}: {_sentence(random.Random(number * 1000 + edition))} {text}"
+        chunk = f"<p>{text}</p>"
+        body.append(chunk)
+        size += len(chunk)
+        paragraphs += 1
+    body.append("</article></main>")
+    return head + "".join(body) + foot
+
+
+def build_site(root: Path, pages: int) -> None:
+    (root / "a").mkdir(parents=True)
+    urls = []
+    for number in range(pages):
+        (root / "a" / f"{number:04d}.html").write_text(render_page(number, pages))
+        urls.append(f"<url><loc>/a/{number:04d}.html</loc></url>")
+    links = "".join(f'<li><a href="/a/{n:04d}.html">{n}</a></li>' for n in range(0, pages, 50))
+    for name in ("news", "sport", "business", "opinion", "culture", "weather", "jobs", "about"):
+        (root / "section").mkdir(exist_ok=True)
+        (root / "section" / f"{name}.html").write_text(render_page(pages + len(name), pages))
+    (root / "about.html").write_text(render_page(pages + 100, pages))
+    (root / "contact.html").write_text(render_page(pages + 101, pages))
+    (root / "index.html").write_text(
+        f"<!DOCTYPE html><html><head><title>The Harbour Gazette</title></head><body><ul>{links}"
+        "</ul></body></html>"
+    )
+    (root / "sitemap.xml").write_text(
+        '<?xml version="1.0" encoding="UTF-8"?><urlset '
+        f'xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">{"".join(urls)}</urlset>'
+    )
+
+
+# --- the server ----------------------------------------------------------------------------
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    root = Path(".")
+    cache: dict[str, tuple[int, int, bytes, str, str]] = {}
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def handle(self) -> None:
+        # the crawl may close a kept-alive connection at any time
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            super().handle()
+
+    def do_GET(self) -> None:
+        path = self.path.split("?", 1)[0]
+        target = (self.root / path.lstrip("/")).resolve()
+        try:
+            stat = target.stat()
+        except OSError:
+            self._send(404, b"not found", {"Content-Type": "text/plain"})
+            return
+        entry = self.cache.get(path)
+        if entry is None or entry[:2] != (stat.st_mtime_ns, stat.st_size):
+            body = target.read_bytes()
+            etag = f'"{stat.st_mtime_ns:x}-{stat.st_size:x}"'
+            modified = formatdate(stat.st_mtime, usegmt=True)
+            entry = (stat.st_mtime_ns, stat.st_size, body, etag, modified)
+            self.cache[path] = entry
+        _, _, body, etag, modified = entry
+        ctype = "application/xml" if path.endswith(".xml") else "text/html; charset=utf-8"
+        headers = {"ETag": etag, "Last-Modified": modified, "Content-Type": ctype}
+        if self.headers.get("If-None-Match") == etag:
+            self._send(304, b"", headers)
+            return
+        self._send(200, body, headers)
+
+    def _send(self, status: int, body: bytes, headers: dict[str, str]) -> None:
+        self.send_response(status)
+        for key, value in headers.items():
+            self.send_header(key, value)
+        if status != 304:
+            self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if status != 304:
+            self.wfile.write(body)
+
+
+def serve(root: Path, port: int, workers: int) -> None:
+    """A pre-forked static server: ``workers`` processes accept on one listening socket."""
+    _Handler.root = root.resolve()
+    server = ThreadingHTTPServer(("127.0.0.1", port), _Handler)
+    server.daemon_threads = True
+    children = []
+    for _ in range(workers - 1):
+        pid = os.fork()
+        if pid == 0:
+            server.serve_forever()
+            os._exit(0)
+        children.append(pid)
+
+    def stop(*_: object) -> None:
+        for child in children:
+            os.kill(child, signal.SIGTERM)
+        os._exit(0)
+
+    signal.signal(signal.SIGTERM, stop)
+    print("ready", flush=True)
+    server.serve_forever()
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+# --- measuring a process tree --------------------------------------------------------------
+
+_TICK = os.sysconf("SC_CLK_TCK")
+_PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+def _proc_table() -> dict[int, tuple[int, float, int]]:
+    """pid -> (ppid, cpu seconds, rss bytes) of every process we can read."""
+    table = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as handle:
+                raw = handle.read().decode("ascii", "replace")
+        except OSError:
+            continue
+        fields = raw.rsplit(")", 1)[1].split()
+        ppid = int(fields[1])
+        cpu = (int(fields[11]) + int(fields[12])) / _TICK
+        rss = int(fields[21]) * _PAGE
+        table[int(entry)] = (ppid, cpu, rss)
+    return table
+
+
+def run_measured(args: list[str], env: dict[str, str]) -> dict[str, float]:
+    """Run a command; return wall seconds, tree CPU seconds, tree peak RSS, own rusage."""
+    started = time.monotonic()
+    proc = subprocess.Popen(args, env=env, stderr=subprocess.PIPE, text=True)
+    cpu_by_pid: dict[int, float] = {}
+    peak_tree = 0
+    while True:
+        pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+        if pid:
+            proc.returncode = os.waitstatus_to_exitcode(status)
+            break
+        table = _proc_table()
+        tree = {proc.pid}
+        grew = True
+        while grew:
+            grew = False
+            for child, (ppid, _, _) in table.items():
+                if ppid in tree and child not in tree:
+                    tree.add(child)
+                    grew = True
+        rss = 0
+        for member in tree:
+            if member in table:
+                cpu_by_pid[member] = table[member][1]
+                rss += table[member][2]
+        peak_tree = max(peak_tree, rss)
+        time.sleep(0.05)
+    wall = time.monotonic() - started
+    stderr = proc.stderr.read() if proc.stderr else ""
+    if proc.returncode != 0:
+        raise SystemExit(f"crawl failed ({proc.returncode}):\n{stderr}")
+    own_cpu = usage.ru_utime + usage.ru_stime
+    own_rss = usage.ru_maxrss * 1024.0
+    return {
+        "wall": wall,
+        "cpu": max(sum(cpu_by_pid.values()), own_cpu),
+        "peak_tree_rss": peak_tree,
+        "own_cpu": own_cpu,
+        "own_rss": own_rss,
+        "summary": stderr.strip().splitlines()[-1] if stderr.strip() else "",
+    }
+
+
+# --- the benchmark -------------------------------------------------------------------------
+
+
+def _count(db: Path, sql: str) -> int:
+    with sqlite3.connect(db) as conn:
+        return int(conn.execute(sql).fetchone()[0])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--pages", type=int, default=2000)
+    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--server-workers", type=int, default=2)
+    parser.add_argument("--keep", action="store_true")
+    parser.add_argument("command", nargs="*", help=argparse.SUPPRESS)
+    opts = parser.parse_args()
+    if opts.command[:1] == ["serve"]:
+        serve(Path(opts.command[1]), int(opts.command[2]), opts.server_workers)
+        return
+
+    work = Path(tempfile.mkdtemp(prefix="bench-crawl-"))
+    site, db, config = work / "site", work / "archive.db", work / "sites.toml"
+    print(f"generating {opts.pages} pages in {site} ...", flush=True)
+    build_site(site, opts.pages)
+    sizes = [p.stat().st_size for p in (site / "a").iterdir()]
+    print(
+        f"  {len(sizes)} pages, {min(sizes) // 1024}-{max(sizes) // 1024} KB "
+        f"(mean {sum(sizes) // len(sizes) // 1024} KB)"
+    )
+    port = _free_port()
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "tests.benchmarks.bench_crawl",
+            "--server-workers",
+            str(opts.server_workers),
+            "serve",
+            str(site),
+            str(port),
+        ],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert server.stdout is not None
+    server.stdout.readline()
+    base = f"http://127.0.0.1:{port}"
+    config.write_text(
+        f"""
+[defaults]
+delay_seconds = 0
+concurrency = {opts.concurrency}
+concurrency_per_host = {opts.concurrency}
+max_pages = 100000
+allow_private = true
+
+[[site]]
+name = "bench"
+start_urls = ["{base}/index.html"]
+sitemaps = ["{base}/sitemap.xml"]
+max_depth = 5
+"""
+    )
+    env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
+    env["NO_PROXY"] = "*"
+    crawl = [sys.executable, "-m", "scraper", "crawl", "--config", str(config), "--db", str(db)]
+    results = []
+    try:
+        print(f"server: {opts.server_workers} Python processes on {base}")
+        print(f"fetch model: one httpx.AsyncClient, {opts.concurrency} requests in flight")
+        for label, extra, change in (
+            ("first crawl", [], 0),
+            ("recrawl, nothing changed (--revisit 0)", ["--revisit", "0"], 0),
+            ("recrawl, 5% of pages changed (--revisit 0)", ["--revisit", "0"], 5),
+        ):
+            changed = 0
+            if change:
+                rng = random.Random(7)
+                chosen = rng.sample(range(opts.pages), opts.pages * change // 100)
+                for number in chosen:
+                    path = site / "a" / f"{number:04d}.html"
+                    path.write_text(render_page(number, opts.pages, edition=1))
+                changed = len(chosen)
+            before = _count(db, "SELECT COUNT(*) FROM snapshots") if db.exists() else 0
+            figures = run_measured([*crawl, "--quiet", *extra], env)
+            after = _count(db, "SELECT COUNT(*) FROM snapshots")
+            fetched = _count(db, "SELECT pages_fetched FROM runs ORDER BY id DESC LIMIT 1")
+            rate = fetched / figures["wall"]
+            results.append({"label": label, "fetched": fetched, "rate": rate, **figures})
+            print(f"\n{label}:")
+            print(f"  {figures['summary']}")
+            print(
+                f"  pages fetched {fetched} in {figures['wall']:.1f} s: {rate:.1f} pages/s "
+                "(wall clock of the whole command)"
+            )
+            print(
+                f"  CPU {figures['cpu']:.1f} s for the crawl process tree "
+                f"({figures['cpu'] * 1000 / max(fetched, 1):.1f} ms/page); "
+                f"crawl process alone {figures['own_cpu']:.1f} s"
+            )
+            print(
+                f"  peak RSS: crawl process {figures['own_rss'] / 2**20:.0f} MB (getrusage), "
+                f"whole tree {figures['peak_tree_rss'] / 2**20:.0f} MB (sum of RSS, sampled)"
+            )
+            print(
+                f"  snapshots added {after - before}"
+                + (f" (pages changed {changed})" if change else "")
+            )
+            if not change and extra:
+                print("  goal: 0 snapshots added:", "met" if after == before else "NOT MET")
+            if change:
+                ok = after - before == changed
+                print(f"  goal: snapshots added = pages changed: {'met' if ok else 'NOT MET'}")
+            if not extra:
+                size = db.stat().st_size + sum(
+                    p.stat().st_size for p in work.glob("archive.db-*") if p.is_file()
+                )
+                print(
+                    f"  archive {size / 2**20:.1f} MB, {size / max(fetched, 1) / 1024:.1f} KB/page"
+                )
+        first, again = results[0], results[1]
+        speedup = again["rate"] / first["rate"]
+        peak = max(r["peak_tree_rss"] for r in results) / 2**20
+        print("\ngoals on this machine:")
+        print(f"  first crawl >= {GOALS['pages_per_s']:.0f} pages/s: {first['rate']:.1f}")
+        print(f"  unchanged recrawl >= {GOALS['recrawl_speedup']:.0f}x faster: {speedup:.1f}x")
+        print(f"  peak RSS <= {GOALS['peak_rss_mb']:.0f} MB: {peak:.0f} MB (whole tree)")
+        print(
+            json.dumps(
+                {
+                    "results": [
+                        {k: (round(v, 2) if isinstance(v, float) else v) for k, v in r.items()}
+                        for r in results
+                    ]
+                }
+            )
+        )
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+        if not opts.keep:
+            shutil.rmtree(work, ignore_errors=True)
+        else:
+            print(f"kept {work}")
+
+
+if __name__ == "__main__":
+    main()
