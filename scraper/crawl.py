@@ -349,6 +349,7 @@ class _Host:
     delay_seconds: float
     slots: asyncio.Semaphore
     next_start: float = 0.0  #: monotonic time the next request may start
+    last_start: float = 0.0  #: monotonic time the last request started
     robots: Robots | None = None
     robots_checked: bool = False
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
@@ -362,6 +363,7 @@ class _Host:
         if start - now > MAX_HOST_WAIT_SECONDS:
             return False
         self.next_start = start + self.delay_seconds
+        self.last_start = start
         if start > now:
             await asyncio.sleep(start - now)
         return True
@@ -575,8 +577,9 @@ class Crawler:
                     self._host_trouble(host, "robots.txt unavailable (server error or timeout)")
             if robots is not None:
                 delay = robots.crawl_delay(settings.user_agent)
-                if delay is not None:
-                    host.delay_seconds = max(host.delay_seconds, delay)
+                if delay is not None and delay > host.delay_seconds:
+                    host.delay_seconds = delay
+                    host.next_start = max(host.next_start, host.last_start + delay)
                 sitemaps = [
                     (u, run.site.name, "sitemap")
                     for u in robots.sitemaps()
