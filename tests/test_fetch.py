@@ -727,6 +727,7 @@ def test_fetch_robots_connection_failure_is_not_now() -> None:
 
     robots = run_robots(refuse)
     assert robots.status is None
+    assert robots.error == "connection refused"
     assert not robots.allowed(PUBLIC + "/", SETTINGS.user_agent)
 
 

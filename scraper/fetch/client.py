@@ -1,0 +1,504 @@
+"""Fetch, the client: one URL over HTTP(S), redirects hop by hop, each hop checked first.
+
+Uses the sibling modules for what the body needs (decompress, content, blockpage) and for
+failures (retry). No parsing beyond charset, no storage.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import datetime as dt
+import ipaddress
+import socket
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass
+
+import httpx
+from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt
+from tenacity.stop import stop_any
+
+from scraper.config import Settings
+from scraper.errors import (
+    BadStatusError,
+    BlockedAddressError,
+    BlockPageError,
+    BodyTooLargeError,
+    ContentTypeError,
+    FetchError,
+    FetchTimeoutError,
+    TooManyRedirectsError,
+    UsageError,
+)
+from scraper.fetch.blockpage import block_page_reason
+from scraper.fetch.content import SNIFF_BYTES, accepted_type, decode_body, sniff_binary
+from scraper.fetch.decompress import BodyDecoder, CorruptBody, format_size
+from scraper.fetch.retry import (
+    Clock,
+    StopAtDeadline,
+    format_seconds,
+    is_retryable,
+    parse_retry_after,
+    server_now,
+    translate_error,
+    wait_for_retry,
+)
+from scraper.models import FetchResult, iso_utc
+from scraper.urls import check_url_target, is_private_address, is_private_name, normalise_url
+
+#: media types the article path accepts
+HTML_TYPES = ("text/html", "application/xhtml+xml")
+#: media types of sitemaps and feeds, for ``fetch(..., accept=XML_TYPES)``
+XML_TYPES = (
+    "application/xml",
+    "text/xml",
+    "application/rss+xml",
+    "application/atom+xml",
+    "application/rdf+xml",
+    "application/x-gzip",
+    "application/gzip",
+    "text/plain",
+)
+REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+ACCEPT_ENCODING = "gzip, deflate, br, zstd"
+_DRAIN_MAX_BYTES = 64 * 1024  # an unread body this small is read to keep the connection
+
+Resolver = Callable[[str, int], Awaitable[Sequence[str]]]
+
+
+def make_client(
+    settings: Settings, *, transport: httpx.AsyncBaseTransport | None = None
+) -> httpx.AsyncClient:
+    """The one AsyncClient of a run: timeouts, User-Agent, pool limits, TLS verified, no redirects.
+
+    Redirects are followed by :func:`fetch` itself, one checked hop at a time.
+    """
+    timeout = httpx.Timeout(
+        connect=settings.connect_timeout_seconds,
+        read=settings.read_timeout_seconds,
+        write=settings.read_timeout_seconds,
+        pool=settings.deadline_seconds,
+    )
+    connections = max(1, settings.concurrency)
+    limits = httpx.Limits(
+        max_connections=connections, max_keepalive_connections=connections, keepalive_expiry=30.0
+    )
+    return httpx.AsyncClient(
+        timeout=timeout,
+        limits=limits,
+        headers={"User-Agent": settings.user_agent, "Accept-Encoding": ACCEPT_ENCODING},
+        follow_redirects=False,
+        max_redirects=settings.max_redirects,
+        verify=True,
+        transport=transport,
+    )
+
+
+def utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+async def resolve_host(host: str, port: int) -> tuple[str, ...]:
+    """Every address ``host`` resolves to, with the event loop's getaddrinfo."""
+    loop = asyncio.get_running_loop()
+    infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return tuple(dict.fromkeys(str(info[4][0]) for info in infos))
+
+
+async def _guard(url: str, settings: Settings, resolver: Resolver | None) -> None:
+    """Refuse ``url`` unless it is http(s) and, without allow_private, every address its host
+    resolves to is public. Runs before anything is sent; raises BlockedAddressError."""
+    check_url_target(url, settings.allow_private)
+    if settings.allow_private:
+        return
+    try:
+        target = httpx.URL(url)
+    except httpx.InvalidURL as exc:
+        raise UsageError(f"not a valid URL: {url!r} ({exc})") from exc
+    # the host exactly as httpx will connect to it (IDNA-encoded; an IPv6 address unbracketed)
+    host = target.raw_host.decode("ascii", errors="replace")
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        address = None
+    if address is not None:
+        if is_private_address(address):
+            raise BlockedAddressError(url, f"{host} is a private or reserved address")
+        return
+    if is_private_name(host):
+        raise BlockedAddressError(url, f"{host} is a private host name")
+    port = target.port or (443 if target.scheme == "https" else 80)
+    try:
+        addresses = await (resolver or resolve_host)(host, port)
+    except (OSError, UnicodeError) as exc:
+        raise FetchError(url, f"unknown host {host}") from exc
+    if not addresses:
+        raise FetchError(url, f"unknown host {host}")
+    for addr in addresses:
+        if is_private_address(addr):
+            raise BlockedAddressError(
+                url, f"{host} resolves to {addr}, a private or reserved address"
+            )
+
+
+@dataclass(frozen=True, slots=True)
+class _Redirect:
+    location: str
+    status: int
+
+
+@dataclass(frozen=True, slots=True)
+class _Answer:
+    status: int
+    headers: tuple[tuple[str, str], ...]
+    request_headers: tuple[tuple[str, str], ...]
+    http_version: str
+    body: bytes = b""
+    text: str = ""
+    encoding: str = "utf-8"
+    content_type: str = ""
+    not_modified: bool = False
+
+
+def _raw_headers(headers: httpx.Headers) -> tuple[tuple[str, str], ...]:
+    """Headers as sent or received, in order and in their own letter case (for WARC)."""
+    return tuple((k.decode("latin-1"), v.decode("latin-1")) for k, v in headers.raw)
+
+
+def _safe_header_value(value: str | None) -> str | None:
+    if value is None or not value.isascii() or any(c in value for c in "\r\n\0"):
+        return None
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class FetchOptions:
+    accept: tuple[str, ...]
+    max_bytes: int
+    truncate: bool  # cut the body at max_bytes instead of failing (robots.txt)
+    clock: Clock
+    block_pages: bool
+
+
+async def _exchange(
+    client: httpx.AsyncClient,
+    url: str,
+    headers: dict[str, str],
+    settings: Settings,
+    opts: FetchOptions,
+) -> _Redirect | _Answer:
+    """One request and its answer: a redirect to follow, or the final response with its body."""
+    try:
+        request = client.build_request("GET", url, headers=headers)
+        response = await client.send(request, stream=True)
+    except (httpx.HTTPError, httpx.InvalidURL, httpx.StreamError) as exc:
+        raise translate_error(exc, url, settings) from exc
+    try:
+        answer = await _read_answer(response, url, opts)
+    except FetchError:
+        await _drain(response)
+        raise
+    except (httpx.HTTPError, httpx.InvalidURL, httpx.StreamError) as exc:
+        raise translate_error(exc, url, settings) from exc
+    else:
+        await _drain(response)
+        return answer
+    finally:
+        await response.aclose()
+
+
+async def _drain(response: httpx.Response) -> None:
+    """Read a small body left unread (an error page, a redirect) so that the connection can be
+    reused and the server is not cut off while it writes; a large or unknown one is dropped."""
+    if response.is_stream_consumed:
+        return
+    length = response.headers.get("content-length", "")
+    if not length.isdigit() or int(length) > _DRAIN_MAX_BYTES:
+        return
+    with contextlib.suppress(httpx.HTTPError, httpx.StreamError):
+        async for _ in response.aiter_raw():
+            pass
+
+
+async def _read_answer(
+    response: httpx.Response, url: str, opts: FetchOptions
+) -> _Redirect | _Answer:
+    status = response.status_code
+    if status in REDIRECT_STATUSES:
+        location = response.headers.get("location")
+        if not location or not location.strip():
+            raise BadStatusError(url, f"HTTP {status} without a Location", status_code=status)
+        try:
+            target = str(response.url.join(location.strip()))
+        except httpx.InvalidURL as exc:
+            raise FetchError(url, f"redirect to an invalid URL {location!r}") from exc
+        return _Redirect(target, status)
+    answer = _Answer(
+        status=status,
+        headers=_raw_headers(response.headers),
+        request_headers=_raw_headers(response.request.headers),
+        http_version=response.http_version,
+    )
+    if status == 304:
+        return dataclasses.replace(answer, not_modified=True)
+    if not 200 <= status < 300:
+        reason = response.reason_phrase
+        retry_after = parse_retry_after(
+            response.headers.get("retry-after"), server_now(response.headers, opts.clock)
+        )
+        message = f"HTTP {status} {reason}".strip()
+        if retry_after is not None:
+            message += f" (Retry-After {format_seconds(round(retry_after, 1))})"
+        raise BadStatusError(url, message, status_code=status, retry_after_seconds=retry_after)
+    content_type = response.headers.get("content-type", "")
+    media = content_type.split(";", 1)[0].strip().lower()
+    html_wanted = bool(opts.accept) and set(opts.accept) <= set(HTML_TYPES)
+    if media and not accepted_type(media, opts.accept):
+        what = "not HTML" if html_wanted else f"not one of {', '.join(opts.accept)}"
+        raise ContentTypeError(url, f"{what} (content type {media})", status_code=status)
+    declared = response.headers.get("content-length", "")
+    if not opts.truncate and declared.isdigit() and int(declared) > opts.max_bytes:
+        raise BodyTooLargeError(
+            url,
+            f"body larger than {format_size(opts.max_bytes)} (Content-Length {declared})",
+            status_code=status,
+        )
+    body = await _read_body(response, url, opts)
+    if opts.accept:
+        binary = sniff_binary(body[:SNIFF_BYTES])
+        if binary is not None:
+            label = media or "no content type"
+            raise ContentTypeError(url, f"the body is {binary}, not text ({label})")
+    if not media and html_wanted:
+        media = "text/html"
+    text, encoding = decode_body(body, content_type)
+    if opts.block_pages and media in HTML_TYPES:
+        why = block_page_reason(text)
+        if why is not None:
+            raise BlockPageError(
+                url,
+                f"the site answered with a captcha or access-denied page ({why})",
+                status_code=status,
+            )
+    return dataclasses.replace(answer, body=body, text=text, encoding=encoding, content_type=media)
+
+
+async def _one_chunk(data: bytes) -> AsyncIterator[bytes]:
+    yield data
+
+
+async def _read_body(response: httpx.Response, url: str, opts: FetchOptions) -> bytes:
+    """The decompressed body, stopped as soon as it passes max_bytes."""
+    if response.is_stream_consumed:
+        # a transport that hands over a finished body (httpx.MockTransport given ``content=``):
+        # httpx has already undone its Content-Encoding
+        decoder = BodyDecoder(url, None, opts.max_bytes)
+        chunks: AsyncIterator[bytes] = _one_chunk(response.content)
+    else:
+        decoder = BodyDecoder(url, response.headers.get("content-encoding"), opts.max_bytes)
+        chunks = response.aiter_raw()
+    body = bytearray()
+    sniffed = not opts.accept
+
+    def add(piece: bytes) -> bool:
+        body.extend(piece)
+        if len(body) > opts.max_bytes:
+            if opts.truncate:
+                del body[opts.max_bytes :]
+                return False
+            raise BodyTooLargeError(
+                url,
+                f"body larger than {format_size(opts.max_bytes)} after decompression",
+                status_code=response.status_code,
+            )
+        return True
+
+    try:
+        async for raw in chunks:
+            for piece in decoder.feed(raw):
+                if not add(piece):
+                    return bytes(body)
+            if not sniffed and len(body) >= SNIFF_BYTES:
+                sniffed = True
+                binary = sniff_binary(bytes(body[:SNIFF_BYTES]))
+                if binary is not None:
+                    media = response.headers.get("content-type", "").split(";")[0].strip()
+                    raise ContentTypeError(
+                        url, f"the body is {binary}, not text ({media or 'no content type'})"
+                    )
+        for piece in decoder.flush():
+            if not add(piece):
+                return bytes(body)
+    except CorruptBody as exc:
+        raise FetchError(url, f"compressed body cannot be decoded ({exc})") from exc
+    return bytes(body)
+
+
+async def _exchange_with_retries(
+    client: httpx.AsyncClient,
+    url: str,
+    headers: dict[str, str],
+    settings: Settings,
+    opts: FetchOptions,
+    deadline_at: float,
+) -> _Redirect | _Answer:
+    retrying = AsyncRetrying(
+        stop=stop_any(stop_after_attempt(settings.retries + 1), StopAtDeadline(deadline_at)),
+        wait=wait_for_retry(settings),
+        retry=retry_if_exception(is_retryable),
+        reraise=True,
+    )
+    outcome: _Redirect | _Answer | None = None
+    async for attempt in retrying:
+        with attempt:
+            outcome = await _exchange(client, url, headers, settings, opts)
+    assert outcome is not None
+    return outcome
+
+
+def _same_page(a: str, b: str) -> bool:
+    try:
+        return normalise_url(a) == normalise_url(b)
+    except UsageError:
+        return a == b
+
+
+async def _fetch(
+    client: httpx.AsyncClient,
+    url: str,
+    settings: Settings,
+    opts: FetchOptions,
+    headers: dict[str, str],
+    resolver: Resolver | None,
+    fetched_at: str,
+    started: float,
+) -> FetchResult:
+    deadline_at = started + settings.deadline_seconds
+    redirects: list[str] = []
+    current = url
+    while True:
+        try:
+            await _guard(current, settings, resolver)
+        except (UsageError, FetchError) as exc:
+            if current == url:
+                raise
+            why = exc.message if isinstance(exc, FetchError) else str(exc)
+            error = BlockedAddressError if isinstance(exc, BlockedAddressError) else FetchError
+            raise error(url, f"redirect to {current} refused: {why}") from exc
+        try:
+            outcome = await _exchange_with_retries(
+                client, current, headers, settings, opts, deadline_at
+            )
+        except FetchError as exc:
+            if current == url:
+                raise
+            # the error belongs to the URL that was asked for; the message says where it happened
+            raise type(exc)(
+                url,
+                f"{exc.message} (after a redirect to {current})",
+                status_code=exc.status_code,
+                retry_after_seconds=exc.retry_after_seconds,
+            ) from exc
+        if isinstance(outcome, _Redirect):
+            target = outcome.location
+            if any(_same_page(target, seen) for seen in (*redirects, current)):
+                raise TooManyRedirectsError(url, f"redirect loop ({current} -> {target})")
+            redirects.append(current)
+            if len(redirects) > settings.max_redirects:
+                raise TooManyRedirectsError(url, f"more than {settings.max_redirects} redirects")
+            current = target
+            continue
+        return FetchResult(
+            url=url,
+            final_url=current,
+            status_code=outcome.status,
+            fetched_at=fetched_at,
+            elapsed_ms=int((time.monotonic() - started) * 1000),
+            headers=outcome.headers,
+            request_headers=outcome.request_headers,
+            http_version=outcome.http_version,
+            body=outcome.body,
+            text=outcome.text,
+            encoding=outcome.encoding,
+            content_type=outcome.content_type,
+            not_modified=outcome.not_modified,
+            redirects=tuple(redirects),
+        )
+
+
+def _accept_header(accept: Sequence[str]) -> str:
+    if not accept:
+        return "*/*"
+    return ",".join(accept) + ";q=0.9,*/*;q=0.1"
+
+
+async def fetch(
+    client: httpx.AsyncClient,
+    url: str,
+    settings: Settings,
+    *,
+    etag: str | None = None,
+    last_modified: str | None = None,
+    accept: tuple[str, ...] = HTML_TYPES,
+    now: Clock | None = None,
+    resolver: Resolver | None = None,
+) -> FetchResult:
+    """Fetch ``url``: redirects hop by hop (each checked against the private-address policy),
+    retries, conditional GET, size cap after decompression, total deadline, charset decoding.
+
+    Returns a FetchResult for 2xx (and 304 with ``not_modified``); raises a FetchError subclass
+    otherwise (never an httpx error), or UsageError when ``url`` is not a URL at all.
+
+    :param accept: media types wanted; an empty tuple takes any type. With HTML types a 200
+        that is a captcha or "access denied" page raises BlockPageError.
+    :param now: the clock for ``fetched_at`` and Retry-After dates (UTC ``datetime``).
+    :param resolver: ``async (host, port) -> addresses`` used by the private-address check;
+        the event loop's getaddrinfo by default.
+    """
+    clock = now or utc_now
+    fetched_at = iso_utc(clock())
+    started = time.monotonic()
+    opts = FetchOptions(
+        accept=accept,
+        max_bytes=settings.max_bytes,
+        truncate=False,
+        clock=clock,
+        block_pages=bool(accept) and set(accept) <= set(HTML_TYPES),
+    )
+    return await fetch_with_options(
+        client, url, settings, opts, etag, last_modified, resolver, fetched_at, started
+    )
+
+
+async def fetch_with_options(
+    client: httpx.AsyncClient,
+    url: str,
+    settings: Settings,
+    opts: FetchOptions,
+    etag: str | None,
+    last_modified: str | None,
+    resolver: Resolver | None,
+    fetched_at: str,
+    started: float,
+) -> FetchResult:
+    headers = {"Accept": _accept_header(opts.accept)}
+    if (value := _safe_header_value(etag)) is not None:
+        headers["If-None-Match"] = value
+    if (value := _safe_header_value(last_modified)) is not None:
+        headers["If-Modified-Since"] = value
+    try:
+        async with asyncio.timeout(settings.deadline_seconds):
+            return await _fetch(client, url, settings, opts, headers, resolver, fetched_at, started)
+    except TimeoutError as exc:
+        deadline = format_seconds(settings.deadline_seconds)
+        raise FetchTimeoutError(
+            url,
+            f"timed out after {deadline} (deadline, retries included)",
+            elapsed_ms=int((time.monotonic() - started) * 1000),
+        ) from exc
+    except FetchError as exc:
+        if exc.elapsed_ms is None:
+            exc.elapsed_ms = int((time.monotonic() - started) * 1000)
+        raise
