@@ -14,6 +14,8 @@ from typing import Any
 
 import httpx
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from scraper import errors
 from scraper.config import Settings
@@ -733,3 +735,35 @@ def test_fetch_robots_connection_failure_is_not_now() -> None:
 
 def test_html_types() -> None:
     assert HTML_TYPES == ("text/html", "application/xhtml+xml")
+
+
+_ROBOT_LINES = st.lists(
+    st.one_of(
+        st.sampled_from(
+            [
+                "User-agent: *",
+                "User-agent: testbot",
+                "Disallow: /",
+                "Allow: /a$",
+                "Disallow: /*?*",
+                "Crawl-delay: 1.5",
+                "Crawl-delay: soon",
+                "Sitemap: https://example.org/s.xml",
+                "# comment",
+                "",
+            ]
+        ),
+        st.text(max_size=40),
+    ),
+    max_size=30,
+).map("\n".join)
+
+
+@settings(max_examples=200, deadline=None)
+@given(_ROBOT_LINES, st.text(max_size=30), st.sampled_from(["testbot/1.0", "", "x y z"]))
+def test_robots_parsing_never_raises(body: str, path: str, user_agent: str) -> None:
+    robots = Robots("https://example.org", 200, body)
+    assert isinstance(robots.allowed("https://example.org/" + path, user_agent), bool)
+    delay = robots.crawl_delay(user_agent)
+    assert delay is None or delay >= 0
+    assert all(isinstance(s, str) for s in robots.sitemaps())
