@@ -153,17 +153,28 @@ class ExtractTimeoutError(ScraperError):
     """A page's extraction ran past its time budget."""
 
 
-def _watch_parent(parent_pid: int, ppid: int) -> None:
-    while True:
-        time.sleep(1.0)
-        if os.getppid() != ppid:
-            os._exit(0)
+def _process_alive(pid: int) -> bool:
+    """True while ``pid`` runs; a zombie (killed, not yet reaped) counts as gone."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            return handle.read().rsplit(b")", 1)[1].split()[0] != b"Z"
+    except FileNotFoundError:
+        return False
+    except (OSError, IndexError):  # no /proc: ask the kernel
         try:
-            os.kill(parent_pid, 0)
+            os.kill(pid, 0)
         except ProcessLookupError:
-            os._exit(0)
+            return False
         except PermissionError:
             pass
+        return True
+
+
+def _watch_parent(parent_pid: int, ppid: int) -> None:
+    while True:
+        time.sleep(0.5)
+        if os.getppid() != ppid or not _process_alive(parent_pid):
+            os._exit(0)
 
 
 def _init_worker(parent_pid: int) -> None:

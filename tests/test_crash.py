@@ -1,0 +1,209 @@
+"""Crash safety and concurrency of ``scraper crawl``, with real processes and SIGKILL.
+
+A crawl is killed at several points; each time the archive must pass ``PRAGMA
+integrity_check``, hold no duplicated snapshot (the same content twice in a row for a page),
+and the next run must take the lock over and complete the rest. Also: two crawls at once,
+and ``scraper sql`` / ``scraper fetch`` while a crawl writes.
+
+The 20-kill variant is marked ``slow`` and runs only with ``SCRAPER_SLOW_TESTS=1`` or
+``-m slow`` (``make stress``).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from scraper.cli import cli
+from tests.server import LocalServer
+
+REPO = Path(__file__).resolve().parents[1]
+PAGES = 120
+WORDS = ("tide", "harbour", "pier", "storm", "council", "ferry", "market", "school", "vote")
+
+
+def build_site(root: Path, pages: int) -> None:
+    (root / "p").mkdir(parents=True)
+    rng = random.Random(1)
+    for number in range(pages):
+        paragraphs = "".join(
+            "<p>" + " ".join(rng.choice(WORDS) for _ in range(60)) + f" (page {number}).</p>"
+            for _ in range(6)
+        )
+        links = "".join(f'<a href="/p/{(number + k) % pages}.html">next</a>' for k in (1, 7))
+        (root / "p" / f"{number}.html").write_text(
+            f"<html><head><title>Page {number}</title></head><body><nav>{links}</nav>"
+            f"<article><h1>Page {number}</h1>{paragraphs}</article></body></html>"
+        )
+    listing = "".join(f'<a href="/p/{n}.html">{n}</a>' for n in range(pages))
+    (root / "index.html").write_text(f"<html><body>{listing}</body></html>")
+
+
+@pytest.fixture
+def big_site(tmp_path: Path) -> Iterator[LocalServer]:
+    root = tmp_path / "site"
+    build_site(root, PAGES)
+    server = LocalServer(root).start()
+    yield server
+    server.stop()
+
+
+def write_config(path: Path, server: LocalServer, delay: float = 0.02) -> Path:
+    path.write_text(
+        f"""
+[defaults]
+delay_seconds = {delay}
+concurrency_per_host = 4
+allow_private = true
+retries = 0
+
+[[site]]
+name = "big"
+start_urls = ["{server.base}/index.html"]
+max_depth = 3
+"""
+    )
+    return path
+
+
+def crawl_process(config: Path, db: Path, *extra: str) -> subprocess.Popen[bytes]:
+    env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
+    env["NO_PROXY"] = "*"
+    return subprocess.Popen(
+        [sys.executable, "-m", "scraper", "crawl", "--config", str(config), "--db", str(db)]
+        + list(extra),
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+
+
+def check_archive(db: Path) -> None:
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+        doubled = conn.execute(
+            """
+            SELECT COUNT(*) FROM (
+                SELECT page_id, content_hash,
+                    LAG(content_hash) OVER (PARTITION BY page_id ORDER BY id) AS previous
+                FROM snapshots
+            ) WHERE content_hash = previous
+            """
+        ).fetchone()[0]
+        assert doubled == 0
+        # every snapshot is whole: its fetch row and its raw body are there
+        orphans = conn.execute(
+            "SELECT COUNT(*) FROM snapshots s WHERE NOT EXISTS "
+            "(SELECT 1 FROM fetches f WHERE f.snapshot_id = s.id) "
+            "OR (s.raw_sha256 IS NOT NULL AND NOT EXISTS "
+            "(SELECT 1 FROM raw r WHERE r.sha256 = s.raw_sha256))"
+        ).fetchone()[0]
+        assert orphans == 0
+
+
+def archived_pages(db: Path) -> int:
+    with sqlite3.connect(db) as conn:
+        return int(conn.execute("SELECT COUNT(DISTINCT page_id) FROM snapshots").fetchone()[0])
+
+
+def kill_and_resume(config: Path, db: Path, delays: list[float]) -> None:
+    for delay in delays:
+        # --revisit 0: every run has the whole site to do, so every kill lands mid-run
+        proc = crawl_process(config, db, "--quiet", "--revisit", "0")
+        time.sleep(delay)
+        proc.send_signal(signal.SIGKILL)
+        proc.communicate(timeout=30)
+        check_archive(db)
+    proc = crawl_process(config, db, "--quiet")
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err.decode()  # the lock of the killed runs is free
+    check_archive(db)
+    assert archived_pages(db) == PAGES + 1  # every page and the index
+    with sqlite3.connect(db) as conn:
+        runs = conn.execute("SELECT COUNT(*), COUNT(ended_at) FROM runs").fetchone()
+    assert runs[0] == len(delays) + 1
+    assert runs[1] < runs[0]  # killed runs have a start and no end
+
+
+def test_sigkill_mid_run_then_resume(big_site: LocalServer, tmp_path: Path) -> None:
+    config = write_config(tmp_path / "sites.toml", big_site)
+    kill_and_resume(config, tmp_path / "archive.db", [1.2, 1.8, 2.5])
+
+
+@pytest.mark.slow
+def test_sigkill_at_twenty_random_points(
+    big_site: LocalServer, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    if request.config.getoption("-m") != "slow" and not os.environ.get("SCRAPER_SLOW_TESTS"):
+        pytest.skip("slow: run with -m slow or SCRAPER_SLOW_TESTS=1")
+    config = write_config(tmp_path / "sites.toml", big_site)
+    rng = random.Random(20)
+    kill_and_resume(config, tmp_path / "archive.db", [rng.uniform(0.5, 4.0) for _ in range(20)])
+
+
+def wait_for_lock(db: Path, proc: subprocess.Popen[bytes]) -> None:
+    lock = Path(f"{db}.lock")
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if lock.exists() and lock.read_text().strip() == str(proc.pid):
+            return
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.05)
+    raise AssertionError("the crawl never took its lock")
+
+
+def test_second_crawl_exits_3_and_reads_work_meanwhile(
+    big_site: LocalServer, tmp_path: Path
+) -> None:
+    db = tmp_path / "archive.db"
+    config = write_config(tmp_path / "sites.toml", big_site, delay=0.03)
+    proc = crawl_process(config, db, "--quiet")
+    try:
+        wait_for_lock(db, proc)
+        runner = CliRunner()
+        second = runner.invoke(
+            cli, ["crawl", "--config", str(config), "--db", str(db)], catch_exceptions=False
+        )
+        assert second.exit_code == 3
+        assert f"pid {proc.pid}" in second.stderr
+        reads = 0
+        while proc.poll() is None and reads < 15:
+            result = runner.invoke(
+                cli,
+                ["sql", "SELECT COUNT(*) FROM fetches", "--db", str(db)],
+                catch_exceptions=False,
+            )
+            assert result.exit_code == 0, result.stderr
+            assert "locked" not in result.stderr
+            reads += 1
+            time.sleep(0.05)
+        fetched = runner.invoke(
+            cli,
+            [
+                "fetch",
+                "--allow-private",
+                "--db",
+                str(db),
+                "--format",
+                "json",
+                big_site.url("/p/3.html"),
+            ],
+            catch_exceptions=False,
+        )
+        assert fetched.exit_code == 0, fetched.stderr
+        assert reads > 0
+    finally:
+        _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err.decode()
+    check_archive(db)
