@@ -55,8 +55,9 @@ class RobotsCache:
             robots = await fetch_robots(client, origin, settings)
             self._by_origin[origin] = robots
         if not robots.allowed(url, settings.user_agent):
-            if robots.status is None or robots.status >= 500:
-                why = "robots.txt could not be fetched (server error or timeout): not now"
+            if robots.unreachable:
+                cause = robots.error or f"HTTP {robots.status}"
+                why = f"robots.txt could not be fetched ({cause}), so not now"
             else:
                 why = "disallowed by robots.txt"
             raise RobotsDisallowedError(url, why)
