@@ -286,6 +286,7 @@ class FaultServer:
         self._stop = threading.Event()
         self._open: set[socket.socket] = set()
         self._threads: list[threading.Thread] = []
+        self._local = threading.local()  # the headers of the request this thread answers
         self._listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._listener.bind(("127.0.0.1", 0))
@@ -317,6 +318,12 @@ class FaultServer:
 
     def url(self, path: str = "/") -> str:
         return self.base + path
+
+    @property
+    def request_headers(self) -> dict[str, str]:
+        """The headers (lower-case names) of the request being answered, in a handler."""
+        headers: dict[str, str] = getattr(self._local, "headers", {})
+        return headers
 
     def hits(self, path: str) -> int:
         with self._lock:
@@ -362,6 +369,7 @@ class FaultServer:
                 headers[key.strip().lower()] = value.strip()
             with self._lock:
                 self.requests.append(Seen(path, headers, time.monotonic()))
+            self._local.headers = headers
             self._answer(conn, path)
         except (OSError, _Stop):
             pass
