@@ -63,6 +63,8 @@ TRACKING_PARAMS = frozenset(
 _TRACKING_PREFIXES = ("utm_",)
 
 #: host names that always mean this machine or a private network, whatever DNS says
+#: how a user lets a site reach private addresses; ends every refusal message
+PRIVATE_OPT_IN = "(set allow_private = true for this site, or --allow-private, to fetch it)"
 _PRIVATE_NAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localhost", "ip6-loopback"})
 _PRIVATE_SUFFIXES = (".localhost", ".local", ".internal", ".home.arpa", ".localdomain")
 
@@ -430,12 +432,9 @@ def check_url_target(url: str, allow_private: bool) -> None:
         return
     if isinstance(host, str):
         if is_private_name(host):
-            raise BlockedAddressError(url, f"{host} is a private host name {_OPT_IN}")
+            raise BlockedAddressError(url, f"{host} is a private host name {PRIVATE_OPT_IN}")
     elif is_private_address(host):
-        raise BlockedAddressError(url, f"{host} is a private or reserved address {_OPT_IN}")
-
-
-_OPT_IN = "(set allow_private = true for this site, or --allow-private, to fetch it)"
+        raise BlockedAddressError(url, f"{host} is a private or reserved address {PRIVATE_OPT_IN}")
 
 
 def url_allowed(

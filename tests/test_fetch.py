@@ -8,6 +8,7 @@ import dataclasses
 import datetime as dt
 import gzip
 import socket
+import ssl
 import zlib
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
@@ -264,6 +265,38 @@ def test_every_httpx_error_becomes_a_fetch_error(
     with pytest.raises(kind, match=message) as info:
         run_fetch(fail, settings=dataclasses.replace(SETTINGS, retries=0))
     assert type(info.value) is kind
+
+
+def _connect_error(cause: Exception) -> Handler:
+    def fail(request: httpx.Request) -> httpx.Response:
+        try:
+            raise cause
+        except Exception as exc:
+            raise httpx.ConnectError(str(exc), request=request) from exc
+
+    return fail
+
+
+def test_unknown_host_from_httpx_is_not_retried() -> None:
+    calls: list[httpx.Request] = []
+    fail = _connect_error(socket.gaierror(-2, "Name or service not known"))
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls.append(request)
+        return fail(request)
+
+    with pytest.raises(errors.FetchError, match=r": unknown host 93\.184\.216\.34$"):
+        run_fetch(handler)
+    assert len(calls) == 1
+
+
+def test_tls_failures_are_reported() -> None:
+    bad = ssl.SSLCertVerificationError(1, "certificate verify failed")
+    bad.verify_message = "certificate has expired"
+    with pytest.raises(
+        errors.FetchError, match="TLS certificate verification failed: certificate has expired"
+    ):
+        run_fetch(_connect_error(bad), "https://93.184.216.34/")
 
 
 def test_unknown_host_from_the_resolver() -> None:

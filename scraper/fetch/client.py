@@ -46,7 +46,13 @@ from scraper.fetch.retry import (
     wait_for_retry,
 )
 from scraper.models import FetchResult, iso_utc
-from scraper.urls import check_url_target, is_private_address, is_private_name, normalise_url
+from scraper.urls import (
+    PRIVATE_OPT_IN,
+    check_url_target,
+    is_private_address,
+    is_private_name,
+    normalise_url,
+)
 
 #: media types the article path accepts
 HTML_TYPES = ("text/html", "application/xhtml+xml")
@@ -125,10 +131,12 @@ async def _guard(url: str, settings: Settings, resolver: Resolver | None) -> Non
         address = None
     if address is not None:
         if is_private_address(address):
-            raise BlockedAddressError(url, f"{host} is a private or reserved address")
+            raise BlockedAddressError(
+                url, f"{host} is a private or reserved address {PRIVATE_OPT_IN}"
+            )
         return
     if is_private_name(host):
-        raise BlockedAddressError(url, f"{host} is a private host name")
+        raise BlockedAddressError(url, f"{host} is a private host name {PRIVATE_OPT_IN}")
     port = target.port or (443 if target.scheme == "https" else 80)
     try:
         addresses = await (resolver or resolve_host)(host, port)
@@ -139,7 +147,7 @@ async def _guard(url: str, settings: Settings, resolver: Resolver | None) -> Non
     for addr in addresses:
         if is_private_address(addr):
             raise BlockedAddressError(
-                url, f"{host} resolves to {addr}, a private or reserved address"
+                url, f"{host} resolves to {addr}, a private or reserved address {PRIVATE_OPT_IN}"
             )
 
 

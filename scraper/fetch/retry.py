@@ -42,6 +42,13 @@ def error_chain(exc: BaseException) -> Iterator[BaseException]:
         current = current.__cause__ or current.__context__
 
 
+def _host(url: str) -> str:
+    try:
+        return httpx.URL(url).host or url
+    except httpx.InvalidURL:
+        return url
+
+
 def translate_error(exc: Exception, url: str, settings: Settings) -> FetchError:
     """The FetchError for an httpx error, with a one-line message."""
     text = str(exc)
@@ -69,14 +76,14 @@ def translate_error(exc: Exception, url: str, settings: Settings) -> FetchError:
             if isinstance(cause, ssl.SSLError):
                 return FetchError(url, f"TLS handshake failed: {cause.reason or cause}")
             if isinstance(cause, socket.gaierror):
-                return FetchError(url, "unknown host")
+                return FetchError(url, f"unknown host {_host(url)}")
             if isinstance(cause, ConnectionRefusedError):
                 return FetchError(url, "connection refused")
         lowered = text.lower()
         if "certificate_verify_failed" in lowered:
             return FetchError(url, "TLS certificate verification failed")
         if "name or service not known" in lowered or "name resolution" in lowered:
-            return FetchError(url, "unknown host")
+            return FetchError(url, f"unknown host {_host(url)}")
         if "refused" in lowered or "all connection attempts failed" in lowered:
             return FetchError(url, "connection refused")
         return FetchError(url, f"could not connect ({text or type(exc).__name__})")
