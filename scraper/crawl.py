@@ -207,8 +207,18 @@ class ExtractPool:
     budget is failed and the pool is replaced, so one bad page cannot stall the crawl.
     """
 
-    def __init__(self, workers: int = DEFAULT_EXTRACT_WORKERS) -> None:
+    def __init__(
+        self,
+        workers: int = DEFAULT_EXTRACT_WORKERS,
+        *,
+        job: Callable[..., Article] | None = None,
+        grace_seconds: float = EXTRACT_GRACE_SECONDS,
+    ) -> None:
         self.workers = workers
+        #: the function run in a worker, ``job(html, url, strip, boilerplate, timeout_seconds)``
+        #: (a module-level function, so that it can be sent to the worker by name)
+        self.job = job or _extract_job
+        self.grace_seconds = grace_seconds
         self._pool: ProcessPoolExecutor | None = None
 
     def _executor(self) -> ProcessPoolExecutor:
@@ -244,13 +254,13 @@ class ExtractPool:
     ) -> Article:
         args = (html, url, tuple(strip), frozenset(boilerplate), timeout_seconds)
         if self.workers <= 0:
-            return _extract_job(*args)
+            return self.job(*args)
         loop = asyncio.get_running_loop()
         for attempt in (1, 2):
             pool = self._executor()
-            future = loop.run_in_executor(pool, _extract_job, *args)
+            future = loop.run_in_executor(pool, self.job, *args)
             try:
-                return await asyncio.wait_for(future, timeout_seconds + EXTRACT_GRACE_SECONDS)
+                return await asyncio.wait_for(future, timeout_seconds + self.grace_seconds)
             except TimeoutError:
                 if self._pool is pool:
                     self._kill()

@@ -19,6 +19,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -90,7 +91,7 @@ def crawl_process(config: Path, db: Path, *extra: str) -> subprocess.Popen[bytes
 
 
 def check_archive(db: Path) -> None:
-    with sqlite3.connect(db) as conn:
+    with closing(sqlite3.connect(db)) as conn:
         assert conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
         doubled = conn.execute(
             """
@@ -113,7 +114,7 @@ def check_archive(db: Path) -> None:
 
 
 def archived_pages(db: Path) -> int:
-    with sqlite3.connect(db) as conn:
+    with closing(sqlite3.connect(db)) as conn:
         return int(conn.execute("SELECT COUNT(DISTINCT page_id) FROM snapshots").fetchone()[0])
 
 
@@ -130,7 +131,7 @@ def kill_and_resume(config: Path, db: Path, delays: list[float]) -> None:
     assert proc.returncode == 0, err.decode()  # the lock of the killed runs is free
     check_archive(db)
     assert archived_pages(db) == PAGES + 1  # every page and the index
-    with sqlite3.connect(db) as conn:
+    with closing(sqlite3.connect(db)) as conn:
         runs = conn.execute("SELECT COUNT(*), COUNT(ended_at) FROM runs").fetchone()
     assert runs[0] == len(delays) + 1
     assert runs[1] < runs[0]  # killed runs have a start and no end
@@ -152,15 +153,24 @@ def test_sigkill_at_twenty_random_points(
     kill_and_resume(config, tmp_path / "archive.db", [rng.uniform(0.5, 4.0) for _ in range(20)])
 
 
+def started(db: Path) -> bool:
+    """The crawl has opened the archive and recorded its run."""
+    try:
+        with closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as conn:
+            return bool(conn.execute("SELECT COUNT(*) FROM runs").fetchone()[0])
+    except sqlite3.Error:
+        return False
+
+
 def wait_for_lock(db: Path, proc: subprocess.Popen[bytes]) -> None:
     lock = Path(f"{db}.lock")
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
-        if lock.exists() and lock.read_text().strip() == str(proc.pid):
+        if lock.exists() and lock.read_text().strip() == str(proc.pid) and started(db):
             return
         assert proc.poll() is None, proc.communicate()
         time.sleep(0.05)
-    raise AssertionError("the crawl never took its lock")
+    raise AssertionError("the crawl never took its lock and started")
 
 
 def test_second_crawl_exits_3_and_reads_work_meanwhile(

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
+import time
 from collections.abc import Iterator
+from contextlib import closing
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -12,8 +15,10 @@ from click.testing import CliRunner
 
 from scraper.cli import cli
 from scraper.config import Config, parse_config
-from scraper.crawl import CrawlLock, crawl
+from scraper.crawl import CrawlLock, ExtractPool, ExtractTimeoutError, crawl
 from scraper.errors import CrawlLockedError
+from scraper.extract import extract
+from scraper.models import Article
 from tests.conftest import FIXTURES
 from tests.server import LocalServer
 
@@ -95,7 +100,7 @@ max_depth = 2
 
 
 def rows(db_path: Path, sql: str, *params: object) -> list[tuple[object, ...]]:
-    with sqlite3.connect(db_path) as conn:
+    with closing(sqlite3.connect(db_path)) as conn:
         return list(conn.execute(sql, params))
 
 
@@ -333,3 +338,62 @@ def test_unknown_site_and_bad_revisit_exit_2(
     result = CliRunner().invoke(cli, [*base, "--revisit", "soon"], catch_exceptions=False)
     assert result.exit_code == 2
     assert "--revisit" in result.stderr
+
+
+def slow_extract(
+    html: str, url: str, strip: tuple[str, ...], boilerplate: frozenset[str], timeout: float
+) -> Article:
+    """An extraction that hangs on pages that ask for it (runs in the pool's worker)."""
+    if "HANG" in html:
+        time.sleep(60)
+    return extract(html, url)
+
+
+def test_hung_extraction_fails_the_page_not_the_crawl() -> None:
+    pool = ExtractPool(1, job=slow_extract, grace_seconds=0.5)
+
+    async def run() -> tuple[str, str]:
+        try:
+            await pool.extract(
+                "<p>HANG</p>", "http://x.example/", strip=(), boilerplate=(), timeout_seconds=0.1
+            )
+        except ExtractTimeoutError as exc:
+            message = str(exc)
+        article = await pool.extract(
+            "<html><body><article><p>A fine page about the harbour and its pier.</p></article>"
+            "</body></html>",
+            "http://x.example/ok",
+            strip=(),
+            boilerplate=(),
+            timeout_seconds=5,
+        )
+        return message, article.url or ""
+
+    started = time.monotonic()
+    try:
+        message, url = asyncio.run(run())
+    finally:
+        pool.close()
+    assert message == "http://x.example/: extraction took longer than 0.1 s"
+    assert url == "http://x.example/ok"  # a fresh worker took over
+    assert time.monotonic() - started < 30
+
+
+def test_robots_server_error_means_not_now(site_server: LocalServer, db_path: Path) -> None:
+    site_server.route("/robots.txt", "down", status=503)
+    summary = crawl(config_for(site_server, sitemaps=False), db_path, clock=lambda: T0)
+    assert summary.pages_fetched == 0
+    assert summary.deferred == 1
+    assert [r.path for r in site_server.requests] == ["/robots.txt"]
+    # the page stays due for the next run
+    assert rows(db_path, "SELECT next_fetch_at FROM pages") == [("2026-03-01T12:00:00Z",)]
+
+
+def test_robots_txt_is_cached_until_it_expires(site_server: LocalServer, db_path: Path) -> None:
+    config = config_for(site_server, 'robots_ttl = "1d"', sitemaps=False, max_depth=0)
+    crawl(config, db_path, clock=lambda: T0, revisit=0)
+    crawl(config, db_path, clock=lambda: T0 + timedelta(hours=23), revisit=0)
+    assert len(site_server.requests_to("/robots.txt")) == 1
+    crawl(config, db_path, clock=lambda: T0 + timedelta(hours=25), revisit=0)
+    assert len(site_server.requests_to("/robots.txt")) == 2
+    assert rows(db_path, "SELECT robots_expires_at FROM hosts") == [("2026-03-03T13:00:00Z",)]
