@@ -63,10 +63,12 @@ class CountingTransport(httpx.AsyncBaseTransport):
         self._port = port
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        self.hosts.append(request.url.host)
+        self.hosts.append(request.headers["host"])
         if self._route_host is not None:
-            # "public.test" stands for a public site; it is served by the fault server
-            assert request.url.host == self._route_host, f"connected to {request.url}"
+            # "public.test" stands for a public site (93.184.216.34, where fetch pins the
+            # connection after checking the address); the fault server plays its part
+            assert request.headers["host"] == self._route_host, f"connected to {request.url}"
+            assert request.url.host == "93.184.216.34", f"connected to {request.url}"
             request.url = request.url.copy_with(host="127.0.0.1", port=self._port)
         response = await self._inner.handle_async_request(request)
         assert isinstance(response.stream, httpx.AsyncByteStream)

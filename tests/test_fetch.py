@@ -427,7 +427,37 @@ def test_names_resolving_to_private_addresses_are_refused() -> None:
     rec = Recorder({"/": httpx.Response(302, headers={"location": "http://evil.example/"})})
     with pytest.raises(errors.BlockedAddressError, match="evil.example resolves to 10.1.2.3"):
         run_fetch(rec, "http://good.example/", resolver=resolver)
-    assert rec.urls() == ["http://good.example/"]
+    assert [r.headers["host"] for r in rec.requests] == ["good.example"]
+
+
+def test_http_connects_to_the_address_that_was_checked() -> None:
+    """The name is resolved once per hop and the checked address is used, retries included, so
+    a DNS answer that turns into 127.0.0.1 afterwards ("rebinding") is never connected to."""
+    calls: list[str] = []
+
+    async def rebinding(host: str, port: int) -> Sequence[str]:
+        calls.append(host)
+        return ["93.184.216.34"] if len(calls) == 1 else ["127.0.0.1"]
+
+    answers = iter([503, 200])
+    rec = Recorder({"/a": lambda r: html(status=next(answers))})
+    result = run_fetch(rec, "http://rebind.example:8080/a", resolver=rebinding)
+    assert result.status_code == 200
+    assert calls == ["rebind.example"]
+    assert rec.urls() == ["http://93.184.216.34:8080/a", "http://93.184.216.34:8080/a"]
+    assert {r.headers["host"] for r in rec.requests} == {"rebind.example:8080"}
+
+
+def test_pinned_fetch_reports_the_names_not_the_address() -> None:
+    async def resolver(host: str, port: int) -> Sequence[str]:
+        return ["93.184.216.34"]
+
+    rec = Recorder({"/a": httpx.Response(301, headers={"location": "/b"}), "/b": lambda r: html()})
+    result = run_fetch(rec, "http://news.example/a", resolver=resolver)
+    assert result.final_url == "http://news.example/b"
+    assert result.redirects == ("http://news.example/a",)
+    assert ("Host", "news.example") in result.request_headers
+    assert rec.urls() == ["http://93.184.216.34/a", "http://93.184.216.34/b"]
 
 
 def test_private_first_url_is_refused_and_garbage_is_a_usage_error() -> None:

@@ -113,12 +113,18 @@ async def resolve_host(host: str, port: int) -> tuple[str, ...]:
     return tuple(dict.fromkeys(str(info[4][0]) for info in infos))
 
 
-async def _guard(url: str, settings: Settings, resolver: Resolver | None) -> None:
+async def _guard(url: str, settings: Settings, resolver: Resolver | None) -> str | None:
     """Refuse ``url`` unless it is http(s) and, without allow_private, every address its host
-    resolves to is public. Runs before anything is sent; raises BlockedAddressError."""
+    resolves to is public. Runs before anything is sent; raises BlockedAddressError.
+
+    Returns the checked address to connect to for a plain-http host name, or None. Connecting to
+    the address that was checked, rather than resolving the name again, leaves no gap for a DNS
+    answer that changes in between ("DNS rebinding"). https needs no pin: its certificate is
+    verified against the name, which an internal service cannot present.
+    """
     check_url_target(url, settings.allow_private)
     if settings.allow_private:
-        return
+        return None
     try:
         target = httpx.URL(url)
     except httpx.InvalidURL as exc:
@@ -134,7 +140,7 @@ async def _guard(url: str, settings: Settings, resolver: Resolver | None) -> Non
             raise BlockedAddressError(
                 url, f"{host} is a private or reserved address {PRIVATE_OPT_IN}"
             )
-        return
+        return None
     if is_private_name(host):
         raise BlockedAddressError(url, f"{host} is a private host name {PRIVATE_OPT_IN}")
     port = target.port or (443 if target.scheme == "https" else 80)
@@ -149,6 +155,7 @@ async def _guard(url: str, settings: Settings, resolver: Resolver | None) -> Non
             raise BlockedAddressError(
                 url, f"{host} resolves to {addr}, a private or reserved address {PRIVATE_OPT_IN}"
             )
+    return addresses[0] if target.scheme == "http" else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,10 +203,19 @@ async def _exchange(
     headers: dict[str, str],
     settings: Settings,
     opts: FetchOptions,
+    pin: str | None,
 ) -> _Redirect | _Answer:
-    """One request and its answer: a redirect to follow, or the final response with its body."""
+    """One request and its answer: a redirect to follow, or the final response with its body.
+
+    With ``pin``, the request goes to that address with the URL's host in the Host header.
+    """
     try:
-        request = client.build_request("GET", url, headers=headers)
+        if pin is None:
+            request = client.build_request("GET", url, headers=headers)
+        else:
+            target = httpx.URL(url)
+            pinned = {**headers, "Host": target.netloc.decode("ascii")}
+            request = client.build_request("GET", target.copy_with(host=pin), headers=pinned)
         response = await client.send(request, stream=True)
     except (httpx.HTTPError, httpx.InvalidURL, httpx.StreamError) as exc:
         raise translate_error(exc, url, settings) from exc
@@ -239,7 +255,8 @@ async def _read_answer(
         if not location or not location.strip():
             raise BadStatusError(url, f"HTTP {status} without a Location", status_code=status)
         try:
-            target = str(response.url.join(location.strip()))
+            # against the URL asked for: the request may have gone to a pinned address
+            target = str(httpx.URL(url).join(location.strip()))
         except httpx.InvalidURL as exc:
             raise FetchError(url, f"redirect to an invalid URL {location!r}") from exc
         return _Redirect(target, status)
@@ -351,6 +368,7 @@ async def _exchange_with_retries(
     settings: Settings,
     opts: FetchOptions,
     deadline_at: float,
+    pin: str | None,
 ) -> _Redirect | _Answer:
     retrying = AsyncRetrying(
         stop=stop_any(stop_after_attempt(settings.retries + 1), StopAtDeadline(deadline_at)),
@@ -361,7 +379,7 @@ async def _exchange_with_retries(
     outcome: _Redirect | _Answer | None = None
     async for attempt in retrying:
         with attempt:
-            outcome = await _exchange(client, url, headers, settings, opts)
+            outcome = await _exchange(client, url, headers, settings, opts, pin)
     assert outcome is not None
     return outcome
 
@@ -388,7 +406,7 @@ async def _fetch(
     current = url
     while True:
         try:
-            await _guard(current, settings, resolver)
+            pin = await _guard(current, settings, resolver)
         except (UsageError, FetchError) as exc:
             if current == url:
                 raise
@@ -397,7 +415,7 @@ async def _fetch(
             raise error(url, f"redirect to {current} refused: {why}") from exc
         try:
             outcome = await _exchange_with_retries(
-                client, current, headers, settings, opts, deadline_at
+                client, current, headers, settings, opts, deadline_at, pin
             )
         except FetchError as exc:
             if current == url:
