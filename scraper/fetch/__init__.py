@@ -4,7 +4,8 @@ What a fetch guarantees, whatever the server does:
 
 - every hop of a redirect chain is checked before anything is sent to it: http(s) only, no
   private, loopback, link-local or reserved address (also when a public-looking name resolves
-  to one), no loops, at most ``max_redirects`` hops;
+  to one), no loops, at most ``max_redirects`` hops; a plain-http request goes to the very
+  address that was checked, so a DNS answer that changes afterwards cannot redirect it;
 - the body is decompressed here, in bounded steps, and the fetch stops as soon as the
   decompressed size passes ``max_bytes`` (httpx's own decoders inflate a whole network read at
   once, so a few hundred bytes of brotli or a gzip-in-gzip body would become gigabytes in
