@@ -830,3 +830,22 @@ def test_robots_parsing_never_raises(body: str, path: str, user_agent: str) -> N
     delay = robots.crawl_delay(user_agent)
     assert delay is None or delay >= 0
     assert all(isinstance(s, str) for s in robots.sitemaps())
+
+
+def test_server_text_in_messages_is_one_short_line() -> None:
+    long_reason = b"Busy " + b"very " * 2000
+    rec = Recorder(
+        {
+            "/": lambda r: httpx.Response(
+                404, extensions={"reason_phrase": long_reason}, stream=Chunks(b"")
+            ),
+            "/loop": httpx.Response(302, headers={"location": "/loop?" + "x" * 5000}),
+        }
+    )
+    with pytest.raises(errors.BadStatusError) as info:
+        run_fetch(rec)
+    assert str(info.value).startswith(f"{PUBLIC}/: HTTP 404 Busy very")
+    assert len(str(info.value)) < 150
+    with pytest.raises(errors.TooManyRedirectsError) as loop:
+        run_fetch(rec, PUBLIC + "/loop", settings=dataclasses.replace(SETTINGS, max_redirects=2))
+    assert len(str(loop.value)) < 600

@@ -40,6 +40,7 @@ from scraper.fetch.retry import (
     StopAtDeadline,
     format_seconds,
     is_retryable,
+    one_line,
     parse_retry_after,
     server_now,
     translate_error,
@@ -258,7 +259,7 @@ async def _read_answer(
             # against the URL asked for: the request may have gone to a pinned address
             target = str(httpx.URL(url).join(location.strip()))
         except httpx.InvalidURL as exc:
-            raise FetchError(url, f"redirect to an invalid URL {location!r}") from exc
+            raise FetchError(url, f"redirect to an invalid URL {one_line(location)!r}") from exc
         return _Redirect(target, status)
     answer = _Answer(
         status=status,
@@ -269,7 +270,7 @@ async def _read_answer(
     if status == 304:
         return dataclasses.replace(answer, not_modified=True)
     if not 200 <= status < 300:
-        reason = response.reason_phrase
+        reason = one_line(response.reason_phrase, 60)
         retry_after = parse_retry_after(
             response.headers.get("retry-after"), server_now(response.headers, opts.clock)
         )
@@ -282,7 +283,8 @@ async def _read_answer(
     html_wanted = bool(opts.accept) and set(opts.accept) <= set(HTML_TYPES)
     if media and not accepted_type(media, opts.accept):
         what = "not HTML" if html_wanted else f"not one of {', '.join(opts.accept)}"
-        raise ContentTypeError(url, f"{what} (content type {media})", status_code=status)
+        shown = one_line(media, 80)
+        raise ContentTypeError(url, f"{what} (content type {shown})", status_code=status)
     declared = response.headers.get("content-length", "")
     if not opts.truncate and declared.isdigit() and int(declared) > opts.max_bytes:
         raise BodyTooLargeError(
@@ -412,7 +414,7 @@ async def _fetch(
                 raise
             why = exc.message if isinstance(exc, FetchError) else str(exc)
             error = BlockedAddressError if isinstance(exc, BlockedAddressError) else FetchError
-            raise error(url, f"redirect to {current} refused: {why}") from exc
+            raise error(url, f"redirect to {one_line(current)} refused: {why}") from exc
         try:
             outcome = await _exchange_with_retries(
                 client, current, headers, settings, opts, deadline_at, pin
@@ -423,14 +425,15 @@ async def _fetch(
             # the error belongs to the URL that was asked for; the message says where it happened
             raise type(exc)(
                 url,
-                f"{exc.message} (after a redirect to {current})",
+                f"{exc.message} (after a redirect to {one_line(current)})",
                 status_code=exc.status_code,
                 retry_after_seconds=exc.retry_after_seconds,
             ) from exc
         if isinstance(outcome, _Redirect):
             target = outcome.location
             if any(_same_page(target, seen) for seen in (*redirects, current)):
-                raise TooManyRedirectsError(url, f"redirect loop ({current} -> {target})")
+                loop = f"{one_line(current)} -> {one_line(target)}"
+                raise TooManyRedirectsError(url, f"redirect loop ({loop})")
             redirects.append(current)
             if len(redirects) > settings.max_redirects:
                 raise TooManyRedirectsError(url, f"more than {settings.max_redirects} redirects")

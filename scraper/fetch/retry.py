@@ -42,6 +42,12 @@ def error_chain(exc: BaseException) -> Iterator[BaseException]:
         current = current.__cause__ or current.__context__
 
 
+def one_line(text: str, limit: int = 200) -> str:
+    """Server-provided text made fit for a one-line message: whitespace collapsed, cut."""
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def _host(url: str) -> str:
     try:
         return httpx.URL(url).host or url
@@ -51,7 +57,7 @@ def _host(url: str) -> str:
 
 def translate_error(exc: Exception, url: str, settings: Settings) -> FetchError:
     """The FetchError for an httpx error, with a one-line message."""
-    text = str(exc)
+    text = one_line(str(exc))
     if isinstance(exc, httpx.ConnectTimeout):
         return FetchTimeoutError(
             url, f"timed out after {format_seconds(settings.connect_timeout_seconds)} connecting"
