@@ -96,8 +96,30 @@ MAX_CHARS_PER_TAG = 2_000
 MAX_TAG_CHARS = 4_000
 _TAG_RE = re.compile(r"<(/?)([A-Za-z][^\s/<>]*)[^<>]*>")
 _NOT_NESTING = frozenset(
-    "area base br col embed hr img input link meta param source track wbr "
-    "p li td th tr dt dd option".split()
+    [
+        "area",
+        "base",
+        "br",
+        "col",
+        "embed",
+        "hr",
+        "img",
+        "input",
+        "link",
+        "meta",
+        "param",
+        "source",
+        "track",
+        "wbr",
+        "p",
+        "li",
+        "td",
+        "th",
+        "tr",
+        "dt",
+        "dd",
+        "option",
+    ]
 )
 
 
