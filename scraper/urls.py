@@ -424,9 +424,10 @@ def check_url_target(url: str, allow_private: bool) -> None:
         scheme = _split(url)[0].scheme.lower()
     except ValueError as exc:
         raise _invalid(url, str(exc) or type(exc).__name__) from exc
+    if not scheme:
+        raise _invalid(url, "no scheme")
     if scheme not in SCHEMES:
-        shown = scheme or "none"
-        raise BlockedAddressError(url, f"only http and https URLs are fetched (scheme: {shown})")
+        raise BlockedAddressError(url, f"only http and https URLs are fetched (scheme: {scheme})")
     host = url_host(url)
     if allow_private:
         return

@@ -199,6 +199,11 @@ def test_only_http_and_https_whatever_allow_private(url: str) -> None:
             check_url_target(url, allow_private=allow)
 
 
+def test_a_string_without_a_scheme_is_not_a_url() -> None:
+    with pytest.raises(UsageError, match="not a valid URL: 'example.com/page' \\(no scheme\\)"):
+        check_url_target("example.com/page", allow_private=False)
+
+
 def test_url_host_and_private_names() -> None:
     assert url_host("http://0x7f.1:8080/") == ipaddress.IPv4Address("127.0.0.1")
     assert url_host("http://[::1]/") == ipaddress.IPv6Address("::1")
