@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING
 
 from scraper.archive import Archive
 from scraper.archive.crawlstate import CrawlState, DuePage, SourceRow
-from scraper.discover import DiscoverError, parse_page, parse_source
+from scraper.discover import DiscoverError, PageLinks, parse_page, parse_source
 from scraper.errors import (
     ArchiveError,
     BadStatusError,
@@ -187,16 +187,29 @@ def _init_worker(parent_pid: int) -> None:
     import scraper.extract  # noqa: F401  (import once, not on the first page)
 
 
-def _extract_job(
+@dataclass(frozen=True, slots=True)
+class Extracted:
+    """What an extraction worker returns for one page: its article and what it links to."""
+
+    article: Article
+    links: PageLinks
+
+
+def extract_page(
     html: str,
     url: str,
     strip: tuple[str, ...],
     boilerplate: frozenset[str],
     timeout_seconds: float,
-) -> Article:
+) -> Extracted:
+    """The work done for a page in a worker process: the article, and the links (parsing them
+    there too keeps the event loop's process, the one that fetches and writes, lighter)."""
     from scraper.extract import extract
 
-    return extract(html, url, strip=strip, boilerplate=boilerplate, timeout_seconds=timeout_seconds)
+    article = extract(
+        html, url, strip=strip, boilerplate=boilerplate, timeout_seconds=timeout_seconds
+    )
+    return Extracted(article, parse_page(html, url))
 
 
 class ExtractPool:
@@ -211,13 +224,13 @@ class ExtractPool:
         self,
         workers: int = DEFAULT_EXTRACT_WORKERS,
         *,
-        job: Callable[..., Article] | None = None,
+        job: Callable[..., Extracted] | None = None,
         grace_seconds: float = EXTRACT_GRACE_SECONDS,
     ) -> None:
         self.workers = workers
         #: the function run in a worker, ``job(html, url, strip, boilerplate, timeout_seconds)``
         #: (a module-level function, so that it can be sent to the worker by name)
-        self.job = job or _extract_job
+        self.job = job or extract_page
         self.grace_seconds = grace_seconds
         self._pool: ProcessPoolExecutor | None = None
 
@@ -251,7 +264,7 @@ class ExtractPool:
         strip: Sequence[str],
         boilerplate: Collection[str],
         timeout_seconds: float,
-    ) -> Article:
+    ) -> Extracted:
         args = (html, url, tuple(strip), frozenset(boilerplate), timeout_seconds)
         if self.workers <= 0:
             return self.job(*args)
@@ -756,7 +769,20 @@ class Crawler:
             self.counts.unchanged += 1
             self._record(run, page, "unchanged", fetched_at=fetched_at, result=result)
             return
-        links = parse_page(result.text, result.final_url)
+        try:
+            done = await self.pool.extract(
+                result.text,
+                result.final_url,
+                strip=site.strip,
+                boilerplate=run.boilerplate,
+                timeout_seconds=settings.extract_timeout_seconds,
+            )
+        except ExtractTimeoutError as exc:
+            self.counts.failed += 1
+            why = f"extract: {exc}"
+            self._record(run, page, "failed", fetched_at=fetched_at, result=result, error=why)
+            return
+        links = done.links
         now = self.now()
         if page.depth < site.max_depth and not links.nofollow:
             new = run.frontier.enqueue_many(
@@ -784,20 +810,9 @@ class Crawler:
             self.counts.duplicates += 1
             self._record(run, page, "alias", fetched_at=fetched_at, result=result)
             return
-        try:
-            article = await self.pool.extract(
-                result.text,
-                result.final_url,
-                strip=site.strip,
-                boilerplate=run.boilerplate,
-                timeout_seconds=settings.extract_timeout_seconds,
-            )
-        except ExtractTimeoutError as exc:
-            self.counts.failed += 1
-            why = f"extract: {exc}"
-            self._record(run, page, "failed", fetched_at=fetched_at, result=result, error=why)
-            return
-        kind = self._record(run, page, None, fetched_at=fetched_at, result=result, article=article)
+        kind = self._record(
+            run, page, None, fetched_at=fetched_at, result=result, article=done.article
+        )
         setattr(self.counts, kind, getattr(self.counts, kind) + 1)
 
     def _fetch_failed(

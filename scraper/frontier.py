@@ -27,6 +27,8 @@ if TYPE_CHECKING:
 #: an unchanged page waits this much longer each time, a changed one this much less
 GROWTH = 1.5
 SHRINK = 0.5
+#: URLs whose scope a frontier remembers (the same links appear on page after page)
+SCOPE_CACHE_SIZE = 100_000
 
 
 def origin_of(url: str) -> str:
@@ -75,6 +77,10 @@ class Frontier:
             for u in (self._normalise(x) for x in (*site.start_urls, *site.sitemaps, *site.feeds))
             if u is not None
         )
+        #: raw URL -> normalised URL, or None when out of scope (depth aside)
+        self._scoped: dict[str, str | None] = {}
+        #: normalised URL -> the smallest depth it was queued at by this frontier
+        self._queued: dict[str, int] = {}
 
     def _normalise(self, url: str) -> str | None:
         try:
@@ -104,6 +110,15 @@ class Frontier:
             return None
         return normal
 
+    def _scope_cached(self, url: str, depth: int) -> str | None:
+        if depth > self.site.max_depth:
+            return None
+        if url not in self._scoped:
+            if len(self._scoped) >= SCOPE_CACHE_SIZE:
+                self._scoped.clear()
+            self._scoped[url] = self.scope(url, 0)
+        return self._scoped[url]
+
     def enqueue(
         self,
         url: str,
@@ -130,9 +145,17 @@ class Frontier:
         seed = source == "start"
         pages: list[NewPage] = []
         for candidate in candidates:
-            normal = self.scope(candidate.url, depth, seed=seed)
+            if seed:
+                normal = self.scope(candidate.url, depth, seed=True)
+            else:
+                normal = self._scope_cached(candidate.url, depth)
             if normal is None or normal == found_on:
                 continue
+            if candidate.lastmod is None and self._queued.get(normal, depth + 1) <= depth:
+                continue  # queued already this run, at this depth or less
+            if len(self._queued) >= SCOPE_CACHE_SIZE:
+                self._queued.clear()
+            self._queued[normal] = min(depth, self._queued.get(normal, depth))
             pages.append(
                 NewPage(
                     url=normal,

@@ -15,10 +15,15 @@ from click.testing import CliRunner
 
 from scraper.cli import cli
 from scraper.config import Config, parse_config
-from scraper.crawl import CrawlLock, ExtractPool, ExtractTimeoutError, crawl
+from scraper.crawl import (
+    CrawlLock,
+    Extracted,
+    ExtractPool,
+    ExtractTimeoutError,
+    crawl,
+    extract_page,
+)
 from scraper.errors import CrawlLockedError
-from scraper.extract import extract
-from scraper.models import Article
 from tests.conftest import FIXTURES
 from tests.server import LocalServer
 
@@ -342,11 +347,11 @@ def test_unknown_site_and_bad_revisit_exit_2(
 
 def slow_extract(
     html: str, url: str, strip: tuple[str, ...], boilerplate: frozenset[str], timeout: float
-) -> Article:
+) -> Extracted:
     """An extraction that hangs on pages that ask for it (runs in the pool's worker)."""
     if "HANG" in html:
         time.sleep(60)
-    return extract(html, url)
+    return extract_page(html, url, strip, boilerplate, timeout)
 
 
 def test_hung_extraction_fails_the_page_not_the_crawl() -> None:
@@ -359,7 +364,7 @@ def test_hung_extraction_fails_the_page_not_the_crawl() -> None:
             )
         except ExtractTimeoutError as exc:
             message = str(exc)
-        article = await pool.extract(
+        done = await pool.extract(
             "<html><body><article><p>A fine page about the harbour and its pier.</p></article>"
             "</body></html>",
             "http://x.example/ok",
@@ -367,7 +372,7 @@ def test_hung_extraction_fails_the_page_not_the_crawl() -> None:
             boilerplate=(),
             timeout_seconds=5,
         )
-        return message, article.url or ""
+        return message, done.article.url or ""
 
     started = time.monotonic()
     try:
