@@ -1111,3 +1111,133 @@ def crawl(
     if interactive:
         click.echo("\r".ljust(80) + "\r", err=True, nl=False)
     click.echo(summary.text(), err=True)
+
+
+# --- boilerplate learning and re-extraction ------------------------------------------------
+
+
+def _site_rules(config_path: Path, explicit_config: bool) -> dict[str, tuple[str, ...]]:
+    """Site name -> ``strip`` selectors from the sites file ({} when there is none)."""
+    from scraper.config import load_config
+
+    if not config_path.exists() and not explicit_config:
+        return {}
+    return {site.name: site.strip for site in load_config(config_path).sites}
+
+
+@cli.command()
+@click.option("--site", "site_name", metavar="NAME", help="Only this site.")
+@click.option("--learn", "relearn", is_flag=True, help="Relearn from the stored pages first.")
+@click.option(
+    "--min-pages",
+    type=click.IntRange(min=1),
+    default=3,
+    show_default=True,
+    help="With --learn: a line must be on at least this many pages.",
+)
+@click.option(
+    "--min-share",
+    type=click.FloatRange(0.0, 1.0),
+    default=0.5,
+    show_default=True,
+    help="With --learn: ... and on at least this share of the site's pages.",
+)
+@config_option
+@db_option
+def boilerplate(
+    site_name: str | None,
+    relearn: bool,
+    min_pages: int,
+    min_share: float,
+    config_path: Path,
+    db_path: Path,
+) -> None:
+    """Show the learned boilerplate of each site; --learn relearns it from the archive.
+
+    Boilerplate is text that recurs on many pages of one site (a footer line, a standing
+    promo) that the generic chrome rules missed. It is learned from the newest stored body
+    of each page and dropped from later extractions. Sites come from --site, else from the
+    sites file.
+
+    \b
+    Examples:
+      scraper boilerplate
+      scraper boilerplate --site example-news --learn
+      scraper boilerplate --learn && scraper reextract   # apply it to stored pages
+    """
+    from scraper.archive import Archive
+    from scraper.errors import UsageError
+    from scraper.learn import learn
+
+    explicit_config = click.get_current_context().get_parameter_source("config_path") not in (
+        click.core.ParameterSource.DEFAULT,
+        None,
+    )
+    rules = _site_rules(config_path, explicit_config)
+    sites = [site_name] if site_name else sorted(rules)
+    if not sites:
+        raise UsageError(f"{config_path}: no sites to show; name one with --site NAME")
+    with Archive(db_path, readonly=not relearn) as archive:
+        for name in sites:
+            if relearn:
+                result = learn(
+                    archive,
+                    name,
+                    now_iso(),
+                    strip=rules.get(name, ()),
+                    min_pages=min_pages,
+                    min_share=min_share,
+                )
+                click.echo(f"{name}: learned from {result.pages} pages", err=True)
+                lines: list[str] = list(result.lines)
+            else:
+                lines = sorted(archive.boilerplate(name))
+            click.echo(f"{name}: {len(lines)} boilerplate line{'' if len(lines) == 1 else 's'}")
+            for line in lines:
+                click.echo(f"  {line}")
+
+
+@cli.command()
+@click.option("--site", "site_name", metavar="NAME", help="Only pages of this site.")
+@config_option
+@db_option
+def reextract(site_name: str | None, config_path: Path, db_path: Path) -> None:
+    """Re-run extraction on the stored raw bodies with the current extractor and rules.
+
+    Uses the newest stored body of each page, the site's strip rules and its learned
+    boilerplate. A page whose result differs from its latest snapshot gets a new snapshot
+    marked as a re-extraction (cause "reextract"), so diff and changes can tell it from a
+    change of the site. Prints each changed URL and its new snapshot id; a summary goes to
+    stderr.
+
+    \b
+    Examples:
+      scraper reextract
+      scraper reextract --site example-news
+    """
+    from scraper.archive import Archive
+    from scraper.learn import reextract as run_reextract
+
+    explicit_config = click.get_current_context().get_parameter_source("config_path") not in (
+        click.core.ParameterSource.DEFAULT,
+        None,
+    )
+    rules = _site_rules(config_path, explicit_config)
+
+    def on_page(url: str, snapshot_id: int | None) -> None:
+        if snapshot_id is not None:
+            click.echo(f"{snapshot_id}\t{url}")
+
+    with Archive(db_path) as archive:
+        result = run_reextract(
+            archive,
+            site_name,
+            now_iso(),
+            strip_for=lambda site: rules.get(site or "", ()),
+            on_page=on_page,
+        )
+    click.echo(
+        f"re-extracted {result.pages} pages: {len(result.changed)} changed, "
+        f"{result.unchanged} unchanged, {len(result.not_found)} without an article",
+        err=True,
+    )

@@ -1,0 +1,122 @@
+"""Learning and re-extraction over the archive: site boilerplate, and extraction re-run on
+stored raw bodies.
+
+``learn`` re-extracts the newest stored capture of each page of a site *without* its learned
+boilerplate (so that lines already learned are seen again and stay learned), finds the lines
+that recur across pages (:func:`scraper.extract.learn_boilerplate`) and stores them.
+``reextract`` runs the current extractor, the site's ``strip`` rules and its learned
+boilerplate over each page's newest stored body; a result that differs from the page's latest
+snapshot is stored as a snapshot with cause ``reextract``, so that ``diff`` and ``changes``
+can tell "our extraction changed" from "the site changed".
+
+Goes through the :class:`~scraper.archive.Archive` API only (no SQL here); never fetches and
+never reads the clock (``at`` is passed in).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from itertools import islice
+
+from scraper.archive import Archive
+from scraper.archive.store import Capture
+from scraper.extract import extract
+from scraper.extract.boilerplate import MIN_PAGES, MIN_SHARE, learn_boilerplate
+
+#: Pages re-extracted per site to learn from (the newest captures the archive returns first).
+LEARN_MAX_PAGES = 200
+
+
+@dataclass(frozen=True, slots=True)
+class LearnResult:
+    """What ``learn`` found for one site."""
+
+    site: str
+    pages: int  #: pages learned from
+    lines: Mapping[str, int] = field(default_factory=dict)  #: line -> pages it was seen on
+
+
+@dataclass(frozen=True, slots=True)
+class ReextractResult:
+    """What ``reextract`` did, page by page."""
+
+    pages: int = 0
+    changed: tuple[tuple[str, int], ...] = ()  #: (url, new snapshot id)
+    unchanged: int = 0
+    not_found: tuple[str, ...] = ()  #: pages where no article was found any more
+
+
+def _captures(archive: Archive, site: str | None) -> Iterator[Capture]:
+    return archive.latest_captures(site)
+
+
+def learn(
+    archive: Archive,
+    site: str,
+    at: str,
+    *,
+    strip: Sequence[str] = (),
+    min_pages: int = MIN_PAGES,
+    min_share: float = MIN_SHARE,
+    max_pages: int = LEARN_MAX_PAGES,
+) -> LearnResult:
+    """Relearn the boilerplate of ``site`` from its stored pages and store it (``at``: now).
+
+    Pages without a stored raw body are learned from their stored text instead.
+    """
+    texts = [
+        extract(capture.body, capture.url, strip=strip).text
+        for capture in islice(_captures(archive, site), max_pages)
+    ]
+    if not texts:
+        texts = archive.site_texts(site, limit=max_pages)
+    lines = learn_boilerplate(texts, min_pages=min_pages, min_share=min_share)
+    archive.set_boilerplate(site, lines, learned_at=at)
+    return LearnResult(site=site, pages=len(texts), lines=lines)
+
+
+def reextract(
+    archive: Archive,
+    site: str | None,
+    at: str,
+    *,
+    strip_for: Callable[[str | None], Sequence[str]] = lambda site: (),
+    on_page: Callable[[str, int | None], None] | None = None,
+) -> ReextractResult:
+    """Re-run extraction on the newest stored body of every page (of ``site``, or all).
+
+    :param strip_for: the ``strip`` selectors of a site (from the config)
+    :param on_page: called with each URL and its new snapshot id (None when unchanged)
+    """
+    boilerplate: dict[str | None, frozenset[str]] = {}
+    pages = unchanged = 0
+    changed: list[tuple[str, int]] = []
+    not_found: list[str] = []
+    for capture in _captures(archive, site):
+        pages += 1
+        if capture.site not in boilerplate:
+            learned = archive.boilerplate(capture.site) if capture.site else frozenset()
+            boilerplate[capture.site] = learned
+        article = extract(
+            capture.body,
+            capture.url,
+            strip=strip_for(capture.site),
+            boilerplate=boilerplate[capture.site],
+        )
+        if not article.found:
+            not_found.append(capture.url)
+            snapshot_id = None
+        else:
+            snapshot_id = archive.save_reextracted(
+                capture.url, article, at=at, raw_sha256=capture.raw_sha256
+            )
+            if snapshot_id is None:
+                unchanged += 1
+            else:
+                changed.append((capture.url, snapshot_id))
+        if on_page is not None:
+            on_page(capture.url, snapshot_id)
+    return ReextractResult(
+        pages=pages, changed=tuple(changed), unchanged=unchanged, not_found=tuple(not_found)
+    )
