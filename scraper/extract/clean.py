@@ -297,8 +297,29 @@ def drop_chrome(tree: LexborHTMLParser) -> Cleaned:
                 or not _drop(parent, total)
             ):
                 heading.remove()
+    _drop_link_paragraphs(body)
     _drop_deep(tree)
     return Cleaned(page_text=page_text, captions=_captions_to_paragraphs(tree))
+
+
+#: A teaser: a paragraph that is one link of this many words or more (not a bare URL).
+_TEASER_MIN_WORDS = 4
+_TEASER_MAX_CHARS = 200
+
+
+def _drop_link_paragraphs(body: LexborNode) -> None:
+    """Remove paragraphs that are nothing but a link to another story ("SEAN SPICER
+    ELIMINATED FROM ..."): teasers set between the paragraphs of the article."""
+    for paragraph in body.css("p"):
+        links = paragraph.css("a")
+        if not links:
+            continue
+        text = paragraph.text(deep=True).strip()
+        if not text or len(text) > _TEASER_MAX_CHARS or len(text.split()) < _TEASER_MIN_WORDS:
+            continue
+        linked = sum(len(a.text(deep=True).strip()) for a in links)
+        if linked >= 0.9 * len(text) and "://" not in text and not text.startswith("www."):
+            paragraph.remove()
 
 
 def clean(tree: LexborHTMLParser, *, strip: Sequence[str] = ()) -> Cleaned:

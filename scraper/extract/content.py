@@ -49,6 +49,14 @@ _CHROME_LINE_RE = re.compile(
     r")\s*[.:|·•]?$",
     re.I,
 )
+#: Lines that point away from the article: "Related: ...", "READ MORE: ...", "Don't miss".
+_TEASER_LINE_RE = re.compile(
+    r"^(?:related(?: articles?| stories| posts| coverage)?|see (?:more|also)|"
+    r"read (?:more|also|next)|also read|more (?:from|on|in) [^:]{1,40}|don'?t miss|"
+    r"you (?:may|might) also like|"
+    r"recommended(?: for you)?|most (?:read|popular)|watch|trending)\s*(?:[:|»]|\.\.\.|…|$)",
+    re.I,
+)
 _BYLINE_RE = re.compile(
     r"^(?i:by|written by|posted by|words by|von|par|por)\s+"
     r"[A-Z][\w.'’-]*(?:\s+(?:(?i:and)\s+|&\s+|,\s*)?[A-Z][\w.'’-]*){0,4}\s*$"
@@ -183,6 +191,6 @@ def is_chrome_line(tag: str, text: str) -> bool:
     """
     if len(text) > 120:
         return False
-    if _CHROME_LINE_RE.match(text) or _BYLINE_RE.match(text):
+    if _CHROME_LINE_RE.match(text) or _BYLINE_RE.match(text) or _TEASER_LINE_RE.match(text):
         return True
     return tag in {"p", "head"} and _COUNT_RE.match(text) is not None
