@@ -4,7 +4,7 @@ Run with ``make bench-crawl`` (``python -m tests.benchmarks.bench_crawl``). It
 
 1. writes 2,000 article pages (30-80 KB each: nav, footer and sidebar chrome, 20-50 internal
    links) and a sitemap into a temporary folder;
-2. serves them from a pre-forked Python static server (``serve`` below: keep-alive HTTP/1.1,
+2. serves them from a pre-forked asyncio static server (``serve`` below: keep-alive HTTP/1.1,
    ETag and Last-Modified, 304 on If-None-Match / If-Modified-Since), in separate processes
    so the crawl's figures do not include it;
 3. runs ``python -m scraper crawl`` three times into a fresh archive, politeness delays off:
@@ -24,7 +24,7 @@ Options: ``--pages N``, ``--concurrency N`` (requests in flight), ``--keep`` (le
 from __future__ import annotations
 
 import argparse
-import contextlib
+import asyncio
 import json
 import os
 import random
@@ -37,9 +37,7 @@ import sys
 import tempfile
 import time
 from email.utils import formatdate
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
 REPO = Path(__file__).resolve().parents[2]
 WORDS = [
@@ -231,63 +229,89 @@ def build_site(root: Path, pages: int) -> None:
 # --- the server ----------------------------------------------------------------------------
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    root = Path(".")
-    cache: dict[str, tuple[int, int, bytes, str, str]] = {}
+class _Files:
+    """The site's files, read once and again when their size or mtime changes (ETag like nginx)."""
 
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
+    def __init__(self, root: Path) -> None:
+        self.root = root.resolve()
+        self.cache: dict[str, tuple[int, int, bytes, str, str]] = {}
 
-    def handle(self) -> None:
-        # the crawl may close a kept-alive connection at any time
-        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
-            super().handle()
-
-    def do_GET(self) -> None:
-        path = self.path.split("?", 1)[0]
+    def get(self, path: str) -> tuple[bytes, str, str] | None:
         target = (self.root / path.lstrip("/")).resolve()
+        if self.root not in target.parents:
+            return None
         try:
             stat = target.stat()
         except OSError:
-            self._send(404, b"not found", {"Content-Type": "text/plain"})
-            return
+            return None
         entry = self.cache.get(path)
         if entry is None or entry[:2] != (stat.st_mtime_ns, stat.st_size):
             body = target.read_bytes()
             etag = f'"{stat.st_mtime_ns:x}-{stat.st_size:x}"'
-            modified = formatdate(stat.st_mtime, usegmt=True)
-            entry = (stat.st_mtime_ns, stat.st_size, body, etag, modified)
+            entry = (
+                stat.st_mtime_ns,
+                stat.st_size,
+                body,
+                etag,
+                formatdate(stat.st_mtime, usegmt=True),
+            )
             self.cache[path] = entry
-        _, _, body, etag, modified = entry
-        ctype = "application/xml" if path.endswith(".xml") else "text/html; charset=utf-8"
-        headers = {"ETag": etag, "Last-Modified": modified, "Content-Type": ctype}
-        if self.headers.get("If-None-Match") == etag:
-            self._send(304, b"", headers)
-            return
-        self._send(200, body, headers)
+        return entry[2], entry[3], entry[4]
 
-    def _send(self, status: int, body: bytes, headers: dict[str, str]) -> None:
-        self.send_response(status)
-        for key, value in headers.items():
-            self.send_header(key, value)
-        if status != 304:
-            self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        if status != 304:
-            self.wfile.write(body)
+
+async def _answer(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, files: _Files
+) -> None:
+    """HTTP/1.1 keep-alive GET: 200 with ETag/Last-Modified, 304 on If-None-Match, 404."""
+    try:
+        while True:
+            head = await reader.readuntil(b"\r\n\r\n")
+            lines = head.decode("latin-1").split("\r\n")
+            target = lines[0].split(" ")[1] if lines[0].count(" ") >= 2 else "/"
+            headers = {}
+            for line in lines[1:]:
+                name, _, value = line.partition(":")
+                headers[name.strip().lower()] = value.strip()
+            path = target.split("?", 1)[0]
+            found = files.get(path)
+            if found is None:
+                status, body, extra = "404 Not Found", b"not found", "Content-Type: text/plain\r\n"
+            else:
+                body, etag, modified = found
+                ctype = "application/xml" if path.endswith(".xml") else "text/html; charset=utf-8"
+                extra = f"ETag: {etag}\r\nLast-Modified: {modified}\r\nContent-Type: {ctype}\r\n"
+                status = "200 OK"
+                if headers.get("if-none-match") == etag:
+                    status, body = "304 Not Modified", b""
+            length = "" if status.startswith("304") else f"Content-Length: {len(body)}\r\n"
+            writer.write(f"HTTP/1.1 {status}\r\n{extra}{length}\r\n".encode("latin-1") + body)
+            await writer.drain()
+            if headers.get("connection", "").lower() == "close":
+                break
+    except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, ConnectionError):
+        pass
+    finally:
+        writer.close()
+
+
+async def _serve_socket(sock: socket.socket, files: _Files) -> None:
+    server = await asyncio.start_server(lambda r, w: _answer(r, w, files), sock=sock, backlog=1024)
+    async with server:
+        await server.serve_forever()
 
 
 def serve(root: Path, port: int, workers: int) -> None:
-    """A pre-forked static server: ``workers`` processes accept on one listening socket."""
-    _Handler.root = root.resolve()
-    server = ThreadingHTTPServer(("127.0.0.1", port), _Handler)
-    server.daemon_threads = True
+    """A pre-forked asyncio static server: ``workers`` processes accept on one socket."""
+    files = _Files(root)
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", port))
+    sock.listen(1024)
     children = []
     for _ in range(workers - 1):
         pid = os.fork()
         if pid == 0:
-            server.serve_forever()
+            asyncio.run(_serve_socket(sock, files))
             os._exit(0)
         children.append(pid)
 
@@ -298,7 +322,7 @@ def serve(root: Path, port: int, workers: int) -> None:
 
     signal.signal(signal.SIGTERM, stop)
     print("ready", flush=True)
-    server.serve_forever()
+    asyncio.run(_serve_socket(sock, files))
 
 
 def _free_port() -> int:
