@@ -8,9 +8,11 @@ content (``clean.py``), and trafilatura finds the main content in the much small
 
 Time budget: the input is bounded (``MAX_HTML_CHARS`` characters, ``MAX_DEPTH`` levels of
 nesting), so every stage has a bounded worst case; in addition the budget is checked between
-stages, and a page whose cleaning already used most of it, or whose cleaned tree is still
-larger than ``MAX_CONTENT_CHARS``, skips trafilatura and gets the cheap text of its
-paragraphs instead. Never raises for any ``str`` or ``bytes``.
+stages: a page whose parse and cleaning already used half of it skips htmldate and
+trafilatura (as does a page whose cleaned tree is still larger than ``MAX_CONTENT_CHARS``)
+and gets the text of its paragraphs instead. A thread cannot be stopped from outside, so
+the budget is cooperative: it bounds the expensive stages, not a single pathological call.
+Never raises for any ``str`` or ``bytes``.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import dataclasses
 import re
 import time
 from collections.abc import Callable, Collection, Sequence
-from functools import cache
+from functools import cache, lru_cache
 
 from selectolax.lexbor import LexborHTMLParser
 
@@ -50,7 +52,7 @@ __all__ = [
 
 #: A cleaned page larger than this skips trafilatura (its cost grows with the tree).
 MAX_CONTENT_CHARS = 1_500_000
-#: The share of the time budget after which trafilatura is skipped.
+#: The share of the time budget after which htmldate and trafilatura are skipped.
 _BUDGET_SHARE_BEFORE_CONTENT = 0.5
 _WORD_RE = re.compile(r"\w+")
 #: Fewer words than this is not an article (stray glyphs, a lone label), so ``found`` is False.
@@ -106,7 +108,7 @@ def extract(
     titles = _title_keys(meta.title, _first_text(tree, "title"), _first_text(tree, "h1"))
     headings = titles | ({norm_line(meta.description)} if meta.description else set())
     drop_never_content(tree, strip=tuple(strip))
-    if meta.published is None:
+    if meta.published is None and not _over_budget(started, timeout_seconds):
         meta = dataclasses.replace(meta, published=guess_published(tree.html or "", url))
     cleaned = drop_chrome(tree)
     stated_minutes = reading_time(cleaned.page_text)
@@ -115,7 +117,11 @@ def extract(
     html_in = content_html(tree)
 
     authors = frozenset(norm_line(a) for a in meta.authors)
-    learned = boilerplate_keys(boilerplate)
+    learned = (
+        _cached_keys(boilerplate)
+        if isinstance(boilerplate, frozenset)
+        else boilerplate_keys(boilerplate)
+    )
 
     def drop(tag: str, text: str, key: str) -> bool:
         return (
@@ -126,15 +132,17 @@ def extract(
             or key in learned
         )
 
-    over_budget = (
-        timeout_seconds is not None
-        and time.perf_counter() - started > timeout_seconds * _BUDGET_SHARE_BEFORE_CONTENT
-    )
-    if over_budget or len(html_in) > MAX_CONTENT_CHARS:
-        content = _cheap_content(tree, drop)
+    if _over_budget(started, timeout_seconds) or len(html_in) > MAX_CONTENT_CHARS:
+        content = _cheap_content(tree, drop, cleaned.captions)
     else:
         content = main_content(html_in, drop=drop, markdown_only=cleaned.captions)
     return _article(url, meta, content, versions)
+
+
+@lru_cache(maxsize=32)
+def _cached_keys(lines: frozenset[str]) -> frozenset[str]:
+    """boilerplate_keys for the frozensets a crawl passes page after page."""
+    return boilerplate_keys(lines)
 
 
 def _first_text(tree: LexborHTMLParser, selector: str) -> str | None:
@@ -159,15 +167,34 @@ def _title_keys(*titles: str | None) -> frozenset[str]:
     return frozenset(keys)
 
 
-def _cheap_content(tree: LexborHTMLParser, drop: Callable[[str, str, str], bool]) -> Content:
-    """The text of the cleaned page's paragraphs: the fallback when trafilatura is skipped."""
-    lines: list[str] = []
-    for node in tree.css("p, h2, h3, li, blockquote"):
+def _over_budget(started: float, timeout_seconds: float | None) -> bool:
+    if timeout_seconds is None:
+        return False
+    return time.perf_counter() - started > timeout_seconds * _BUDGET_SHARE_BEFORE_CONTENT
+
+
+_CHEAP_BLOCKS = "p, h2, h3, h4, li, blockquote, pre"
+
+
+def _cheap_content(
+    tree: LexborHTMLParser, drop: Callable[[str, str, str], bool], captions: frozenset[str]
+) -> Content:
+    """The text of the cleaned page's innermost blocks: the fallback when trafilatura is
+    skipped (over the time budget, or a page too large for it)."""
+    body = tree.body
+    text_lines: list[str] = []
+    markdown_lines: list[str] = []
+    for node in body.css(_CHEAP_BLOCKS) if body is not None else []:
+        if len(node.css(_CHEAP_BLOCKS)) > 1:  # lexbor's css() includes the node itself
+            continue  # its inner blocks give the text
         text = " ".join(node.text(deep=True).split())
-        if text and not drop("p", text, norm_line(text)):
-            lines.append(text)
-    text = "\n".join(lines)
-    return Content(text, text)
+        key = norm_line(text)
+        if not key or drop("p", text, key):
+            continue
+        markdown_lines.append(text)
+        if key not in captions:
+            text_lines.append(text)
+    return Content("\n".join(text_lines), "\n\n".join(markdown_lines))
 
 
 def _article(

@@ -127,7 +127,15 @@ def main_content(
             if parent is not None:
                 _remove_keep_tail(element, parent)
         text = normalize_unicode(xmltotxt(body, False)).strip()
-    except (ValueError, TypeError, LxmlError, RecursionError, MemoryError) as exc:
+    except (
+        ValueError,
+        TypeError,
+        LookupError,
+        AttributeError,
+        LxmlError,
+        RecursionError,
+        MemoryError,
+    ) as exc:
         # trafilatura has no error contract of its own; these are what malformed trees raise
         LOG.debug("trafilatura failed: %s", exc)
         return Content("", "")

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urljoin
 
+from lxml.etree import LxmlError
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
 _ARTICLE_TYPES = frozenset(
@@ -393,7 +394,8 @@ def guess_published(html: str, url: str | None) -> str | None:
 
     try:
         return _date(find_date(html, extensive_search=False, url=url))
-    except (ValueError, TypeError, RecursionError):
+    except (ValueError, TypeError, LookupError, AttributeError, RecursionError, LxmlError):
+        # htmldate has no error contract of its own; these are what odd pages raise
         return None
 
 
