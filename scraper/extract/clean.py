@@ -1,13 +1,16 @@
 """Extract, step 1: decode and parse the page once (selectolax/lexbor) and cut away chrome.
 
 What is removed here is chrome for certain: scripts, styles, hidden subtrees, navigation,
-banner/contentinfo landmarks, share and social widgets, cookie banners, newsletter boxes,
-comment threads, "Recent Posts"/related lists, scroll anchors ("top of page"), the title
-heading and the standfirst (they are metadata, not body text), and the site's own ``strip``
-selectors. Every rule that matches a wide container is guarded: a subtree that holds a large
-share of the page's paragraphs is never dropped, so a mislabelled wrapper cannot eat the
-article. This module must not fetch, must not touch the archive and must not parse the
-same HTML twice.
+banner/contentinfo landmarks, page headers and footers, share and social widgets, cookie
+banners, newsletter boxes, comment threads, "Recent Posts"/related lists, scroll anchors
+("top of page"), post-header blocks (byline, date, reading time, counters), standfirsts,
+paragraphs that are only a link to another story, and the site's own ``strip`` selectors.
+Every rule that matches a wide container is guarded: a subtree that holds a large share of
+the page's text is never dropped, so a mislabelled wrapper cannot eat the article. Then the
+smallest article-like container holding most of the paragraph text is what trafilatura
+gets. Inputs whose tag count or tag length would make any HTML5 parser slow are defused
+first, in one linear pass. This module must not fetch, must not touch the archive and must
+not parse the same HTML twice.
 """
 
 from __future__ import annotations
@@ -54,7 +57,7 @@ _CHROME_WORDS = (
     "meta-data|dateline|timestamp|post-date|entry-date|publish-date|reading-time|read-time|"
     "time-to-read|time-ago|views-counter|view-count|like-button|comment-counter|"
     "post-footer|post-tags|entry-footer|article-footer|tags|tag-list|"
-    "sub-head|subhead|subheadline|subline|standfirst|dek|strapline|subtitle|"
+    "subheadline|standfirst|dek|strapline|"
     "recent-posts|related-posts|related-articles|print-button"
 )
 _CHROME_WORD_SET = frozenset(_CHROME_WORDS.split("|"))
