@@ -429,3 +429,12 @@ def test_a_tiny_time_budget_still_gives_the_article() -> None:
     assert article.found
     assert article.text.startswith("The first paragraph")
     assert article.text.endswith("says what happens next week.")
+
+
+def test_over_budget_fallback_keeps_captions_out_of_the_text_and_blocks_once() -> None:
+    figure = "<figure><img src='a.jpg'><figcaption>A caption under the photo</figcaption></figure>"
+    nested = "<ul><li><p>an item in a paragraph</p></li><li>a plain item of the list</li></ul>"
+    article = extract(_page(extra_after=figure + nested), timeout_seconds=0.0)
+    assert article.text.splitlines()[-2:] == ["an item in a paragraph", "a plain item of the list"]
+    assert "A caption under the photo" not in article.text
+    assert "A caption under the photo" in article.markdown
