@@ -9,4 +9,12 @@ from scraper.models import Article, FetchResult, Snapshot
 
 __version__ = "0.1.0"
 
-__all__ = ["Archive", "Article", "FetchResult", "ScraperError", "Snapshot", "__version__", "extract"]
+__all__ = [
+    "Archive",
+    "Article",
+    "FetchResult",
+    "ScraperError",
+    "Snapshot",
+    "__version__",
+    "extract",
+]

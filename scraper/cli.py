@@ -29,12 +29,19 @@ DEFAULT_DB = "data/archive.db"
 class CommandError(click.ClickException):
     """A ScraperError on its way out: one line on stderr, the error's exit code."""
 
-    def __init__(self, error: ScraperError) -> None:
-        super().__init__(str(error))
-        self.exit_code = error.exit_code
-
     def show(self, file: IO[Any] | None = None) -> None:
         click.echo(f"Error: {self.format_message()}", err=True)
+
+    @classmethod
+    def wrap(cls, error: ScraperError) -> CommandError:
+        """A CommandError whose exit code is ``error.exit_code`` (a subclass per code)."""
+        code = error.exit_code
+        if code not in _ERROR_CLASSES:
+            _ERROR_CLASSES[code] = type(f"CommandError{code}", (cls,), {"exit_code": code})
+        return _ERROR_CLASSES[code](str(error))
+
+
+_ERROR_CLASSES: dict[int, type[CommandError]] = {}
 
 
 class ScraperGroup(click.Group):
@@ -44,7 +51,7 @@ class ScraperGroup(click.Group):
         try:
             return super().invoke(ctx)
         except ScraperError as exc:
-            raise CommandError(exc) from exc
+            raise CommandError.wrap(exc) from exc
 
 
 def now_iso() -> str:

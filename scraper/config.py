@@ -1,6 +1,7 @@
 """Configuration: ``config/sites.toml`` (stdlib tomllib) -> frozen dataclasses.
 
-Precedence: built-in defaults < ``[defaults]`` < ``[[site]]`` < ``SCRAPER_*`` environment < CLI flags.
+Precedence: built-in defaults < ``[defaults]`` < ``[[site]]`` < ``SCRAPER_*`` environment <
+CLI flags.
 Every setting is declared once, in :class:`Settings`, with its default and a help line.
 This module reads the config file it is given and the environment; it does no other I/O.
 """
@@ -34,7 +35,9 @@ def parse_duration(value: str | int | float, *, where: str = "duration") -> floa
         return float(value)
     match = _DURATION_RE.match(str(value))
     if not match:
-        raise ConfigError(f"{where}: expected a duration like '90s', '15m', '6h' or '7d', got {value!r}")
+        raise ConfigError(
+            f"{where}: expected a duration like '90s', '15m', '6h' or '7d', got {value!r}"
+        )
     return float(match.group(1)) * _UNITS[match.group(2)]
 
 
@@ -46,13 +49,17 @@ def _setting(default: Any, help: str, *, duration: bool = False) -> Any:
 class Settings:
     """Fetch and crawl settings; the same keys go in ``[defaults]`` and in each ``[[site]]``."""
 
-    user_agent: str = _setting(DEFAULT_USER_AGENT, "User-Agent header; its first word is our robots.txt token")
+    user_agent: str = _setting(
+        DEFAULT_USER_AGENT, "User-Agent header; its first word is our robots.txt token"
+    )
     delay_seconds: float = _setting(1.0, "minimum seconds between two requests to the same host")
     concurrency_per_host: int = _setting(2, "requests in flight to one host at most")
     concurrency: int = _setting(16, "requests in flight in all at most")
     revisit: float = _setting(6 * 3600.0, "how often a known page is due again", duration=True)
     revisit_min: float = _setting(3600.0, "floor of the adaptive revisit interval", duration=True)
-    revisit_max: float = _setting(7 * 86400.0, "cap of the adaptive revisit interval", duration=True)
+    revisit_max: float = _setting(
+        7 * 86400.0, "cap of the adaptive revisit interval", duration=True
+    )
     max_pages: int = _setting(1000, "pages fetched per site per run at most")
     max_bytes: int = _setting(10 * 1024 * 1024, "body size cap, counted after decompression")
     connect_timeout_seconds: float = _setting(10.0, "seconds to open a connection")
@@ -60,10 +67,14 @@ class Settings:
     deadline_seconds: float = _setting(60.0, "seconds one URL may take in all, retries included")
     max_redirects: int = _setting(10, "redirect hops followed at most")
     retries: int = _setting(3, "extra attempts on connect errors, timeouts, 429 and 5xx")
-    retry_max_wait_seconds: float = _setting(60.0, "longest wait before a retry (Retry-After is capped to it)")
+    retry_max_wait_seconds: float = _setting(
+        60.0, "longest wait before a retry (Retry-After is capped to it)"
+    )
     respect_robots: bool = _setting(True, "obey robots.txt and its Crawl-delay")
     robots_ttl: float = _setting(86400.0, "how long a fetched robots.txt is trusted", duration=True)
-    allow_private: bool = _setting(False, "allow loopback, private and link-local addresses (local sites)")
+    allow_private: bool = _setting(
+        False, "allow loopback, private and link-local addresses (local sites)"
+    )
     extract_timeout_seconds: float = _setting(20.0, "time budget of one page's extraction")
 
 
@@ -124,7 +135,7 @@ def _coerce_setting(name: str, value: Any, where: str) -> Any:
     spec = next(f for f in dataclasses.fields(Settings) if f.name == name)
     if spec.metadata.get("duration"):
         return parse_duration(value, where=where)
-    kind = type(spec.default)
+    kind: type = type(spec.default)
     if kind is bool:
         if not isinstance(value, bool):
             raise ConfigError(f"{where}: expected true or false, got {value!r}")
@@ -222,12 +233,16 @@ def _load_site(raw: Any, index: int, defaults: Settings, where: str) -> Site:
         raise ConfigError(f"{where}.max_depth: expected a whole number >= 0, got {depth!r}")
     slash = site_values.get("trailing_slash", "keep")
     if slash not in {"keep", "strip", "add"}:
-        raise ConfigError(f"{where}.trailing_slash: expected 'keep', 'strip' or 'add', got {slash!r}")
+        raise ConfigError(
+            f"{where}.trailing_slash: expected 'keep', 'strip' or 'add', got {slash!r}"
+        )
     site_values["settings"] = apply_settings(defaults, setting_values, where)
     return Site(**site_values)
 
 
-def parse_config(text: str, path: Path | None = None, environ: Mapping[str, str] | None = None) -> Config:
+def parse_config(
+    text: str, path: Path | None = None, environ: Mapping[str, str] | None = None
+) -> Config:
     """Parse config text; ``path`` only names the file in messages."""
     where = str(path) if path else "<config>"
     try:
@@ -236,7 +251,9 @@ def parse_config(text: str, path: Path | None = None, environ: Mapping[str, str]
         raise ConfigError(f"{where}: not valid TOML: {exc}") from exc
     for key in data:
         if key not in {"defaults", "site"}:
-            raise ConfigError(f"{where}: unknown key {key!r} (expected [defaults] and [[site]] tables)")
+            raise ConfigError(
+                f"{where}: unknown key {key!r} (expected [defaults] and [[site]] tables)"
+            )
     raw_defaults = data.get("defaults", {})
     if not isinstance(raw_defaults, dict):
         raise ConfigError(f"{where}: defaults: expected a table")

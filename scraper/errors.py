@@ -10,7 +10,7 @@
     │   ├── RobotsDisallowedError          robots.txt forbids the URL
     │   ├── BodyTooLargeError              the body passed max_bytes (after decompression)
     │   ├── ContentTypeError               not HTML (or XML where XML is wanted)
-    │   ├── BlockedAddressError            a private/loopback address, or a scheme that is not http(s)
+    │   ├── BlockedAddressError            a private/loopback address, or a scheme not http(s)
     │   ├── TooManyRedirectsError          the redirect chain passed max_redirects
     │   ├── FetchTimeoutError              a connect/read timeout or the total deadline
     │   └── BlockPageError                 a 200 whose body is a captcha or "access denied" page

@@ -40,7 +40,7 @@ class _Handler(SimpleHTTPRequestHandler):
     def send_head(self) -> Any:
         path = Path(self.translate_path(self.path))
         if path.suffix == ".xml" and path.is_file():
-            host = f"http://{self.server.server_address[0]}:{self.server.server_address[1]}"
+            host = f"http://{self.headers.get('Host', '127.0.0.1')}"
             body = path.read_bytes().replace(b"http://HOST", host.encode())
             self.send_response(200)
             self.send_header("Content-Type", "application/xml; charset=utf-8")
