@@ -45,6 +45,7 @@ _CHROME_LINE_RE = re.compile(
     r"(?:facebook|twitter|x \(twitter\)|linkedin|pinterest|whatsapp|reddit|email|print|"
     r"copy link|link copied|tweet|pin it)|"
     r"post not marked as liked|see all|log ?in|sign ?in|"
+    r"(?:©|copyright\b|\(c\)\s).*|.*\ball rights reserved|"
     rf"(?:(?:published|updated|posted|last updated|modified)\s*(?:on|:)?\s*)?{_DATE}"
     r")\s*[.:|·•]?$",
     re.I,
