@@ -29,10 +29,10 @@ from scraper.extract.boilerplate import boilerplate_keys, learn_boilerplate
 from scraper.extract.clean import (
     MAX_DEPTH,
     MAX_HTML_CHARS,
-    content_html,
     decode,
     drop_chrome,
     drop_never_content,
+    main_region,
     norm_line,
     parse,
 )
@@ -114,7 +114,7 @@ def extract(
     stated_minutes = reading_time(cleaned.page_text)
     if stated_minutes is not None:
         meta = dataclasses.replace(meta, reading_time_minutes=stated_minutes)
-    html_in = content_html(tree)
+    region = main_region(tree)
 
     authors = frozenset(norm_line(a) for a in meta.authors)
     learned = (
@@ -132,10 +132,10 @@ def extract(
             or key in learned
         )
 
-    if _over_budget(started, timeout_seconds) or len(html_in) > MAX_CONTENT_CHARS:
-        content = _cheap_content(tree, drop, cleaned.captions)
+    if _over_budget(started, timeout_seconds) or len(region.html) > MAX_CONTENT_CHARS:
+        content = _cheap_content(tree, drop, region.captions)
     else:
-        content = main_content(html_in, drop=drop, markdown_only=cleaned.captions)
+        content = main_content(region.html, drop=drop, markdown_only=region.captions)
     return _article(url, meta, content, versions)
 
 

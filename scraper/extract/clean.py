@@ -37,8 +37,11 @@ _ALWAYS_DROP = (
     "button, input, select, textarea, option, dialog, nav, "
     "[hidden], [aria-hidden='true'], [role=navigation], [role=banner], [role=contentinfo], "
     "[role=search], [role=dialog], [role=alertdialog], [role=menu], [role=menubar], "
-    "[role=toolbar], [role=tablist], [role=complementary], [aria-modal=true]"
+    "[role=toolbar], [role=tablist], [role=complementary], [aria-modal=true], "
+    "[aria-label='top of page' i], [aria-label='bottom of page' i]"
 )
+#: Inline styles that hide: lexbor narrows the candidates, the pattern confirms.
+_HIDDEN_STYLE = "[style*='none' i], [style*='hidden' i]"
 _STYLE_HIDDEN_RE = re.compile(r"display\s*:\s*none|visibility\s*:\s*hidden", re.I)
 
 #: Class/id/data-hook words naming chrome, matched as whole words of the attribute value
@@ -74,7 +77,6 @@ _CHROME_HEADING_RE = re.compile(
     r"(top|editor'?s) picks|don'?t miss|also (read|on)\b.*)\s*:?\s*$",
     re.I,
 )
-_ANCHOR_LABEL_RE = re.compile(r"^\s*(top|bottom) of page\s*$", re.I)
 
 
 def decode(html: str | bytes) -> str:
@@ -220,14 +222,14 @@ def _drop(node: LexborNode, total_chars: int) -> bool:
     return True
 
 
-def _drop_deep(tree: LexborHTMLParser) -> None:
-    """Remove subtrees nested deeper than MAX_DEPTH (lexbor keeps them; lxml would not cope)."""
-    body = tree.body
-    if body is None:
-        return
-    selector = " > ".join(["*"] * MAX_DEPTH)
-    for node in body.css(f"body > {selector}"):
-        node.remove()
+_DEEP_SELECTOR = "body > " + " > ".join(["*"] * MAX_DEPTH)
+
+
+def _drop_deep(node: LexborNode) -> None:
+    """Remove subtrees nested deeper than MAX_DEPTH below ``body`` (lexbor keeps them; lxml
+    stops parsing at depth 256 and would lose the rest of the article)."""
+    for deep in node.css(_DEEP_SELECTOR):
+        deep.remove()
 
 
 @dataclass(frozen=True, slots=True)
@@ -236,6 +238,13 @@ class Cleaned:
 
     #: the visible text before chrome was removed, one text node a line ("3 min read" is here)
     page_text: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Region:
+    """The part of the page trafilatura gets."""
+
+    html: str
     #: the comparison keys of figure captions (kept in Markdown, not in the text)
     captions: frozenset[str] = frozenset()
 
@@ -258,11 +267,8 @@ def drop_never_content(tree: LexborHTMLParser, *, strip: Sequence[str] = ()) -> 
             continue  # a bad site selector must not break extraction
         for node in found:
             node.remove()
-    for node in body.css("[style]"):
+    for node in body.css(_HIDDEN_STYLE):
         if _STYLE_HIDDEN_RE.search(node.attributes.get("style") or ""):
-            node.remove()
-    for node in body.css("[aria-label]"):
-        if _ANCHOR_LABEL_RE.match(node.attributes.get("aria-label") or ""):
             node.remove()
 
 
@@ -270,8 +276,6 @@ def drop_chrome(tree: LexborHTMLParser) -> Cleaned:
     """Step 2 of cleaning: chrome named by landmarks, class/id words and headings (see the
     module docstring), guarded so that no rule drops most of the page's text.
 
-    Figure captions become paragraphs (trafilatura drops ``<figure>`` whole) and their keys
-    are returned, so that the Markdown keeps them and the text can leave them out.
     """
     body = tree.body
     if body is None:
@@ -300,9 +304,7 @@ def drop_chrome(tree: LexborHTMLParser) -> Cleaned:
                 or not _drop(parent, total)
             ):
                 heading.remove()
-    _drop_link_paragraphs(body)
-    _drop_deep(tree)
-    return Cleaned(page_text=page_text, captions=_captions_to_paragraphs(tree))
+    return Cleaned(page_text=page_text)
 
 
 #: A teaser: a paragraph that is one link of this many words or more (not a bare URL).
@@ -331,11 +333,11 @@ def clean(tree: LexborHTMLParser, *, strip: Sequence[str] = ()) -> Cleaned:
     return drop_chrome(tree)
 
 
-def _captions_to_paragraphs(tree: LexborHTMLParser) -> frozenset[str]:
-    """Replace each captioned figure (or a stray ``<figcaption>``) by a paragraph holding
-    the caption's flat text; return the captions' keys."""
+def _captions_to_paragraphs(tree: LexborHTMLParser, node: LexborNode) -> frozenset[str]:
+    """Replace each captioned figure (or a stray ``<figcaption>``) under ``node`` by a
+    paragraph holding the caption's flat text; return the captions' keys."""
     keys: set[str] = set()
-    for caption in tree.css("figcaption"):
+    for caption in node.css("figcaption"):
         # flat text: trafilatura would split inner blocks ("Image caption", "Credit")
         # into lines that no longer match the caption's key
         text = " ".join(caption.text(deep=True, separator=" ").split())
@@ -376,25 +378,34 @@ def _paragraph_chars(node: LexborNode) -> int:
     return sum(len(p.text(deep=True)) for p in node.css("p"))
 
 
-def content_html(tree: LexborHTMLParser) -> str:
-    """The HTML trafilatura gets: the smallest article-like container that holds most of the
-    page's paragraph text, or the whole cleaned page when there is none.
+def main_region(tree: LexborHTMLParser) -> Region:
+    """What trafilatura gets: the smallest article-like container that holds most of the
+    page's paragraph text (or the whole cleaned body), with teaser links and too-deep
+    subtrees removed and figure captions turned into paragraphs.
 
     Less HTML makes trafilatura faster and keeps it from wandering into leftovers of the
     page frame; the share test keeps the whole article in.
     """
     body = tree.body
     if body is None:
-        return "<html><body></body></html>"
+        return Region("<html><body></body></html>")
+    _drop_link_paragraphs(body)  # before the choice: teasers are not the article's text
+    node = _article_container(body) or body
+    _drop_deep(node)
+    captions = _captions_to_paragraphs(tree, node)
+    if node is body:
+        return Region(f"<html>{body.html or ''}</html>", captions)
+    return Region(f"<html><body>{node.html or ''}</body></html>", captions)
+
+
+def _article_container(body: LexborNode) -> LexborNode | None:
     total = _paragraph_chars(body)
-    best: str | None = None
-    if total >= _REGION_MIN_CHARS:
-        for node in body.css(_REGION_SELECTOR):
-            if _paragraph_chars(node) >= _REGION_SHARE * total:
-                html = node.html or ""
-                if best is None or len(html) < len(best):
-                    best = html
-    if best is None:
-        best = body.html or ""
-        return f"<html>{best}</html>"
-    return f"<html><body>{best}</body></html>"
+    if total < _REGION_MIN_CHARS:
+        return None
+    best: LexborNode | None = None
+    for node in body.css(_REGION_SELECTOR):
+        # qualifying containers nest (two cannot each hold most of the text), and css()
+        # lists them in document order: the last one is the innermost
+        if _paragraph_chars(node) >= _REGION_SHARE * total:
+            best = node
+    return best
