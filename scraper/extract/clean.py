@@ -275,20 +275,19 @@ def drop_never_content(tree: LexborHTMLParser, *, strip: Sequence[str] = ()) -> 
 def drop_chrome(tree: LexborHTMLParser) -> Cleaned:
     """Step 2 of cleaning: chrome named by landmarks, class/id words and headings (see the
     module docstring), guarded so that no rule drops most of the page's text.
-
     """
     body = tree.body
     if body is None:
         return Cleaned()
     page_text: str = body.text(deep=True, separator="\n")
     total = len(page_text)
-    for node in body.css("header, footer, aside, form, [class], [id], [data-hook], [data-testid]"):
-        if node.tag == "body" or node.tag == "html":
+    for node in body.css("header, footer, aside, form"):
+        _drop(node, total)
+    # a second query: what the first pass removed is no longer listed
+    for node in body.css("[class], [id], [data-hook], [data-testid]"):
+        if node.tag == "body":
             continue
         attrs = node.attributes
-        if node.tag in {"header", "footer", "aside", "form"}:
-            _drop(node, total)
-            continue
         for key in ("class", "id", "data-hook", "data-testid"):
             value = attrs.get(key)
             if value and _is_chrome_attr(value):
