@@ -19,11 +19,8 @@ from lxml.etree import LxmlError, _Element
 
 from scraper.extract.clean import norm_line
 
-#: The blocks of trafilatura's output tree that become lines of text.
-_BLOCK_TAGS = frozenset(
-    {"p", "head", "item", "quote", "cell", "code", "lb", "row", "list", "table"}
-)
-_LEAF_BLOCKS = frozenset({"p", "head", "item", "quote", "cell", "code"})
+#: The leaf blocks of trafilatura's output tree: each becomes a line of text.
+_LEAF_BLOCKS = ("p", "head", "item", "quote", "cell", "code")
 
 _MONTH = (
     r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|"
@@ -150,7 +147,7 @@ def _drop_blocks(
     blocks that belong in the Markdown only."""
     doomed = []
     aside = []
-    for element in body.iter("p", "head", "item", "quote", "cell", "code"):
+    for element in body.iter(*_LEAF_BLOCKS):
         text = "".join(element.itertext())
         if not text:
             continue

@@ -18,7 +18,7 @@ from typing import Any
 from urllib.parse import urljoin
 
 from lxml.etree import LxmlError
-from selectolax.lexbor import LexborHTMLParser, LexborNode
+from selectolax.lexbor import LexborHTMLParser
 
 _ARTICLE_TYPES = frozenset(
     [
@@ -397,8 +397,3 @@ def guess_published(html: str, url: str | None) -> str | None:
     except (ValueError, TypeError, LookupError, AttributeError, RecursionError, LxmlError):
         # htmldate has no error contract of its own; these are what odd pages raise
         return None
-
-
-def node_text(node: LexborNode) -> str:
-    """Whitespace-normalised text of a node."""
-    return _SPACE_RE.sub(" ", node.text(deep=True)).strip()
