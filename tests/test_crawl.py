@@ -402,3 +402,49 @@ def test_robots_txt_is_cached_until_it_expires(site_server: LocalServer, db_path
     crawl(config, db_path, clock=lambda: T0 + timedelta(hours=25), revisit=0)
     assert len(site_server.requests_to("/robots.txt")) == 2
     assert rows(db_path, "SELECT robots_expires_at FROM hosts") == [("2026-03-03T13:00:00Z",)]
+
+
+def test_repeated_failures_push_the_host_back(site_server: LocalServer, db_path: Path) -> None:
+    for path in ("/index.html", "/articles/s1.html", "/articles/a1.html"):
+        site_server.route(path, "oops", status=500)
+    config = config_for(site_server, "concurrency_per_host = 1", max_depth=0)
+    summary = crawl(config, db_path, clock=lambda: T0)
+    assert summary.failed == 3
+    assert summary.deferred >= 1  # the rest of the host waits for a later run
+    (host,) = rows(db_path, "SELECT failures, next_allowed_at, last_error FROM hosts")
+    assert host[0] == 3
+    assert host[1] == "2026-03-01T12:01:00Z"  # 60 s after the third failure in a row
+    assert str(host[2]).startswith("status: HTTP 500")
+
+
+def test_per_host_concurrency_is_respected(site_server: LocalServer, db_path: Path) -> None:
+    import threading
+    from http.server import BaseHTTPRequestHandler
+
+    lock = threading.Lock()
+    state = {"now": 0, "most": 0}
+    body = (SITE / "articles/a1.html").read_bytes()
+
+    def slow(handler: BaseHTTPRequestHandler) -> None:
+        with lock:
+            state["now"] += 1
+            state["most"] = max(state["most"], state["now"])
+        time.sleep(0.15)
+        with lock:
+            state["now"] -= 1
+        handler.send_response(200)
+        handler.send_header("Content-Type", "text/html")
+        handler.send_header("Content-Length", str(len(body)))
+        handler.end_headers()
+        handler.wfile.write(body)
+
+    links = "".join(f'<a href="/slow/{n}.html">{n}</a>' for n in range(8))
+    site_server.route("/index.html", f"<html><body>{links}</body></html>")
+    for n in range(8):
+        site_server.route(f"/slow/{n}.html", handler=slow)
+    config = config_for(
+        site_server, "concurrency_per_host = 2\nconcurrency = 8", sitemaps=False, max_depth=1
+    )
+    summary = crawl(config, db_path, clock=lambda: T0)
+    assert summary.pages_fetched == 9
+    assert state["most"] == 2
