@@ -438,3 +438,32 @@ def test_over_budget_fallback_keeps_captions_out_of_the_text_and_blocks_once() -
     assert article.text.splitlines()[-2:] == ["an item in a paragraph", "a plain item of the list"]
     assert "A caption under the photo" not in article.text
     assert "A caption under the photo" in article.markdown
+
+
+def test_jsonld_references_by_id_are_resolved() -> None:
+    ld = {
+        "@context": "https://schema.org",
+        "@graph": [
+            {
+                "@type": "Article",
+                "headline": "Ref",
+                "author": {"@id": "#p1"},
+                "publisher": {"@id": "#org"},
+            },
+            {"@type": "Person", "@id": "#p1", "name": "Ref Author"},
+            {"@type": "Organization", "@id": "#org", "name": "Ref Org"},
+        ],
+    }
+    head = f"<script type='application/ld+json'>{json.dumps(ld)}</script>"
+    article = extract(_page(head=head))
+    assert article.author == "Ref Author"
+    assert article.site_name == "Ref Org"
+
+
+def test_og_site_name_beats_the_publisher_organisation() -> None:
+    ld = {"@type": "NewsArticle", "headline": "H", "publisher": {"name": "Big Media Group Inc."}}
+    head = (
+        f"<script type='application/ld+json'>{json.dumps(ld)}</script>"
+        "<meta property='og:site_name' content='Town Paper'>"
+    )
+    assert extract(_page(head=head)).site_name == "Town Paper"

@@ -2,9 +2,12 @@
 
 trafilatura runs once per page (fast mode, no comments, no metadata: the metadata comes from
 our own parse) with formatting kept, and both the plain text and the Markdown are rendered
-from that one result tree. Then blocks that are chrome for certain are dropped from that
-tree: post-header lines ("3 min read", "1,204 views", a lone date or byline, share labels)
-and the site's learned boilerplate. Must not fetch, must not touch the archive.
+from that one result tree. Before rendering, blocks that are chrome for certain are dropped
+from the tree: post-header lines ("3 min read", "1,204 views", a lone date or byline, share
+labels), teaser lines ("Related: ...", "Don't miss"), copyright lines, the title and
+standfirst when trafilatura kept them, and the site's learned boilerplate. Figure captions
+stay in the Markdown and are left out of the text. Must not fetch, must not touch the
+archive.
 """
 
 from __future__ import annotations

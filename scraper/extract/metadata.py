@@ -94,7 +94,7 @@ _META_KEYS: dict[str, tuple[str, ...]] = {
         "og:article:modified_time",
     ),
     "description": ("description", "og:description", "twitter:description", "dc.description"),
-    "site_name": ("og:site_name", "application-name", "publisher", "twitter:site"),
+    "site_name": ("og:site_name", "application-name", "publisher"),
     "image": (
         "og:image",
         "og:image:url",
@@ -224,11 +224,23 @@ def _minutes(value: Any) -> int | None:
     return int(match.group(1) or 0) * 60 + int(match.group(2) or 0) or None
 
 
+def _resolve(value: Any, by_id: dict[str, dict[str, Any]]) -> Any:
+    """``value`` with ``{"@id": ...}`` references (Yoast's ``@graph`` style) looked up."""
+    if isinstance(value, list):
+        return [_resolve(item, by_id) for item in value[:20]]
+    if isinstance(value, dict) and "name" not in value and isinstance(value.get("@id"), str):
+        return by_id.get(value["@id"], value)
+    return value
+
+
 def _from_jsonld(tree: LexborHTMLParser, found: dict[str, Any]) -> None:
     article: dict[str, Any] | None = None
     publisher_name: str | None = None
     website_name: str | None = None
+    by_id: dict[str, dict[str, Any]] = {}
     for obj in _jsonld_objects(tree):
+        if isinstance(obj.get("@id"), str):
+            by_id.setdefault(obj["@id"], obj)
         types = _types(obj)
         if types & _ARTICLE_TYPES and (article is None or "WebPage" in _types(article)):
             article = obj
@@ -236,7 +248,7 @@ def _from_jsonld(tree: LexborHTMLParser, found: dict[str, Any]) -> None:
             website_name = _clean(obj.get("name"))
     if article is not None:
         found.setdefault("title", _clean(article.get("headline")) or _clean(article.get("name")))
-        found.setdefault("authors", _names(article.get("author")))
+        found.setdefault("authors", _names(_resolve(article.get("author"), by_id)))
         found.setdefault("published", _date(article.get("datePublished")))
         found.setdefault("updated", _date(article.get("dateModified")))
         found.setdefault("description", _clean(article.get("description")))
@@ -244,10 +256,11 @@ def _from_jsonld(tree: LexborHTMLParser, found: dict[str, Any]) -> None:
         found.setdefault("language", _language(article.get("inLanguage")))
         found.setdefault("tags", _keywords(article.get("keywords")))
         found.setdefault("reading_time_minutes", _minutes(article.get("timeRequired")))
-        publisher = article.get("publisher")
+        publisher = _resolve(article.get("publisher"), by_id)
         if isinstance(publisher, dict):
             publisher_name = _clean(publisher.get("name"))
-    found.setdefault("site_name", publisher_name or website_name)
+    # the publisher is an organisation: og:site_name, when present, names the site better
+    found["site_fallback"] = publisher_name or website_name
     for key in list(found):
         if found[key] in (None, []):
             del found[key]
@@ -369,14 +382,15 @@ def read_metadata(tree: LexborHTMLParser, url: str | None) -> Metadata:
     _from_jsonld(tree, found)
     _from_meta(tree, found)
     _from_page(tree, found, url)
+    site_name = found.get("site_name") or found.get("site_fallback")
     return Metadata(
-        title=_without_site_name(found.get("title"), found.get("site_name")),
+        title=_without_site_name(found.get("title"), site_name),
         authors=tuple(dict.fromkeys(found.get("authors", ()))),
         published=found.get("published"),
         updated=found.get("updated"),
         language=found.get("language"),
         description=found.get("description"),
-        site_name=found.get("site_name"),
+        site_name=site_name,
         canonical_url=found.get("canonical_url"),
         tags=tuple(dict.fromkeys(found.get("tags", ()))),
         image=found.get("image"),
