@@ -289,6 +289,8 @@ def _from_meta(tree: LexborHTMLParser, found: dict[str, Any]) -> None:
                 continue
             found["authors"] = [_BY_RE.sub("", content)]
             continue
+        if field == "site_name" and content.startswith(("@", "http://", "https://")):
+            continue  # a social handle or a URL, not a name
         if field in {"published", "updated"}:
             date = _date(content)
             if date:
