@@ -448,3 +448,18 @@ def test_per_host_concurrency_is_respected(site_server: LocalServer, db_path: Pa
     summary = crawl(config, db_path, clock=lambda: T0)
     assert summary.pages_fetched == 9
     assert state["most"] == 2
+
+
+def test_sitemaps_listed_in_robots_txt_are_read(site_server: LocalServer, db_path: Path) -> None:
+    robots = f"User-agent: *\nDisallow: /private/\nSitemap: {site_server.base}/sitemap.xml\n"
+    site_server.route("/robots.txt", robots, headers={"Content-Type": "text/plain"})
+    crawl(config_for(site_server, sitemaps=False, max_depth=0), db_path, clock=lambda: T0)
+    assert paths_with_snapshots(db_path, site_server.base) == {
+        "/index.html",
+        "/articles/s1.html",  # listed in the sitemap robots.txt names
+        "/articles/a1.html",  # likewise
+        "/articles/f1.html",  # the feeds the index page links to
+        "/articles/f2.html",
+    }
+    sources = rows(db_path, "SELECT url, found_on FROM crawl_sources WHERE kind = 'sitemap'")
+    assert sources == [(f"{site_server.base}/sitemap.xml", "robots.txt")]
