@@ -42,10 +42,10 @@ from scraper.errors import (
     ArchiveError,
     BadStatusError,
     CrawlLockedError,
+    ExtractError,
     FetchError,
     FetchTimeoutError,
     RobotsDisallowedError,
-    ScraperError,
 )
 from scraper.fetch import Robots, fetch, fetch_robots, make_client
 from scraper.frontier import Candidate, Frontier, failure_delay, next_interval, origin_of
@@ -147,10 +147,6 @@ def _read_pid(fd: int) -> int | None:
 
 
 # --- extraction in a process pool -----------------------------------------------------------
-
-
-class ExtractTimeoutError(ScraperError):
-    """A page's extraction ran past its time budget."""
 
 
 def _process_alive(pid: int) -> bool:
@@ -277,7 +273,7 @@ class ExtractPool:
             except TimeoutError:
                 if self._pool is pool:
                     self._kill()
-                raise ExtractTimeoutError(
+                raise ExtractError(
                     f"{url}: extraction took longer than {timeout_seconds:g} s"
                 ) from None
             except BrokenProcessPool:
@@ -285,7 +281,7 @@ class ExtractPool:
                 if self._pool is pool:
                     self._kill()
                 if attempt == 2:
-                    raise ExtractTimeoutError(f"{url}: the extraction process died") from None
+                    raise ExtractError(f"{url}: the extraction process died") from None
         raise AssertionError("unreachable")
 
     def close(self) -> None:
@@ -777,7 +773,7 @@ class Crawler:
                 boilerplate=run.boilerplate,
                 timeout_seconds=settings.extract_timeout_seconds,
             )
-        except ExtractTimeoutError as exc:
+        except ExtractError as exc:
             self.counts.failed += 1
             why = f"extract: {exc}"
             self._record(run, page, "failed", fetched_at=fetched_at, result=result, error=why)

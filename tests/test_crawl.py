@@ -19,11 +19,10 @@ from scraper.crawl import (
     CrawlLock,
     Extracted,
     ExtractPool,
-    ExtractTimeoutError,
     crawl,
     extract_page,
 )
-from scraper.errors import CrawlLockedError
+from scraper.errors import CrawlLockedError, ExtractError
 from tests.conftest import FIXTURES
 from tests.server import LocalServer
 
@@ -362,7 +361,7 @@ def test_hung_extraction_fails_the_page_not_the_crawl() -> None:
             await pool.extract(
                 "<p>HANG</p>", "http://x.example/", strip=(), boilerplate=(), timeout_seconds=0.1
             )
-        except ExtractTimeoutError as exc:
+        except ExtractError as exc:
             message = str(exc)
         done = await pool.extract(
             "<html><body><article><p>A fine page about the harbour and its pier.</p></article>"
