@@ -111,6 +111,23 @@ def test_user_agent_accept_and_encodings_are_sent() -> None:
     assert ("User-Agent", "testbot/2.0 (+https://example.org/bot)") in result.request_headers
 
 
+def test_each_fetch_sends_its_own_sites_user_agent() -> None:
+    """One client serves a whole crawl; a site's own user_agent still goes out with its pages."""
+    rec = Recorder({"/": lambda r: html()})
+    other = dataclasses.replace(SETTINGS, user_agent="otherbot/3.1")
+
+    async def go() -> None:
+        async with make_client(SETTINGS, transport=httpx.MockTransport(rec)) as client:
+            await fetch(client, PUBLIC + "/", other)
+            await fetch(client, PUBLIC + "/", SETTINGS)
+
+    asyncio.run(go())
+    assert [r.headers["user-agent"] for r in rec.requests] == [
+        "otherbot/3.1",
+        "testbot/2.0 (+https://example.org/bot)",
+    ]
+
+
 def test_conditional_get_sends_validators_and_304_is_not_modified() -> None:
     rec = Recorder({"/": httpx.Response(304, headers={"etag": '"v1"'})})
     result = run_fetch(rec, etag='"v1"', last_modified="Wed, 01 May 2024 10:00:00 GMT")

@@ -240,7 +240,9 @@ async def _drain(response: httpx.Response) -> None:
     if response.is_stream_consumed:
         return
     length = response.headers.get("content-length", "")
-    if not length.isdigit() or int(length) > _DRAIN_MAX_BYTES:
+    # 204 and 304 never have a body: reading "it" just hands the connection back to the pool
+    bodyless = response.status_code in (204, 304)
+    if not bodyless and (not length.isdigit() or int(length) > _DRAIN_MAX_BYTES):
         return
     with contextlib.suppress(httpx.HTTPError, httpx.StreamError):
         async for _ in response.aiter_raw():
@@ -512,7 +514,8 @@ async def fetch_with_options(
     fetched_at: str,
     started: float,
 ) -> FetchResult:
-    headers = {"Accept": _accept_header(opts.accept)}
+    # per request, so that one client can serve sites with different User-Agents
+    headers = {"Accept": _accept_header(opts.accept), "User-Agent": settings.user_agent}
     if (value := _safe_header_value(etag)) is not None:
         headers["If-None-Match"] = value
     if (value := _safe_header_value(last_modified)) is not None:
