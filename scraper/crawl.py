@@ -624,8 +624,10 @@ class Crawler:
         """A host answered badly: back off from it, across runs when it keeps happening."""
         now = self.now()
         if retry_after is not None and retry_after > 0:
+            # capped: a hostile or broken Retry-After must not park a host for years
+            wait = min(retry_after, HOST_BACKOFF_MAX_SECONDS)
             self.state.defer_host(
-                host.origin, until=iso_utc(now + timedelta(seconds=retry_after)), error=error
+                host.origin, until=iso_utc(now + timedelta(seconds=wait)), error=error
             )
             host.deferred = True
             return

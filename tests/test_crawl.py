@@ -229,6 +229,16 @@ def test_retry_after_keeps_later_runs_away(site_server: LocalServer, db_path: Pa
     assert len(site_server.requests) == asked
 
 
+def test_a_huge_retry_after_is_capped(site_server: LocalServer, db_path: Path) -> None:
+    """A Retry-After of three centuries defers the host for 6 hours, not forever."""
+    site_server.route(
+        "/index.html", "busy", status=503, headers={"Retry-After": str(300 * 365 * 86400)}
+    )
+    summary = crawl(config_for(site_server, sitemaps=False), db_path, clock=lambda: T0)
+    assert summary.failed == 1
+    assert rows(db_path, "SELECT next_allowed_at FROM hosts") == [("2026-03-01T18:00:00Z",)]
+
+
 def test_max_pages_limits_a_run(site_server: LocalServer, db_path: Path) -> None:
     summary = crawl(config_for(site_server), db_path, clock=lambda: T0, max_pages=3)
     assert summary.pages_fetched + summary.robots_blocked == 3
