@@ -91,6 +91,8 @@ def word_counts(old_text: str, new_text: str) -> tuple[int, int]:
     """
     if old_text == new_text:
         return 0, 0
+    if not old_text or not new_text:  # a first version (or an emptied page): no diff to run
+        return len(new_text.split()), len(old_text.split())
     added = removed = 0
     for tag, old_w, new_w in word_ops(old_text, new_text):
         if tag != "equal":
