@@ -43,8 +43,9 @@ bench-extract: $(STAMP)  ## extraction quality and speed vs plain trafilatura on
 bench-crawl: $(STAMP)  ## crawl a generated 2,000-page local site: pages/s, CPU, RSS, recrawls
 	$(BIN)/python -m tests.benchmarks.bench_crawl
 
-stress: $(STAMP)  ## the whole fault matrix plus a 5,000-page crawl with faulty pages
+stress: $(STAMP)  ## the fault matrix, a 5,000-page crawl with faulty pages, 20+ random SIGKILLs
 	$(BIN)/python -m tests.benchmarks.stress
+	SCRAPER_SLOW_TESTS=1 $(BIN)/python -m pytest -q -m slow $(ARGS)
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis data/*.db data/*.db-* data/demo
