@@ -1,0 +1,191 @@
+"""Every fault through the real paths that write the archive: `scraper fetch` and `scraper crawl`.
+
+For each fault the command finishes, the attempt is recorded in ``fetches`` with its specific
+error kind, no snapshot is written for a failure, and an article's good snapshot is never
+replaced by a block page.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from scraper import errors
+from scraper.cli import cli
+from tests.faults import FAULTS, Fault, FaultServer, fault_server
+from tests.server import LocalServer
+
+__all__ = ["fault_server"]
+
+HTML_FAULTS = [f for f in FAULTS if f.accept is None]
+#: faults that are the host's trouble, not the page's: a crawl backs off from the whole host
+#: after a few of them (tested in test_crawl.py), so they get a crawl of their own below
+HOST_TROUBLE = {"FetchTimeoutError", "FetchError"}
+PAGE_FAULTS = [
+    f for f in HTML_FAULTS if f.expect not in HOST_TROUBLE and f.path not in ("/429", "/503-date")
+]
+
+#: small limits so that each fault ends fast (the same as tests/test_faults.py)
+LIMITS = """
+[defaults]
+user_agent = "faultbot/1.0"
+delay_seconds = 0
+max_bytes = 4194304
+connect_timeout_seconds = 1.0
+read_timeout_seconds = 0.5
+deadline_seconds = 2.5
+retries = 2
+retry_max_wait_seconds = 0.05
+"""
+
+
+def rows(db: Path, sql: str) -> list[tuple[object, ...]]:
+    with sqlite3.connect(db) as conn:
+        return conn.execute(sql).fetchall()
+
+
+def write_config(tmp_path: Path, extra: str = "") -> Path:
+    path = tmp_path / "sites.toml"
+    path.write_text(LIMITS + extra, encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize("fault", HTML_FAULTS, ids=[f.path for f in HTML_FAULTS])
+def test_fetch_records_each_fault_and_never_a_bogus_snapshot(
+    fault_server: FaultServer, tmp_path: Path, fault: Fault
+) -> None:
+    db = tmp_path / "archive.db"
+    url = fault_server.url(fault.path)
+    args = ["fetch", url, "--db", str(db), "--allow-private"]
+    result = CliRunner().invoke(cli, [*args, "--config", str(write_config(tmp_path))])
+    assert "Traceback" not in result.stderr
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    ((error, status, snapshot_id),) = rows(
+        db, "select error, status_code, snapshot_id from fetches"
+    )
+    snapshots = rows(db, "select text from snapshots")
+    if fault.expect == "ok":
+        assert error is None
+        assert status == 200
+        if snapshots:  # a page with an article
+            assert result.exit_code == 0
+            assert snapshot_id is not None
+            assert snapshots[0][0].strip()
+        else:  # fetched fine, but nothing that is an article: said so, nothing stored
+            assert result.exit_code == 1
+            assert "no article found" in result.stderr
+    else:
+        kind = getattr(errors, fault.expect).kind
+        assert result.exit_code == 1
+        assert isinstance(error, str)
+        assert error.startswith(f"{kind}: ")
+        assert snapshots == []
+        assert snapshot_id is None
+        assert url in result.stderr
+    assert rows(db, "pragma integrity_check") == [("ok",)]
+
+
+def test_a_block_page_never_replaces_a_good_snapshot(server: LocalServer, db_path: Path) -> None:
+    article = (
+        Path(__file__).parent / "fixtures" / "site" / "blog" / "lighthouse.html"
+    ).read_bytes()
+    captcha = (
+        b"<html><head><title>Just a moment...</title></head><body>"
+        b"<p>Checking your browser before accessing the site.</p>"
+        b"<p>Please verify you are human by completing the captcha.</p></body></html>"
+    )
+    server.route("/post", article)
+    url = server.url("/post")
+    args = ["fetch", url, "--db", str(db_path), "--allow-private"]
+    assert CliRunner().invoke(cli, args).exit_code == 0
+    server.route("/post", captcha)
+    blocked = CliRunner().invoke(cli, args)
+    assert blocked.exit_code == 1
+    assert "captcha" in blocked.stderr
+    assert rows(db_path, "select count(*) from snapshots") == [(1,)]
+    (text,) = rows(db_path, "select text from latest_snapshots")[0]
+    assert "twice a night to check the lamp" in str(text)
+    assert rows(
+        db_path, "select coalesce(error, '') like 'block_page:%' from fetches order by id"
+    ) == [
+        (0,),
+        (1,),
+    ]
+
+
+def test_crawl_of_every_fault_records_each_and_keeps_the_good_pages(
+    fault_server: FaultServer, tmp_path: Path
+) -> None:
+    """One crawl whose start URLs are every fault of a page (not of its host): each is recorded
+    with its own error, and only articles are stored."""
+    fault_server.robots = "404"
+    starts = ", ".join(f'"{fault_server.url(f.path)}"' for f in PAGE_FAULTS)
+    config = write_config(
+        tmp_path,
+        f"""
+[[site]]
+name = "faults"
+start_urls = [{starts}]
+max_depth = 0
+allow_private = true
+concurrency_per_host = 8
+""",
+    )
+    db = tmp_path / "archive.db"
+    result = CliRunner().invoke(cli, ["crawl", "--config", str(config), "--db", str(db), "-q"])
+    assert result.exit_code == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    outcome = {
+        url: error
+        for url, error in rows(
+            db, "select p.url, f.error from fetches f join pages p on p.id = f.page_id"
+        )
+    }
+    stored = {url for (url,) in rows(db, "select url from latest_snapshots")}
+    for fault in PAGE_FAULTS:
+        url = fault_server.url(fault.path)
+        if fault.path.startswith(("/redirect-chain/3", "/redirect-relative")):
+            continue  # stored under the URL the redirect ends at
+        assert url in outcome, f"{fault.path} was not attempted"
+        if fault.expect == "ok":
+            assert outcome[url] is None, fault.path
+        else:
+            kind = getattr(errors, fault.expect).kind
+            assert str(outcome[url]).startswith(f"{kind}: "), (fault.path, outcome[url])
+            assert url not in stored, fault.path
+    assert fault_server.url("/ok") in stored
+    assert rows(db, "pragma integrity_check") == [("ok",)]
+
+
+def test_crawl_backs_off_a_host_in_trouble_and_stores_nothing_bogus(
+    fault_server: FaultServer, tmp_path: Path
+) -> None:
+    """Timeouts, resets, truncations and 429/503: each attempt is recorded with its error, the
+    host is deferred (kept in the archive), and nothing half-read becomes a snapshot."""
+    fault_server.robots = "404"
+    trouble = [f for f in HTML_FAULTS if f not in PAGE_FAULTS and f.expect != "ok"]
+    starts = ", ".join(f'"{fault_server.url(f.path)}"' for f in trouble)
+    config = write_config(
+        tmp_path,
+        f"""
+[[site]]
+name = "trouble"
+start_urls = [{starts}]
+max_depth = 0
+allow_private = true
+concurrency_per_host = 8
+""",
+    )
+    db = tmp_path / "archive.db"
+    result = CliRunner().invoke(cli, ["crawl", "--config", str(config), "--db", str(db), "-q"])
+    assert result.exit_code == 0, result.stderr
+    errors_seen = rows(db, "select error from fetches")
+    assert errors_seen, "nothing was attempted"
+    assert all(isinstance(e, str) and e for (e,) in errors_seen)
+    assert rows(db, "select count(*) from snapshots") == [(0,)]
+    ((deferred_until,),) = rows(db, "select next_allowed_at from hosts")
+    assert deferred_until is not None
+    assert rows(db, "pragma integrity_check") == [("ok",)]
