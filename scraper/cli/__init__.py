@@ -1,0 +1,13 @@
+"""The command line: parse arguments, call the library, format output; errors -> exit codes.
+
+Thin by design: no fetching, parsing or SQL here. ``group`` holds the click group, its error
+boundary and the shared options; each other module adds the commands of one job to it.
+"""
+
+from __future__ import annotations
+
+# Importing a command module registers its commands on ``cli``.
+from scraper.cli import history, oneoff, query, sitejobs  # noqa: F401
+from scraper.cli.group import cli
+
+__all__ = ["cli"]

@@ -1,0 +1,161 @@
+"""The command group, its error boundary, and what every command shares: options and output.
+
+Thin by design: no fetching, parsing or SQL here. Results go to stdout in the chosen
+``--format``; progress, warnings and summaries go to stderr.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO, Any, TypeVar
+
+import click
+
+from scraper import __version__
+from scraper.errors import ScraperError
+from scraper.models import iso_utc
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+DEFAULT_DB = "data/archive.db"
+
+
+class CommandError(click.ClickException):
+    """A ScraperError on its way out: one line on stderr, the error's exit code."""
+
+    def show(self, file: IO[Any] | None = None) -> None:
+        click.echo(f"Error: {self.format_message()}", err=True)
+
+    @classmethod
+    def wrap(cls, error: ScraperError) -> CommandError:
+        """A CommandError whose exit code is ``error.exit_code`` (a subclass per code)."""
+        code = error.exit_code
+        if code not in _ERROR_CLASSES:
+            _ERROR_CLASSES[code] = type(f"CommandError{code}", (cls,), {"exit_code": code})
+        return _ERROR_CLASSES[code](str(error))
+
+
+_ERROR_CLASSES: dict[int, type[CommandError]] = {}
+
+
+class ScraperGroup(click.Group):
+    """A click group that turns ScraperError into a one-line message and its exit code."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except ScraperError as exc:
+            raise CommandError.wrap(exc) from exc
+
+
+def now_iso() -> str:
+    """The current time in the archive's format (see ``models.iso_utc``)."""
+    return iso_utc(dt.datetime.now(dt.UTC))
+
+
+def db_option(func: F) -> F:
+    """``--db PATH`` (env SCRAPER_DB), the archive file."""
+    return click.option(
+        "--db",
+        "db_path",
+        # dir_okay: a directory is reported by the archive itself, in one line, exit 1
+        type=click.Path(path_type=Path),
+        default=DEFAULT_DB,
+        envvar="SCRAPER_DB",
+        show_default=True,
+        help="The archive (SQLite file). Env: SCRAPER_DB.",
+    )(func)
+
+
+def config_option(func: F) -> F:
+    """``--config PATH``, the sites file."""
+    return click.option(
+        "--config",
+        "config_path",
+        type=click.Path(dir_okay=False, path_type=Path),
+        default="config/sites.toml",
+        envvar="SCRAPER_CONFIG",
+        show_default=True,
+        help="The sites file. Env: SCRAPER_CONFIG.",
+    )(func)
+
+
+def article_format_option(func: F) -> F:
+    """``--format text|markdown|json`` for commands that print an article."""
+    return click.option(
+        "--format",
+        "output_format",
+        type=click.Choice(["text", "markdown", "json"]),
+        default="text",
+        show_default=True,
+        help="How to print the article.",
+    )(func)
+
+
+def echo_json(data: Any) -> None:
+    """Print ``data`` as indented JSON on stdout."""
+    click.echo(json.dumps(data, ensure_ascii=False, indent=2, default=str))
+
+
+@click.group(cls=ScraperGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="scraper")
+def cli() -> None:
+    """Fetch pages politely, extract the clean article, keep every version in SQLite.
+
+    \b
+    Quick tour:
+      scraper extract page.html              # clean article from a local file
+      scraper fetch https://example.org/post # fetch, archive, print
+      scraper crawl                          # the cron job over config/sites.toml
+      scraper history URL / diff URL / changes / search QUERY / sql "SELECT ..."
+    """
+
+
+def print_article(article: Any, output_format: str, url: str | None) -> None:
+    from scraper.models import Article
+
+    assert isinstance(article, Article)
+    if output_format == "json":
+        echo_json(article.to_dict())
+        return
+    if not article.found:
+        raise ScraperError(f"{url or 'input'}: no article found")
+    if output_format == "markdown":
+        click.echo(article.markdown or article.text)
+        return
+    if article.title:
+        click.echo(article.title)
+        click.echo("=" * min(len(article.title), 80))
+        byline = " · ".join(
+            x
+            for x in (
+                article.author,
+                article.published,
+                f"{article.reading_time_minutes} min read"
+                if article.reading_time_minutes
+                else None,
+            )
+            if x
+        )
+        if byline:
+            click.echo(byline)
+        click.echo()
+    click.echo(article.text)
+
+
+def snapshot_article(snapshot: Any) -> Any:
+    """An Article rebuilt from a stored snapshot (for a 304: print what the archive holds)."""
+    import dataclasses
+
+    from scraper.models import Article
+
+    names = {f.name for f in dataclasses.fields(Article)}
+    fields = {k: v for k, v in (snapshot.metadata or {}).items() if k in names}
+    for key in ("authors", "tags"):
+        if key in fields:
+            fields[key] = tuple(fields[key] or ())
+    fields.update(text=snapshot.text, markdown=snapshot.markdown or "", found=True)
+    return Article(**fields)

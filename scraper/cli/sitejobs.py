@@ -1,0 +1,238 @@
+"""Jobs over whole sites: ``crawl`` (the cron job), ``boilerplate`` and ``reextract``."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from scraper.cli.group import (
+    cli,
+    config_option,
+    db_option,
+    now_iso,
+)
+
+# --- the cron job ----------------------------------------------------------------------------
+
+
+@cli.command()
+@config_option
+@click.option(
+    "--site",
+    "site_names",
+    multiple=True,
+    metavar="NAME",
+    help="Only this [[site]] (repeatable). [default: every site]",
+)
+@click.option(
+    "--max-pages",
+    type=click.IntRange(min=0),
+    help="Pages fetched per site in this run at most (overrides max_pages).",
+)
+@click.option(
+    "--revisit",
+    metavar="DURATION",
+    help="Also make due every known page last crawled longer ago than this (0: every page).",
+)
+@click.option("--quiet", "-q", is_flag=True, help="Print nothing but errors and the summary.")
+@db_option
+def crawl(
+    config_path: Path,
+    site_names: tuple[str, ...],
+    max_pages: int | None,
+    revisit: str | None,
+    quiet: bool,
+    db_path: Path,
+) -> None:
+    """Fetch what is due, discover new pages, archive what changed: the cron job.
+
+    Reads the sites file, takes a lock on the archive (a second crawl exits at once with
+    code 3), fetches due pages politely (robots.txt, Crawl-delay, per-host delay and
+    concurrency), follows sitemaps, feeds and links within each site's rules, and prints a
+    summary to stderr (also stored in the runs table). Failed pages are recorded and do not
+    make the crawl fail.
+
+    \b
+    Examples:
+      scraper crawl
+      scraper crawl --site example-news --max-pages 50
+      scraper crawl --revisit 0 --quiet          # refetch every known page now
+      */15 * * * * cd /srv/scraper && .venv/bin/scraper crawl --quiet   # crontab
+    """
+    import time as _time
+
+    from scraper.config import load_config, parse_duration
+    from scraper.crawl import CrawlLock, CrawlSummary
+    from scraper.crawl import crawl as run_crawl
+    from scraper.errors import ConfigError
+
+    config = load_config(config_path)
+    if not config.sites:
+        raise ConfigError(f"{config_path}: no [[site]] tables, nothing to crawl")
+    revisit_seconds = None if revisit is None else parse_duration(revisit, where="--revisit")
+    interactive = not quiet and sys.stderr.isatty()
+    last_shown = [0.0]
+
+    def on_start(lock: CrawlLock) -> None:
+        if lock.stale_pid and not quiet:
+            click.echo(
+                f"note: the previous crawl (pid {lock.stale_pid}) did not finish; resuming",
+                err=True,
+            )
+
+    def on_progress(summary: CrawlSummary) -> None:
+        now = _time.monotonic()
+        if now - last_shown[0] < 0.2:
+            return
+        last_shown[0] = now
+        line = (
+            f"\r{summary.pages_fetched} fetched, {summary.new} new, {summary.changed} changed, "
+            f"{summary.failed} failed, {summary.discovered} discovered, "
+            f"{summary.seconds:.0f} s"
+        )
+        click.echo(line.ljust(79), err=True, nl=False)
+
+    summary = run_crawl(
+        config,
+        db_path,
+        site_names=site_names,
+        max_pages=max_pages,
+        revisit=revisit_seconds,
+        on_progress=on_progress if interactive else None,
+        on_start=on_start,
+    )
+    if interactive:
+        click.echo("\r".ljust(80) + "\r", err=True, nl=False)
+    click.echo(summary.text(), err=True)
+
+
+# --- boilerplate learning and re-extraction ------------------------------------------------
+
+
+def _site_rules(config_path: Path, explicit_config: bool) -> dict[str, tuple[str, ...]]:
+    """Site name -> ``strip`` selectors from the sites file ({} when there is none)."""
+    from scraper.config import load_config
+
+    if not config_path.exists() and not explicit_config:
+        return {}
+    return {site.name: site.strip for site in load_config(config_path).sites}
+
+
+@cli.command()
+@click.option("--site", "site_name", metavar="NAME", help="Only this site.")
+@click.option("--learn", "relearn", is_flag=True, help="Relearn from the stored pages first.")
+@click.option(
+    "--min-pages",
+    type=click.IntRange(min=1),
+    default=3,
+    show_default=True,
+    help="With --learn: a line must be on at least this many pages.",
+)
+@click.option(
+    "--min-share",
+    type=click.FloatRange(0.0, 1.0),
+    default=0.5,
+    show_default=True,
+    help="With --learn: ... and on at least this share of the site's pages.",
+)
+@config_option
+@db_option
+def boilerplate(
+    site_name: str | None,
+    relearn: bool,
+    min_pages: int,
+    min_share: float,
+    config_path: Path,
+    db_path: Path,
+) -> None:
+    """Show the learned boilerplate of each site; --learn relearns it from the archive.
+
+    Boilerplate is text that recurs on many pages of one site (a footer line, a standing
+    promo) that the generic chrome rules missed. It is learned from the newest stored body
+    of each page and dropped from later extractions. Sites come from --site, else from the
+    sites file.
+
+    \b
+    Examples:
+      scraper boilerplate
+      scraper boilerplate --site example-news --learn
+      scraper boilerplate --learn && scraper reextract   # apply it to stored pages
+    """
+    from scraper.archive import Archive
+    from scraper.errors import UsageError
+    from scraper.learn import learn
+
+    explicit_config = click.get_current_context().get_parameter_source("config_path") not in (
+        click.core.ParameterSource.DEFAULT,
+        None,
+    )
+    rules = _site_rules(config_path, explicit_config)
+    sites = [site_name] if site_name else sorted(rules)
+    if not sites:
+        raise UsageError(f"{config_path}: no sites to show; name one with --site NAME")
+    with Archive(db_path, readonly=not relearn) as archive:
+        for name in sites:
+            if relearn:
+                result = learn(
+                    archive,
+                    name,
+                    now_iso(),
+                    strip=rules.get(name, ()),
+                    min_pages=min_pages,
+                    min_share=min_share,
+                )
+                click.echo(f"{name}: learned from {result.pages} pages", err=True)
+                lines: list[str] = list(result.lines)
+            else:
+                lines = sorted(archive.boilerplate(name))
+            click.echo(f"{name}: {len(lines)} boilerplate line{'' if len(lines) == 1 else 's'}")
+            for line in lines:
+                click.echo(f"  {line}")
+
+
+@cli.command()
+@click.option("--site", "site_name", metavar="NAME", help="Only pages of this site.")
+@config_option
+@db_option
+def reextract(site_name: str | None, config_path: Path, db_path: Path) -> None:
+    """Re-run extraction on the stored raw bodies with the current extractor and rules.
+
+    Uses the newest stored body of each page, the site's strip rules and its learned
+    boilerplate. A page whose result differs from its latest snapshot gets a new snapshot
+    marked as a re-extraction (cause "reextract"), so diff and changes can tell it from a
+    change of the site. Prints each changed URL and its new snapshot id; a summary goes to
+    stderr.
+
+    \b
+    Examples:
+      scraper reextract
+      scraper reextract --site example-news
+    """
+    from scraper.archive import Archive
+    from scraper.learn import reextract as run_reextract
+
+    explicit_config = click.get_current_context().get_parameter_source("config_path") not in (
+        click.core.ParameterSource.DEFAULT,
+        None,
+    )
+    rules = _site_rules(config_path, explicit_config)
+
+    def on_page(url: str, snapshot_id: int | None) -> None:
+        if snapshot_id is not None:
+            click.echo(f"{snapshot_id}\t{url}")
+
+    with Archive(db_path) as archive:
+        result = run_reextract(
+            archive,
+            site_name,
+            now_iso(),
+            strip_for=lambda site: rules.get(site or "", ()),
+            on_page=on_page,
+        )
+    click.echo(
+        f"re-extracted {result.pages} pages: {len(result.changed)} changed, "
+        f"{result.unchanged} unchanged, {len(result.not_found)} without an article",
+        err=True,
+    )
