@@ -53,6 +53,28 @@ def write_config(tmp_path: Path, extra: str = "") -> Path:
     return path
 
 
+def crawl_faults(fault_server: FaultServer, tmp_path: Path, faults: list[Fault]) -> Path:
+    """Crawl a site whose start URLs are ``faults`` (robots.txt absent); return the archive."""
+    fault_server.robots = "404"
+    starts = ", ".join(f'"{fault_server.url(f.path)}"' for f in faults)
+    config = write_config(
+        tmp_path,
+        f"""
+[[site]]
+name = "faults"
+start_urls = [{starts}]
+max_depth = 0
+allow_private = true
+concurrency_per_host = 8
+""",
+    )
+    db = tmp_path / "archive.db"
+    result = CliRunner().invoke(cli, ["crawl", "--config", str(config), "--db", str(db), "-q"])
+    assert result.exit_code == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    return db
+
+
 @pytest.mark.parametrize("fault", HTML_FAULTS, ids=[f.path for f in HTML_FAULTS])
 def test_fetch_records_each_fault_and_never_a_bogus_snapshot(
     fault_server: FaultServer, tmp_path: Path, fault: Fault
@@ -121,23 +143,7 @@ def test_crawl_of_every_fault_records_each_and_keeps_the_good_pages(
 ) -> None:
     """One crawl whose start URLs are every fault of a page (not of its host): each is recorded
     with its own error, and only articles are stored."""
-    fault_server.robots = "404"
-    starts = ", ".join(f'"{fault_server.url(f.path)}"' for f in PAGE_FAULTS)
-    config = write_config(
-        tmp_path,
-        f"""
-[[site]]
-name = "faults"
-start_urls = [{starts}]
-max_depth = 0
-allow_private = true
-concurrency_per_host = 8
-""",
-    )
-    db = tmp_path / "archive.db"
-    result = CliRunner().invoke(cli, ["crawl", "--config", str(config), "--db", str(db), "-q"])
-    assert result.exit_code == 0, result.stderr
-    assert "Traceback" not in result.stderr
+    db = crawl_faults(fault_server, tmp_path, PAGE_FAULTS)
     outcome = {
         url: error
         for url, error in rows(
@@ -165,23 +171,8 @@ def test_crawl_backs_off_a_host_in_trouble_and_stores_nothing_bogus(
 ) -> None:
     """Timeouts, resets, truncations and 429/503: each attempt is recorded with its error, the
     host is deferred (kept in the archive), and nothing half-read becomes a snapshot."""
-    fault_server.robots = "404"
     trouble = [f for f in HTML_FAULTS if f not in PAGE_FAULTS and f.expect != "ok"]
-    starts = ", ".join(f'"{fault_server.url(f.path)}"' for f in trouble)
-    config = write_config(
-        tmp_path,
-        f"""
-[[site]]
-name = "trouble"
-start_urls = [{starts}]
-max_depth = 0
-allow_private = true
-concurrency_per_host = 8
-""",
-    )
-    db = tmp_path / "archive.db"
-    result = CliRunner().invoke(cli, ["crawl", "--config", str(config), "--db", str(db), "-q"])
-    assert result.exit_code == 0, result.stderr
+    db = crawl_faults(fault_server, tmp_path, trouble)
     errors_seen = rows(db, "select error from fetches")
     assert errors_seen, "nothing was attempted"
     assert all(isinstance(e, str) and e for (e,) in errors_seen)

@@ -40,6 +40,7 @@ from pathlib import Path
 from scraper import errors
 from scraper.config import Settings
 from scraper.fetch import fetch, fetch_robots, make_client
+from tests.benchmarks.bench_crawl import WORDS
 from tests.faults import FAULTS, Fault, FaultServer
 from tests.test_faults import CountingTransport
 
@@ -60,45 +61,6 @@ CRAWL_FAULTS = tuple(
 )
 HOSTS = 5
 MATRIX_RSS_MB: list[float] = []  #: peak RSS after the sequential matrix, after the burst
-WORDS = [
-    "harbour",
-    "council",
-    "pier",
-    "repair",
-    "storm",
-    "winter",
-    "board",
-    "engineer",
-    "option",
-    "cost",
-    "rebuild",
-    "resident",
-    "fisherman",
-    "season",
-    "landing",
-    "decision",
-    "month",
-    "insurer",
-    "library",
-    "hall",
-    "morning",
-    "budget",
-    "report",
-    "school",
-    "teacher",
-    "parent",
-    "road",
-    "bridge",
-    "traffic",
-    "river",
-    "flood",
-    "warning",
-    "market",
-    "baker",
-    "village",
-    "tide",
-    "lantern",
-]
 
 
 def rss_mb(who: int = resource.RUSAGE_SELF) -> float:
