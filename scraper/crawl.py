@@ -926,6 +926,12 @@ def crawl(
             exit_code = 1
             try:
                 summary = asyncio.run(crawler.run(run_id))
+                # imported here: learning extracts, and the fetching process need not load it
+                from scraper.learn import learn_if_grown
+
+                for site in sites:
+                    # the new pages teach what recurs on every page; the next run drops it
+                    learn_if_grown(archive, site.name, iso_utc(clock()), strip=site.strip)
                 exit_code = 0
             except KeyboardInterrupt:
                 exit_code = 130

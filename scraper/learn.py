@@ -26,6 +26,8 @@ from scraper.extract.boilerplate import MIN_PAGES, MIN_SHARE, learn_boilerplate
 
 #: Pages re-extracted per site to learn from (the newest captures the archive returns first).
 LEARN_MAX_PAGES = 200
+#: A crawl relearns a site's boilerplate when it has this many times the pages learned from.
+RELEARN_GROWTH = 1.25
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,8 +74,30 @@ def learn(
     if not texts:
         texts = archive.site_texts(site, limit=max_pages)
     lines = learn_boilerplate(texts, min_pages=min_pages, min_share=min_share)
-    archive.set_boilerplate(site, lines, learned_at=at)
+    archive.set_boilerplate(site, lines, learned_at=at, learned_from=len(texts))
     return LearnResult(site=site, pages=len(texts), lines=lines)
+
+
+def learn_if_grown(
+    archive: Archive,
+    site: str,
+    at: str,
+    *,
+    strip: Sequence[str] = (),
+    growth: float = RELEARN_GROWTH,
+) -> LearnResult | None:
+    """Learn the site's boilerplate if it was never learned from enough pages, or if the site
+    has grown by ``growth`` since: what ``scraper crawl`` calls after each run.
+
+    Learning re-extracts up to LEARN_MAX_PAGES stored pages, so it is done a few times as a
+    site grows (at 3 pages, then about every +25%), never on every cron run. Returns None
+    when nothing was (re)learned.
+    """
+    pages = min(archive.site_page_count(site), LEARN_MAX_PAGES)
+    before = archive.boilerplate_learned_from(site)
+    if pages < MIN_PAGES or (before is not None and pages < before * growth):
+        return None
+    return learn(archive, site, at, strip=strip)
 
 
 def reextract(

@@ -12,6 +12,7 @@ from scraper.cli import cli
 from scraper.extract import extract
 from scraper.learn import learn, reextract
 from scraper.models import FetchResult
+from tests.server import LocalServer
 
 SITE = Path(__file__).parent / "fixtures" / "pages" / "boilerplate-site"
 PROMO = "Valley Post is free to read because readers like you chip in. Give what you can."
@@ -140,3 +141,90 @@ def test_cli_boilerplate_needs_a_site(tmp_path: Path) -> None:
     )
     assert result.exit_code != 0
     assert "Traceback" not in result.stderr
+
+
+def _store(archive: Archive, url: str, body: bytes, at: str) -> None:
+    result = FetchResult(
+        url=url,
+        final_url=url,
+        status_code=200,
+        fetched_at=at,
+        elapsed_ms=3,
+        body=body,
+        text=body.decode("utf-8"),
+        content_type="text/html",
+    )
+    boilerplate = archive.boilerplate("valley")
+    article = extract(body, url, boilerplate=boilerplate)
+    archive.save_fetch(url, fetched_at=at, result=result, article=article, site="valley")
+
+
+def test_learn_if_grown_learns_once_then_as_the_site_grows(archive_path: Path) -> None:
+    from scraper.learn import learn_if_grown
+
+    with Archive(archive_path) as archive:
+        first = learn_if_grown(archive, "valley", LATER)
+        assert first is not None
+        assert dict(first.lines) == {PROMO: 5, CREDIT: 5}
+        assert archive.boilerplate_learned_from("valley") == 5
+        assert learn_if_grown(archive, "valley", LATER) is None  # no growth: no work
+        body = (SITE / "post-1.html").read_bytes()
+        _store(archive, "http://valley.example/copy-a", body.replace(b"<p>", b"<p>A ", 1), LATER)
+        assert learn_if_grown(archive, "valley", LATER) is None  # 6 < 5 x 1.25
+        _store(archive, "http://valley.example/copy-b", body.replace(b"<p>", b"<p>B ", 1), LATER)
+        again = learn_if_grown(archive, "valley", LATER)
+        assert again is not None
+        assert again.pages == 7
+        assert archive.boilerplate_learned_from("valley") == 7
+
+
+def test_learn_if_grown_needs_enough_pages(db_path: Path) -> None:
+    from scraper.learn import learn_if_grown
+
+    with Archive(db_path) as archive:
+        for path in sorted(SITE.glob("*.html"))[:2]:
+            _store(archive, _url(path), path.read_bytes(), FETCHED_AT)
+        assert learn_if_grown(archive, "valley", LATER) is None
+        assert archive.boilerplate_learned_from("valley") is None
+        assert archive.boilerplate("valley") == frozenset()
+
+
+def test_a_crawl_learns_the_boilerplate_and_the_next_run_drops_it(
+    server: LocalServer, tmp_path: Path
+) -> None:
+    pages = sorted(SITE.glob("*.html"))
+    links = "".join(f'<a href="/{p.stem}.html">{p.stem}</a> ' for p in pages)
+    server.route("/", f"<html><body><ul>{links}</ul></body></html>")
+    server.route("/robots.txt", "", status=404)
+    for path in pages:
+        server.route(f"/{path.stem}.html", path.read_bytes())
+    config = tmp_path / "sites.toml"
+    config.write_text(
+        f"""
+[defaults]
+delay_seconds = 0
+[[site]]
+name = "valley"
+start_urls = ["{server.url("/")}"]
+allow = ["\\\\.html$"]
+allow_private = true
+""",
+        encoding="utf-8",
+    )
+    db = tmp_path / "archive.db"
+    args = ["crawl", "--config", str(config), "--db", str(db), "--quiet"]
+    first = CliRunner().invoke(cli, args, catch_exceptions=False)
+    assert first.exit_code == 0, first.stderr
+    with Archive(db, readonly=True) as archive:
+        assert archive.boilerplate("valley") == frozenset({PROMO, CREDIT})
+        assert all(PROMO in s.text for s in archive.snapshots(server.url("/post-1.html")))
+    # the site edits one post; its new snapshot comes without the learned lines
+    edited = pages[0].read_bytes().replace(b"twenty years.", b"twenty years (Updated.)")
+    server.route(f"/{pages[0].stem}.html", edited)
+    again = CliRunner().invoke(cli, [*args, "--revisit", "0"], catch_exceptions=False)
+    assert again.exit_code == 0, again.stderr
+    with Archive(db, readonly=True) as archive:
+        latest = archive.snapshots(server.url("/post-1.html"))[0]
+    assert "(Updated.)" in latest.text
+    assert PROMO not in latest.text
+    assert CREDIT not in latest.text

@@ -278,6 +278,21 @@ def m003_crawl_frontier(db: Database) -> None:
     )
 
 
+@migrations()
+def m004_boilerplate_sites(db: Database) -> None:
+    """When each site's boilerplate was last learned, and from how many pages, so that a crawl
+    relearns it as the site grows (and not on every run)."""
+    db.execute(
+        """
+        CREATE TABLE boilerplate_sites (
+            site TEXT PRIMARY KEY,
+            learned_at TEXT NOT NULL,
+            pages INTEGER NOT NULL              -- pages learned from
+        )
+        """
+    )
+
+
 def migrate(db: Database) -> None:
     """Apply every pending migration, each in its own transaction."""
     migrations.apply(db)

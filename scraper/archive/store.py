@@ -629,14 +629,44 @@ class Archive:
         rows = self._rows("SELECT line FROM boilerplate WHERE site = ?", (site,))
         return frozenset(row["line"] for row in rows)
 
-    def set_boilerplate(self, site: str, lines: Mapping[str, int], *, learned_at: str) -> None:
-        """Replace the learned boilerplate of a site (line -> number of pages it was seen on)."""
+    def set_boilerplate(
+        self,
+        site: str,
+        lines: Mapping[str, int],
+        *,
+        learned_at: str,
+        learned_from: int | None = None,
+    ) -> None:
+        """Replace the learned boilerplate of a site (line -> number of pages it was seen on).
+
+        :param learned_from: how many pages it was learned from (for a later relearn)
+        """
         with self.transaction() as conn:
             conn.execute("DELETE FROM boilerplate WHERE site = ?", (site,))
             conn.executemany(
                 "INSERT INTO boilerplate (site, line, pages, learned_at) VALUES (?, ?, ?, ?)",
                 [(site, line, pages, learned_at) for line, pages in lines.items()],
             )
+            if learned_from is not None:
+                conn.execute(
+                    "INSERT OR REPLACE INTO boilerplate_sites (site, learned_at, pages) "
+                    "VALUES (?, ?, ?)",
+                    (site, learned_at, learned_from),
+                )
+
+    def boilerplate_learned_from(self, site: str) -> int | None:
+        """How many pages the site's boilerplate was last learned from; None: never learned."""
+        rows = self._rows("SELECT pages FROM boilerplate_sites WHERE site = ?", (site,))
+        return int(rows[0]["pages"]) if rows else None
+
+    def site_page_count(self, site: str) -> int:
+        """How many pages of ``site`` have at least one snapshot."""
+        rows = self._rows(
+            "SELECT COUNT(DISTINCT s.page_id) AS n FROM snapshots s "
+            "JOIN pages p ON p.id = s.page_id WHERE p.site = ?",
+            (site,),
+        )
+        return int(rows[0]["n"])
 
 
 def _snapshot(row: dict[str, Any]) -> Snapshot:
