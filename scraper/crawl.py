@@ -60,8 +60,8 @@ if TYPE_CHECKING:
 #: under every label (text/xml, application/x-gzip, octet-stream); discover.parse_source tells a
 #: sitemap or feed from anything else by its content, and refuses the rest
 SOURCE_TYPES: tuple[str, ...] = ()
-#: extraction processes (the machine has 2 cores; PERF-NOTES.md)
-DEFAULT_EXTRACT_WORKERS = min(2, os.cpu_count() or 1)
+#: extraction processes: one per core this process may run on
+DEFAULT_EXTRACT_WORKERS = max(1, len(os.sched_getaffinity(0)))
 #: extra seconds the loop waits beyond the extractor's own budget before it kills the worker
 EXTRACT_GRACE_SECONDS = 5.0
 #: consecutive failures of a host before every run keeps away from it for a while
