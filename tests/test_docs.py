@@ -43,3 +43,13 @@ def test_readme_exit_codes_match_errors() -> None:
 
     for code in (ScraperError.exit_code, ConfigError.exit_code, CrawlLockedError.exit_code):
         assert re.search(rf"^\| `?{code}`? \|", README, flags=re.M), code
+
+
+def test_every_setting_and_site_key_is_documented() -> None:
+    import dataclasses
+
+    from scraper.config import _SITE_KEYS, Settings
+
+    names = [f.name for f in dataclasses.fields(Settings)] + list(_SITE_KEYS)
+    for name in names:
+        assert re.search(rf"^\| `{name}` \|", README, flags=re.M), f"README lacks setting {name}"
