@@ -95,6 +95,18 @@ def article_format_option(func: F) -> F:
     )(func)
 
 
+def table_format_option(func: F) -> F:
+    """``--format table|json`` for commands that print rows."""
+    return click.option(
+        "--format",
+        "output_format",
+        type=click.Choice(["table", "json"]),
+        default="table",
+        show_default=True,
+        help="table for reading, json for scripts.",
+    )(func)
+
+
 def echo_json(data: Any) -> None:
     """Print ``data`` as indented JSON on stdout."""
     click.echo(json.dumps(data, ensure_ascii=False, indent=2, default=str))

@@ -15,6 +15,7 @@ from scraper.cli.group import (
     echo_json,
     print_article,
     snapshot_article,
+    table_format_option,
 )
 from scraper.errors import ScraperError
 
@@ -71,14 +72,7 @@ def _fetch_result(fetch: dict[str, Any], first_snapshot_id: int | None) -> str:
 @cli.command()
 @click.argument("url")
 @db_option
-@click.option(
-    "--format",
-    "output_format",
-    type=click.Choice(["table", "json"]),
-    default="table",
-    show_default=True,
-    help="How to print the history.",
-)
+@table_format_option
 def history(url: str, db_path: Path, output_format: str) -> None:
     """The snapshots of a page and every fetch of it (the captures timeline), newest first.
 

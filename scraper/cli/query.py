@@ -21,6 +21,7 @@ from scraper.cli.group import (
     db_option,
     echo_json,
     now_iso,
+    table_format_option,
 )
 
 # --- questions to the archive: changes, search, sql, export ------------------------------
@@ -121,13 +122,7 @@ def _json_value(value: Any) -> Any:
     show_default=True,
     help="Rows at most (0: all).",
 )
-@click.option(
-    "--format",
-    "output_format",
-    type=click.Choice(["table", "json"]),
-    default="table",
-    show_default=True,
-)
+@table_format_option
 @db_option
 def changes(
     since: str | None, site: str | None, limit: int, output_format: str, db_path: Path
@@ -184,13 +179,7 @@ def changes(
 @click.option(
     "--all-versions", is_flag=True, help="Every matching snapshot, not only the newest per page."
 )
-@click.option(
-    "--format",
-    "output_format",
-    type=click.Choice(["table", "json"]),
-    default="table",
-    show_default=True,
-)
+@table_format_option
 @db_option
 def search(
     query: tuple[str, ...],
