@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
@@ -251,3 +252,48 @@ def test_fetch_honours_robots(server: LocalServer, db_path: Path) -> None:
     assert result.exit_code == 1
     assert "robots.txt" in result.stderr
     assert server.requests_to(PAGE) == []
+
+
+@pytest.fixture
+def immutable() -> Iterator[Callable[[Path], None]]:
+    """Make files immutable with chattr +i (read-only even for root), undone after the test."""
+    import shutil
+    import subprocess
+
+    if shutil.which("chattr") is None:
+        pytest.skip("chattr is not available")
+    done: list[Path] = []
+
+    def make(path: Path) -> None:
+        if subprocess.run(["chattr", "+i", str(path)], capture_output=True).returncode != 0:
+            pytest.skip("this filesystem or user cannot make a file immutable")
+        done.append(path)
+
+    yield make
+    for path in done:
+        subprocess.run(["chattr", "-i", str(path)], check=False)
+
+
+def test_read_only_archive_is_a_clear_error_and_stays_intact(
+    server: LocalServer, db_path: Path, immutable: Callable[[Path], None]
+) -> None:
+    url = server.url(PAGE)
+    args = ["fetch", url, "--db", str(db_path), "--allow-private"]
+    assert run(*args).exit_code == 0
+    before = rows(db_path, "select count(*) from fetches")
+    config = db_path.parent / "sites.toml"
+    config.write_text(
+        f'[[site]]\nname = "coast"\nstart_urls = ["{url}"]\nallow_private = true\n',
+        encoding="utf-8",
+    )
+    immutable(db_path)
+    immutable(db_path.parent)  # no -wal, -shm or lock file can be created beside it either
+    crawl = ["crawl", "--db", str(db_path), "--config", str(config), "--revisit", "0"]
+    for command in (args, crawl):
+        result = run(*command)
+        assert result.exit_code == 1, (command, result.stderr)
+        assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+        assert str(db_path) in result.stderr
+        assert "Traceback" not in result.stderr
+    assert rows(db_path, "pragma integrity_check") == [("ok",)]
+    assert rows(db_path, "select count(*) from fetches") == before
