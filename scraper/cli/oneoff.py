@@ -178,7 +178,7 @@ def fetch(
             click.echo(f"{page.url}: not modified since the last fetch", err=True)
         if article is None:
             continue
-        if page.saved is not None:
+        if page.saved is not None and not page.not_modified:
             click.echo(f"{page.url}: {page.saved.outcome}", err=True)
         if output_format == "json":
             printed_json.append(article.to_dict())
