@@ -48,8 +48,9 @@ from scraper.errors import (
     RobotsDisallowedError,
 )
 from scraper.fetch import Robots, fetch, fetch_robots, make_client
-from scraper.frontier import Candidate, Frontier, failure_delay, next_interval, origin_of
+from scraper.frontier import Candidate, Frontier, failure_delay, next_interval
 from scraper.models import Article, FetchResult, iso_utc
+from scraper.urls import origin_of
 
 if TYPE_CHECKING:
     import httpx

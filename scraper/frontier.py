@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 from scraper.archive.crawlstate import DuePage, NewPage
 from scraper.errors import BlockedAddressError, UsageError
 from scraper.models import iso_utc
-from scraper.urls import check_url_target, normalise_url, url_allowed
+from scraper.urls import check_url_target, normalise_url, origin_of, url_allowed
 
 if TYPE_CHECKING:
     from scraper.archive.crawlstate import CrawlState
@@ -29,12 +29,6 @@ GROWTH = 1.5
 SHRINK = 0.5
 #: URLs whose scope a frontier remembers (the same links appear on page after page)
 SCOPE_CACHE_SIZE = 100_000
-
-
-def origin_of(url: str) -> str:
-    """``scheme://host[:port]`` of a normalised URL."""
-    scheme, _, rest = url.partition("://")
-    return f"{scheme}://{rest.split('/', 1)[0]}"
 
 
 def next_interval(previous: float | None, outcome: str, settings: Settings) -> float:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from scraper.errors import FetchError, RobotsDisallowedError
 from scraper.extract import extract
 from scraper.fetch import Robots, fetch, fetch_robots
+from scraper.urls import origin_of
 
 if TYPE_CHECKING:
     import httpx
@@ -31,12 +32,6 @@ class PageResult:
     article: Article | None
     saved: SaveOutcome | None
     not_modified: bool = False
-
-
-def origin_of(url: str) -> str:
-    """``scheme://host[:port]`` of a URL."""
-    scheme, _, rest = url.partition("://")
-    return f"{scheme}://{rest.split('/', 1)[0]}"
 
 
 class RobotsCache:

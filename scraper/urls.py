@@ -394,6 +394,12 @@ def is_private_name(host: str) -> bool:
     return name in _PRIVATE_NAMES or name.endswith(_PRIVATE_SUFFIXES)
 
 
+def origin_of(url: str) -> str:
+    """``scheme://host[:port]`` of a normalised URL: robots.txt and politeness are per origin."""
+    scheme, _, rest = url.partition("://")
+    return f"{scheme}://{rest.split('/', 1)[0]}"
+
+
 def url_host(url: str) -> str | IPAddress:
     """The canonical host of an http(s) URL: an address object for a numeric host (however it
     is spelled), a lower-case ASCII name otherwise. Raises UsageError for an invalid URL."""

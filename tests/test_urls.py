@@ -316,3 +316,18 @@ def test_every_spelling_of_an_address_gets_the_same_answer(case: tuple[int, str]
     value, spelling = case
     expected = is_private_address(ipaddress.IPv4Address(value))
     assert _blocked(f"http://{spelling}/") is expected
+
+
+@pytest.mark.parametrize(
+    ("url", "origin"),
+    [
+        ("https://example.org/a/b?c=1", "https://example.org"),
+        ("http://127.0.0.1:8080/", "http://127.0.0.1:8080"),
+        ("http://[::1]:8000/x", "http://[::1]:8000"),
+        ("https://example.org", "https://example.org"),
+    ],
+)
+def test_origin_of(url: str, origin: str) -> None:
+    from scraper.urls import origin_of
+
+    assert origin_of(url) == origin

@@ -51,7 +51,7 @@ def _settings_for(url: str, config_path: Path, explicit_config: bool) -> tuple[A
     import os
 
     from scraper.config import Settings, load_config, settings_from_env
-    from scraper.pipeline import origin_of
+    from scraper.urls import origin_of
 
     if not config_path.exists() and not explicit_config:
         return settings_from_env(Settings(), os.environ), None
