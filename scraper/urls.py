@@ -307,10 +307,7 @@ def normalise_url(url: str, *, trailing_slash: str = "keep") -> str:
             raise _invalid(url, why)
         netloc = parts.netloc
         userinfo, _, hostport = netloc.rpartition("@")
-        if hostport.startswith("["):
-            host = hostport.partition("]")[0] + "]"
-        else:
-            host = hostport.partition(":")[0]
+        host = _host_of(hostport)
         if not host:
             raise _invalid(url, "no host")
         parsed_host = _parse_host(host)
@@ -394,6 +391,13 @@ def is_private_name(host: str) -> bool:
     return name in _PRIVATE_NAMES or name.endswith(_PRIVATE_SUFFIXES)
 
 
+def _host_of(hostport: str) -> str:
+    """The host of ``host[:port]`` as written, keeping an IPv6 literal's brackets."""
+    if hostport.startswith("["):
+        return hostport.partition("]")[0] + "]"
+    return hostport.partition(":")[0]
+
+
 def origin_of(url: str) -> str:
     """``scheme://host[:port]`` of a normalised URL: robots.txt and politeness are per origin."""
     scheme, _, rest = url.partition("://")
@@ -405,11 +409,7 @@ def url_host(url: str) -> str | IPAddress:
     is spelled), a lower-case ASCII name otherwise. Raises UsageError for an invalid URL."""
     try:
         parts, _ = _split(url)
-        hostport = parts.netloc.rpartition("@")[2]
-        if hostport.startswith("["):
-            host = hostport.partition("]")[0] + "]"
-        else:
-            host = hostport.partition(":")[0]
+        host = _host_of(parts.netloc.rpartition("@")[2])
         if not host:
             raise _invalid(url, "no host")
         return _parse_host(host)
