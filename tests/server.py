@@ -23,6 +23,7 @@ class Request:
     path: str
     headers: dict[str, str]
     at: float  #: time.monotonic() when it arrived
+    peer: tuple[str, int] = ("", 0)  #: the client's address and port: one per connection
 
 
 @dataclass
@@ -57,7 +58,11 @@ class LocalServer:
                 with server._lock:
                     server.requests.append(
                         Request(
-                            self.command, self.path, dict(self.headers.items()), time.monotonic()
+                            self.command,
+                            self.path,
+                            dict(self.headers.items()),
+                            time.monotonic(),
+                            (str(self.client_address[0]), int(self.client_address[1])),
                         )
                     )
                 route = server.routes.get(self.path) or server.routes.get(self.path.split("?")[0])

@@ -15,6 +15,7 @@ import pytest
 from scraper import errors
 from scraper.config import Settings
 from scraper.fetch import Robots, fetch, fetch_robots, make_client
+from scraper.fetch.transport import AsyncioTransport
 from scraper.models import FetchResult
 from tests.faults import FAULTS, Fault, FaultServer, fault_server
 
@@ -56,7 +57,7 @@ class CountingTransport(httpx.AsyncBaseTransport):
     """The real transport, counting the body bytes fetch pulls off the wire."""
 
     def __init__(self, route_host: str | None = None, port: int | None = None) -> None:
-        self._inner = httpx.AsyncHTTPTransport()
+        self._inner = AsyncioTransport(limits=httpx.Limits())
         self.received = 0
         self.hosts: list[str] = []
         self._route_host = route_host

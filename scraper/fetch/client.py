@@ -46,6 +46,7 @@ from scraper.fetch.retry import (
     translate_error,
     wait_for_retry,
 )
+from scraper.fetch.transport import AsyncioTransport
 from scraper.models import FetchResult, iso_utc
 from scraper.urls import (
     PRIVATE_OPT_IN,
@@ -80,7 +81,8 @@ def make_client(
 ) -> httpx.AsyncClient:
     """The one AsyncClient of a run: timeouts, User-Agent, pool limits, TLS verified, no redirects.
 
-    Redirects are followed by :func:`fetch` itself, one checked hop at a time.
+    Redirects are followed by :func:`fetch` itself, one checked hop at a time. Requests go
+    through :class:`AsyncioTransport` (httpcore on asyncio sockets) unless ``transport`` is given.
     """
     timeout = httpx.Timeout(
         connect=settings.connect_timeout_seconds,
@@ -99,7 +101,7 @@ def make_client(
         follow_redirects=False,
         max_redirects=settings.max_redirects,
         verify=True,
-        transport=transport,
+        transport=transport or AsyncioTransport(limits=limits),
     )
 
 

@@ -1,0 +1,198 @@
+"""fetch/transport.py against real servers on 127.0.0.1: keep-alive, connections the server
+closed while idle, large bodies, TLS verified (and never downgraded), errors as httpx errors."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import hashlib
+import os
+import socket
+import ssl
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler
+from pathlib import Path
+
+import httpx
+import pytest
+import trustme
+
+from scraper import errors
+from scraper.config import Settings
+from scraper.fetch import fetch, make_client
+from scraper.fetch.transport import AsyncioTransport
+from scraper.models import FetchResult
+from tests.server import LocalServer
+
+SETTINGS = Settings(allow_private=True, retries=0, deadline_seconds=10.0)
+
+
+def _fetch_all(urls: list[str], *, pause: float = 0.0, **kwargs: object) -> list[FetchResult]:
+    """Fetch ``urls`` one after another through one client (one connection pool)."""
+
+    async def run() -> list[FetchResult]:
+        results = []
+        async with make_client(SETTINGS) as client:
+            for url in urls:
+                results.append(await fetch(client, url, SETTINGS, **kwargs))  # type: ignore[arg-type]
+                await asyncio.sleep(pause)
+        return results
+
+    return asyncio.run(run())
+
+
+def test_keep_alive_reuses_one_connection(server: LocalServer) -> None:
+    server.route("/p", "<html><body><p>same page</p></body></html>")
+    results = _fetch_all([server.url("/p")] * 10)
+    assert [r.status_code for r in results] == [200] * 10
+    peers = {r.peer for r in server.requests_to("/p")}
+    assert len(server.requests_to("/p")) == 10
+    assert len(peers) == 1
+
+
+def test_a_connection_the_server_closed_while_idle_is_not_reused(server: LocalServer) -> None:
+    """The server drops each connection after answering (no "Connection: close" said): the
+    pooled connection is seen to be closed and a new one opened, with no failed attempt
+    (retries are off, so a request sent on the dead connection would fail the fetch)."""
+    body = b"<html><body><p>then I hang up</p></body></html>"
+
+    def answer_then_hang_up(handler: BaseHTTPRequestHandler) -> None:
+        handler.send_response(200)
+        handler.send_header("Content-Type", "text/html")
+        handler.send_header("Content-Length", str(len(body)))
+        handler.end_headers()
+        handler.wfile.write(body)
+        handler.wfile.flush()
+        handler.close_connection = True
+
+    server.route("/bye", handler=answer_then_hang_up)
+    results = _fetch_all([server.url("/bye")] * 5, pause=0.1)
+    assert [r.body for r in results] == [body] * 5
+    assert len({r.peer for r in server.requests_to("/bye")}) == 5
+
+
+def test_a_large_body_arrives_whole(server: LocalServer) -> None:
+    payload = os.urandom(3 * 1024 * 1024)
+    server.route("/big", payload, headers={"Content-Type": "application/octet-stream"})
+    settings = dataclasses.replace(SETTINGS, max_bytes=8 * 1024 * 1024)
+
+    async def run() -> FetchResult:
+        async with make_client(settings) as client:
+            return await fetch(client, server.url("/big"), settings, accept=())
+
+    result = asyncio.run(run())
+    assert hashlib.sha256(result.body).digest() == hashlib.sha256(payload).digest()
+
+
+# --- TLS ---------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def tls_server(tmp_path: Path) -> Iterator[tuple[LocalServer, Path]]:
+    """A LocalServer speaking HTTPS with a certificate from a throwaway CA; yields the server
+    and the CA's PEM file (which the machine's trust store does not know)."""
+    ca = trustme.CA()
+    cert = ca.issue_cert("127.0.0.1")
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    cert.configure_cert(context)
+    ca_file = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(ca_file))
+    srv = LocalServer()
+    srv.httpd.socket = context.wrap_socket(srv.httpd.socket, server_side=True)
+    srv.route("/secure", "<html><body><p>over TLS</p></body></html>")
+    srv.start()
+    yield srv, ca_file
+    srv.stop()
+
+
+def test_https_is_verified_and_never_downgraded(tls_server: tuple[LocalServer, Path]) -> None:
+    srv, _ = tls_server
+    url = f"https://127.0.0.1:{srv.port}/secure"
+    with pytest.raises(errors.FetchError, match="TLS certificate verification failed"):
+        _fetch_all([url])
+    assert srv.requests_to("/secure") == []  # nothing was sent without a verified certificate
+
+
+def test_https_with_a_trusted_certificate(
+    tls_server: tuple[LocalServer, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    srv, ca_file = tls_server
+    monkeypatch.setenv("SSL_CERT_FILE", str(ca_file))  # the trust store, as users set it
+    results = _fetch_all([f"https://127.0.0.1:{srv.port}/secure"] * 3)
+    assert [r.text for r in results] == ["<html><body><p>over TLS</p></body></html>"] * 3
+    assert len({r.peer for r in srv.requests_to("/secure")}) == 1  # kept alive over TLS
+
+
+# --- errors ------------------------------------------------------------------------------
+
+
+def _client() -> httpx.AsyncClient:
+    timeout = httpx.Timeout(0.3)
+    return httpx.AsyncClient(transport=AsyncioTransport(limits=httpx.Limits()), timeout=timeout)
+
+
+def test_a_refused_connection_is_an_httpx_connect_error() -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # bound, never listening: the connection is refused
+
+        async def run() -> None:
+            async with _client() as client:
+                await client.get(f"http://127.0.0.1:{port}/")
+
+        with pytest.raises(httpx.ConnectError):
+            asyncio.run(run())
+
+
+def test_a_silent_server_is_an_httpx_read_timeout() -> None:
+    listener = socket.create_server(("127.0.0.1", 0))
+    accepted: list[socket.socket] = []
+    done = threading.Event()
+
+    def accept() -> None:
+        conn, _ = listener.accept()
+        accepted.append(conn)  # read nothing, answer nothing
+        done.wait(5)
+        conn.close()
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    port = listener.getsockname()[1]
+
+    async def run() -> None:
+        async with _client() as client:
+            await client.get(f"http://127.0.0.1:{port}/")
+
+    try:
+        with pytest.raises(httpx.ReadTimeout):
+            asyncio.run(run())
+    finally:
+        done.set()
+        thread.join(5)
+        listener.close()
+
+
+def test_a_server_that_hangs_up_mid_body_is_an_httpx_error() -> None:
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def serve() -> None:
+        conn, _ = listener.accept()
+        conn.recv(65536)
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\nonly this much")
+        conn.close()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    port = listener.getsockname()[1]
+
+    async def run() -> None:
+        async with _client() as client:
+            await client.get(f"http://127.0.0.1:{port}/")
+
+    try:
+        with pytest.raises(httpx.RemoteProtocolError):
+            asyncio.run(run())
+    finally:
+        thread.join(5)
+        listener.close()
