@@ -75,6 +75,12 @@ MAX_HOST_WAIT_SECONDS = 120.0
 MAX_SOURCES_PER_RUN = 200
 #: due pages claimed from the archive at a time
 CLAIM_BATCH = 256
+#: outcomes that only update bookkeeping (a 304, the same bytes again) share one commit, at
+#: most this many of them and never held longer than GROUP_COMMIT_SECONDS
+GROUP_COMMIT_PAGES = 64
+GROUP_COMMIT_SECONDS = 0.25
+#: the outcomes that add nothing to the archive but a fetch row and a new due time
+BOOKKEEPING_OUTCOMES = frozenset({"not_modified", "unchanged"})
 
 Clock = Callable[[], datetime]
 
@@ -400,6 +406,72 @@ class _Host:
         return True
 
 
+class _CommitGroup:
+    """Group commit for bookkeeping-only outcomes.
+
+    A page's outcome is written in one savepoint. One that changes the archive (a new or changed
+    snapshot, a failure, an alias, a robots.txt block) is committed at once, together with
+    whatever waits. One that only says "not modified" or "the same bytes again" may wait, for at
+    most GROUP_COMMIT_PAGES outcomes or GROUP_COMMIT_SECONDS, so that a recrawl of unchanged
+    pages does not pay a commit per page. A crash loses at most those waiting outcomes: their
+    pages are still due in the archive, and the next run asks for them again.
+    """
+
+    def __init__(self, archive: Archive) -> None:
+        self.archive = archive
+        self.waiting = 0
+        self.opened = 0.0
+        self.failed: ArchiveError | None = None  # a commit from the timer that failed
+        self._timer: asyncio.TimerHandle | None = None
+
+    def write(self, durable: bool, write: Callable[[], str]) -> str:
+        """Run ``write`` in its own savepoint; commit now unless it may wait."""
+        if self.failed is not None:
+            raise self.failed
+        if not self.archive.in_group:
+            self.archive.begin_group()
+            self.opened = time.monotonic()
+            self.waiting = 0
+            with contextlib.suppress(RuntimeError):  # no running loop: nothing to schedule
+                loop = asyncio.get_running_loop()
+                self._timer = loop.call_later(GROUP_COMMIT_SECONDS, self._commit_later)
+        with self.archive.transaction():
+            kind = write()
+        self.waiting += 1
+        if (
+            durable
+            or self.waiting >= GROUP_COMMIT_PAGES
+            or time.monotonic() - self.opened >= GROUP_COMMIT_SECONDS
+        ):
+            self.commit()
+        return kind
+
+    def commit(self) -> None:
+        self._cancel_timer()
+        self.waiting = 0
+        if self.failed is not None:
+            raise self.failed
+        self.archive.commit_group()
+
+    def _commit_later(self) -> None:
+        """The timer's commit: a failure is kept and raised by the next write or commit."""
+        self._timer = None
+        try:
+            self.commit()
+        except ArchiveError as exc:
+            self.failed = exc
+
+    def rollback(self) -> None:
+        self._cancel_timer()
+        self.waiting = 0
+        self.archive.rollback_group()
+
+    def _cancel_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+
 @dataclass
 class _SiteRun:
     site: Site
@@ -448,6 +520,7 @@ class Crawler:
         self.started_at = clock()
         self.stale_lock_pid: int | None = None
         self._fetch_slots = asyncio.Semaphore(max(1, defaults.concurrency))
+        self.group = _CommitGroup(archive)
 
     # --- bookkeeping -----------------------------------------------------------------------
     def now(self) -> datetime:
@@ -493,7 +566,11 @@ class Crawler:
             async with client:
                 await self._seed(client)
                 await self._pump(client)
+        except ArchiveError:
+            self.group.rollback()  # the connection failed: keep nothing half-written
+            raise
         finally:
+            self.group.commit()
             self.pool.close()
         return self.summary()
 
@@ -842,9 +919,11 @@ class Crawler:
         article: Article | None = None,
         error: FetchError | str | None = None,
     ) -> str:
-        """Store one page's fetch and its next due time in one transaction; return the outcome
-        (``outcome``, or new/changed/unchanged as the archive decided)."""
-        with self.archive.transaction():
+        """Store one page's fetch and its next due time together; return the outcome (``outcome``,
+        or new/changed/unchanged as the archive decided). Committed at once unless the outcome
+        is bookkeeping only (see :class:`_CommitGroup`)."""
+
+        def write() -> str:
             saved = self.archive.save_fetch(
                 page.url,
                 fetched_at=fetched_at,
@@ -856,7 +935,9 @@ class Crawler:
             )
             kind = outcome or saved.outcome
             self._reschedule(page, run.site.settings, kind)
-        return kind
+            return kind
+
+        return self.group.write(outcome not in BOOKKEEPING_OUTCOMES, write)
 
     def _reschedule(self, page: DuePage, settings: Settings, outcome: str) -> None:
         now = self.now()

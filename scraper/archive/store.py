@@ -214,6 +214,41 @@ class Archive:
                     conn.execute("ROLLBACK")
                 raise
 
+    # A group: one write transaction held open over several transaction() blocks (each then a
+    # savepoint), so that many small writes share one commit. The crawl uses it for outcomes
+    # that only update bookkeeping (a 304); see ``crawl._CommitGroup``.
+    @property
+    def in_group(self) -> bool:
+        """True while a group (or any transaction) is open on the connection."""
+        return self.db.conn.in_transaction
+
+    def begin_group(self) -> None:
+        """Open a write transaction that stays open until :meth:`commit_group`."""
+        conn = self.db.conn
+        with self._errors():
+            if not conn.in_transaction:
+                conn.execute("BEGIN IMMEDIATE")
+
+    def commit_group(self) -> None:
+        """Commit the open group (nothing when none is open); on failure it is rolled back."""
+        conn = self.db.conn
+        with self._errors():
+            if not conn.in_transaction:
+                return
+            try:
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+
+    def rollback_group(self) -> None:
+        """Drop everything written since :meth:`begin_group` (nothing when none is open)."""
+        conn = self.db.conn
+        with self._errors():
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+
     def _rows(self, sql: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
         with self._errors():
             cursor = self.db.conn.execute(sql, params)
