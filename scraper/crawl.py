@@ -48,6 +48,7 @@ from scraper.errors import (
     RobotsDisallowedError,
 )
 from scraper.fetch import Robots, fetch, fetch_robots, make_client
+from scraper.fetch.worker import FetchWorker, WorkerGone
 from scraper.frontier import Candidate, Frontier, failure_delay, next_interval
 from scraper.models import Article, FetchResult, iso_utc
 from scraper.urls import origin_of
@@ -75,6 +76,9 @@ MAX_HOST_WAIT_SECONDS = 120.0
 MAX_SOURCES_PER_RUN = 200
 #: due pages claimed from the archive at a time
 CLAIM_BATCH = 256
+#: pages claimed and waiting in a run before a helper process starts fetching too: a recrawl
+#: of unchanged pages is bound by this process's CPU, and fewer pages are not worth a process
+OFFLOAD_BACKLOG_PAGES = 128
 #: outcomes that only update bookkeeping (a 304, the same bytes again) share one commit, at
 #: most this many of them and never held longer than GROUP_COMMIT_SECONDS
 GROUP_COMMIT_PAGES = 64
@@ -521,6 +525,10 @@ class Crawler:
         self.stale_lock_pid: int | None = None
         self._fetch_slots = asyncio.Semaphore(max(1, defaults.concurrency))
         self.group = _CommitGroup(archive)
+        #: pages claimed and not started yet; a big backlog starts the fetch helper
+        self.backlog = 0
+        self.worker: FetchWorker | None = None
+        self._worker_start: asyncio.Task[None] | None = None
 
     # --- bookkeeping -----------------------------------------------------------------------
     def now(self) -> datetime:
@@ -571,6 +579,10 @@ class Crawler:
             raise
         finally:
             self.group.commit()
+            if self._worker_start is not None:
+                await self._worker_start  # started or not, it is over within a moment
+            if self.worker is not None:
+                await self.worker.aclose()
             self.pool.close()
         return self.summary()
 
@@ -606,6 +618,10 @@ class Crawler:
                 if not buffer:
                     break
                 run, page = buffer.popleft()
+                self.backlog = len(buffer)
+                if self.backlog >= OFFLOAD_BACKLOG_PAGES and self._worker_start is None:
+                    # in the background: this process fetches on while the helper starts
+                    self._worker_start = asyncio.create_task(self._start_worker())
                 pending.add(asyncio.create_task(self._guarded(client, run, page)))
             if not pending:
                 # nothing due and nothing running: new sources (feeds found on pages)?
@@ -824,9 +840,7 @@ class Crawler:
             fetched_at = iso_utc(self.now())
             try:
                 async with self._fetch_slots:
-                    result = await fetch(
-                        client, page.url, settings, etag=etag, last_modified=last_modified
-                    )
+                    result = await self._fetch(client, page.url, settings, etag, last_modified)
             except FetchError as exc:
                 self._fetch_failed(run, page, host, exc, fetched_at)
                 return
@@ -890,6 +904,36 @@ class Crawler:
             run, page, None, fetched_at=fetched_at, result=result, article=done.article
         )
         setattr(self.counts, kind, getattr(self.counts, kind) + 1)
+
+    async def _start_worker(self) -> None:
+        """Start the fetch helper (once a run; not with a transport given to the crawl)."""
+        if self.transport is not None:
+            return  # a test's transport cannot be sent to another process
+        worker = FetchWorker()
+        try:
+            await worker.start()
+        except (OSError, ValueError, RuntimeError):
+            await worker.aclose()
+            return  # no helper, then: this process fetches everything
+        self.worker = worker
+
+    async def _fetch(
+        self,
+        client: httpx.AsyncClient,
+        url: str,
+        settings: Settings,
+        etag: str | None,
+        last_modified: str | None,
+    ) -> FetchResult:
+        """Fetch a page: by the helper process when it has room, else here; the same fetch."""
+        if self.worker is not None and self.worker.available:
+            try:
+                return await self.worker.fetch(
+                    url, settings, etag=etag, last_modified=last_modified
+                )
+            except WorkerGone:
+                pass  # the helper died or hung: this process fetches the page itself
+        return await fetch(client, url, settings, etag=etag, last_modified=last_modified)
 
     def _fetch_failed(
         self, run: _SiteRun, page: DuePage, host: _Host, exc: FetchError, fetched_at: str

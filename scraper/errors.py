@@ -24,6 +24,8 @@ they are translated at that boundary with ``raise ... from exc``.
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class ScraperError(Exception):
     """Base class of every error scraper raises on purpose."""
@@ -64,6 +66,21 @@ class FetchError(ScraperError):
         self.status_code = status_code
         self.elapsed_ms = elapsed_ms
         self.retry_after_seconds = retry_after_seconds
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # pickled whole (the crawl's worker processes send them back): type, fields and all
+        fields = {
+            "status_code": self.status_code,
+            "elapsed_ms": self.elapsed_ms,
+            "retry_after_seconds": self.retry_after_seconds,
+        }
+        return (_rebuild_fetch_error, (type(self), self.url, self.message, fields))
+
+
+def _rebuild_fetch_error(
+    cls: type[FetchError], url: str, message: str, fields: dict[str, Any]
+) -> FetchError:
+    return cls(url, message, **fields)
 
 
 class BadStatusError(FetchError):

@@ -9,10 +9,12 @@ from collections.abc import Iterator
 from contextlib import closing
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
 
+import scraper.crawl as crawl_module
 from scraper.cli import cli
 from scraper.config import Config, parse_config
 from scraper.crawl import (
@@ -23,6 +25,7 @@ from scraper.crawl import (
     extract_page,
 )
 from scraper.errors import CrawlLockedError, ExtractError
+from scraper.fetch.worker import FetchWorker
 from tests.conftest import FIXTURES
 from tests.server import LocalServer
 
@@ -472,3 +475,36 @@ def test_sitemaps_listed_in_robots_txt_are_read(site_server: LocalServer, db_pat
     }
     sources = rows(db_path, "SELECT url, found_on FROM crawl_sources WHERE kind = 'sitemap'")
     assert sources == [(f"{site_server.base}/sitemap.xml", "robots.txt")]
+
+
+def test_the_fetch_helper_gives_the_same_archive(
+    site_server: LocalServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With the helper process fetching (forced on, however small the run), a crawl and a
+    recrawl archive exactly what they archive without it."""
+    config = config_for(site_server)
+
+    def archive_of(db: Path) -> list[tuple[object, ...]]:
+        crawl(config, db, clock=lambda: T0)
+        crawl(config, db, clock=lambda: T0 + timedelta(hours=1), revisit=0)
+        return rows(
+            db,
+            "SELECT p.url, s.content_hash, COUNT(f.id), SUM(f.error IS NOT NULL) FROM pages p "
+            "LEFT JOIN snapshots s ON s.page_id = p.id LEFT JOIN fetches f ON f.page_id = p.id "
+            "GROUP BY p.url, s.content_hash ORDER BY p.url",
+        )
+
+    alone = archive_of(tmp_path / "alone.db")
+    handed: list[str] = []
+    real_fetch = FetchWorker.fetch
+
+    async def counting(self: FetchWorker, url: str, *args: Any, **kwargs: Any) -> Any:
+        handed.append(url)
+        return await real_fetch(self, url, *args, **kwargs)
+
+    monkeypatch.setattr(crawl_module, "OFFLOAD_BACKLOG_PAGES", 0)
+    monkeypatch.setattr(FetchWorker, "fetch", counting)
+    helped = archive_of(tmp_path / "helped.db")
+    assert helped == alone
+    assert len(alone) >= len(ARCHIVED)
+    assert len(handed) >= len(ARCHIVED)  # the helper did fetch, in both runs

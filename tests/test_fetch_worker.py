@@ -1,0 +1,253 @@
+"""fetch/worker.py: fetches done by a helper process against a real server on 127.0.0.1 give
+what the same fetch gives in-process, errors included; a dead or closed helper says so."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import os
+import pickle
+import signal
+import subprocess
+import sys
+import time
+from http.server import BaseHTTPRequestHandler
+from pathlib import Path
+
+import pytest
+
+from scraper import errors
+from scraper.config import Settings
+from scraper.fetch import fetch, make_client
+from scraper.fetch.worker import FetchWorker, WorkerGone
+from scraper.models import FetchResult
+from tests.server import LocalServer
+
+REPO = Path(__file__).resolve().parents[1]
+SETTINGS = Settings(allow_private=True, retries=0, deadline_seconds=10.0, user_agent="wbot/1.0")
+PAGE = "<html><head><title>T</title></head><body><p>Worker page.</p></body></html>"
+
+
+def _comparable(result: FetchResult) -> tuple[object, ...]:
+    """A result without what differs from one fetch to the next (time, Date header)."""
+    headers = tuple((k, v) for k, v in result.headers if k.lower() != "date")
+    return (
+        result.url,
+        result.final_url,
+        result.status_code,
+        result.body,
+        result.text,
+        result.content_type,
+        result.not_modified,
+        result.redirects,
+        headers,
+        result.request_headers,
+    )
+
+
+def _conditional(handler: BaseHTTPRequestHandler) -> None:
+    """200 with an ETag, or 304 when the client already has it."""
+    fresh = handler.headers.get("If-None-Match") == '"v1"'
+    body = b"" if fresh else PAGE.encode()
+    handler.send_response(304 if fresh else 200)
+    handler.send_header("ETag", '"v1"')
+    handler.send_header("Content-Type", "text/html; charset=utf-8")
+    if not fresh:
+        handler.send_header("Content-Length", str(len(body)))
+    handler.end_headers()
+    handler.wfile.write(body)
+
+
+def test_a_worker_fetch_is_the_same_fetch(server: LocalServer) -> None:
+    server.route("/a", handler=_conditional)
+    server.route("/old", "", status=301, headers={"Location": "/a"})
+
+    async def run() -> tuple[list[FetchResult], list[FetchResult]]:
+        worker = await FetchWorker().start()
+        try:
+            async with make_client(SETTINGS) as client:
+                here = [
+                    await fetch(client, server.url("/a"), SETTINGS),
+                    await fetch(client, server.url("/a"), SETTINGS, etag='"v1"'),
+                    await fetch(client, server.url("/old"), SETTINGS),
+                ]
+            there = [
+                await worker.fetch(server.url("/a"), SETTINGS),
+                await worker.fetch(server.url("/a"), SETTINGS, etag='"v1"'),
+                await worker.fetch(server.url("/old"), SETTINGS),
+            ]
+        finally:
+            await worker.aclose()
+        return here, there
+
+    here, there = asyncio.run(run())
+    assert [_comparable(r) for r in there] == [_comparable(r) for r in here]
+    assert there[1].not_modified
+    assert there[2].final_url == server.url("/a")
+    sent = server.requests_to("/a")
+    assert [r.headers.get("If-None-Match") for r in sent] == [None, '"v1"', None] * 2
+    assert {r.headers["User-Agent"] for r in sent} == {"wbot/1.0"}
+
+
+def test_errors_come_back_whole(server: LocalServer) -> None:
+    server.route("/gone", "nope", status=503, headers={"Retry-After": "120"})
+    private = dataclasses.replace(SETTINGS, allow_private=False)
+
+    async def run() -> list[BaseException]:
+        worker = await FetchWorker().start()
+        caught: list[BaseException] = []
+        try:
+            for url, settings in ((server.url("/gone"), SETTINGS), (server.url("/"), private)):
+                try:
+                    await worker.fetch(url, settings)
+                except errors.FetchError as exc:
+                    caught.append(exc)
+        finally:
+            await worker.aclose()
+        return caught
+
+    status, blocked = asyncio.run(run())
+    assert isinstance(status, errors.BadStatusError)
+    assert (status.status_code, status.retry_after_seconds, status.url) == (
+        503,
+        120.0,
+        server.url("/gone"),
+    )
+    assert status.kind == "status"
+    assert "HTTP 503" in status.message
+    assert isinstance(blocked, errors.BlockedAddressError)  # the guard runs in the helper too
+
+
+def test_many_requests_in_flight_each_get_their_own_answer(server: LocalServer) -> None:
+    for n in range(30):
+        server.route(f"/p{n}", f"<html><body><p>page number {n}</p></body></html>")
+
+    async def run() -> list[str]:
+        worker = await FetchWorker().start()
+        try:
+            results = await asyncio.gather(
+                *(worker.fetch(server.url(f"/p{n}"), SETTINGS) for n in range(30))
+            )
+        finally:
+            await worker.aclose()
+        return [r.text for r in results]
+
+    assert asyncio.run(run()) == [
+        f"<html><body><p>page number {n}</p></body></html>" for n in range(30)
+    ]
+
+
+def test_a_killed_worker_fails_what_it_was_doing_and_closes_cleanly(
+    server: LocalServer,
+) -> None:
+    server.route("/a", PAGE)
+
+    def slow(handler: BaseHTTPRequestHandler) -> None:
+        time.sleep(2)
+        handler.send_response(200)
+        handler.send_header("Content-Length", "0")
+        handler.end_headers()
+
+    server.route("/slow", handler=slow)
+
+    async def run() -> tuple[bool, int]:
+        worker = await FetchWorker().start()
+        await worker.fetch(server.url("/a"), SETTINGS)
+        pid = worker.pid
+        assert pid is not None
+        in_flight = asyncio.create_task(worker.fetch(server.url("/slow"), SETTINGS))
+        await asyncio.sleep(0.3)  # the request is with the child, which waits for the server
+        os.kill(pid, signal.SIGKILL)
+        with pytest.raises(WorkerGone):
+            await in_flight
+        with pytest.raises(WorkerGone):
+            await worker.fetch(server.url("/a"), SETTINGS)
+        available = worker.available
+        await worker.aclose()
+        return available, pid
+
+    available, pid = asyncio.run(run())
+    assert not available
+    assert _zombie_or_gone(pid)
+
+
+def _zombie_or_gone(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, IndexError):
+        return True
+    return state == "Z"
+
+
+def test_closing_ends_the_child(server: LocalServer) -> None:
+    server.route("/a", PAGE)
+
+    async def run() -> int:
+        worker = await FetchWorker().start()
+        await worker.fetch(server.url("/a"), SETTINGS)
+        pid = worker.pid
+        assert pid is not None
+        await worker.aclose()
+        with pytest.raises(WorkerGone):
+            await worker.fetch(server.url("/a"), SETTINGS)
+        return pid
+
+    pid = asyncio.run(run())
+    assert _zombie_or_gone(pid)
+
+
+def test_the_child_leaves_when_its_parent_dies(tmp_path: Path) -> None:
+    """A parent killed with SIGKILL closes nothing; the child sees its connection end."""
+    script = tmp_path / "parent.py"
+    script.write_text(
+        "import asyncio, os, sys, time\n"
+        "from scraper.fetch.worker import FetchWorker\n"
+        "async def main():\n"
+        "    worker = await FetchWorker().start()\n"
+        "    print(worker.pid, flush=True)\n"
+        "    time.sleep(60)\n"
+        "if __name__ == '__main__':\n"
+        "    asyncio.run(main())\n"
+    )
+    parent = subprocess.Popen(
+        [sys.executable, str(script)], cwd=REPO, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert parent.stdout is not None
+        child = int(parent.stdout.readline())
+        assert not _zombie_or_gone(child)
+        parent.send_signal(signal.SIGKILL)
+        parent.wait(10)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not _zombie_or_gone(child):
+            time.sleep(0.05)
+        assert _zombie_or_gone(child)
+    finally:
+        parent.kill()
+        parent.wait(10)
+        if parent.stdout is not None:
+            parent.stdout.close()
+
+
+def _fetch_error_classes() -> list[type[errors.FetchError]]:
+    found: list[type[errors.FetchError]] = [errors.FetchError]
+    for cls in found:
+        found.extend(c for c in cls.__subclasses__() if c not in found)
+    return found
+
+
+@pytest.mark.parametrize("cls", _fetch_error_classes(), ids=lambda c: c.__name__)
+def test_every_fetch_error_survives_the_trip(cls: type[errors.FetchError]) -> None:
+    sent = cls("http://example.org/x", "it went wrong", status_code=429, elapsed_ms=12)
+    sent.retry_after_seconds = 30.0
+    back = pickle.loads(pickle.dumps(sent))
+    assert type(back) is cls
+    assert (back.url, back.message, back.status_code, back.elapsed_ms) == (
+        "http://example.org/x",
+        "it went wrong",
+        429,
+        12,
+    )
+    assert back.retry_after_seconds == 30.0
+    assert str(back) == str(sent)
+    assert back.kind == cls.kind
