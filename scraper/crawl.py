@@ -76,8 +76,9 @@ MAX_HOST_WAIT_SECONDS = 120.0
 MAX_SOURCES_PER_RUN = 200
 #: due pages claimed from the archive at a time
 CLAIM_BATCH = 256
-#: pages claimed and waiting in a run before a helper process starts fetching too: a recrawl
-#: of unchanged pages is bound by this process's CPU, and fewer pages are not worth a process
+#: known pages (revisits) claimed and waiting in a run before a helper process starts
+#: fetching too: a recrawl of unchanged pages is bound by this process's CPU, while a crawl of
+#: new pages is bound by extraction; fewer pages are not worth a process
 OFFLOAD_BACKLOG_PAGES = 128
 #: outcomes that only update bookkeeping (a 304, the same bytes again) share one commit, at
 #: most this many of them and never held longer than GROUP_COMMIT_SECONDS
@@ -525,8 +526,6 @@ class Crawler:
         self.stale_lock_pid: int | None = None
         self._fetch_slots = asyncio.Semaphore(max(1, defaults.concurrency))
         self.group = _CommitGroup(archive)
-        #: pages claimed and not started yet; a big backlog starts the fetch helper
-        self.backlog = 0
         self.worker: FetchWorker | None = None
         self._worker_start: asyncio.Task[None] | None = None
 
@@ -615,13 +614,15 @@ class Crawler:
             while len(pending) < limit:
                 if not buffer:
                     buffer.extend(self._claim())
+                    if (
+                        self._worker_start is None
+                        and self._revisits(buffer) >= OFFLOAD_BACKLOG_PAGES
+                    ):
+                        # in the background: this process fetches on while the helper starts
+                        self._worker_start = asyncio.create_task(self._start_worker())
                 if not buffer:
                     break
                 run, page = buffer.popleft()
-                self.backlog = len(buffer)
-                if self.backlog >= OFFLOAD_BACKLOG_PAGES and self._worker_start is None:
-                    # in the background: this process fetches on while the helper starts
-                    self._worker_start = asyncio.create_task(self._start_worker())
                 pending.add(asyncio.create_task(self._guarded(client, run, page)))
             if not pending:
                 # nothing due and nothing running: new sources (feeds found on pages)?
@@ -633,6 +634,12 @@ class Crawler:
             done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
             for task in done:
                 task.result()  # the per-URL guard re-raises only what must stop the run
+
+    @staticmethod
+    def _revisits(buffer: Collection[tuple[_SiteRun, DuePage]]) -> int:
+        """Pages waiting that were fetched before: mostly 304s, where fetching is the work
+        (new pages are bound by extraction in the workers instead)."""
+        return sum(1 for _, page in buffer if page.fetched)
 
     def _claim(self) -> list[tuple[_SiteRun, DuePage]]:
         per_site: list[list[tuple[_SiteRun, DuePage]]] = []

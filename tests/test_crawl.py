@@ -508,3 +508,25 @@ def test_the_fetch_helper_gives_the_same_archive(
     assert helped == alone
     assert len(alone) >= len(ARCHIVED)
     assert len(handed) >= len(ARCHIVED)  # the helper did fetch, in both runs
+
+
+def test_the_fetch_helper_starts_for_revisits_only(
+    site_server: LocalServer, db_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """New pages are bound by extraction, so a first crawl runs no helper; a recrawl with
+    enough known pages waiting starts one."""
+    starts: list[int] = []
+    real_start = FetchWorker.start
+
+    async def counting(self: FetchWorker) -> FetchWorker:
+        starts.append(1)
+        return await real_start(self)
+
+    monkeypatch.setattr(FetchWorker, "start", counting)
+    monkeypatch.setattr(crawl_module, "OFFLOAD_BACKLOG_PAGES", 3)
+    config = config_for(site_server)
+    first = crawl(config, db_path, clock=lambda: T0)
+    assert first.new >= 3
+    assert starts == []
+    crawl(config, db_path, clock=lambda: T0 + timedelta(hours=1), revisit=0)
+    assert starts == [1]

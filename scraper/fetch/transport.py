@@ -274,18 +274,36 @@ class _ResponseStream(httpx.AsyncByteStream):
 
 
 class AsyncioTransport(httpx.AsyncBaseTransport):
-    """An httpx transport: httpcore's HTTP/1.1 connection pool over :class:`AsyncioBackend`."""
+    """An httpx transport: httpcore's HTTP/1.1 connection pool over :class:`AsyncioBackend`.
+
+    Plain-http and https requests have a pool each; the https one, with its verified TLS
+    context (loading the trust store takes ~20 ms), is made on the first https request.
+    """
 
     def __init__(self, *, limits: httpx.Limits, ssl_context: ssl.SSLContext | None = None) -> None:
-        self._pool = httpcore.AsyncConnectionPool(
-            ssl_context=ssl_context or httpx.create_ssl_context(verify=True),
-            max_connections=limits.max_connections,
-            max_keepalive_connections=limits.max_keepalive_connections,
-            keepalive_expiry=limits.keepalive_expiry,
+        self._limits = limits
+        self._ssl_context = ssl_context
+        self._plain = self._pool(None)
+        self._tls: httpcore.AsyncConnectionPool | None = None
+
+    def _pool(self, ssl_context: ssl.SSLContext | None) -> httpcore.AsyncConnectionPool:
+        return httpcore.AsyncConnectionPool(
+            ssl_context=ssl_context,
+            max_connections=self._limits.max_connections,
+            max_keepalive_connections=self._limits.max_keepalive_connections,
+            keepalive_expiry=self._limits.keepalive_expiry,
             http1=True,
             http2=False,
             network_backend=AsyncioBackend(),
         )
+
+    def _pool_for(self, scheme: bytes) -> httpcore.AsyncConnectionPool:
+        if scheme != b"https":
+            return self._plain
+        if self._tls is None:
+            context = self._ssl_context or httpx.create_ssl_context(verify=True)
+            self._tls = self._pool(context)
+        return self._tls
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         assert isinstance(request.stream, httpx.AsyncByteStream)
@@ -300,7 +318,7 @@ class AsyncioTransport(httpx.AsyncBaseTransport):
             extensions=request.extensions,
         )
         with _as_httpx_errors(request):
-            response = await self._pool.handle_async_request(core_request)
+            response = await self._pool_for(url.raw_scheme).handle_async_request(core_request)
         return httpx.Response(
             status_code=response.status,
             headers=response.headers,
@@ -309,4 +327,6 @@ class AsyncioTransport(httpx.AsyncBaseTransport):
         )
 
     async def aclose(self) -> None:
-        await self._pool.aclose()
+        await self._plain.aclose()
+        if self._tls is not None:
+            await self._tls.aclose()
