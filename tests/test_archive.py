@@ -128,6 +128,19 @@ def test_readonly_never_migrates(tmp_path: Path) -> None:
 
 
 # --- save_fetch: versioning ----------------------------------------------------------------
+def test_the_page_site_is_set_when_given_and_kept_when_not(archive: Archive) -> None:
+    at = "2024-05-01T10:00:00+00:00"
+    archive.save_fetch(URL, fetched_at=at, result=make_result(), article=make_article())
+    assert archive.page(URL)["site"] is None  # a one-off fetch names no site
+    archive.save_fetch(URL, fetched_at=at, result=make_result(not_modified=True), site="news")
+    assert archive.page(URL)["site"] == "news"  # a crawl of site "news" claims it
+    archive.save_fetch(URL, fetched_at=at, result=make_result(), article=make_article())
+    archive.save_fetch(URL, fetched_at=at, error="timeout: slow")
+    assert archive.page(URL)["site"] == "news"  # later one-off fetches keep it
+    archive.save_fetch(URL, fetched_at=at, error="timeout: slow", site="wire")
+    assert archive.page(URL)["site"] == "wire"
+
+
 def test_first_fetch_writes_page_fetch_snapshot_raw_and_change(archive: Archive) -> None:
     out = archive.save_fetch(
         URL,

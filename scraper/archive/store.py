@@ -378,8 +378,6 @@ class Archive:
                     (url, site, fetched_at, "cli" if site is None else None),
                 )
                 page_id = int(cursor.lastrowid or 0)
-            elif site is not None:
-                conn.execute("UPDATE pages SET site = ? WHERE id = ?", (site, page_id))
             had_snapshot = (
                 conn.execute(
                     "SELECT 1 FROM snapshots WHERE page_id = ? LIMIT 1", (page_id,)
@@ -440,23 +438,24 @@ class Archive:
             )
             fetch_id = int(cursor.lastrowid or 0)
 
+            # the page's site: set when given (a crawl), kept when not (a one-off fetch)
             if failed:
                 conn.execute(
-                    "UPDATE pages SET last_fetched = ?, last_status = ?, last_error = ?, "
-                    "failures = failures + 1 WHERE id = ?",
-                    (fetched_at, status_code, error_text, page_id),
+                    "UPDATE pages SET site = COALESCE(?, site), last_fetched = ?, "
+                    "last_status = ?, last_error = ?, failures = failures + 1 WHERE id = ?",
+                    (site, fetched_at, status_code, error_text, page_id),
                 )
             elif not_modified:
                 conn.execute(
-                    "UPDATE pages SET last_fetched = ?, last_status = ?, last_error = NULL, "
-                    "failures = 0 WHERE id = ?",
-                    (fetched_at, status_code, page_id),
+                    "UPDATE pages SET site = COALESCE(?, site), last_fetched = ?, "
+                    "last_status = ?, last_error = NULL, failures = 0 WHERE id = ?",
+                    (site, fetched_at, status_code, page_id),
                 )
             else:
                 conn.execute(
                     """
-                    UPDATE pages SET last_fetched = ?, last_status = ?, last_error = NULL,
-                        failures = 0,
+                    UPDATE pages SET site = COALESCE(?, site), last_fetched = ?,
+                        last_status = ?, last_error = NULL, failures = 0,
                         last_changed = CASE WHEN ? THEN ? ELSE last_changed END,
                         etag = CASE WHEN ? THEN ? ELSE etag END,
                         last_modified = CASE WHEN ? THEN ? ELSE last_modified END,
@@ -464,6 +463,7 @@ class Archive:
                     WHERE id = ?
                     """,
                     (
+                        site,
                         fetched_at,
                         status_code,
                         snapshot_id is not None,
