@@ -217,3 +217,77 @@ def test_second_crawl_exits_3_and_reads_work_meanwhile(
         _, err = proc.communicate(timeout=120)
     assert proc.returncode == 0, err.decode()
     check_archive(db)
+
+
+def _descendants(pid: int) -> set[int]:
+    """Every live process under ``pid`` (children, grandchildren...), from /proc."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+    found: set[int] = set()
+    frontier = {pid}
+    while frontier:
+        frontier = {child for child, parent in parents.items() if parent in frontier} - found
+        found |= frontier
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
+
+
+def test_sigkill_while_the_fetch_helper_works(tmp_path: Path) -> None:
+    """A recrawl big enough for the fetch helper is killed mid-run: the archive is whole, the
+    helper does not outlive the crawl, and the next run does what the killed one left."""
+    root = tmp_path / "site"
+    build_site(root, 200)
+    server = LocalServer(root).start()
+    try:
+        db = tmp_path / "archive.db"
+        config = write_config(tmp_path / "sites.toml", server, delay=0.01)
+        first = crawl_process(config, db, "--quiet")
+        _, err = first.communicate(timeout=120)
+        assert first.returncode == 0, err.decode()
+
+        recrawl = crawl_process(config, db, "--quiet", "--revisit", "0")
+        helpers: set[int] = set()
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and recrawl.poll() is None:
+            helpers = _descendants(recrawl.pid)
+            if len(helpers) >= 2:  # the forkserver and the helper it forked
+                break
+            time.sleep(0.02)
+        assert len(helpers) >= 2, "the recrawl never started its fetch helper"
+        time.sleep(0.5)
+        assert recrawl.poll() is None, "the recrawl ended before it could be killed"
+        recrawl.send_signal(signal.SIGKILL)
+        recrawl.communicate(timeout=30)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and any(_alive(pid) for pid in helpers):
+            time.sleep(0.05)
+        assert not any(_alive(pid) for pid in helpers)
+        check_archive(db)
+
+        last = crawl_process(config, db, "--quiet", "--revisit", "0")
+        _, err = last.communicate(timeout=120)
+        assert last.returncode == 0, err.decode()
+        check_archive(db)
+        with closing(sqlite3.connect(db)) as conn:
+            per_run = dict(conn.execute("SELECT run_id, COUNT(*) FROM fetches GROUP BY run_id"))
+            runs = [r[0] for r in conn.execute("SELECT id FROM runs ORDER BY id")]
+            failed = conn.execute("SELECT COUNT(*) FROM fetches WHERE error IS NOT NULL")
+            assert failed.fetchone()[0] == 0
+        killed, final = runs[1], runs[2]
+        assert 0 < per_run.get(killed, 0) < 201  # killed mid-run, its finished pages kept
+        assert per_run[final] == 201  # the next run went through every page
+    finally:
+        server.stop()
