@@ -3,8 +3,11 @@
 One asyncio event loop fetches (one ``httpx.AsyncClient``, a global limit on requests in flight
 and, per host, a concurrency limit and a minimum delay between request starts that honours
 robots.txt ``Crawl-delay``); extraction runs in a process pool so the loop is never blocked by
-it; each page's outcome is written to the archive as soon as it is known, so a killed crawl
-loses at most the pages in flight. Politeness that must outlive a run (robots.txt, Retry-After,
+it; on a big recrawl a helper process (fetch/worker.py) takes some of the fetches, after the
+same politeness checks. Each page's outcome is written to the archive as soon as it is known
+(one savepoint per page); an outcome that changes nothing but bookkeeping (a 304) may wait up to
+a quarter of a second for a shared commit, so a killed crawl loses at most the pages in flight
+and those, which stay due. Politeness that must outlive a run (robots.txt, Retry-After,
 repeated failures) is kept in the archive's ``hosts`` table.
 
 This module reads the clock (through an injectable ``clock``) and catches ``Exception`` in one

@@ -18,9 +18,10 @@ What a fetch guarantees, whatever the server does:
 Politeness between requests (per-host delay, concurrency) is the crawl's job; robots.txt is
 fetched and interpreted here (:func:`fetch_robots`, :class:`Robots`) and cached by the caller.
 
-Modules: ``client`` (make_client, fetch, redirects, the private-address guard), ``decompress``
-(bounded Content-Encoding), ``content`` (binary sniffing, charsets), ``blockpage``, ``retry``
-(httpx errors -> FetchErrors, retry policy) and ``robots``.
+Modules: ``client`` (make_client, fetch, redirects, the private-address guard), ``transport``
+(httpcore on plain asyncio sockets), ``decompress`` (bounded Content-Encoding), ``content``
+(binary sniffing, charsets), ``blockpage``, ``retry`` (httpx errors -> FetchErrors, retry
+policy), ``robots`` and ``worker`` (the same fetch in a helper process, for the crawl).
 """
 
 from __future__ import annotations
