@@ -580,12 +580,14 @@ class Crawler:
             self.group.rollback()  # the connection failed: keep nothing half-written
             raise
         finally:
-            self.group.commit()
-            if self._worker_start is not None:
-                await self._worker_start  # started or not, it is over within a moment
-            if self.worker is not None:
-                await self.worker.aclose()
-            self.pool.close()
+            try:
+                self.group.commit()
+            finally:
+                if self._worker_start is not None:
+                    await self._worker_start  # started or not, it is over within a moment
+                if self.worker is not None:
+                    await self.worker.aclose()
+                self.pool.close()
         return self.summary()
 
     async def _seed(self, client: httpx.AsyncClient) -> None:

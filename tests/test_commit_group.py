@@ -13,6 +13,7 @@ import pytest
 
 from scraper.archive import Archive
 from scraper.crawl import GROUP_COMMIT_PAGES, GROUP_COMMIT_SECONDS, _CommitGroup
+from scraper.errors import ArchiveError
 from scraper.models import FetchResult
 
 
@@ -93,3 +94,28 @@ def test_rollback_drops_the_waiting_outcomes(db_path: Path) -> None:
         group.rollback()
         group.write(True, lambda: _save(archive, 7))
     assert _committed(db_path) == 1
+
+
+def test_a_failed_timer_commit_stops_the_next_write(
+    db_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The timer's commit runs outside any caller: its failure (a full disk, say) is kept and
+    raised by the next write, so the crawl stops instead of writing on as if nothing happened."""
+
+    def full_disk() -> None:
+        raise ArchiveError(f"{db_path}: database or disk is full")
+
+    async def run() -> None:
+        with Archive(db_path) as archive:
+            group = _CommitGroup(archive)
+            group.write(False, lambda: _save(archive, 1))
+            monkeypatch.setattr(archive, "commit_group", full_disk)
+            await asyncio.sleep(GROUP_COMMIT_SECONDS + 0.25)
+            with pytest.raises(ArchiveError, match="disk is full"):
+                group.write(False, lambda: _save(archive, 2))
+            with pytest.raises(ArchiveError, match="disk is full"):
+                group.commit()
+            group.rollback()
+
+    asyncio.run(run())
+    assert _committed(db_path) == 0

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+import scraper.fetch.worker as worker_module
 from scraper import errors
 from scraper.config import Settings
 from scraper.fetch import fetch, make_client
@@ -251,3 +252,27 @@ def test_every_fetch_error_survives_the_trip(cls: type[errors.FetchError]) -> No
     assert back.retry_after_seconds == 30.0
     assert str(back) == str(sent)
     assert back.kind == cls.kind
+
+
+def test_a_hung_worker_is_given_up_and_killed(
+    server: LocalServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server.route("/a", PAGE)
+    monkeypatch.setattr(worker_module, "GRACE_SECONDS", 0.5)
+    quick = dataclasses.replace(SETTINGS, deadline_seconds=0.5)
+
+    async def run() -> tuple[str | None, int]:
+        worker = await FetchWorker().start()
+        await worker.fetch(server.url("/a"), quick)
+        pid = worker.pid
+        assert pid is not None
+        os.kill(pid, signal.SIGSTOP)  # alive, but answers nothing
+        with pytest.raises(WorkerGone, match="did not answer within 1 s"):
+            await worker.fetch(server.url("/a"), quick)
+        failure = worker.failure
+        await worker.aclose()
+        return failure, pid
+
+    failure, pid = asyncio.run(run())
+    assert failure == "the fetch process did not answer within 1 s"
+    assert _zombie_or_gone(pid)  # killed, not left stopped

@@ -8,9 +8,8 @@ own event loop and connection pool, and sends each result back.
 
 Parent and child talk over a socket pair, each message a 4-byte length and a pickle, so the
 parent's event loop reads the answers like any other socket (no threads in between). The
-child answers requests one at a time, in order; the parent keeps a few waiting
-(``PIPELINE_DEPTH``) so that the child never waits for the next. The child exits when the
-parent closes its end, or dies.
+child runs each request in a task of its own and answers as each one ends; the parent hands it
+at most ``PIPELINE_DEPTH`` at a time. The child exits when the parent closes its end, or dies.
 
 This module decides nothing about what to fetch or when: the crawl applies its politeness
 (per-host slots and delays, the global limit) before it hands a request over, and stores the
@@ -135,7 +134,6 @@ class FetchWorker:
         """
         if self.failure is not None or self._transport is None:
             raise WorkerGone(self.failure or "the fetch process is not running")
-        ahead = len(self._waiting)
         number = self._settings.get(settings)
         if number is None:
             number = self._settings[settings] = len(self._settings)
@@ -145,9 +143,8 @@ class FetchWorker:
         future: asyncio.Future[tuple[bool, Any]] = asyncio.get_running_loop().create_future()
         self._waiting[request_id] = future
         self._transport.write(_frame(("fetch", request_id, number, url, etag, last_modified)))
-        # fetch() keeps its own deadline; this only catches a child that hangs or is stuck
-        # behind the requests ahead of this one
-        limit = (ahead + 1) * (settings.deadline_seconds + GRACE_SECONDS)
+        # fetch() keeps its own deadline; this only catches a child that hangs
+        limit = settings.deadline_seconds + GRACE_SECONDS
         try:
             ok, value = await asyncio.wait_for(future, limit)
         except TimeoutError:
