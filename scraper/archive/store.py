@@ -36,6 +36,8 @@ from scraper.models import Article, FetchResult, Headers, SaveOutcome, Snapshot
 BUSY_TIMEOUT_MS = 30_000
 #: zstd level 3: zlib-6's ratio for a fraction of the CPU (PERF-NOTES.md)
 ZSTD_LEVEL = 3
+#: raw blocks up to this size (headers) are inserted without looking first
+_SMALL_RAW_BYTES = 4096
 #: the metadata columns whose change a ``changes`` row flags
 FLAGGED_FIELDS = ("title", "author", "published", "updated", "description")
 
@@ -258,7 +260,14 @@ class Archive:
     def _store_raw(self, conn: sqlite3.Connection, data: bytes) -> str:
         """Store ``data`` once by sha256 (zstd-compressed); return the sha256."""
         sha = hashlib.sha256(data).hexdigest()
-        if conn.execute("SELECT 1 FROM raw WHERE sha256 = ?", (sha,)).fetchone() is None:
+        if len(data) <= _SMALL_RAW_BYTES:
+            # a header block: compressing it costs less than asking first whether it is there
+            conn.execute(
+                "INSERT OR IGNORE INTO raw (sha256, size, compression, data) "
+                "VALUES (?, ?, 'zstd', ?)",
+                (sha, len(data), self._compressor.compress(data)),
+            )
+        elif conn.execute("SELECT 1 FROM raw WHERE sha256 = ?", (sha,)).fetchone() is None:
             conn.execute(
                 "INSERT INTO raw (sha256, size, compression, data) VALUES (?, ?, 'zstd', ?)",
                 (sha, len(data), self._compressor.compress(data)),
