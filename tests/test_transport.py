@@ -10,7 +10,8 @@ import os
 import socket
 import ssl
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
@@ -127,9 +128,15 @@ def test_https_with_a_trusted_certificate(
 # --- errors ------------------------------------------------------------------------------
 
 
-def _client() -> httpx.AsyncClient:
-    timeout = httpx.Timeout(0.3)
-    return httpx.AsyncClient(transport=AsyncioTransport(limits=httpx.Limits()), timeout=timeout)
+def _get(port: int) -> None:
+    """GET http://127.0.0.1:<port>/ through an AsyncioTransport, 0.3 s timeouts."""
+
+    async def run() -> None:
+        transport = AsyncioTransport(limits=httpx.Limits())
+        async with httpx.AsyncClient(transport=transport, timeout=httpx.Timeout(0.3)) as client:
+            await client.get(f"http://127.0.0.1:{port}/")
+
+    asyncio.run(run())
 
 
 def test_a_refused_connection_is_an_httpx_connect_error() -> None:
@@ -137,62 +144,44 @@ def test_a_refused_connection_is_an_httpx_connect_error() -> None:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]  # bound, never listening: the connection is refused
 
-        async def run() -> None:
-            async with _client() as client:
-                await client.get(f"http://127.0.0.1:{port}/")
-
         with pytest.raises(httpx.ConnectError):
-            asyncio.run(run())
+            _get(port)
 
 
-def test_a_silent_server_is_an_httpx_read_timeout() -> None:
-    listener = socket.create_server(("127.0.0.1", 0))
-    accepted: list[socket.socket] = []
-    done = threading.Event()
-
-    def accept() -> None:
-        conn, _ = listener.accept()
-        accepted.append(conn)  # read nothing, answer nothing
-        done.wait(5)
-        conn.close()
-
-    thread = threading.Thread(target=accept, daemon=True)
-    thread.start()
-    port = listener.getsockname()[1]
-
-    async def run() -> None:
-        async with _client() as client:
-            await client.get(f"http://127.0.0.1:{port}/")
-
-    try:
-        with pytest.raises(httpx.ReadTimeout):
-            asyncio.run(run())
-    finally:
-        done.set()
-        thread.join(5)
-        listener.close()
-
-
-def test_a_server_that_hangs_up_mid_body_is_an_httpx_error() -> None:
+@contextmanager
+def _one_connection(handle: Callable[[socket.socket], object]) -> Iterator[int]:
+    """A raw server on 127.0.0.1 that takes one connection and hands it to ``handle``."""
     listener = socket.create_server(("127.0.0.1", 0))
 
     def serve() -> None:
         conn, _ = listener.accept()
-        conn.recv(65536)
-        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\nonly this much")
-        conn.close()
+        with conn:
+            handle(conn)
 
     thread = threading.Thread(target=serve, daemon=True)
     thread.start()
-    port = listener.getsockname()[1]
-
-    async def run() -> None:
-        async with _client() as client:
-            await client.get(f"http://127.0.0.1:{port}/")
-
     try:
-        with pytest.raises(httpx.RemoteProtocolError):
-            asyncio.run(run())
+        yield listener.getsockname()[1]
     finally:
         thread.join(5)
         listener.close()
+
+
+def _say_nothing(conn: socket.socket) -> None:
+    while conn.recv(65536):  # read the request and wait, answering nothing, until the client goes
+        pass
+
+
+def _hang_up_mid_body(conn: socket.socket) -> None:
+    conn.recv(65536)
+    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\nonly this much")
+
+
+def test_a_silent_server_is_an_httpx_read_timeout() -> None:
+    with _one_connection(_say_nothing) as port, pytest.raises(httpx.ReadTimeout):
+        _get(port)
+
+
+def test_a_server_that_hangs_up_mid_body_is_an_httpx_error() -> None:
+    with _one_connection(_hang_up_mid_body) as port, pytest.raises(httpx.RemoteProtocolError):
+        _get(port)

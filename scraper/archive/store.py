@@ -209,12 +209,17 @@ class Archive:
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
                 raise
-            try:
-                conn.execute("COMMIT")
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
+            self._commit(conn)
+
+    @staticmethod
+    def _commit(conn: sqlite3.Connection) -> None:
+        """COMMIT; a commit that fails (a full disk) is rolled back, not left open."""
+        try:
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
 
     # A group: one write transaction held open over several transaction() blocks (each then a
     # savepoint), so that many small writes share one commit. The crawl uses it for outcomes
@@ -235,14 +240,8 @@ class Archive:
         """Commit the open group (nothing when none is open); on failure it is rolled back."""
         conn = self.db.conn
         with self._errors():
-            if not conn.in_transaction:
-                return
-            try:
-                conn.execute("COMMIT")
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
+            if conn.in_transaction:
+                self._commit(conn)
 
     def rollback_group(self) -> None:
         """Drop everything written since :meth:`begin_group` (nothing when none is open)."""

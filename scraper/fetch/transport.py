@@ -166,9 +166,17 @@ class _Stream(httpcore.AsyncNetworkStream):
                 raise httpcore.WriteError(str(conn.lost)) from conn.lost
 
     async def aclose(self) -> None:
-        transport = self._conn.transport
-        if transport is not None and not transport.is_closing():
-            transport.close()
+        conn, transport = self._conn, self._conn.transport
+        if transport is None or transport.is_closing():
+            return
+        transport.close()
+        # asyncio closes the socket in a callback: let it run now, so that a loop that ends
+        # right after (the end of a run) leaves no socket open; a TLS close that is still
+        # waiting for the server's side is cut short
+        await asyncio.sleep(0)
+        if not conn.closed:
+            transport.abort()
+            await asyncio.sleep(0)
 
     async def start_tls(
         self,
