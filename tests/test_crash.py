@@ -291,3 +291,38 @@ def test_sigkill_while_the_fetch_helper_works(tmp_path: Path) -> None:
         assert per_run[final] == 201  # the next run went through every page
     finally:
         server.stop()
+
+
+def test_one_off_fetches_wait_out_a_recrawls_group_commits(
+    big_site: LocalServer, tmp_path: Path
+) -> None:
+    """A recrawl of unchanged pages holds its write transaction open for up to a quarter of a
+    second at a time (group commit); a one-off ``scraper fetch`` meanwhile waits its turn and
+    succeeds, and readers are never held up."""
+    db = tmp_path / "archive.db"
+    config = write_config(tmp_path / "sites.toml", big_site, delay=0.02)
+    first = crawl_process(config, db, "--quiet")
+    _, err = first.communicate(timeout=120)
+    assert first.returncode == 0, err.decode()
+    recrawl = crawl_process(config, db, "--quiet", "--revisit", "0")
+    runner = CliRunner()
+    fetched = 0
+    try:
+        wait_for_lock(db, recrawl)
+        while recrawl.poll() is None and fetched < 5:
+            url = big_site.url(f"/p/{fetched}.html")
+            args = ["fetch", "--allow-private", "--db", str(db), "--format", "json", url]
+            result = runner.invoke(cli, args, catch_exceptions=False)
+            assert result.exit_code == 0, result.stderr
+            read = runner.invoke(cli, ["sql", "SELECT COUNT(*) FROM fetches", "--db", str(db)])
+            assert read.exit_code == 0, read.stderr
+            fetched += 1
+    finally:
+        _, err = recrawl.communicate(timeout=120)
+    assert recrawl.returncode == 0, err.decode()
+    assert fetched > 0
+    check_archive(db)
+    with closing(sqlite3.connect(db)) as conn:
+        last_run = conn.execute("SELECT MAX(id) FROM runs").fetchone()[0]
+        unchanged = conn.execute("SELECT unchanged FROM runs WHERE id = ?", (last_run,))
+        assert unchanged.fetchone()[0] == PAGES + 1  # bookkeeping only: grouped commits
