@@ -15,12 +15,11 @@ never reads the clock (``at`` is passed in).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import islice
 
 from scraper.archive import Archive
-from scraper.archive.store import Capture
 from scraper.extract import extract
 from scraper.extract.boilerplate import MIN_PAGES, MIN_SHARE, learn_boilerplate
 
@@ -49,10 +48,6 @@ class ReextractResult:
     not_found: tuple[str, ...] = ()  #: pages where no article was found any more
 
 
-def _captures(archive: Archive, site: str | None) -> Iterator[Capture]:
-    return archive.latest_captures(site)
-
-
 def learn(
     archive: Archive,
     site: str,
@@ -69,7 +64,7 @@ def learn(
     """
     texts = [
         extract(capture.body, capture.url, strip=strip).text
-        for capture in islice(_captures(archive, site), max_pages)
+        for capture in islice(archive.latest_captures(site), max_pages)
     ]
     if not texts:
         texts = archive.site_texts(site, limit=max_pages)
@@ -117,7 +112,7 @@ def reextract(
     pages = unchanged = 0
     changed: list[tuple[str, int]] = []
     not_found: list[str] = []
-    for capture in _captures(archive, site):
+    for capture in archive.latest_captures(site):
         pages += 1
         if capture.site not in boilerplate:
             learned = archive.boilerplate(capture.site) if capture.site else frozenset()

@@ -26,6 +26,8 @@ import pytest
 from click.testing import CliRunner
 
 from scraper.cli import cli
+from scraper.crawl import _process_alive
+from tests.benchmarks.bench_crawl import descendants
 from tests.server import LocalServer
 
 REPO = Path(__file__).resolve().parents[1]
@@ -219,32 +221,6 @@ def test_second_crawl_exits_3_and_reads_work_meanwhile(
     check_archive(db)
 
 
-def _descendants(pid: int) -> set[int]:
-    """Every live process under ``pid`` (children, grandchildren...), from /proc."""
-    parents: dict[int, int] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
-    found: set[int] = set()
-    frontier = {pid}
-    while frontier:
-        frontier = {child for child, parent in parents.items() if parent in frontier} - found
-        found |= frontier
-    return found
-
-
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return False
-    return state != "Z"
-
-
 def test_sigkill_while_the_fetch_helper_works(tmp_path: Path) -> None:
     """A recrawl big enough for the fetch helper is killed mid-run: the archive is whole, the
     helper does not outlive the crawl, and the next run does what the killed one left."""
@@ -262,7 +238,7 @@ def test_sigkill_while_the_fetch_helper_works(tmp_path: Path) -> None:
         helpers: set[int] = set()
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline and recrawl.poll() is None:
-            helpers = _descendants(recrawl.pid)
+            helpers = descendants(recrawl.pid)
             if len(helpers) >= 2:  # the forkserver and the helper it forked
                 break
             time.sleep(0.02)
@@ -272,9 +248,9 @@ def test_sigkill_while_the_fetch_helper_works(tmp_path: Path) -> None:
         recrawl.send_signal(signal.SIGKILL)
         recrawl.communicate(timeout=30)
         deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and any(_alive(pid) for pid in helpers):
+        while time.monotonic() < deadline and any(_process_alive(pid) for pid in helpers):
             time.sleep(0.05)
-        assert not any(_alive(pid) for pid in helpers)
+        assert not any(_process_alive(pid) for pid in helpers)
         check_archive(db)
 
         last = crawl_process(config, db, "--quiet", "--revisit", "0")

@@ -19,6 +19,7 @@ import pytest
 import scraper.fetch.worker as worker_module
 from scraper import errors
 from scraper.config import Settings
+from scraper.crawl import _process_alive
 from scraper.fetch import fetch, make_client
 from scraper.fetch.worker import FetchWorker, WorkerGone
 from scraper.models import FetchResult
@@ -169,15 +170,7 @@ def test_a_killed_worker_fails_what_it_was_doing_and_closes_cleanly(
 
     available, pid = asyncio.run(run())
     assert not available
-    assert _zombie_or_gone(pid)
-
-
-def _zombie_or_gone(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (FileNotFoundError, IndexError):
-        return True
-    return state == "Z"
+    assert not _process_alive(pid)
 
 
 def test_closing_ends_the_child(server: LocalServer) -> None:
@@ -194,7 +187,7 @@ def test_closing_ends_the_child(server: LocalServer) -> None:
         return pid
 
     pid = asyncio.run(run())
-    assert _zombie_or_gone(pid)
+    assert not _process_alive(pid)
 
 
 def test_the_child_leaves_when_its_parent_dies(tmp_path: Path) -> None:
@@ -216,13 +209,13 @@ def test_the_child_leaves_when_its_parent_dies(tmp_path: Path) -> None:
     try:
         assert parent.stdout is not None
         child = int(parent.stdout.readline())
-        assert not _zombie_or_gone(child)
+        assert _process_alive(child)
         parent.send_signal(signal.SIGKILL)
         parent.wait(10)
         deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and not _zombie_or_gone(child):
+        while time.monotonic() < deadline and _process_alive(child):
             time.sleep(0.05)
-        assert _zombie_or_gone(child)
+        assert not _process_alive(child)
     finally:
         parent.kill()
         parent.wait(10)
@@ -275,4 +268,4 @@ def test_a_hung_worker_is_given_up_and_killed(
 
     failure, pid = asyncio.run(run())
     assert failure == "the fetch process did not answer within 1 s"
-    assert _zombie_or_gone(pid)  # killed, not left stopped
+    assert not _process_alive(pid)  # killed, not left stopped

@@ -370,6 +370,17 @@ def _proc_table() -> dict[int, tuple[int, float, int]]:
     return table
 
 
+def descendants(pid: int, table: dict[int, tuple[int, float, int]] | None = None) -> set[int]:
+    """Every process under ``pid`` (children, grandchildren...) in ``table`` (/proc now)."""
+    table = _proc_table() if table is None else table
+    found: set[int] = set()
+    frontier = {pid}
+    while frontier:
+        frontier = {child for child, (ppid, _, _) in table.items() if ppid in frontier} - found
+        found |= frontier
+    return found
+
+
 def run_measured(args: list[str], env: dict[str, str]) -> dict[str, float]:
     """Run a command; return wall seconds, tree CPU seconds, tree peak RSS, own rusage."""
     started = time.monotonic()
@@ -382,14 +393,7 @@ def run_measured(args: list[str], env: dict[str, str]) -> dict[str, float]:
             proc.returncode = os.waitstatus_to_exitcode(status)
             break
         table = _proc_table()
-        tree = {proc.pid}
-        grew = True
-        while grew:
-            grew = False
-            for child, (ppid, _, _) in table.items():
-                if ppid in tree and child not in tree:
-                    tree.add(child)
-                    grew = True
+        tree = {proc.pid} | descendants(proc.pid, table)
         rss = 0
         for member in tree:
             if member in table:
