@@ -81,6 +81,8 @@ class Article:
     text: str = ""
     markdown: str = ""
     found: bool = False  #: False when the page had no article (text is then empty)
+    #: how sure the extractor is, in [0, 1], that ``text`` is the page's main content
+    confidence: float = 0.0
     extractor: dict[str, str] = field(default_factory=dict)  #: versions, for provenance
 
     def to_dict(self) -> dict[str, Any]:
