@@ -27,10 +27,6 @@ MAX_HTML_CHARS = 3_000_000
 #: Deeper subtrees are dropped: lxml and trafilatura recurse, and no article nests this deep.
 MAX_DEPTH = 180
 
-_META_CHARSET_RE = re.compile(
-    rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_:.+-]{2,40})""", re.I
-)
-
 #: Subtrees that are never content.
 _ALWAYS_DROP = (
     "script, style, noscript, template, svg, canvas, iframe, object, embed, link, meta, "
@@ -80,12 +76,14 @@ _CHROME_HEADING_RE = re.compile(
 
 
 def decode(html: str | bytes) -> str:
-    """``html`` as text: UTF-8 (or BOM), then a ``<meta charset>``, then Windows-1252."""
+    """``html`` as text: bytes go through :func:`scraper.decode.decode_body`, the decoder that
+    fetch uses too (BOM, ``<meta charset>``, UTF-8, then detection)."""
+    from scraper.decode import decode_body
+
     if isinstance(html, str):
         text = html
     else:
-        raw = html[: MAX_HTML_CHARS * 2]
-        text = _decode_bytes(raw)
+        text, _charset = decode_body(html[: MAX_HTML_CHARS * 2])
     return _defuse(text[:MAX_HTML_CHARS])
 
 
@@ -162,25 +160,6 @@ def _bound_tags(text: str) -> str:
             out.append(tag)
     out.append(text[position:])
     return "".join(out)
-
-
-def _decode_bytes(raw: bytes) -> str:
-    if raw.startswith(b"\xef\xbb\xbf"):
-        return raw[3:].decode("utf-8", "replace")
-    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return raw.decode("utf-16", "replace")
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError:
-        pass
-    match = _META_CHARSET_RE.search(raw[:4096])
-    if match:
-        name = match.group(1).decode("ascii", "replace")
-        try:
-            return raw.decode(name, "replace")
-        except LookupError:
-            pass
-    return raw.decode("cp1252", "replace")
 
 
 def parse(text: str) -> LexborHTMLParser | None:
