@@ -63,7 +63,7 @@ def learn(
     Pages without a stored raw body are learned from their stored text instead.
     """
     texts = [
-        extract(capture.body, capture.url, strip=strip).text
+        extract(capture.text(), capture.url, strip=strip).text
         for capture in islice(archive.latest_captures(site), max_pages)
     ]
     if not texts:
@@ -118,7 +118,7 @@ def reextract(
             learned = archive.boilerplate(capture.site) if capture.site else frozenset()
             boilerplate[capture.site] = learned
         article = extract(
-            capture.body,
+            capture.text(),  # decoded as its fetch decoded it
             capture.url,
             strip=strip_for(capture.site),
             boilerplate=boilerplate[capture.site],

@@ -146,3 +146,4 @@ class Snapshot:
     metadata: dict[str, Any]
     raw_sha256: str | None
     cause: str = "fetch"  #: "fetch" (the site changed) or "reextract" (our extraction changed)
+    confidence: float | None = None  #: the extraction confidence; None for older snapshots

@@ -293,6 +293,28 @@ def m004_boilerplate_sites(db: Database) -> None:
     )
 
 
+@migrations()
+def m005_confidence_and_charset(db: Database) -> None:
+    """Each snapshot's extraction confidence, each capture's charset, and per run and site how
+    many extracted pages had no article or a low confidence (for the crawl's collapse warning).
+    Rows written before are NULL: not known."""
+    db.execute("ALTER TABLE snapshots ADD COLUMN confidence REAL")  # in [0, 1]
+    db.execute("ALTER TABLE fetches ADD COLUMN charset TEXT")  # the codec the body was read with
+    db.execute(
+        """
+        CREATE TABLE run_extraction (
+            run_id INTEGER NOT NULL REFERENCES runs(id),
+            site TEXT NOT NULL,
+            extracted INTEGER NOT NULL,         -- pages extracted in this run
+            no_article INTEGER NOT NULL,        -- ... where no article was found
+            low_confidence INTEGER NOT NULL,    -- ... where one was, with confidence < 0.5
+            PRIMARY KEY (run_id, site)
+        )
+        """
+    )
+    db.execute("CREATE INDEX idx_run_extraction_site ON run_extraction (site, run_id)")
+
+
 def migrate(db: Database) -> None:
     """Apply every pending migration, each in its own transaction."""
     migrations.apply(db)

@@ -28,6 +28,7 @@ import zstandard
 from sqlite_utils import Database
 
 from scraper.archive.schema import migrate
+from scraper.decode import decode_body
 from scraper.diff import word_counts
 from scraper.errors import ArchiveError, FetchError, UsageError
 from scraper.models import Article, FetchResult, Headers, SaveOutcome, Snapshot
@@ -43,7 +44,8 @@ FLAGGED_FIELDS = ("title", "author", "published", "updated", "description")
 
 _SNAPSHOT_COLUMNS = (
     "s.id, s.page_id, p.url, s.fetched_at, s.content_hash, s.title, s.author, s.published, "
-    "s.updated, s.language, s.description, s.text, s.markdown, s.metadata, s.raw_sha256, s.cause"
+    "s.updated, s.language, s.description, s.text, s.markdown, s.metadata, s.raw_sha256, s.cause, "
+    "s.confidence"
 )
 
 
@@ -57,6 +59,13 @@ class Capture:
     body: bytes  #: the raw response body (decompressed)
     raw_sha256: str
     fetched_at: str  #: when that body was fetched
+    charset: str | None = None  #: the codec its fetch decoded it with (None: not recorded)
+    content_type: str | None = None  #: its Content-Type header, for captures without charset
+
+    def text(self) -> str:
+        """The body decoded exactly as its fetch did: with the stored charset, else (older
+        captures) by the same decoder from the stored Content-Type header and the bytes."""
+        return decode_body(self.body, self.content_type, charset=self.charset)[0]
 
 
 def header_block(status_line: str, headers: Headers) -> bytes:
@@ -303,8 +312,8 @@ class Archive:
             """
             INSERT INTO snapshots (page_id, fetched_at, content_hash, title, author, published,
                 updated, language, description, site_name, canonical_url, word_count, text,
-                markdown, metadata, raw_sha256, extractor_version, cause)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                markdown, metadata, raw_sha256, extractor_version, cause, confidence)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """,
             (
                 page_id,
@@ -325,6 +334,7 @@ class Archive:
                 raw_sha256,
                 json.dumps(article.extractor, sort_keys=True),
                 cause,
+                article.confidence,
             ),
         )
         snapshot_id = int(cursor.lastrowid or 0)
@@ -423,8 +433,8 @@ class Archive:
                 """
                 INSERT INTO fetches (page_id, run_id, fetched_at, url, status_code, not_modified,
                     elapsed_ms, bytes, content_type, error, snapshot_id, raw_sha256,
-                    headers_sha256, request_sha256, http_version)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    headers_sha256, request_sha256, http_version, charset)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """,
                 (
                     page_id,
@@ -442,6 +452,8 @@ class Archive:
                     headers_sha,
                     request_sha,
                     None if result is None else result.http_version,
+                    # the codec the stored body was read with: reextract reads it the same way
+                    None if body_sha is None or result is None else result.encoding,
                 ),
             )
             fetch_id = int(cursor.lastrowid or 0)
@@ -632,7 +644,8 @@ class Archive:
             f"""
             SELECT p.url, p.site, s.id AS snapshot_id,
                 COALESCE(f.raw_sha256, s.raw_sha256) AS raw_sha256,
-                COALESCE(f.fetched_at, s.fetched_at) AS fetched_at
+                COALESCE(f.fetched_at, s.fetched_at) AS fetched_at,
+                f.charset, f.headers_sha256
             FROM pages p
             JOIN snapshots s ON s.id = (SELECT MAX(id) FROM snapshots WHERE page_id = p.id)
             LEFT JOIN fetches f ON f.id = (
@@ -652,7 +665,27 @@ class Archive:
                 body=self.raw(row["raw_sha256"]),
                 raw_sha256=row["raw_sha256"],
                 fetched_at=row["fetched_at"],
+                charset=row["charset"],
+                content_type=(
+                    self._stored_content_type(row["headers_sha256"])
+                    if row["charset"] is None
+                    else None
+                ),
             )
+
+    def _stored_content_type(self, headers_sha256: str | None) -> str | None:
+        """The Content-Type of a stored response header block, or None."""
+        if headers_sha256 is None:
+            return None
+        try:
+            block = self.raw(headers_sha256).decode("latin-1")
+        except KeyError:
+            return None
+        for line in block.split("\r\n")[1:]:
+            name, _, value = line.partition(":")
+            if name.strip().lower() == "content-type":
+                return value.strip()
+        return None
 
     # --- boilerplate learning -------------------------------------------------------------
     def site_texts(self, site: str, *, limit: int = 200) -> list[str]:
@@ -730,6 +763,7 @@ def _snapshot(row: dict[str, Any]) -> Snapshot:
         metadata=json.loads(row["metadata"]) if row["metadata"] else {},
         raw_sha256=row["raw_sha256"],
         cause=row["cause"],
+        confidence=row["confidence"],
     )
 
 

@@ -108,6 +108,7 @@ def history(url: str, db_path: Path, output_format: str) -> None:
                 "changed_fields": [f for f in _CHANGE_FLAGS if change.get(f"{f}_changed")],
                 "cause": snap.cause,
                 "content_hash": snap.content_hash,
+                "confidence": snap.confidence,
             }
         )
     fetch_items = [
@@ -121,6 +122,7 @@ def history(url: str, db_path: Path, output_format: str) -> None:
             "error": f["error"],
             "elapsed_ms": f["elapsed_ms"],
             "bytes": f["bytes"],
+            "charset": f["charset"],
             "final_url": f["url"],
         }
         for f in fetches
@@ -309,6 +311,7 @@ def show(url: str, at: str | None, output_format: str, db_path: Path) -> None:
             content_hash=snap.content_hash,
             raw_sha256=snap.raw_sha256,
             cause=snap.cause,
+            confidence=snap.confidence,  # the stored column: null for older snapshots
         )
         echo_json(data)
         return

@@ -171,17 +171,19 @@ def fetch(
     printed_json = []
     for page in results:
         article = page.article
+        stored: dict[str, Any] = {}  # a 304 prints the stored snapshot, with its columns
         if page.not_modified and archive is not None:
             with Archive(db_path, readonly=True) as reader:
                 snaps = reader.snapshots(page.url)
             article = snapshot_article(snaps[0]) if snaps else None
+            stored = {"confidence": snaps[0].confidence} if snaps else {}
             click.echo(f"{page.url}: not modified since the last fetch", err=True)
         if article is None:
             continue
         if page.saved is not None and not page.not_modified:
             click.echo(f"{page.url}: {page.saved.outcome}", err=True)
         if output_format == "json":
-            printed_json.append(article.to_dict())
+            printed_json.append(article.to_dict() | stored)
         elif not article.found:
             click.echo(f"Error: {page.url}: no article found", err=True)
             failed += 1
