@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -22,28 +24,95 @@ from scraper.errors import ScraperError
 
 
 @cli.command()
-@click.argument("source", default="-", metavar="[FILE|-]")
-@click.option("--url", help="The page's URL, to resolve links and help metadata.")
+@click.argument("sources", nargs=-1, metavar="[FILE|-]...")
+@click.option(
+    "--input-dir",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    metavar="DIR",
+    help="Also every *.html, *.htm, *.html.gz, *.htm.gz file under DIR (recursive).",
+)
+@click.option("--url", help="The page's URL, to resolve links and help metadata (one FILE).")
 @article_format_option
-def extract(source: str, url: str | None, output_format: str) -> None:
-    """Extract the clean article from a local HTML file (or stdin). No network, no archive.
+def extract(
+    sources: tuple[str, ...], input_dir: Path | None, url: str | None, output_format: str
+) -> None:
+    """Extract the clean article from local HTML files (or stdin). No network, no archive.
+
+    Gzip files are read as gzip (by content, whatever the name); binary files (images,
+    executables, random bytes) are refused. With several files or --input-dir, each file is
+    extracted in turn: --format json prints one JSON object per line (JSON Lines) with the
+    file name in "file"; text and markdown print a "==> FILE <==" line before each article.
+    A file that fails is reported on stderr in one line and the others go on; the exit code
+    is then 1. A progress bar is drawn on stderr when it is a terminal and stdout is not.
 
     \b
     Examples:
       scraper extract page.html
+      scraper extract saved/page.html.gz --format markdown
       curl -s https://example.org/p | scraper extract - --url https://example.org/p --format json
+      scraper extract a.html b.html --format json
+      scraper extract --input-dir saved/ --format json > articles.jsonl
     """
+    from scraper.errors import UsageError
     from scraper.extract import extract as extract_article
+    from scraper.localinput import input_files, read_input
 
-    if source == "-":
-        html = sys.stdin.buffer.read()
-    else:
-        try:
-            html = Path(source).read_bytes()
-        except OSError as exc:
-            raise ScraperError(f"{source}: cannot read file: {exc.strerror or exc}") from exc
-    article = extract_article(html, url)
-    print_article(article, output_format, url or source)
+    names = list(sources)
+    if input_dir is not None:
+        found = [str(path) for path in input_files(input_dir)]
+        if not found:
+            raise ScraperError(f"{input_dir}: no *.html, *.htm or *.html.gz files in it")
+        names += found
+    many = len(names) > 1 or input_dir is not None
+    if url is not None and many:
+        raise UsageError("--url names one page: give it with a single FILE")
+    if names.count("-") > 1:
+        raise UsageError("stdin (-) can be read only once")
+
+    def read(name: str) -> bytes:
+        if name == "-":
+            return read_input(None, sys.stdin.buffer)
+        return read_input(Path(name))
+
+    if not many:
+        name = names[0] if names else "-"
+        article = extract_article(read(name), url)
+        print_article(article, output_format, url or ("stdin" if name == "-" else name))
+        return
+
+    interactive = sys.stderr.isatty() and not sys.stdout.isatty()
+    failed = 0
+
+    def fail(message: str) -> None:
+        # over the progress bar's line, which the bar draws again below it
+        click.echo(("\r\x1b[K" if interactive else "") + f"Error: {message}", err=True)
+
+    bar: Any = (
+        click.progressbar(names, label="extracting", file=sys.stderr, show_pos=True)
+        if interactive
+        else contextlib.nullcontext(names)
+    )
+    with bar as items:
+        for index, name in enumerate(items):
+            shown = "stdin" if name == "-" else name
+            try:
+                article = extract_article(read(name))
+            except ScraperError as exc:
+                fail(str(exc))
+                failed += 1
+                continue
+            if output_format == "json":
+                line = {"file": shown, **article.to_dict()}
+                click.echo(json.dumps(line, ensure_ascii=False, default=str))
+            elif not article.found:
+                fail(f"{shown}: no article found")
+                failed += 1
+            else:
+                click.echo(f"==> {shown} <==\n" if index == 0 else f"\n==> {shown} <==\n")
+                print_article(article, output_format, shown)
+    if failed:
+        click.echo(f"{failed} of {len(names)} files failed", err=True)
+        sys.exit(1)
 
 
 def _settings_for(url: str, config_path: Path, explicit_config: bool) -> tuple[Any, Any]:
