@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING
 
 from scraper.archive import Archive
 from scraper.archive.crawlstate import CrawlState, DuePage, SourceRow
+from scraper.archive.runhealth import earlier_extraction, record_run_extraction
 from scraper.discover import DiscoverError, PageLinks, parse_page, parse_source
 from scraper.errors import (
     ArchiveError,
@@ -54,6 +55,7 @@ from scraper.fetch import Robots, fetch, fetch_robots, make_client
 from scraper.fetch.worker import FetchWorker, WorkerGone
 from scraper.frontier import Candidate, Frontier, failure_delay, next_interval
 from scraper.models import Article, FetchResult, iso_utc
+from scraper.sitehealth import ExtractionCounts, collapse_warning
 from scraper.urls import origin_of
 
 if TYPE_CHECKING:
@@ -326,6 +328,8 @@ class CrawlSummary:
     duplicates: int = 0  #: pages whose canonical URL or redirect target is another page
     deferred: int = 0  #: due pages left for a later run (host backing off, robots unreachable)
     stale_lock_pid: int | None = None
+    #: warning lines for the sites whose extraction collapsed this run (scraper.sitehealth)
+    collapsed_sites: tuple[str, ...] = ()
 
     def counts(self) -> dict[str, int]:
         return {
@@ -359,7 +363,14 @@ class CrawlSummary:
             parts.insert(5, f"{self.duplicates} duplicates")
         if self.deferred:
             parts.append(f"{self.deferred} deferred to a later run")
-        return f"crawl #{self.run_id}: " + ", ".join(parts)
+        return "\n".join(
+            [f"crawl #{self.run_id}: " + ", ".join(parts), *self.extraction_warnings()]
+        )
+
+    def extraction_warnings(self) -> list[str]:
+        """The lines after the summary naming the sites where many more pages than in earlier
+        runs had no article or a low confidence (a redesign, a consent wall)."""
+        return list(self.collapsed_sites)
 
 
 def _size(count: int) -> str:
@@ -486,6 +497,7 @@ class _SiteRun:
     frontier: Frontier
     budget: int
     boilerplate: frozenset[str]
+    extraction: ExtractionCounts = field(default_factory=ExtractionCounts)
 
 
 class Crawler:
@@ -544,6 +556,21 @@ class Crawler:
             stale_lock_pid=self.stale_lock_pid,
             **values,
         )
+
+    def judge_extraction(self) -> tuple[str, ...]:
+        """Store each site's extraction counts of this run; return the warning lines of the
+        sites whose extraction collapsed against their earlier runs."""
+        warnings = []
+        for run in self.sites:
+            if not run.extraction.extracted:
+                continue
+            name = run.site.name
+            earlier = earlier_extraction(self.archive, name, self.run_id)
+            record_run_extraction(self.archive, self.run_id, name, run.extraction)
+            line = collapse_warning(name, run.extraction, earlier)
+            if line is not None:
+                warnings.append(line)
+        return tuple(warnings)
 
     def _progress(self) -> None:
         if self.on_progress is not None:
@@ -884,6 +911,7 @@ class Crawler:
             why = f"extract: {exc}"
             self._record(run, page, "failed", fetched_at=fetched_at, result=result, error=why)
             return
+        run.extraction = run.extraction.add(done.article)
         links = done.links
         now = self.now()
         if page.depth < site.max_depth and not links.nofollow:
@@ -1064,6 +1092,7 @@ def crawl(
             exit_code = 1
             try:
                 summary = asyncio.run(crawler.run(run_id))
+                summary = dataclasses.replace(summary, collapsed_sites=crawler.judge_extraction())
                 # imported here: learning extracts, and the fetching process need not load it
                 from scraper.learn import learn_if_grown
 
