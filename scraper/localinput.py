@@ -29,10 +29,14 @@ _GZIP_MAGIC = b"\x1f\x8b"
 
 def input_files(directory: Path) -> list[Path]:
     """The HTML files under ``directory`` (recursive, symlinked directories not followed),
-    sorted by path so that every run lists them in the same order."""
+    sorted by path so that every run lists them in the same order. Only regular files (or
+    links to them): a FIFO or a device with an HTML name would block or never end."""
     found: list[Path] = []
     for root, _dirs, files in os.walk(directory, followlinks=False):
-        found.extend(Path(root) / name for name in files if name.lower().endswith(INPUT_SUFFIXES))
+        for name in files:
+            path = Path(root) / name
+            if name.lower().endswith(INPUT_SUFFIXES) and path.is_file():
+                found.append(path)
     return sorted(found)
 
 

@@ -17,6 +17,7 @@ from click.testing import CliRunner, Result
 
 from scraper.cli import cli
 from scraper.extract import extract
+from scraper.localinput import MAX_INPUT_BYTES, read_input
 from tests.conftest import FIXTURES
 
 PAGE = (FIXTURES / "site" / "blog" / "lighthouse.html").read_bytes()
@@ -122,6 +123,33 @@ def test_input_dir_json_lines_and_failures(tmp_path: Path) -> None:
         f"Error: {tmp_path / 'photo.html'}: is a PNG image, not HTML"
     ]
     assert "1 of 5 files failed" in result.stderr
+
+
+def test_input_dir_skips_what_is_not_a_regular_file(tmp_path: Path) -> None:
+    """A FIFO or a device with an HTML name would block the run forever; a link to a file is
+    read, a link to a directory (a loop here) is not followed."""
+    (tmp_path / "a.html").write_bytes(PAGE)
+    os.mkfifo(tmp_path / "pipe.html")
+    (tmp_path / "zero.html").symlink_to("/dev/zero")
+    (tmp_path / "link.html").symlink_to(tmp_path / "a.html")
+    (tmp_path / "loop").symlink_to(tmp_path, target_is_directory=True)
+    result = run("extract", "--input-dir", str(tmp_path), "--format", "json")
+    assert result.exit_code == 0, result.stderr
+    files = [json.loads(line)["file"] for line in result.stdout.splitlines()]
+    assert files == [str(tmp_path / "a.html"), str(tmp_path / "link.html")]
+
+
+def test_a_gzip_bomb_is_read_only_so_far(tmp_path: Path) -> None:
+    bomb = tmp_path / "bomb.html.gz"
+    with gzip.open(bomb, "wb") as out:
+        out.write(PAGE)
+        chunk = b"<p>" + b"a" * (1 << 20) + b"</p>"
+        for _ in range(64):  # 64 MB unpacked
+            out.write(chunk)
+    assert len(read_input(bomb)) == MAX_INPUT_BYTES  # unpacking stopped there
+    result = run("extract", str(bomb), "--format", "json")
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["title"] == TITLE
 
 
 def test_several_files_as_text_are_separated(tmp_path: Path) -> None:
