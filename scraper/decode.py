@@ -200,8 +200,9 @@ def decode_body(
     The charset is chosen as the HTML standard's sniffing does: a byte-order mark first (it
     beats the header, as in browsers), then ``charset`` when given (the one a stored capture was
     decoded with: decoding it again gives the same text), then the Content-Type ``charset``,
-    then ``<meta charset>`` or ``<meta http-equiv>`` (or an XML declaration) in the first 4 KB,
-    then UTF-8 if the body is valid UTF-8, then detection (charset-normalizer).
+    then ``<meta charset>`` or ``<meta http-equiv>`` (or an XML declaration) in the first 4 KB
+    (unless the body has non-ASCII bytes and all of it is valid UTF-8: then UTF-8), then UTF-8
+    if the body is valid UTF-8, then detection (charset-normalizer).
     """
     if body.startswith(b"\xef\xbb\xbf"):
         return body[3:].decode("utf-8", errors="replace"), "utf-8"
@@ -217,6 +218,13 @@ def decode_body(
             encoding = _codec(match.group(1).decode("ascii"))
             if encoding is not None and encoding.startswith("utf-16"):
                 encoding = "utf-8"  # a body readable as ASCII is not UTF-16 (HTML standard)
+            if encoding not in (None, "utf-8") and not body.isascii():
+                # Non-ASCII text in another encoding is next to never valid UTF-8, while pages
+                # saved or converted to UTF-8 that keep their old <meta> are common.
+                try:
+                    return body.decode("utf-8"), "utf-8"
+                except UnicodeDecodeError:
+                    pass
     if encoding is None:
         try:
             return body.decode("utf-8"), "utf-8"

@@ -88,3 +88,13 @@ def test_fetch_and_extract_of_the_same_bytes_give_the_same_text(
         assert fetched["text"] == extracted["text"]
         assert fetched["title"] == extracted["title"] == RU_TITLE
     assert extract(RU_CP1251).text == extracted["text"]
+
+
+def test_valid_utf8_beats_a_stale_meta_charset() -> None:
+    """A page converted to UTF-8 that kept its old <meta charset=iso-8859-1>: reading it as
+    windows-1252 gives "â€“" mojibake; real windows-1252 text is not valid UTF-8."""
+    html = '<meta charset="iso-8859-1"><p>Caf\u00e9 \u2013 cr\u00e8me</p>'
+    assert decode_body(html.encode("utf-8")) == (html, "utf-8")
+    assert decode_body(html.encode("cp1252")) == (html, "cp1252")
+    # the transport's charset still wins
+    assert decode_body(html.encode("utf-8"), "text/html; charset=iso-8859-1")[1] == "cp1252"
