@@ -8,8 +8,10 @@ import json
 import os
 import pty
 import random
+import select
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -221,7 +223,11 @@ def test_progress_bar_on_a_terminal(tmp_path: Path) -> None:
     )
     os.close(slave)
     screen = b""
-    while True:
+    deadline = time.monotonic() + 300  # a budget far above the second the work takes
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([master], [], [], 1.0)
+        if not ready:
+            continue
         try:
             chunk = os.read(master, 4096)
         except OSError:  # the child closed the terminal (EIO)
@@ -229,6 +235,8 @@ def test_progress_bar_on_a_terminal(tmp_path: Path) -> None:
         if not chunk:
             break
         screen += chunk
+    else:
+        proc.kill()
     out, _ = proc.communicate(timeout=300)
     os.close(master)
     text = screen.decode("utf-8", "replace")

@@ -123,10 +123,15 @@ def test_a_site_whose_pages_turn_to_chrome_is_named(tmp_path: Path, server: Loca
             "select run_id, site, extracted, no_article + low_confidence from run_extraction "
             "order by run_id"
         ).fetchall()
+        # the crawl's captures record their charset too (reextract decodes with it)
+        charsets = conn.execute(
+            "select distinct charset from fetches where raw_sha256 is not null"
+        ).fetchall()
     assert stored == [
         (1, "gazette", len(articles), weak_before),
         (2, "gazette", len(walled), weak_after),
     ]
+    assert charsets == [("utf-8",)]
 
 
 def test_a_site_that_never_had_articles_does_not_warn(tmp_path: Path, server: LocalServer) -> None:
