@@ -90,6 +90,9 @@ def test_confidence_is_stored_and_printed(server: LocalServer, db_path: Path) ->
     history = json.loads(run("history", url, "--db", str(db_path), "--format", "json").stdout)
     assert [s["confidence"] for s in history["snapshots"]] == [expected]
     assert [f["charset"] for f in history["fetches"]] == ["utf-8"]
+    out = db_path.parent / "snapshots.jsonl"
+    assert run("export", "--format", "jsonl", "--db", str(db_path), "-o", str(out)).exit_code == 0
+    assert json.loads(out.read_text())["confidence"] == expected
 
     # a 304 prints the stored snapshot, with its stored confidence
     with sqlite3.connect(db_path) as conn:
@@ -133,3 +136,8 @@ def test_older_rows_get_null_columns(db_path: Path) -> None:
     assert json.loads(shown.stdout)["confidence"] is None
     history = run("history", "https://example.org/a", "--db", str(db_path), "--format", "json")
     assert json.loads(history.stdout)["snapshots"][0]["confidence"] is None
+    out = db_path.parent / "snapshots.jsonl"
+    exported = run("export", "--format", "jsonl", "--db", str(db_path), "-o", str(out))
+    assert exported.exit_code == 0, exported.stderr
+    (record,) = [json.loads(line) for line in out.read_text().splitlines()]
+    assert record["confidence"] is None

@@ -340,7 +340,7 @@ def snapshot_records(
         SELECT s.id, s.page_id, p.url, p.site, s.fetched_at, s.cause, s.content_hash,
                s.title, s.author, s.published, s.updated, s.language, s.description,
                s.site_name, s.canonical_url, s.word_count, s.text, s.markdown, s.metadata,
-               s.raw_sha256
+               s.raw_sha256, s.confidence
         FROM snapshots s JOIN pages p ON p.id = s.page_id
         WHERE {where}
         ORDER BY s.id
@@ -371,6 +371,7 @@ def snapshot_records(
             text=r[16],
             markdown=r[17] if r[17] is not None else meta.get("markdown", ""),
             raw_sha256=r[19],
+            confidence=r[20],  # the column: null for snapshots stored before it existed
         )
         record.pop("extractor", None)
         yield record
