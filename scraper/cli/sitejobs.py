@@ -51,8 +51,9 @@ def crawl(
     Reads the sites file, takes a lock on the archive (a second crawl exits at once with
     code 3), fetches due pages politely (robots.txt, Crawl-delay, per-host delay and
     concurrency), follows sitemaps, feeds and links within each site's rules, and prints a
-    summary to stderr (also stored in the runs table). Failed pages are recorded and do not
-    make the crawl fail.
+    summary to stderr (also stored in the runs table), then a warning line for each site where
+    many more pages than in its earlier runs had no article or a low extraction confidence (a
+    redesign, a consent wall). Failed pages are recorded and do not make the crawl fail.
 
     \b
     Examples:
@@ -199,11 +200,11 @@ def boilerplate(
 def reextract(site_name: str | None, config_path: Path, db_path: Path) -> None:
     """Re-run extraction on the stored raw bodies with the current extractor and rules.
 
-    Uses the newest stored body of each page, the site's strip rules and its learned
-    boilerplate. A page whose result differs from its latest snapshot gets a new snapshot
-    marked as a re-extraction (cause "reextract"), so diff and changes can tell it from a
-    change of the site. Prints each changed URL and its new snapshot id; a summary goes to
-    stderr.
+    Uses the newest stored body of each page, decoded with the charset its fetch used, the
+    site's strip rules and its learned boilerplate. A page whose result differs from its
+    latest snapshot gets a new snapshot marked as a re-extraction (cause "reextract"), so diff
+    and changes can tell it from a change of the site. Prints each changed URL and its new
+    snapshot id; a summary goes to stderr.
 
     \b
     Examples:
