@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -79,7 +80,16 @@ def extract(
         article = extract_article(read(name), url)
         print_article(article, output_format, url or ("stdin" if name == "-" else name))
         return
+    failed = _extract_each(names, lambda name: extract_article(read(name)), output_format)
+    if failed:
+        click.echo(f"{failed} of {len(names)} files failed", err=True)
+        sys.exit(1)
 
+
+def _extract_each(names: list[str], extract_one: Callable[[str], Any], output_format: str) -> int:
+    """Extract and print each input in turn (one that fails is one line on stderr and the
+    others go on); return how many failed. A progress bar is drawn on stderr when it is a
+    terminal and stdout is not (then the articles and the bar cannot mix)."""
     interactive = sys.stderr.isatty() and not sys.stdout.isatty()
     failed = 0
 
@@ -96,7 +106,7 @@ def extract(
         for index, name in enumerate(items):
             shown = "stdin" if name == "-" else name
             try:
-                article = extract_article(read(name))
+                article = extract_one(name)
             except ScraperError as exc:
                 fail(str(exc))
                 failed += 1
@@ -110,9 +120,7 @@ def extract(
             else:
                 click.echo(f"==> {shown} <==\n" if index == 0 else f"\n==> {shown} <==\n")
                 print_article(article, output_format, shown)
-    if failed:
-        click.echo(f"{failed} of {len(names)} files failed", err=True)
-        sys.exit(1)
+    return failed
 
 
 def _settings_for(url: str, config_path: Path, explicit_config: bool) -> tuple[Any, Any]:
