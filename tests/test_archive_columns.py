@@ -141,3 +141,23 @@ def test_older_rows_get_null_columns(db_path: Path) -> None:
     assert exported.exit_code == 0, exported.stderr
     (record,) = [json.loads(line) for line in out.read_text().splitlines()]
     assert record["confidence"] is None
+
+
+def test_the_new_columns_are_documented_for_datasette(tmp_path: Path) -> None:
+    """Every table and column that m005 adds has a description in datasette-metadata.json."""
+
+    def columns(db: Database) -> set[tuple[str, str]]:
+        return {(t.name, c.name) for t in db.tables for c in t.columns}
+
+    before = Database(tmp_path / "before.db")
+    migrations.apply(before, stop_before="m005_confidence_and_charset")
+    after = Database(tmp_path / "after.db")
+    migrations.apply(after)
+    added = columns(after) - columns(before)
+    assert ("snapshots", "confidence") in added
+    assert ("fetches", "charset") in added
+    metadata = json.loads(run("datasette-metadata", "--db", str(tmp_path / "a.db")).stdout)
+    tables = metadata["databases"]["a"]["tables"]
+    for table, column in added:
+        assert tables[table]["columns"][column], (table, column)
+    assert tables["run_extraction"]["description"]
