@@ -25,10 +25,12 @@ from functools import cache, lru_cache
 
 from selectolax.lexbor import LexborHTMLParser
 
+from scraper.discover import PageLinks, parse_page
 from scraper.extract.boilerplate import boilerplate_keys, learn_boilerplate
 from scraper.extract.clean import (
     MAX_DEPTH,
     MAX_HTML_CHARS,
+    absolute_links,
     decode,
     drop_chrome,
     drop_never_content,
@@ -37,6 +39,7 @@ from scraper.extract.clean import (
     parse,
 )
 from scraper.extract.content import Content, is_chrome_line, main_content
+from scraper.extract.crosscheck import cheap_confidence, choose, cross_check, whole_page
 from scraper.extract.metadata import Metadata, guess_published, read_metadata, reading_time
 from scraper.models import Article
 
@@ -46,6 +49,7 @@ __all__ = [
     "MAX_HTML_CHARS",
     "MIN_ARTICLE_WORDS",
     "extract",
+    "extract_with_links",
     "extractor_versions",
     "learn_boilerplate",
 ]
@@ -82,6 +86,7 @@ def extract(
     strip: Sequence[str] = (),
     boilerplate: Collection[str] = (),
     timeout_seconds: float | None = None,
+    links: bool = False,
 ) -> Article:
     """The article of ``html``. Never raises for any input short of a wrong argument type:
     a page with no article gives ``Article(found=False, text="")``.
@@ -89,7 +94,35 @@ def extract(
     :param strip: extra CSS selectors that are chrome on this site (config ``strip``)
     :param boilerplate: learned text blocks of this site to drop
     :param timeout_seconds: the time budget (see the module docstring); None for no budget
+    :param links: keep the article's hyperlinks in the Markdown as ``[text](absolute url)``
     """
+    return _extract(html, url, strip, boilerplate, timeout_seconds, links, want_links=False)[0]
+
+
+def extract_with_links(
+    html: str | bytes,
+    url: str,
+    *,
+    strip: Sequence[str] = (),
+    boilerplate: Collection[str] = (),
+    timeout_seconds: float | None = None,
+    links: bool = False,
+) -> tuple[Article, PageLinks]:
+    """The article of ``html`` and what the page links to, both from the one bounded parse
+    (a crawl needs both: parsing the raw page again would undo the bounds on nesting)."""
+    return _extract(html, url, strip, boilerplate, timeout_seconds, links, want_links=True)
+
+
+def _extract(
+    html: str | bytes,
+    url: str | None,
+    strip: Sequence[str],
+    boilerplate: Collection[str],
+    timeout_seconds: float | None,
+    links: bool,
+    *,
+    want_links: bool,
+) -> tuple[Article, PageLinks]:
     if not isinstance(html, str | bytes | bytearray | memoryview):
         raise TypeError(f"extract() wants str or bytes, not {type(html).__name__}")
     if url is not None and not isinstance(url, str):
@@ -103,13 +136,18 @@ def extract(
     source = decode(bytes(html) if not isinstance(html, str | bytes) else html)
     tree = parse(source)
     if tree is None:
-        return Article(url=url, extractor=versions)
+        return Article(url=url, extractor=versions), PageLinks()
+    # before any cleaning: navigation is where most of a page's links are
+    page_links = parse_page(tree, url) if want_links and url else PageLinks()
     meta = read_metadata(tree, url)
     titles = _title_keys(meta.title, _first_text(tree, "title"), _first_text(tree, "h1"))
     headings = titles | ({norm_line(meta.description)} if meta.description else set())
     drop_never_content(tree, strip=tuple(strip))
+    if links:
+        absolute_links(tree, url)
     if meta.published is None and not _over_budget(started, timeout_seconds):
         meta = dataclasses.replace(meta, published=guess_published(tree.html or "", url))
+    whole = whole_page(tree, source)
     cleaned = drop_chrome(tree)
     stated_minutes = reading_time(cleaned.page_text)
     if stated_minutes is not None:
@@ -134,9 +172,26 @@ def extract(
 
     if _over_budget(started, timeout_seconds) or len(region.html) > MAX_CONTENT_CHARS:
         content = _cheap_content(tree, drop, region.captions)
+        confidence = cheap_confidence(content.text, whole)
     else:
-        content = main_content(region.html, drop=drop, markdown_only=region.captions)
-    return _article(url, meta, content, versions)
+        content = main_content(region.html, drop=drop, markdown_only=region.captions, links=links)
+        verdict = cross_check(content.text, whole)
+        confidence = verdict.confidence
+        if (
+            verdict.doubtful
+            and len(whole.html) <= MAX_CONTENT_CHARS
+            and not _over_budget(started, timeout_seconds)
+        ):
+            alternative = main_content(
+                whole.html,
+                drop=drop,
+                markdown_only=region.captions,
+                links=links,
+                fast=False,
+                comments=True,
+            )
+            content, confidence = choose(content, alternative, whole)
+    return _article(url, meta, content, versions, confidence), page_links
 
 
 @lru_cache(maxsize=32)
@@ -197,8 +252,20 @@ def _cheap_content(
     return Content("\n".join(text_lines), "\n\n".join(markdown_lines))
 
 
+def _markdown(title: str | None, markdown: str) -> str:
+    """The article's Markdown, opening with its title as a level-1 heading."""
+    if not title:
+        return markdown
+    heading = "# " + " ".join(title.split())
+    return f"{heading}\n\n{markdown}" if markdown else heading
+
+
 def _article(
-    url: str | None, meta: Metadata, content: Content, versions: dict[str, str]
+    url: str | None,
+    meta: Metadata,
+    content: Content,
+    versions: dict[str, str],
+    confidence: float,
 ) -> Article:
     words = len(_WORD_RE.findall(content.text))
     found = words >= MIN_ARTICLE_WORDS
@@ -221,7 +288,8 @@ def _article(
         reading_time_minutes=reading,
         word_count=words if found else 0,
         text=content.text if found else "",
-        markdown=content.markdown if found else "",
+        markdown=_markdown(meta.title, content.markdown) if found else "",
         found=found,
+        confidence=round(confidence, 3) if found else 0.0,
         extractor=versions,
     )

@@ -77,20 +77,22 @@ class Content:
 
 
 @cache
-def _options() -> object:
-    """trafilatura's options, built once: fast, no comments, formatting kept, no metadata."""
+def _options(fast: bool = True, links: bool = False, comments: bool = False) -> object:
+    """trafilatura's options, built once each: formatting kept, no metadata; ``fast`` skips
+    trafilatura's own fallback extractors, ``links`` keeps hyperlinks, ``comments`` adds
+    what trafilatura takes for comments (a forum's replies)."""
     from trafilatura.settings import Extractor
 
     return Extractor(
         output_format="txt",  # "python" would render a text we do not use
-        fast=True,
+        fast=fast,
         precision=False,
         recall=False,
-        comments=False,
+        comments=comments,
         formatting=True,
         tables=True,
         images=False,
-        links=False,
+        links=links,
         with_metadata=False,
     )
 
@@ -104,6 +106,9 @@ def main_content(
     *,
     drop: Callable[[str, str, str], bool],
     markdown_only: frozenset[str] = frozenset(),
+    links: bool = False,
+    fast: bool = True,
+    comments: bool = False,
 ) -> Content:
     """Run trafilatura over the cleaned ``html`` and render text and Markdown.
 
@@ -111,16 +116,23 @@ def main_content(
         tree, its text (spaces normalised) and its comparison key (:func:`norm_line`)
     :param markdown_only: keys of blocks that stay in the Markdown but not in the text
         (figure captions)
+    :param links: keep hyperlinks in the Markdown (``[text](url)``; the URLs as in ``html``)
+    :param fast: False lets trafilatura try its fallback extractors too (slower)
+    :param comments: also keep what trafilatura takes for comments (a forum's replies)
     """
     from trafilatura import bare_extraction
     from trafilatura.utils import normalize_unicode
     from trafilatura.xml import xmltotxt
 
     try:
-        document = bare_extraction(html, options=_options())  # type: ignore[arg-type]
+        options = _options(fast, links, comments)
+        document = bare_extraction(html, options=options)  # type: ignore[arg-type]
         body = getattr(document, "body", None) if document is not None else None
         if body is None:
             return Content("", "")
+        replies = getattr(document, "commentsbody", None) if comments else None
+        if replies is not None:
+            body.extend(list(replies))  # after the body, as trafilatura's own output has them
         kept_aside = _drop_blocks(body, drop, markdown_only)
         markdown = normalize_unicode(xmltotxt(body, True)).strip()
         for element in kept_aside:
