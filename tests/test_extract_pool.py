@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 
-from scraper.crawl import ExtractPool, Extracted, extract_page
+from scraper.crawl import Extracted, ExtractPool, extract_page
 from scraper.extract import MAX_DEPTH
 
 #: What each slow page costs a worker: well inside its budget, but two of them are not.

@@ -21,17 +21,28 @@ from scraper.cli.group import (
 from scraper.errors import ScraperError
 
 
+def links_option(fn: Any) -> Any:
+    """``--links``: keep the article's hyperlinks in the Markdown."""
+    return click.option(
+        "--links",
+        is_flag=True,
+        help="Keep the article's hyperlinks in the Markdown as [text](absolute URL).",
+    )(fn)
+
+
 @cli.command()
 @click.argument("source", default="-", metavar="[FILE|-]")
 @click.option("--url", help="The page's URL, to resolve links and help metadata.")
 @article_format_option
-def extract(source: str, url: str | None, output_format: str) -> None:
+@links_option
+def extract(source: str, url: str | None, output_format: str, links: bool) -> None:
     """Extract the clean article from a local HTML file (or stdin). No network, no archive.
 
     \b
     Examples:
       scraper extract page.html
       curl -s https://example.org/p | scraper extract - --url https://example.org/p --format json
+      scraper extract page.html --url https://example.org/p --links
     """
     from scraper.extract import extract as extract_article
 
@@ -42,7 +53,7 @@ def extract(source: str, url: str | None, output_format: str) -> None:
             html = Path(source).read_bytes()
         except OSError as exc:
             raise ScraperError(f"{source}: cannot read file: {exc.strerror or exc}") from exc
-    article = extract_article(html, url)
+    article = extract_article(html, url, links=links)
     print_article(article, output_format, url or source)
 
 
@@ -83,6 +94,7 @@ def _settings_for(url: str, config_path: Path, explicit_config: bool) -> tuple[A
     envvar="SCRAPER_CONFIG",
     help="Sites file for defaults and site rules [default: config/sites.toml if present].",
 )
+@links_option
 def fetch(
     urls: tuple[str, ...],
     db_path: Path,
@@ -92,6 +104,7 @@ def fetch(
     ignore_robots: bool,
     user_agent: str | None,
     config_path: Path | None,
+    links: bool,
 ) -> None:
     """Fetch URLs, extract the clean article, archive it and print it.
 
@@ -156,6 +169,7 @@ def fetch(
                             site=site.name if site else None,
                             strip=site.strip if site else (),
                             boilerplate=archive.boilerplate(site.name) if archive and site else (),
+                            links=links,
                         )
                     )
                 except ScraperError as exc:

@@ -147,7 +147,7 @@ def _extract(
         absolute_links(tree, url)
     if meta.published is None and not _over_budget(started, timeout_seconds):
         meta = dataclasses.replace(meta, published=guess_published(tree.html or "", url))
-    whole = whole_page(tree, source)
+    whole = whole_page(tree, source, linked=links)
     cleaned = drop_chrome(tree)
     stated_minutes = reading_time(cleaned.page_text)
     if stated_minutes is not None:
@@ -174,7 +174,10 @@ def _extract(
         content = _cheap_content(tree, drop, region.captions)
         confidence = cheap_confidence(content.text, whole)
     else:
-        content = main_content(region.html, drop=drop, markdown_only=region.captions, links=links)
+        content = _linked(
+            main_content(region.html, drop=drop, markdown_only=region.captions),
+            links and (lambda: main_content(region.html, drop=drop, links=True)),
+        )
         verdict = cross_check(content.text, whole)
         confidence = verdict.confidence
         if (
@@ -182,16 +185,22 @@ def _extract(
             and len(whole.html) <= MAX_CONTENT_CHARS
             and not _over_budget(started, timeout_seconds)
         ):
-            alternative = main_content(
-                whole.html,
-                drop=drop,
-                markdown_only=region.captions,
-                links=links,
-                fast=False,
-                comments=True,
+            alternative = _linked(
+                main_content(whole.html, drop=drop, fast=False, comments=True),
+                links
+                and (lambda: main_content(whole.linked_html, drop=drop, fast=False, links=True)),
             )
             content, confidence = choose(content, alternative, whole)
     return _article(url, meta, content, versions, confidence), page_links
+
+
+def _linked(content: Content, linked: Callable[[], Content] | bool) -> Content:
+    """``content`` with the Markdown of ``linked()`` when links are asked for: the text always
+    comes from the run without links, so that asking for links never changes the text (nor,
+    so, the content hash of a snapshot)."""
+    if not callable(linked):
+        return content
+    return Content(content.text, linked().markdown)
 
 
 @lru_cache(maxsize=32)

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 
-from lxml.etree import LxmlError, _Element
+from lxml.etree import LxmlError, _Element, strip_tags
 
 from scraper.extract.clean import norm_line
 
@@ -134,7 +134,11 @@ def main_content(
         if replies is not None:
             body.extend(list(replies))  # after the body, as trafilatura's own output has them
         kept_aside = _drop_blocks(body, drop, markdown_only)
+        if links:  # a link with no target is its text; the text never has links
+            _unlink(body, lambda ref: not ref.get("target"))
         markdown = normalize_unicode(xmltotxt(body, True)).strip()
+        if links:
+            _unlink(body, lambda ref: True)
         for element in kept_aside:
             parent = element.getparent()
             if parent is not None:
@@ -191,6 +195,15 @@ def _drop_blocks(
                 if grand is not None:
                     _remove_keep_tail(parent, grand)
     return aside
+
+
+def _unlink(body: _Element, which: Callable[[_Element], bool]) -> None:
+    """Replace the ``ref`` (link) elements that ``which`` picks by their content."""
+    doomed = [ref for ref in body.iter("ref") if which(ref)]
+    for ref in doomed:
+        ref.tag = "_unlinked"
+    if doomed:
+        strip_tags(body, "_unlinked")
 
 
 def _remove_keep_tail(element: _Element, parent: _Element) -> None:

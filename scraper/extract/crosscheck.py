@@ -12,13 +12,17 @@ source, not the cleaned tree, so that no cleaning rule can have removed the arti
 :func:`choose` keeps the second candidate when the region's text is much shorter than it.
 
 **Confidence** (``Article.confidence``, in [0, 1], 0 for no article) says how sure the
-extractor is that the text is the page's main content. It is built from the same evidence:
+extractor is that the text is the page's main content. It is a product of factors, each 1
+for a clean article:
 
-- the region's text was not doubtful: 0.6 to 1.0, higher the more of the page's longest
-  paragraphs it holds and the longer it is (up to 150 words);
-- both candidates were computed: 0.2 to 1.0 by how much they agree (the word-bag F1 of the
-  kept text against the other), so a page where two methods found different things scores
-  low;
+- evidence: when the region's text was not doubtful, 0.4 to 1 by the share of the page's
+  longest paragraphs it holds times its length (full from 150 words); when both candidates
+  were computed, 0.2 to 1 by how much they agree (the word-bag F1 of one against the
+  other: two methods that found different things make a low score), times 0.5 to 1 by
+  length;
+- prose: 0.4 to 1 by how much the text reads like prose: the share of its characters
+  outside lines that are a link's text, and in lines of 12 words or more (a menu, a list
+  of teasers or of labels scores low);
 - the cheap path (over the time budget, or a page too large for trafilatura): 0.3 at most.
 
 A page whose confidence is below 0.5 is one to look at: its text may be chrome. Must not
@@ -51,6 +55,10 @@ DOUBT_PAGE_SHARE = 0.35
 FALLBACK_WORDS_SHARE = 0.7
 #: Texts this long (words) are long enough for full confidence.
 CONFIDENT_WORDS = 150
+#: Lines this long (words) are prose; a text with this share of its characters in them reads
+#: as prose.
+PROSE_LINE_WORDS = 12
+PROSE_LINE_SHARE = 0.5
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +71,10 @@ class Whole:
     free_chars: int
     #: comparison keys of the page's longest paragraphs, longest first
     prose: tuple[str, ...]
+    #: comparison keys of the page's link texts
+    link_keys: frozenset[str] = frozenset()
+    #: the cleaned page with absolute links, for the Markdown when links are kept
+    linked_html: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,17 +85,23 @@ class Verdict:
     confidence: float
 
 
-def whole_page(tree: LexborHTMLParser, source: str) -> Whole:
-    """Note what ``tree`` (parsed from ``source``, never-content dropped) holds as a whole."""
+def whole_page(tree: LexborHTMLParser, source: str, *, linked: bool = False) -> Whole:
+    """Note what ``tree`` (parsed from ``source``, never-content dropped) holds as a whole.
+
+    :param linked: also keep the tree's HTML (its links made absolute) for linked Markdown
+    """
     body = tree.body
     if body is None:
         return Whole(source, 0, ())
     text_chars = len(body.text(deep=True))
-    link_chars = sum(len(a.text(deep=True)) for a in body.css("a"))
+    link_texts = [a.text(deep=True) for a in body.css("a")]
+    link_chars = sum(len(t) for t in link_texts)
+    link_keys = frozenset(k for t in link_texts if (k := norm_line(t)))
     paragraphs = [p.text(deep=True) for p in body.css("p")]
     long_ones = sorted((p for p in paragraphs if len(p) >= PROSE_MIN_CHARS), key=len, reverse=True)
     prose = tuple(k for p in long_ones[:PROSE_CHECKED] if (k := norm_line(p)))
-    return Whole(source, max(0, text_chars - link_chars), prose)
+    linked_html = f"<html>{body.html or ''}</html>" if linked else ""
+    return Whole(source, max(0, text_chars - link_chars), prose, link_keys, linked_html)
 
 
 def _prose_share(text: str, whole: Whole) -> float:
@@ -99,6 +117,23 @@ def _length_factor(words: int) -> float:
     return min(1.0, words / CONFIDENT_WORDS)
 
 
+def _prose_quality(text: str, whole: Whole) -> float:
+    """How much ``text`` reads like prose, in [0, 1]: the share of its characters in lines
+    that are not a link's text, and in lines of PROSE_LINE_WORDS words or more (a menu, a
+    list of teasers or of labels is neither)."""
+    total = linked = long = 0
+    for line in text.splitlines():
+        size = len(line)
+        total += size
+        if norm_line(line) in whole.link_keys:
+            linked += size
+        elif len(line.split()) >= PROSE_LINE_WORDS:
+            long += size
+    if not total:
+        return 0.0
+    return (1 - linked / total) * min(1.0, long / total / PROSE_LINE_SHARE)
+
+
 def cross_check(text: str, whole: Whole) -> Verdict:
     """Whether the region's ``text`` is doubtful against the whole page, and how sure it is
     when it is not."""
@@ -109,7 +144,8 @@ def cross_check(text: str, whole: Whole) -> Verdict:
         or prose < DOUBT_PROSE_SHARE
         or len(text) < DOUBT_PAGE_SHARE * whole.free_chars
     )
-    confidence = 0.6 + 0.4 * prose * _length_factor(words)
+    quality = _prose_quality(text, whole)
+    confidence = (0.4 + 0.6 * prose * _length_factor(words)) * (0.4 + 0.6 * quality)
     return Verdict(doubtful, confidence)
 
 
@@ -132,11 +168,15 @@ def choose(primary: Content, alternative: Content, whole: Whole) -> tuple[Conten
     kept = alternative if words < FALLBACK_WORDS_SHARE * other else primary
     kept_words = max(words, other) if kept is alternative else words
     agreed = agreement(primary.text, alternative.text)
-    confidence = (0.2 + 0.8 * agreed) * (0.5 + 0.5 * _length_factor(kept_words))
+    quality = _prose_quality(kept.text, whole)
+    confidence = (
+        (0.2 + 0.8 * agreed) * (0.5 + 0.5 * _length_factor(kept_words)) * (0.4 + 0.6 * quality)
+    )
     return kept, confidence
 
 
 def cheap_confidence(text: str, whole: Whole) -> float:
     """The confidence in the cheap path's text (block text with no extractor behind it)."""
     words = len(_WORD_RE.findall(text))
-    return 0.3 * _prose_share(text, whole) * _length_factor(words)
+    quality = _prose_quality(text, whole)
+    return 0.3 * _prose_share(text, whole) * _length_factor(words) * quality
