@@ -180,11 +180,8 @@ def _extract(
         )
         verdict = cross_check(content.text, whole)
         confidence = verdict.confidence
-        if (
-            verdict.doubtful
-            and len(whole.html) <= MAX_CONTENT_CHARS
-            and not _over_budget(started, timeout_seconds)
-        ):
+        # the source is bounded (MAX_HTML_CHARS, nesting defused): trafilatura copes with it
+        if verdict.doubtful and not _over_budget(started, timeout_seconds):
             alternative = _linked(
                 main_content(whole.html, drop=drop, fast=False, comments=True),
                 links

@@ -5,10 +5,12 @@ The fast path (a container chosen by :func:`clean.main_region`, trafilatura on i
 on some pages: the container was a sidebar, a menu, a post-header line or a cookie notice.
 Before chrome is cut, :func:`whole_page` notes what the whole page holds: its text outside
 links, and its longest paragraphs. The region's text is *doubtful* (:func:`cross_check`)
-when it has (almost) no words, when it misses most of the page's longest paragraphs, or when
-it is a small share of the page's text outside links. Only then is the second candidate
+when it has few words, when it misses most of the page's longest paragraphs, when it is a
+small share of the page's text outside links, or when it is more than that text (it came
+from markup that the visible page does not account for). Only then is the second candidate
 computed: trafilatura, with its own fallback extractors, on the whole page (the decoded
-source, not the cleaned tree, so that no cleaning rule can have removed the article), and
+source, bounded as every input is, not the cleaned tree: no cleaning rule can have removed
+the article there), and
 :func:`choose` keeps the second candidate when the region's text is much shorter than it.
 
 **Confidence** (``Article.confidence``, in [0, 1], 0 for no article) says how sure the
@@ -48,9 +50,12 @@ PROSE_MIN_CHARS = 150
 PROSE_CHECKED = 5
 #: The region's text is doubtful below these: words; share of the long paragraphs' text it
 #: holds; share of the page's text outside links.
-DOUBT_MIN_WORDS = 5
+DOUBT_MIN_WORDS = 20
 DOUBT_PROSE_SHARE = 0.5
 DOUBT_PAGE_SHARE = 0.35
+#: ... and above this share of the page's text outside links: the text is not what the page
+#: shows (it came from markup the page's visible text does not account for).
+DOUBT_PAGE_EXCESS = 1.2
 #: The second candidate is kept when the region's text has fewer words than this share of it.
 FALLBACK_WORDS_SHARE = 0.7
 #: Texts this long (words) are long enough for full confidence.
@@ -142,7 +147,9 @@ def cross_check(text: str, whole: Whole) -> Verdict:
     doubtful = (
         words < DOUBT_MIN_WORDS
         or prose < DOUBT_PROSE_SHARE
-        or len(text) < DOUBT_PAGE_SHARE * whole.free_chars
+        or not DOUBT_PAGE_SHARE * whole.free_chars
+        <= len(text)
+        <= DOUBT_PAGE_EXCESS * whole.free_chars
     )
     quality = _prose_quality(text, whole)
     confidence = (0.4 + 0.6 * prose * _length_factor(words)) * (0.4 + 0.6 * quality)
