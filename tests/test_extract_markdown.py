@@ -79,3 +79,13 @@ def test_cli_extract_links_flag(tmp_path: Path) -> None:
     as_json = runner.invoke(cli, [*base[:-2], "--format", "json", "--links"])
     data = json.loads(as_json.stdout)
     assert "(https://news.example/reports/pier.pdf)" in data["markdown"]
+
+
+def test_malformed_base_and_hrefs_do_not_break_extraction() -> None:
+    page = PAGE.replace("<head>", '<head><base href="http://[::1">').replace(
+        'href="/reports/pier.pdf"', 'href="http://[oops/pier.pdf"'
+    )
+    article = extract(page, URL, links=True)
+    assert article.found
+    assert "council's report" in article.markdown
+    assert "[steel price index](https://other.example/steel)" in article.markdown

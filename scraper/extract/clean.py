@@ -340,7 +340,10 @@ def absolute_links(tree: LexborHTMLParser, url: str | None) -> None:
     base = url or ""
     node = tree.css_first("base[href]")
     if node is not None:
-        base = urljoin(base, (node.attributes.get("href") or "").strip())
+        try:
+            base = urljoin(base, (node.attributes.get("href") or "").strip())
+        except ValueError:  # an invalid IPv6 literal and the like: the page's URL stands
+            pass
     for link in body.css("a[href]"):
         href = (link.attributes.get("href") or "").strip()
         try:
