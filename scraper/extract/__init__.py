@@ -4,13 +4,18 @@ The page is decoded and parsed once (selectolax/lexbor). Metadata is read from t
 (JSON-LD, OpenGraph, ``<meta>``, the page), then the same tree is cut down to what could be
 content (``clean.py``), and trafilatura finds the main content in the much smaller rest
 (``content.py``), from which post-header lines and the site's learned boilerplate
-(``boilerplate.py``) are dropped.
+(``boilerplate.py``) are dropped. That text is cross-checked against the page as a whole
+(``crosscheck.py``): when they disagree, trafilatura runs again on the whole page, the
+better-supported of the two is kept, and the evidence gives ``Article.confidence``. The
+links of the page (for a crawl's discovery) are read from the same tree before any
+cleaning (:func:`extract_with_links`).
 
 Time budget: the input is bounded (``MAX_HTML_CHARS`` characters, ``MAX_DEPTH`` levels of
 nesting), so every stage has a bounded worst case; in addition the budget is checked between
 stages: a page whose parse and cleaning already used half of it skips htmldate and
 trafilatura (as does a page whose cleaned tree is still larger than ``MAX_CONTENT_CHARS``)
-and gets the text of its paragraphs instead. A thread cannot be stopped from outside, so
+and gets the text of its paragraphs instead; one that used a quarter of it before the
+cross-check skips the second candidate. A thread cannot be stopped from outside, so
 the budget is cooperative: it bounds the expensive stages, not a single pathological call.
 Never raises for any ``str`` or ``bytes``.
 """
@@ -58,6 +63,9 @@ __all__ = [
 MAX_CONTENT_CHARS = 1_500_000
 #: The share of the time budget after which htmldate and trafilatura are skipped.
 _BUDGET_SHARE_BEFORE_CONTENT = 0.5
+#: The share of the time budget after which the cross-check's second candidate is skipped:
+#: it runs trafilatura on the whole page, which costs a few times the first run.
+_BUDGET_SHARE_BEFORE_FALLBACK = 0.25
 _WORD_RE = re.compile(r"\w+")
 #: Fewer words than this is not an article (stray glyphs, a lone label), so ``found`` is False.
 MIN_ARTICLE_WORDS = 5
@@ -181,7 +189,9 @@ def _extract(
         verdict = cross_check(content.text, whole)
         confidence = verdict.confidence
         # the source is bounded (MAX_HTML_CHARS, nesting defused): trafilatura copes with it
-        if verdict.doubtful and not _over_budget(started, timeout_seconds):
+        if verdict.doubtful and not _over_budget(
+            started, timeout_seconds, _BUDGET_SHARE_BEFORE_FALLBACK
+        ):
             alternative = _linked(
                 main_content(whole.html, drop=drop, fast=False, comments=True),
                 links
@@ -228,10 +238,12 @@ def _title_keys(*titles: str | None) -> frozenset[str]:
     return frozenset(keys)
 
 
-def _over_budget(started: float, timeout_seconds: float | None) -> bool:
+def _over_budget(
+    started: float, timeout_seconds: float | None, share: float = _BUDGET_SHARE_BEFORE_CONTENT
+) -> bool:
     if timeout_seconds is None:
         return False
-    return time.perf_counter() - started > timeout_seconds * _BUDGET_SHARE_BEFORE_CONTENT
+    return time.perf_counter() - started > timeout_seconds * share
 
 
 _CHEAP_BLOCKS = "p, h2, h3, h4, li, blockquote, pre"
