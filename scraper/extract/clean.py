@@ -15,6 +15,7 @@ not parse the same HTML twice.
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -340,10 +341,9 @@ def absolute_links(tree: LexborHTMLParser, url: str | None) -> None:
     base = url or ""
     node = tree.css_first("base[href]")
     if node is not None:
-        try:
+        # an invalid IPv6 literal and the like: the page's URL stands
+        with contextlib.suppress(ValueError):
             base = urljoin(base, (node.attributes.get("href") or "").strip())
-        except ValueError:  # an invalid IPv6 literal and the like: the page's URL stands
-            pass
     for link in body.css("a[href]"):
         href = (link.attributes.get("href") or "").strip()
         try:
