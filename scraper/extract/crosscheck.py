@@ -4,14 +4,17 @@ page as a whole, fall back when they disagree, and say how sure the result is.
 The fast path (a container chosen by :func:`clean.main_region`, trafilatura on it) is wrong
 on some pages: the container was a sidebar, a menu, a post-header line or a cookie notice.
 Before chrome is cut, :func:`whole_page` notes what the whole page holds: its text outside
-links, and its longest paragraphs. The region's text is *doubtful* (:func:`cross_check`)
-when it has few words, when it misses most of the page's longest paragraphs, when it is a
-small share of the page's text outside links, or when it is more than that text (it came
-from markup that the visible page does not account for). Only then is the second candidate
-computed: trafilatura, with its own fallback extractors, on the whole page (the decoded
-source, bounded as every input is, not the cleaned tree: no cleaning rule can have removed
-the article there), and
-:func:`choose` keeps the second candidate when the region's text is much shorter than it.
+links, its link texts and its longest paragraphs. The region's text is *doubtful*
+(:func:`cross_check`) when it has few words (under 20), when it reads little like prose
+(mostly link texts or short lines), when it misses most of the page's five longest
+paragraphs, when it is under 35% of the page's text outside links, or when it is more than
+that text (it came from markup that the visible page does not account for). Only then is
+the second candidate computed: trafilatura, with its own fallback extractors and comments
+(a forum's replies), on the whole page: the decoded source, bounded as every input is, not
+the cleaned tree, so that no cleaning rule can have removed the article there.
+:func:`choose` keeps the second candidate when the region's text has fewer than 70% of its
+words. No rule names a site or a string of one site: they are about lengths, shares and
+agreement, judged on every page of both benchmark sets and every page type.
 
 **Confidence** (``Article.confidence``, in [0, 1], 0 for no article) says how sure the
 extractor is that the text is the page's main content. It is a product of factors, each 1
@@ -56,6 +59,8 @@ DOUBT_PAGE_SHARE = 0.35
 #: ... and above this share of the page's text outside links: the text is not what the page
 #: shows (it came from markup the page's visible text does not account for).
 DOUBT_PAGE_EXCESS = 1.2
+#: ... and when it reads as prose less than this (see :func:`_prose_quality`).
+DOUBT_PROSE_QUALITY = 0.6
 #: The second candidate is kept when the region's text has fewer words than this share of it.
 FALLBACK_WORDS_SHARE = 0.7
 #: Texts this long (words) are long enough for full confidence.
@@ -144,14 +149,15 @@ def cross_check(text: str, whole: Whole) -> Verdict:
     when it is not."""
     words = len(_WORD_RE.findall(text))
     prose = _prose_share(text, whole)
+    quality = _prose_quality(text, whole)
     doubtful = (
         words < DOUBT_MIN_WORDS
+        or quality < DOUBT_PROSE_QUALITY
         or prose < DOUBT_PROSE_SHARE
         or not DOUBT_PAGE_SHARE * whole.free_chars
         <= len(text)
         <= DOUBT_PAGE_EXCESS * whole.free_chars
     )
-    quality = _prose_quality(text, whole)
     confidence = (0.4 + 0.6 * prose * _length_factor(words)) * (0.4 + 0.6 * quality)
     return Verdict(doubtful, confidence)
 
