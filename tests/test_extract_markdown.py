@@ -10,6 +10,7 @@ from click.testing import CliRunner
 
 from scraper.cli import cli
 from scraper.extract import extract
+from tests.server import LocalServer
 
 PROSE = (
     "The harbour master said the new pier would open in spring, after two winters of delays "
@@ -89,3 +90,20 @@ def test_malformed_base_and_hrefs_do_not_break_extraction() -> None:
     assert article.found
     assert "council's report" in article.markdown
     assert "[steel price index](https://other.example/steel)" in article.markdown
+
+
+def test_cli_fetch_links_flag_keeps_the_text(server: LocalServer, db_path: Path) -> None:
+    """fetch --links stores linked Markdown; the text, so the content hash, is the same."""
+    server.route("/story.html", PAGE, headers={"Content-Type": "text/html; charset=utf-8"})
+    url = server.url("/story.html")
+    runner = CliRunner()
+    base = ["fetch", url, "--db", str(db_path), "--allow-private", "--format", "json"]
+    plain = runner.invoke(cli, [*base, "--no-store"], catch_exceptions=False)
+    linked = runner.invoke(cli, [*base, "--no-store", "--links"], catch_exceptions=False)
+    assert plain.exit_code == 0, plain.stderr
+    assert linked.exit_code == 0, linked.stderr
+    plain_data, linked_data = json.loads(plain.stdout), json.loads(linked.stdout)
+    assert plain_data["text"] == linked_data["text"]
+    target = server.url("/reports/pier.pdf")
+    assert f"[council's report]({target})" in linked_data["markdown"]
+    assert "](" not in plain_data["markdown"]
