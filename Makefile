@@ -38,7 +38,7 @@ check: lint typecheck test  ## everything a change must pass
 bench: bench-extract bench-crawl  ## every benchmark, figures printed
 
 bench-extract: $(STAMP)  ## extraction quality and speed vs plain trafilatura on ../shared/bench
-	$(BIN)/python -m tests.benchmarks.bench_extract
+	$(BIN)/python -m tests.benchmarks.bench_extract $(ARGS)
 
 bench-crawl: $(STAMP)  ## crawl a generated 2,000-page local site: pages/s, CPU, RSS, recrawls
 	$(BIN)/python -m tests.benchmarks.bench_crawl

@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING
 from scraper.archive import Archive
 from scraper.archive.crawlstate import CrawlState, DuePage, SourceRow
 from scraper.archive.runhealth import earlier_extraction, record_run_extraction
-from scraper.discover import DiscoverError, PageLinks, parse_page, parse_source
+from scraper.discover import DiscoverError, PageLinks, parse_source
 from scraper.errors import (
     ArchiveError,
     BadStatusError,
@@ -216,13 +216,14 @@ def extract_page(
     timeout_seconds: float,
 ) -> Extracted:
     """The work done for a page in a worker process: the article, and the links (parsing them
-    there too keeps the event loop's process, the one that fetches and writes, lighter)."""
-    from scraper.extract import extract
+    there too keeps the event loop's process, the one that fetches and writes, lighter), both
+    from extraction's one bounded parse."""
+    from scraper.extract import extract_with_links
 
-    article = extract(
+    article, links = extract_with_links(
         html, url, strip=strip, boilerplate=boilerplate, timeout_seconds=timeout_seconds
     )
-    return Extracted(article, parse_page(html, url))
+    return Extracted(article, links)
 
 
 class ExtractPool:
@@ -230,7 +231,9 @@ class ExtractPool:
 
     Workers come from a forkserver: they do not inherit the crawl's open files (the lock, the
     database), and they exit when the crawl is gone. A page whose extraction hangs past its
-    budget is failed and the pool is replaced, so one bad page cannot stall the crawl.
+    budget is failed and the pool is replaced, so one bad page cannot stall the crawl. No
+    more pages are handed to the pool than it has workers, so a page's budget runs from
+    when a worker takes it, not from when it was queued behind slower pages.
     """
 
     def __init__(
@@ -243,9 +246,11 @@ class ExtractPool:
         self.workers = workers
         #: the function run in a worker, ``job(html, url, strip, boilerplate, timeout_seconds)``
         #: (a module-level function, so that it can be sent to the worker by name)
-        self.job = job or extract_page
+        self.job: Callable[..., Extracted] = job or extract_page
         self.grace_seconds = grace_seconds
         self._pool: ProcessPoolExecutor | None = None
+        #: the running loop and its semaphore of ``workers`` slots
+        self._slots: tuple[asyncio.AbstractEventLoop, asyncio.Semaphore] | None = None
 
     def _executor(self) -> ProcessPoolExecutor:
         if self._pool is None:
@@ -281,6 +286,13 @@ class ExtractPool:
         args = (html, url, tuple(strip), frozenset(boilerplate), timeout_seconds)
         if self.workers <= 0:
             return self.job(*args)
+        loop = asyncio.get_running_loop()
+        if self._slots is None or self._slots[0] is not loop:
+            self._slots = (loop, asyncio.Semaphore(self.workers))
+        async with self._slots[1]:  # a free worker takes the page as soon as it is submitted
+            return await self._run(args, url, timeout_seconds)
+
+    async def _run(self, args: tuple[object, ...], url: str, timeout_seconds: float) -> Extracted:
         loop = asyncio.get_running_loop()
         for attempt in (1, 2):
             pool = self._executor()

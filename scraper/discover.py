@@ -77,9 +77,12 @@ def _absolute(href: str, base: str) -> str | None:
     return url if url.lower().startswith(_SCHEMES) else None
 
 
-def parse_page(html: str | bytes, base_url: str) -> PageLinks:
-    """Links, canonical URL and feeds of an HTML page; ``<base href>`` is honoured."""
-    tree = LexborHTMLParser(html)
+def parse_page(html: str | bytes | LexborHTMLParser, base_url: str) -> PageLinks:
+    """Links, canonical URL and feeds of an HTML page; ``<base href>`` is honoured.
+
+    ``html`` may be a tree already parsed (extraction's bounded parse: no second parse).
+    """
+    tree = html if isinstance(html, LexborHTMLParser) else LexborHTMLParser(html)
     base = base_url
     for node in tree.css("base[href]"):
         href = node.attributes.get("href")

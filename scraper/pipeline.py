@@ -69,8 +69,10 @@ async def fetch_and_archive(
     site: str | None = None,
     strip: Sequence[str] = (),
     boilerplate: Collection[str] = (),
+    links: bool = False,
 ) -> PageResult:
-    """Fetch, extract and (when ``archive`` is given) store one URL.
+    """Fetch, extract and (when ``archive`` is given) store one URL (``links``: keep
+    hyperlinks in the article's Markdown).
 
     A failure is recorded in ``fetches`` and then raised as the FetchError it was, so the
     caller can report it and go on with the next URL.
@@ -99,6 +101,7 @@ async def fetch_and_archive(
         strip=strip,
         boilerplate=boilerplate,
         timeout_seconds=settings.extract_timeout_seconds,
+        links=links,
     )
     saved = (
         archive.save_fetch(url, fetched_at=fetched_at, result=result, article=article, site=site)

@@ -24,6 +24,15 @@ from scraper.cli.group import (
 from scraper.errors import ScraperError
 
 
+def links_option(fn: Any) -> Any:
+    """``--links``: keep the article's hyperlinks in the Markdown."""
+    return click.option(
+        "--links",
+        is_flag=True,
+        help="Keep the article's hyperlinks in the Markdown as [text](absolute URL).",
+    )(fn)
+
+
 @cli.command()
 @click.argument("sources", nargs=-1, metavar="[FILE|-]...")
 @click.option(
@@ -34,8 +43,13 @@ from scraper.errors import ScraperError
 )
 @click.option("--url", help="The page's URL, to resolve links and help metadata (one FILE).")
 @article_format_option
+@links_option
 def extract(
-    sources: tuple[str, ...], input_dir: Path | None, url: str | None, output_format: str
+    sources: tuple[str, ...],
+    input_dir: Path | None,
+    url: str | None,
+    output_format: str,
+    links: bool,
 ) -> None:
     """Extract the clean article from local HTML files (or stdin). No network, no archive.
 
@@ -53,6 +67,7 @@ def extract(
       curl -s https://example.org/p | scraper extract - --url https://example.org/p --format json
       scraper extract a.html b.html --format json
       scraper extract --input-dir saved/ --format json > articles.jsonl
+      scraper extract page.html --url https://example.org/p --links
     """
     from scraper.errors import UsageError
     from scraper.extract import extract as extract_article
@@ -77,10 +92,10 @@ def extract(
 
     if not many:
         name = names[0] if names else "-"
-        article = extract_article(read(name), url)
+        article = extract_article(read(name), url, links=links)
         print_article(article, output_format, url or ("stdin" if name == "-" else name))
         return
-    failed = _extract_each(names, lambda name: extract_article(read(name)), output_format)
+    failed = _extract_each(names, lambda name: extract_article(read(name), links=links), output_format)
     if failed:
         click.echo(f"{failed} of {len(names)} files failed", err=True)
         sys.exit(1)
@@ -160,6 +175,7 @@ def _settings_for(url: str, config_path: Path, explicit_config: bool) -> tuple[A
     envvar="SCRAPER_CONFIG",
     help="Sites file for defaults and site rules [default: config/sites.toml if present].",
 )
+@links_option
 def fetch(
     urls: tuple[str, ...],
     db_path: Path,
@@ -169,6 +185,7 @@ def fetch(
     ignore_robots: bool,
     user_agent: str | None,
     config_path: Path | None,
+    links: bool,
 ) -> None:
     """Fetch URLs, extract the clean article, archive it and print it.
 
@@ -233,6 +250,7 @@ def fetch(
                             site=site.name if site else None,
                             strip=site.strip if site else (),
                             boilerplate=archive.boilerplate(site.name) if archive and site else (),
+                            links=links,
                         )
                     )
                 except ScraperError as exc:

@@ -4,13 +4,18 @@ The page is decoded and parsed once (selectolax/lexbor). Metadata is read from t
 (JSON-LD, OpenGraph, ``<meta>``, the page), then the same tree is cut down to what could be
 content (``clean.py``), and trafilatura finds the main content in the much smaller rest
 (``content.py``), from which post-header lines and the site's learned boilerplate
-(``boilerplate.py``) are dropped.
+(``boilerplate.py``) are dropped. That text is cross-checked against the page as a whole
+(``crosscheck.py``): when they disagree, trafilatura runs again on the whole page, the
+better-supported of the two is kept, and the evidence gives ``Article.confidence``. The
+links of the page (for a crawl's discovery) are read from the same tree before any
+cleaning (:func:`extract_with_links`).
 
 Time budget: the input is bounded (``MAX_HTML_CHARS`` characters, ``MAX_DEPTH`` levels of
 nesting), so every stage has a bounded worst case; in addition the budget is checked between
 stages: a page whose parse and cleaning already used half of it skips htmldate and
 trafilatura (as does a page whose cleaned tree is still larger than ``MAX_CONTENT_CHARS``)
-and gets the text of its paragraphs instead. A thread cannot be stopped from outside, so
+and gets the text of its paragraphs instead; one that used a quarter of it before the
+cross-check skips the second candidate. A thread cannot be stopped from outside, so
 the budget is cooperative: it bounds the expensive stages, not a single pathological call.
 Never raises for any ``str`` or ``bytes``.
 """
@@ -25,10 +30,12 @@ from functools import cache, lru_cache
 
 from selectolax.lexbor import LexborHTMLParser
 
+from scraper.discover import PageLinks, parse_page
 from scraper.extract.boilerplate import boilerplate_keys, learn_boilerplate
 from scraper.extract.clean import (
     MAX_DEPTH,
     MAX_HTML_CHARS,
+    absolute_links,
     decode,
     drop_chrome,
     drop_never_content,
@@ -37,6 +44,7 @@ from scraper.extract.clean import (
     parse,
 )
 from scraper.extract.content import Content, is_chrome_line, main_content
+from scraper.extract.crosscheck import cheap_confidence, choose, cross_check, whole_page
 from scraper.extract.metadata import Metadata, guess_published, read_metadata, reading_time
 from scraper.models import Article
 
@@ -46,6 +54,7 @@ __all__ = [
     "MAX_HTML_CHARS",
     "MIN_ARTICLE_WORDS",
     "extract",
+    "extract_with_links",
     "extractor_versions",
     "learn_boilerplate",
 ]
@@ -54,6 +63,9 @@ __all__ = [
 MAX_CONTENT_CHARS = 1_500_000
 #: The share of the time budget after which htmldate and trafilatura are skipped.
 _BUDGET_SHARE_BEFORE_CONTENT = 0.5
+#: The share of the time budget after which the cross-check's second candidate is skipped:
+#: it runs trafilatura on the whole page, which costs a few times the first run.
+_BUDGET_SHARE_BEFORE_FALLBACK = 0.25
 _WORD_RE = re.compile(r"\w+")
 #: Fewer words than this is not an article (stray glyphs, a lone label), so ``found`` is False.
 MIN_ARTICLE_WORDS = 5
@@ -82,6 +94,7 @@ def extract(
     strip: Sequence[str] = (),
     boilerplate: Collection[str] = (),
     timeout_seconds: float | None = None,
+    links: bool = False,
 ) -> Article:
     """The article of ``html``. Never raises for any input short of a wrong argument type:
     a page with no article gives ``Article(found=False, text="")``.
@@ -89,7 +102,35 @@ def extract(
     :param strip: extra CSS selectors that are chrome on this site (config ``strip``)
     :param boilerplate: learned text blocks of this site to drop
     :param timeout_seconds: the time budget (see the module docstring); None for no budget
+    :param links: keep the article's hyperlinks in the Markdown as ``[text](absolute url)``
     """
+    return _extract(html, url, strip, boilerplate, timeout_seconds, links, want_links=False)[0]
+
+
+def extract_with_links(
+    html: str | bytes,
+    url: str,
+    *,
+    strip: Sequence[str] = (),
+    boilerplate: Collection[str] = (),
+    timeout_seconds: float | None = None,
+    links: bool = False,
+) -> tuple[Article, PageLinks]:
+    """The article of ``html`` and what the page links to, both from the one bounded parse
+    (a crawl needs both: parsing the raw page again would undo the bounds on nesting)."""
+    return _extract(html, url, strip, boilerplate, timeout_seconds, links, want_links=True)
+
+
+def _extract(
+    html: str | bytes,
+    url: str | None,
+    strip: Sequence[str],
+    boilerplate: Collection[str],
+    timeout_seconds: float | None,
+    links: bool,
+    *,
+    want_links: bool,
+) -> tuple[Article, PageLinks]:
     if not isinstance(html, str | bytes | bytearray | memoryview):
         raise TypeError(f"extract() wants str or bytes, not {type(html).__name__}")
     if url is not None and not isinstance(url, str):
@@ -103,13 +144,18 @@ def extract(
     source = decode(bytes(html) if not isinstance(html, str | bytes) else html)
     tree = parse(source)
     if tree is None:
-        return Article(url=url, extractor=versions)
+        return Article(url=url, extractor=versions), PageLinks()
+    # before any cleaning: navigation is where most of a page's links are
+    page_links = parse_page(tree, url) if want_links and url else PageLinks()
     meta = read_metadata(tree, url)
     titles = _title_keys(meta.title, _first_text(tree, "title"), _first_text(tree, "h1"))
     headings = titles | ({norm_line(meta.description)} if meta.description else set())
     drop_never_content(tree, strip=tuple(strip))
+    if links:
+        absolute_links(tree, url)
     if meta.published is None and not _over_budget(started, timeout_seconds):
         meta = dataclasses.replace(meta, published=guess_published(tree.html or "", url))
+    whole = whole_page(tree, source, linked=links)
     cleaned = drop_chrome(tree)
     stated_minutes = reading_time(cleaned.page_text)
     if stated_minutes is not None:
@@ -134,9 +180,34 @@ def extract(
 
     if _over_budget(started, timeout_seconds) or len(region.html) > MAX_CONTENT_CHARS:
         content = _cheap_content(tree, drop, region.captions)
+        confidence = cheap_confidence(content.text, whole)
     else:
-        content = main_content(region.html, drop=drop, markdown_only=region.captions)
-    return _article(url, meta, content, versions)
+        content = _linked(
+            main_content(region.html, drop=drop, markdown_only=region.captions),
+            links and (lambda: main_content(region.html, drop=drop, links=True)),
+        )
+        verdict = cross_check(content.text, whole)
+        confidence = verdict.confidence
+        # the source is bounded (MAX_HTML_CHARS, nesting defused): trafilatura copes with it
+        if verdict.doubtful and not _over_budget(
+            started, timeout_seconds, _BUDGET_SHARE_BEFORE_FALLBACK
+        ):
+            alternative = _linked(
+                main_content(whole.html, drop=drop, fast=False, comments=True),
+                links
+                and (lambda: main_content(whole.linked_html, drop=drop, fast=False, links=True)),
+            )
+            content, confidence = choose(content, alternative, whole)
+    return _article(url, meta, content, versions, confidence), page_links
+
+
+def _linked(content: Content, linked: Callable[[], Content] | bool) -> Content:
+    """``content`` with the Markdown of ``linked()`` when links are asked for: the text always
+    comes from the run without links, so that asking for links never changes the text (nor,
+    so, the content hash of a snapshot)."""
+    if not callable(linked):
+        return content
+    return Content(content.text, linked().markdown)
 
 
 @lru_cache(maxsize=32)
@@ -167,10 +238,12 @@ def _title_keys(*titles: str | None) -> frozenset[str]:
     return frozenset(keys)
 
 
-def _over_budget(started: float, timeout_seconds: float | None) -> bool:
+def _over_budget(
+    started: float, timeout_seconds: float | None, share: float = _BUDGET_SHARE_BEFORE_CONTENT
+) -> bool:
     if timeout_seconds is None:
         return False
-    return time.perf_counter() - started > timeout_seconds * _BUDGET_SHARE_BEFORE_CONTENT
+    return time.perf_counter() - started > timeout_seconds * share
 
 
 _CHEAP_BLOCKS = "p, h2, h3, h4, li, blockquote, pre"
@@ -197,8 +270,20 @@ def _cheap_content(
     return Content("\n".join(text_lines), "\n\n".join(markdown_lines))
 
 
+def _markdown(title: str | None, markdown: str) -> str:
+    """The article's Markdown, opening with its title as a level-1 heading."""
+    if not title:
+        return markdown
+    heading = "# " + " ".join(title.split())
+    return f"{heading}\n\n{markdown}" if markdown else heading
+
+
 def _article(
-    url: str | None, meta: Metadata, content: Content, versions: dict[str, str]
+    url: str | None,
+    meta: Metadata,
+    content: Content,
+    versions: dict[str, str],
+    confidence: float,
 ) -> Article:
     words = len(_WORD_RE.findall(content.text))
     found = words >= MIN_ARTICLE_WORDS
@@ -221,7 +306,8 @@ def _article(
         reading_time_minutes=reading,
         word_count=words if found else 0,
         text=content.text if found else "",
-        markdown=content.markdown if found else "",
+        markdown=_markdown(meta.title, content.markdown) if found else "",
         found=found,
+        confidence=round(confidence, 3) if found else 0.0,
         extractor=versions,
     )

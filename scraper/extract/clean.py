@@ -15,10 +15,12 @@ not parse the same HTML twice.
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from urllib.parse import urljoin
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode, SelectolaxError
 
@@ -303,6 +305,34 @@ def _drop_link_paragraphs(body: LexborNode) -> None:
         linked = sum(len(a.text(deep=True).strip()) for a in links)
         if linked >= 0.9 * len(text) and "://" not in text and not text.startswith("www."):
             paragraph.remove()
+
+
+_LINK_SCHEMES = ("http://", "https://", "mailto:")
+
+
+def absolute_links(tree: LexborHTMLParser, url: str | None) -> None:
+    """Make every ``<a href>`` of the body absolute (against ``<base href>``, then ``url``),
+    so that links kept in the Markdown work outside the page; other schemes
+    (``javascript:``) and fragment-only links lose their href and keep their text."""
+    body = tree.body
+    if body is None:
+        return
+    base = url or ""
+    node = tree.css_first("base[href]")
+    if node is not None:
+        # an invalid IPv6 literal and the like: the page's URL stands
+        with contextlib.suppress(ValueError):
+            base = urljoin(base, (node.attributes.get("href") or "").strip())
+    for link in body.css("a[href]"):
+        href = (link.attributes.get("href") or "").strip()
+        try:
+            target = urljoin(base, href) if base else href
+        except ValueError:  # an invalid IPv6 literal and the like
+            target = ""
+        if href.startswith("#") or not target.lower().startswith(_LINK_SCHEMES):
+            del link.attrs["href"]
+        else:
+            link.attrs["href"] = target
 
 
 def clean(tree: LexborHTMLParser, *, strip: Sequence[str] = ()) -> Cleaned:

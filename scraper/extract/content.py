@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 
-from lxml.etree import LxmlError, _Element
+from lxml.etree import LxmlError, _Element, strip_tags
 
 from scraper.extract.clean import norm_line
 
@@ -77,20 +77,22 @@ class Content:
 
 
 @cache
-def _options() -> object:
-    """trafilatura's options, built once: fast, no comments, formatting kept, no metadata."""
+def _options(fast: bool = True, links: bool = False, comments: bool = False) -> object:
+    """trafilatura's options, built once each: formatting kept, no metadata; ``fast`` skips
+    trafilatura's own fallback extractors, ``links`` keeps hyperlinks, ``comments`` adds
+    what trafilatura takes for comments (a forum's replies)."""
     from trafilatura.settings import Extractor
 
     return Extractor(
         output_format="txt",  # "python" would render a text we do not use
-        fast=True,
+        fast=fast,
         precision=False,
         recall=False,
-        comments=False,
+        comments=comments,
         formatting=True,
         tables=True,
         images=False,
-        links=False,
+        links=links,
         with_metadata=False,
     )
 
@@ -104,6 +106,9 @@ def main_content(
     *,
     drop: Callable[[str, str, str], bool],
     markdown_only: frozenset[str] = frozenset(),
+    links: bool = False,
+    fast: bool = True,
+    comments: bool = False,
 ) -> Content:
     """Run trafilatura over the cleaned ``html`` and render text and Markdown.
 
@@ -111,18 +116,29 @@ def main_content(
         tree, its text (spaces normalised) and its comparison key (:func:`norm_line`)
     :param markdown_only: keys of blocks that stay in the Markdown but not in the text
         (figure captions)
+    :param links: keep hyperlinks in the Markdown (``[text](url)``; the URLs as in ``html``)
+    :param fast: False lets trafilatura try its fallback extractors too (slower)
+    :param comments: also keep what trafilatura takes for comments (a forum's replies)
     """
     from trafilatura import bare_extraction
     from trafilatura.utils import normalize_unicode
     from trafilatura.xml import xmltotxt
 
     try:
-        document = bare_extraction(html, options=_options())  # type: ignore[arg-type]
+        options = _options(fast, links, comments)
+        document = bare_extraction(html, options=options)  # type: ignore[arg-type]
         body = getattr(document, "body", None) if document is not None else None
         if body is None:
             return Content("", "")
+        replies = getattr(document, "commentsbody", None) if comments else None
+        if replies is not None:
+            body.extend(list(replies))  # after the body, as trafilatura's own output has them
         kept_aside = _drop_blocks(body, drop, markdown_only)
+        if links:  # a link with no target is its text; the text never has links
+            _unlink(body, lambda ref: not ref.get("target"))
         markdown = normalize_unicode(xmltotxt(body, True)).strip()
+        if links:
+            _unlink(body, lambda ref: True)
         for element in kept_aside:
             parent = element.getparent()
             if parent is not None:
@@ -179,6 +195,15 @@ def _drop_blocks(
                 if grand is not None:
                     _remove_keep_tail(parent, grand)
     return aside
+
+
+def _unlink(body: _Element, which: Callable[[_Element], bool]) -> None:
+    """Replace the ``ref`` (link) elements that ``which`` picks by their content."""
+    doomed = [ref for ref in body.iter("ref") if which(ref)]
+    for ref in doomed:
+        ref.tag = "_unlinked"
+    if doomed:
+        strip_tags(body, "_unlinked")
 
 
 def _remove_keep_tail(element: _Element, parent: _Element) -> None:

@@ -10,6 +10,7 @@ only when every other date source is empty).
 
 from __future__ import annotations
 
+import html
 import json
 import re
 from collections.abc import Iterator
@@ -127,10 +128,26 @@ class Metadata:
     reading_time_minutes: int | None = None
 
 
+#: A character reference with its semicolon (``&#39;``, ``&#x2019;``, ``&amp;``): bare forms
+#: like ``&copy`` are left alone, as they occur in URLs' query strings.
+_CHAR_REF_RE = re.compile(r"&(?:#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6}|[A-Za-z][A-Za-z0-9]{1,31});")
+
+
+def _unescape(value: str) -> str:
+    """``value`` with character references decoded, twice at most (``&amp;#39;`` is
+    escaped twice: JSON-LD and ``<meta>`` values often are, and the parser decodes once)."""
+    for _ in range(2):
+        if "&" not in value:
+            break
+        value = _CHAR_REF_RE.sub(lambda m: html.unescape(m.group(0)), value)
+    return value
+
+
 def _clean(value: Any) -> str | None:
+    """A metadata string: references decoded, white space (``&nbsp;`` too) collapsed."""
     if not isinstance(value, str):
         return None
-    value = _SPACE_RE.sub(" ", value).strip()
+    value = _SPACE_RE.sub(" ", _unescape(value)).strip()
     return value or None
 
 

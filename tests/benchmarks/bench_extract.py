@@ -1,33 +1,44 @@
 """Benchmark: scraper's extractor against plain ``trafilatura.extract(html)``, quality and speed.
 
-Run with ``make bench-extract`` (``python -m tests.benchmarks.bench_extract``). The pages and
-the hand-written ground truth are the scrapinghub article-extraction benchmark, looked for in
-``../shared/bench/scrapinghub`` beside the repository (``SCRAPER_BENCH_DIR`` overrides the
-``bench`` folder; ``--ids FILE`` scores another id list, such as a held-back split).
+Run with ``make bench-extract`` (``python -m tests.benchmarks.bench_extract``). It scores every
+benchmark folder found in ``../shared/bench`` beside the repository (``SCRAPER_BENCH_DIR``
+overrides it): ``scrapinghub`` (91 news and blog pages) and ``wcxb-dev`` (1,497 pages of 7 page
+types, the development split of WCXB). Each folder holds ``ground-truth.json``
+(``{id: {"articleBody", "page_type"?}}``) and ``html/<id>.html.gz``.
 
-The metric is the benchmark's own: tokens are ``\\w+`` matches; each text becomes a multiset
-of 4-token shingles (a text of 1 to 3 tokens is one shingle); per page tp, fp and fn are
-counted over the multisets; precision is the mean of tp/(tp+fp) over pages with a non-empty
-prediction, recall the mean of tp/(tp+fn) over pages with a non-empty truth, and
-F1 = 2PR/(P+R) of those two means.
+Two metrics, both over ``\\w+`` tokens, per page and then over pages:
 
-Only the extraction call is timed (reading and gunzip are not). Both extractors run in this
-one process, page by page in alternating order, so that noise from a shared machine falls on
-both alike.
+- the ScrapingHub metric: each text becomes a multiset of 4-token shingles (a text of 1 to 3
+  tokens is one shingle); per page tp, fp and fn over the multisets; precision is the mean of
+  tp/(tp+fp) over pages with a non-empty prediction, recall the mean of tp/(tp+fn) over pages
+  with a non-empty truth, F1 = 2PR/(P+R) of the two means;
+- the word-bag F1: per page, the F1 of the lower-cased token multisets (both empty: 1, one
+  empty: 0), averaged over pages.
+
+A page is **lost** when scraper's word-bag F1 on it is more than 0.3 below trafilatura's.
+Speed is pages per CPU second of the process doing the extraction (``time.process_time``
+around the call only: reading and gunzip are not counted). Each extractor runs once per page;
+``--jobs`` spreads pages over processes (each measures its own CPU time).
+
+Subsets for quick iterations and held-out checks: ``--set NAME`` (repeatable), ``--ids FILE``
+(ids to keep, whitespace separated), ``--half tune|check`` (a stable hash of set and id splits
+every set in two), ``--quick`` (a stable quarter of the pages).
 """
 
 from __future__ import annotations
 
 import argparse
 import gzip
+import hashlib
 import json
 import logging
+import multiprocessing
 import os
 import re
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,6 +48,11 @@ from scraper.extract import extract
 
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_BENCH_DIR = REPO.parent / "shared" / "bench"
+SETS = ("scrapinghub", "wcxb-dev")
+#: A page is lost when scraper's page F1 is more than this below trafilatura's.
+LOST_MARGIN = 0.3
+#: Pages with a confidence below this are "low confidence" in the report.
+LOW_CONFIDENCE = 0.5
 _TOKEN_RE = re.compile(r"\w+")
 Shingles = Counter[tuple[str, ...]]
 
@@ -63,7 +79,7 @@ class Score:
 
 
 def score(predictions: dict[str, str], truths: dict[str, str]) -> Score:
-    """Precision and recall over pages, as the module docstring defines them."""
+    """The ScrapingHub metric: precision and recall over pages (see the module docstring)."""
     precisions: list[float] = []
     recalls: list[float] = []
     for page_id, truth_text in truths.items():
@@ -81,95 +97,247 @@ def score(predictions: dict[str, str], truths: dict[str, str]) -> Score:
     return Score(precision, recall)
 
 
-def _ours(html: str) -> str:
-    return extract(html).text
+def word_f1(predicted: str, truth: str) -> float:
+    """The word-bag F1 of one page (lower-cased ``\\w+`` multisets; both empty: 1)."""
+    got = Counter(_TOKEN_RE.findall(predicted.lower()))
+    want = Counter(_TOKEN_RE.findall(truth.lower()))
+    if not got and not want:
+        return 1.0
+    if not got or not want:
+        return 0.0
+    tp = sum((got & want).values())
+    if not tp:
+        return 0.0
+    precision = tp / sum(got.values())
+    recall = tp / sum(want.values())
+    return 2 * precision * recall / (precision + recall)
 
 
-def _plain_trafilatura(html: str) -> str:
-    return trafilatura.extract(html) or ""
+@dataclass(frozen=True, slots=True)
+class Page:
+    set_name: str
+    page_id: str
+    page_type: str
+    path: Path
+    truth: str
 
 
-def _load(bench_dir: Path, ids_file: Path | None) -> tuple[dict[str, str], dict[str, str]]:
-    folder = bench_dir / "scrapinghub"
-    ids_path = ids_file or folder / "dev_ids.txt"
-    truth_path = ids_path.parent / "ground-truth.json"
-    if not truth_path.is_file():
+@dataclass(frozen=True, slots=True)
+class Result:
+    page: Page
+    ours: str
+    confidence: float
+    ours_seconds: float
+    theirs: str
+    theirs_seconds: float
+    #: the word-bag F1 of each extractor on this page
+    ours_f1: float
+    theirs_f1: float
+
+
+def _in_half(page: Page, half: str) -> bool:
+    digest = hashlib.sha256(f"{page.set_name}/{page.page_id}".encode()).digest()
+    return (digest[0] % 2 == 0) == (half == "tune")
+
+
+def _in_quarter(page: Page) -> bool:
+    return hashlib.sha256(f"q/{page.set_name}/{page.page_id}".encode()).digest()[0] % 4 == 0
+
+
+def load(
+    bench_dir: Path,
+    sets: Sequence[str],
+    *,
+    ids: frozenset[str] | None = None,
+    half: str | None = None,
+    quick: bool = False,
+) -> list[Page]:
+    """The pages of ``sets`` found under ``bench_dir``, narrowed by the subset options."""
+    pages: list[Page] = []
+    for set_name in sets:
+        folder = bench_dir / set_name
         truth_path = folder / "ground-truth.json"
-    ids = ids_path.read_text(encoding="utf-8").split()
-    ground_truth = json.loads(truth_path.read_text(encoding="utf-8"))
-    html_dir = ids_path.parent / "html"
-    if not html_dir.is_dir():
-        html_dir = folder / "html"
-    pages: dict[str, str] = {}
-    truths: dict[str, str] = {}
-    for page_id in ids:
-        if page_id not in ground_truth:
+        if not truth_path.is_file():
             continue
-        raw = gzip.decompress((html_dir / f"{page_id}.html.gz").read_bytes())
-        pages[page_id] = raw.decode("utf-8", "replace")
-        truths[page_id] = ground_truth[page_id]["articleBody"]
-    return pages, truths
+        ground_truth = json.loads(truth_path.read_text(encoding="utf-8"))
+        for page_id in sorted(ground_truth):
+            entry = ground_truth[page_id]
+            page = Page(
+                set_name,
+                page_id,
+                entry.get("page_type") or "article",
+                folder / "html" / f"{page_id}.html.gz",
+                entry.get("articleBody") or "",
+            )
+            if ids is not None and page_id not in ids:
+                continue
+            if half is not None and not _in_half(page, half):
+                continue
+            if quick and not _in_quarter(page):
+                continue
+            if page.path.is_file():
+                pages.append(page)
+    return pages
 
 
-def run(pages: dict[str, str], rounds: int) -> dict[str, tuple[dict[str, str], float]]:
-    """Predictions (first round) and total extraction seconds of each extractor."""
-    extractors: dict[str, Callable[[str], str]] = {
-        "scraper": _ours,
-        "trafilatura": _plain_trafilatura,
-    }
-    for html in list(pages.values())[:3]:  # warm up: imports, caches, compiled patterns
-        for fn in extractors.values():
-            fn(html)
-    predictions: dict[str, dict[str, str]] = {name: {} for name in extractors}
-    seconds = dict.fromkeys(extractors, 0.0)
-    order = list(extractors.items())
-    for round_no in range(rounds):
-        for n, (page_id, html) in enumerate(pages.items()):
-            sequence = order if (n + round_no) % 2 == 0 else order[::-1]
-            for name, fn in sequence:
-                started = time.perf_counter()
-                text = fn(html)
-                seconds[name] += time.perf_counter() - started
-                if round_no == 0:
-                    predictions[name][page_id] = text
-    return {name: (predictions[name], seconds[name]) for name in extractors}
+def _run_one(page: Page) -> Result:
+    html = gzip.decompress(page.path.read_bytes()).decode("utf-8", "replace")
+    started = time.process_time()
+    article = extract(html)
+    ours_seconds = time.process_time() - started
+    started = time.process_time()
+    theirs = trafilatura.extract(html) or ""
+    theirs_seconds = time.process_time() - started
+    return Result(
+        page,
+        article.text,
+        article.confidence,
+        ours_seconds,
+        theirs,
+        theirs_seconds,
+        word_f1(article.text, page.truth),
+        word_f1(theirs, page.truth),
+    )
+
+
+def _init_worker() -> None:
+    logging.disable(logging.WARNING)  # trafilatura logs every page it discards
+    for path in sorted(DEFAULT_BENCH_DIR.glob("scrapinghub/html/*.html.gz"))[:2]:
+        html = gzip.decompress(path.read_bytes()).decode("utf-8", "replace")
+        extract(html)  # warm up: imports, caches, compiled patterns
+        trafilatura.extract(html)
+
+
+def run(pages: Sequence[Page], jobs: int) -> list[Result]:
+    """Both extractors on every page, ``jobs`` processes."""
+    if jobs <= 1:
+        _init_worker()
+        return [_run_one(page) for page in pages]
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(jobs, initializer=_init_worker) as pool:
+        return pool.map(_run_one, pages, chunksize=8)
+
+
+def _mean(values: Iterable[float]) -> float:
+    listed = list(values)
+    return sum(listed) / len(listed) if listed else 0.0
+
+
+def _row(label: str, results: Sequence[Result]) -> str:
+    truths = {r.page.page_id: r.page.truth for r in results}
+    ours = score({r.page.page_id: r.ours for r in results}, truths)
+    theirs = score({r.page.page_id: r.theirs for r in results}, truths)
+    ours_bag = _mean(r.ours_f1 for r in results)
+    theirs_bag = _mean(r.theirs_f1 for r in results)
+    lost = sum(1 for r in results if r.ours_f1 < r.theirs_f1 - LOST_MARGIN)
+    return (
+        f"| {label:<26} | {len(results):5} | {ours.f1:.4f} | {theirs.f1:.4f} "
+        f"| {ours.f1 - theirs.f1:+.4f} | {ours_bag:.4f} | {theirs_bag:.4f} "
+        f"| {ours_bag - theirs_bag:+.4f} | {lost:4} |"
+    )
+
+
+def report(results: Sequence[Result]) -> list[str]:
+    """The printed report: quality per set and page type, lost pages, confidence, speed."""
+    lines = [
+        f"| {'set / page type':<26} | pages | sh. F1 | traf.  |  diff   "
+        "| wordF1 | traf.  |  diff   | lost |"
+    ]
+    lines.append(
+        f"| {'-' * 26} | ----: | -----: | -----: | ------: | -----: | -----: | ------: | ---: |"
+    )
+    lines.append(_row("all", results))
+    for set_name in dict.fromkeys(r.page.set_name for r in results):
+        in_set = [r for r in results if r.page.set_name == set_name]
+        lines.append(_row(set_name, in_set))
+        types = sorted({r.page.page_type for r in in_set})
+        if len(types) > 1:
+            for page_type in types:
+                lines.append(
+                    _row(f"  {page_type}", [r for r in in_set if r.page.page_type == page_type])
+                )
+    lost = [r for r in results if r.ours_f1 < r.theirs_f1 - LOST_MARGIN]
+    lines.append("")
+    lines.append(
+        f"lost pages (scraper's word F1 more than {LOST_MARGIN} below trafilatura's): "
+        f"{len(lost)} of {len(results)}"
+    )
+    for r in lost:
+        lines.append(
+            f"  {r.page.set_name}/{r.page.page_id} ({r.page.page_type}): "
+            f"{r.ours_f1:.2f} vs {r.theirs_f1:.2f}, confidence {r.confidence:.2f}"
+        )
+    low = [r for r in results if r.confidence < LOW_CONFIDENCE]
+    high = [r for r in results if r.confidence >= LOW_CONFIDENCE]
+    lines.append("")
+    lines.append(
+        f"confidence < {LOW_CONFIDENCE}: {len(low)} pages, mean word F1 "
+        f"{_mean(r.ours_f1 for r in low):.4f}; >= {LOW_CONFIDENCE}: {len(high)} pages, "
+        f"mean word F1 {_mean(r.ours_f1 for r in high):.4f}"
+    )
+    ours_cpu = sum(r.ours_seconds for r in results)
+    theirs_cpu = sum(r.theirs_seconds for r in results)
+    ours_speed = len(results) / ours_cpu if ours_cpu else float("inf")
+    theirs_speed = len(results) / theirs_cpu if theirs_cpu else float("inf")
+    lines.append("")
+    lines.append(
+        f"pages per CPU second: scraper {ours_speed:.1f}, trafilatura {theirs_speed:.1f}, "
+        f"ratio {ours_speed / theirs_speed:.2f}x"
+    )
+    return lines
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--bench-dir", type=Path, default=None, help="the bench folder")
+    parser.add_argument(
+        "--set", action="append", choices=SETS, dest="sets", help="score only this set"
+    )
     parser.add_argument("--ids", type=Path, default=None, help="a file of page ids to score")
-    parser.add_argument("--rounds", type=int, default=2, help="timed passes over the pages")
+    parser.add_argument("--half", choices=("tune", "check"), help="one half of every set")
+    parser.add_argument("--quick", action="store_true", help="a stable quarter of the pages")
+    parser.add_argument("--jobs", type=int, default=2, help="processes (default 2)")
+    parser.add_argument("--dump", type=Path, default=None, help="write per-page JSON lines here")
     args = parser.parse_args(argv)
     bench_dir = args.bench_dir or Path(os.environ.get("SCRAPER_BENCH_DIR", DEFAULT_BENCH_DIR))
-    if not (bench_dir / "scrapinghub").is_dir():
-        print(
-            f"{bench_dir}: no scrapinghub benchmark here (set SCRAPER_BENCH_DIR)", file=sys.stderr
-        )
+    ids = None
+    if args.ids is not None:
+        try:
+            ids = frozenset(args.ids.read_text(encoding="utf-8").split())
+        except OSError as exc:
+            print(f"{args.ids}: cannot read ids ({exc.strerror})", file=sys.stderr)
+            return 2
+    pages = load(bench_dir, args.sets or SETS, ids=ids, half=args.half, quick=args.quick)
+    if not pages:
+        print(f"{bench_dir}: no benchmark pages here (set SCRAPER_BENCH_DIR)", file=sys.stderr)
         return 2
-    logging.disable(logging.WARNING)  # trafilatura logs every page it discards
-    pages, truths = _load(bench_dir, args.ids)
-    results = run(pages, max(1, args.rounds))
-    runs = len(pages) * max(1, args.rounds)
-    print(f"{len(pages)} pages from {bench_dir / 'scrapinghub'}, {args.rounds} timed rounds")
+    logging.disable(logging.WARNING)
+    started = time.perf_counter()
+    results = run(pages, max(1, args.jobs))
+    subset = ", ".join(
+        f"{k}={v}" for k, v in (("half", args.half), ("quick", args.quick or None)) if v
+    )
+    print(
+        f"{len(pages)} pages from {bench_dir}{f' ({subset})' if subset else ''}, "
+        f"{time.perf_counter() - started:.0f} s wall"
+    )
     print()
-    print(f"| {'extractor':<22} | precision | recall |     F1 | pages/s |")
-    print(f"| {'-' * 22} | --------: | -----: | -----: | ------: |")
-    speeds: dict[str, float] = {}
-    f1s: dict[str, float] = {}
-    labels = {"scraper": "scraper", "trafilatura": "trafilatura (default)"}
-    for name, (predictions, seconds) in results.items():
-        result = score(predictions, truths)
-        speeds[name] = runs / seconds if seconds else float("inf")
-        f1s[name] = result.f1
-        print(
-            f"| {labels[name]:<22} | {result.precision:9.4f} | {result.recall:6.4f} "
-            f"| {result.f1:6.4f} | {speeds[name]:7.1f} |"
-        )
-    print()
-    ratio = speeds["scraper"] / speeds["trafilatura"]
-    print(f"speed ratio (scraper / trafilatura): {ratio:.2f}x")
-    print(f"F1 difference (scraper - trafilatura): {f1s['scraper'] - f1s['trafilatura']:+.4f}")
+    for line in report(results):
+        print(line)
+    if args.dump is not None:
+        with args.dump.open("w", encoding="utf-8") as out:
+            for r in results:
+                row = {
+                    "set": r.page.set_name,
+                    "id": r.page.page_id,
+                    "type": r.page.page_type,
+                    "confidence": r.confidence,
+                    "scraper_f1": r.ours_f1,
+                    "trafilatura_f1": r.theirs_f1,
+                    "scraper": r.ours,
+                    "trafilatura": r.theirs,
+                }
+                out.write(json.dumps(row, ensure_ascii=False) + "\n")
     return 0
 
 

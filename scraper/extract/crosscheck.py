@@ -1,0 +1,195 @@
+"""Extract, step 3: never stake a page on one guess: cross-check the region's text against the
+page as a whole, fall back when they disagree, and say how sure the result is.
+
+The fast path (a container chosen by :func:`clean.main_region`, trafilatura on it) is wrong
+on some pages: the container was a sidebar, a menu, a post-header line or a cookie notice.
+Before chrome is cut, :func:`whole_page` notes what the whole page holds: its text outside
+links, its link texts and its longest paragraphs. The region's text is *doubtful*
+(:func:`cross_check`) when it has few words (under 20), when it reads little like prose
+(mostly link texts or short lines), when it misses most of the page's five longest
+paragraphs, when it is under 35% of the page's text outside links, or when it is more than
+that text (it came from markup that the visible page does not account for). Only then is
+the second candidate computed: trafilatura, with its own fallback extractors and comments
+(a forum's replies), on the whole page: the decoded source, bounded as every input is, not
+the cleaned tree, so that no cleaning rule can have removed the article there.
+:func:`choose` keeps the second candidate when the region's text has fewer than 70% of its
+words. No rule names a site or a string of one site: they are about lengths, shares and
+agreement, judged on every page of both benchmark sets and every page type.
+
+**Confidence** (``Article.confidence``, in [0, 1], 0 for no article) says how sure the
+extractor is that the text is the page's main content. It is a product of factors, each 1
+for a clean article:
+
+- evidence: when the region's text was not doubtful, 0.4 to 1 by the share of the page's
+  longest paragraphs it holds times its length (full from 150 words); when both candidates
+  were computed, 0.2 to 1 by how much they agree (the word-bag F1 of one against the
+  other: two methods that found different things make a low score), times 0.5 to 1 by
+  length;
+- prose: 0.4 to 1 by how much the text reads like prose: the share of its characters
+  outside lines that are a link's text, and in lines of 12 words or more (a menu, a list
+  of teasers or of labels scores low);
+- the cheap path (over the time budget, or a page too large for trafilatura): 0.3 at most.
+
+A page whose confidence is below 0.5 is one to look at: its text may be chrome. Must not
+fetch, must not touch the archive, must not parse the page again (trafilatura parses the
+second candidate's HTML itself, and only on doubtful pages).
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass
+
+from selectolax.lexbor import LexborHTMLParser
+
+from scraper.extract.clean import norm_line
+from scraper.extract.content import Content
+
+_WORD_RE = re.compile(r"\w+")
+#: Paragraphs this long are prose; the page's longest ones are what an article must hold.
+PROSE_MIN_CHARS = 150
+#: How many of the page's longest paragraphs are checked.
+PROSE_CHECKED = 5
+#: The region's text is doubtful below these: words; share of the long paragraphs' text it
+#: holds; share of the page's text outside links.
+DOUBT_MIN_WORDS = 20
+DOUBT_PROSE_SHARE = 0.5
+DOUBT_PAGE_SHARE = 0.35
+#: ... and above this share of the page's text outside links: the text is not what the page
+#: shows (it came from markup the page's visible text does not account for).
+DOUBT_PAGE_EXCESS = 1.2
+#: ... and when it reads as prose less than this (see :func:`_prose_quality`).
+DOUBT_PROSE_QUALITY = 0.6
+#: The second candidate is kept when the region's text has fewer words than this share of it.
+FALLBACK_WORDS_SHARE = 0.7
+#: Texts this long (words) are long enough for full confidence.
+CONFIDENT_WORDS = 150
+#: Lines this long (words) are prose; a text with this share of its characters in them reads
+#: as prose.
+PROSE_LINE_WORDS = 12
+PROSE_LINE_SHARE = 0.5
+
+
+@dataclass(frozen=True, slots=True)
+class Whole:
+    """What the whole page holds, noted before chrome is cut."""
+
+    #: the page as trafilatura gets it for the second candidate
+    html: str
+    #: characters of visible text outside links
+    free_chars: int
+    #: comparison keys of the page's longest paragraphs, longest first
+    prose: tuple[str, ...]
+    #: comparison keys of the page's link texts
+    link_keys: frozenset[str] = frozenset()
+    #: the cleaned page with absolute links, for the Markdown when links are kept
+    linked_html: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """What the cross-check says of the region's text."""
+
+    doubtful: bool
+    confidence: float
+
+
+def whole_page(tree: LexborHTMLParser, source: str, *, linked: bool = False) -> Whole:
+    """Note what ``tree`` (parsed from ``source``, never-content dropped) holds as a whole.
+
+    :param linked: also keep the tree's HTML (its links made absolute) for linked Markdown
+    """
+    body = tree.body
+    if body is None:
+        return Whole(source, 0, ())
+    text_chars = len(body.text(deep=True))
+    link_texts = [a.text(deep=True) for a in body.css("a")]
+    link_chars = sum(len(t) for t in link_texts)
+    link_keys = frozenset(k for t in link_texts if (k := norm_line(t)))
+    paragraphs = [p.text(deep=True) for p in body.css("p")]
+    long_ones = sorted((p for p in paragraphs if len(p) >= PROSE_MIN_CHARS), key=len, reverse=True)
+    prose = tuple(k for p in long_ones[:PROSE_CHECKED] if (k := norm_line(p)))
+    linked_html = f"<html>{body.html or ''}</html>" if linked else ""
+    return Whole(source, max(0, text_chars - link_chars), prose, link_keys, linked_html)
+
+
+def _prose_share(text: str, whole: Whole) -> float:
+    """The share of the page's longest paragraphs (by characters) that ``text`` holds."""
+    if not whole.prose:
+        return 1.0
+    key = norm_line(text)
+    total = sum(len(p) for p in whole.prose)
+    return sum(len(p) for p in whole.prose if p in key) / total
+
+
+def _length_factor(words: int) -> float:
+    return min(1.0, words / CONFIDENT_WORDS)
+
+
+def _prose_quality(text: str, whole: Whole) -> float:
+    """How much ``text`` reads like prose, in [0, 1]: the share of its characters in lines
+    that are not a link's text, and in lines of PROSE_LINE_WORDS words or more (a menu, a
+    list of teasers or of labels is neither)."""
+    total = linked = long = 0
+    for line in text.splitlines():
+        size = len(line)
+        total += size
+        if norm_line(line) in whole.link_keys:
+            linked += size
+        elif len(line.split()) >= PROSE_LINE_WORDS:
+            long += size
+    if not total:
+        return 0.0
+    return (1 - linked / total) * min(1.0, long / total / PROSE_LINE_SHARE)
+
+
+def cross_check(text: str, whole: Whole) -> Verdict:
+    """Whether the region's ``text`` is doubtful against the whole page, and how sure it is
+    when it is not."""
+    words = len(_WORD_RE.findall(text))
+    prose = _prose_share(text, whole)
+    quality = _prose_quality(text, whole)
+    doubtful = (
+        words < DOUBT_MIN_WORDS
+        or quality < DOUBT_PROSE_QUALITY
+        or prose < DOUBT_PROSE_SHARE
+        or not DOUBT_PAGE_SHARE * whole.free_chars
+        <= len(text)
+        <= DOUBT_PAGE_EXCESS * whole.free_chars
+    )
+    confidence = (0.4 + 0.6 * prose * _length_factor(words)) * (0.4 + 0.6 * quality)
+    return Verdict(doubtful, confidence)
+
+
+def agreement(first: str, second: str) -> float:
+    """The word-bag F1 of two texts (lower-cased ``\\w+`` multisets; both empty: 1)."""
+    a = Counter(_WORD_RE.findall(first.lower()))
+    b = Counter(_WORD_RE.findall(second.lower()))
+    if not a and not b:
+        return 1.0
+    common = sum((a & b).values())
+    if not common:
+        return 0.0
+    return 2 * common / (sum(a.values()) + sum(b.values()))
+
+
+def choose(primary: Content, alternative: Content, whole: Whole) -> tuple[Content, float]:
+    """The region's content or the whole page's, and the confidence in the one kept."""
+    words = len(_WORD_RE.findall(primary.text))
+    other = len(_WORD_RE.findall(alternative.text))
+    kept = alternative if words < FALLBACK_WORDS_SHARE * other else primary
+    kept_words = max(words, other) if kept is alternative else words
+    agreed = agreement(primary.text, alternative.text)
+    quality = _prose_quality(kept.text, whole)
+    confidence = (
+        (0.2 + 0.8 * agreed) * (0.5 + 0.5 * _length_factor(kept_words)) * (0.4 + 0.6 * quality)
+    )
+    return kept, confidence
+
+
+def cheap_confidence(text: str, whole: Whole) -> float:
+    """The confidence in the cheap path's text (block text with no extractor behind it)."""
+    words = len(_WORD_RE.findall(text))
+    quality = _prose_quality(text, whole)
+    return 0.3 * _prose_share(text, whole) * _length_factor(words) * quality
