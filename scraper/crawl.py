@@ -104,12 +104,14 @@ def utc_now() -> datetime:
 class CrawlLock:
     """An exclusive ``flock`` on ``<db>.lock`` holding the pid of the crawl that owns it.
 
+    The lock file sits beside the real archive file (symlinks resolved), so every name of one
+    archive (a symlink, a relative path, ``./x.db``) takes the same lock.
     The kernel drops a flock when its process dies, so the lock of a killed crawl is free for
     the next one; the pid left in the file only says who held it last.
     """
 
     def __init__(self, db_path: str | Path) -> None:
-        self.path = Path(f"{db_path}.lock")
+        self.path = Path(f"{os.path.realpath(db_path)}.lock")
         self._fd: int | None = None
         #: pid of a previous crawl that ended without releasing the lock (killed), if any
         self.stale_pid: int | None = None

@@ -5,6 +5,7 @@ Read-only: these commands never write to the archive.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import sys
 from collections.abc import Iterable, Sequence
@@ -344,10 +345,15 @@ def export(
       scraper export --format warc --site example-news -o news.warc.gz
     """
     from scraper.archive import Archive
-    from scraper.export import ExportStats, write_atomically, write_jsonl, write_warc
+    from scraper.export import ExportStats, check_output, write_atomically, write_jsonl, write_warc
 
     since_at = _since(since)
     to_stdout = output == "-"
+    if not to_stdout:
+        check_output(Path(output), db_path)
+    else:
+        with contextlib.suppress(OSError, ValueError, AttributeError):  # stdout is no file
+            check_output(sys.stdout.fileno(), db_path)
     with Archive(db_path, readonly=True) as archive:
 
         def write(out: IO[bytes]) -> ExportStats:

@@ -1,0 +1,190 @@
+"""Holes of issue 11 closed through the real CLI: the lock on the real file, an export that
+would overwrite the archive, the address registries, a database that is not ours."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections.abc import Iterator
+from contextlib import closing
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from scraper.cli import cli
+from scraper.crawl import CrawlLock
+from tests.conftest import FIXTURES
+from tests.server import LocalServer
+
+PAGE = "/blog/lighthouse.html"
+
+
+def run(*args: str) -> Result:
+    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+
+
+def rows(db: Path, sql: str) -> list[tuple[object, ...]]:
+    with closing(sqlite3.connect(db)) as conn:
+        return conn.execute(sql).fetchall()
+
+
+def one_line(result: Result) -> str:
+    """The single line a failed command printed; never a traceback."""
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    return lines[0]
+
+
+@pytest.fixture
+def site_server() -> Iterator[LocalServer]:
+    srv = LocalServer(FIXTURES / "crawl_site").start()
+    yield srv
+    srv.stop()
+
+
+def write_config(tmp_path: Path, server: LocalServer, site_extra: str = "") -> Path:
+    path = tmp_path / "sites.toml"
+    path.write_text(
+        f"""
+[defaults]
+delay_seconds = 0
+allow_private = true
+retries = 0
+
+[[site]]
+name = "gazette"
+start_urls = ["{server.base}/index.html"]
+max_depth = 0
+{site_extra}
+""",
+        encoding="utf-8",
+    )
+    return path
+
+
+@pytest.fixture
+def archive(server: LocalServer, tmp_path: Path) -> Path:
+    """An archive holding one fetched page."""
+    db = tmp_path / "archive.db"
+    result = run("fetch", server.url(PAGE), "--db", str(db), "--allow-private")
+    assert result.exit_code == 0, result.stderr
+    return db
+
+
+# --- the crawl lock is on the real file -----------------------------------------------------
+
+
+def test_a_symlink_to_the_archive_takes_the_same_lock(
+    site_server: LocalServer, tmp_path: Path
+) -> None:
+    real = tmp_path / "data" / "archive.db"
+    real.parent.mkdir()
+    alias = tmp_path / "alias.db"
+    alias.symlink_to(real)
+    config = write_config(tmp_path, site_server)
+    with CrawlLock(real):
+        result = run("crawl", "--config", str(config), "--db", str(alias))
+    assert result.exit_code == 3
+    assert "another crawl" in one_line(result)
+    assert site_server.requests == []
+    # and the other way round, with a relative spelling of the same file
+    with CrawlLock(alias):
+        cwd = os.getcwd()
+        os.chdir(tmp_path)
+        try:
+            result = run("crawl", "--config", str(config), "--db", "./data/../data/archive.db")
+        finally:
+            os.chdir(cwd)
+    assert result.exit_code == 3
+
+
+# --- export never writes onto the archive ---------------------------------------------------
+
+
+@pytest.mark.parametrize("suffix", ["", "-wal", "-shm", ".lock"])
+@pytest.mark.parametrize("spelling", ["same", "symlink", "hardlink"])
+def test_export_onto_the_archive_or_its_files_is_refused(
+    archive: Path, tmp_path: Path, suffix: str, spelling: str
+) -> None:
+    target = Path(f"{archive}{suffix}")
+    if not target.exists():
+        target.write_bytes(b"")  # -wal/-shm exist while a writer has the archive open
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()}
+    if spelling == "symlink":
+        out = tmp_path / "out.jsonl"
+        out.symlink_to(target)
+    elif spelling == "hardlink":
+        out = tmp_path / "out.jsonl"
+        os.link(target, out)
+    else:
+        out = target
+    for fmt in ("jsonl", "warc"):
+        result = run("export", "--db", str(archive), "--format", fmt, "-o", str(out))
+        assert result.exit_code == 2
+        line = one_line(result)
+        assert str(out) in line
+        assert "archive" in line
+    after = {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()}
+    assert {k: v for k, v in after.items() if k != "out.jsonl"} == before
+    assert rows(archive, "select count(*) from snapshots") == [(1,)]
+
+
+def test_export_wal_name_is_refused_before_it_exists(archive: Path) -> None:
+    wal = Path(f"{archive}-wal")
+    wal.unlink(missing_ok=True)
+    result = run("export", "--db", str(archive), "-o", str(wal))
+    assert result.exit_code == 2
+    assert str(wal) in one_line(result)
+    assert not wal.exists()
+    assert rows(archive, "pragma integrity_check") == [("ok",)]
+
+
+def test_export_to_another_file_still_works(archive: Path, tmp_path: Path) -> None:
+    out = tmp_path / "snapshots.jsonl"
+    result = run("export", "--db", str(archive), "-o", str(out))
+    assert result.exit_code == 0, result.stderr
+    assert out.read_text(encoding="utf-8").count("\n") == 1
+
+
+def test_export_to_stdout_redirected_onto_the_archive_is_refused(archive: Path) -> None:
+    import subprocess
+    import sys
+
+    before = archive.read_bytes()
+    with open(archive, "ab") as out:  # `scraper export >> archive.db`
+        proc = subprocess.run(
+            [sys.executable, "-m", "scraper", "export", "--db", str(archive)],
+            stdout=out,
+            stderr=subprocess.PIPE,
+            timeout=300,
+            check=False,
+        )
+    assert proc.returncode == 2
+    err = proc.stderr.decode()
+    assert "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
+    assert "stdout" in err
+    assert archive.read_bytes() == before
+
+
+# --- addresses from the special-purpose registries ------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://[::ffff:0:127.0.0.1]/",
+        "http://[3fff::1]/",
+        "http://[5f00::1]/",
+        "http://[2001:0:808:808::80ff:fffe]/",
+    ],
+)
+def test_fetch_refuses_special_purpose_addresses(url: str, tmp_path: Path) -> None:
+    db = tmp_path / "archive.db"
+    result = run("fetch", url, "--db", str(db))
+    assert result.exit_code == 1
+    line = one_line(result)
+    assert "private or reserved address" in line
+    assert rows(db, "select error like 'blocked_address%' from fetches") == [(1,)]
