@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from scraper.errors import ConfigError
+from scraper.errors import BlockedAddressError, ConfigError, UsageError
+from scraper.urls import check_url_target, normalise_url
 
 DEFAULT_USER_AGENT = "scraper/0.1 (+https://example.org/scraper)"
 DEFAULT_CONFIG_PATH = Path("config/sites.toml")
@@ -205,7 +206,30 @@ def _patterns(value: Any, where: str) -> tuple[re.Pattern[str], ...]:
     return tuple(compiled)
 
 
-def _load_site(raw: Any, index: int, defaults: Settings, where: str) -> Site:
+def _check_urls(site: Site, where: str) -> None:
+    """Every start URL, sitemap and feed is an absolute http(s) URL the site may fetch: a URL
+    that is not one, or a private/loopback address without ``allow_private``, would make a
+    crawl that silently does nothing."""
+    for key in ("start_urls", "sitemaps", "feeds"):
+        for i, url in enumerate(getattr(site, key)):
+            place = f"{where}.{key}[{i}]"
+            try:
+                normalise_url(url)
+            except UsageError as exc:
+                raise ConfigError(f"{place}: {exc} (expected an absolute http(s) URL)") from exc
+            try:
+                check_url_target(url, site.settings.allow_private)
+            except BlockedAddressError as exc:
+                raise ConfigError(
+                    f"{place}: {url}: {exc.message.replace(', or --allow-private,', '')}"
+                ) from exc
+            except UsageError as exc:
+                raise ConfigError(f"{place}: {exc}") from exc
+
+
+def _load_site(
+    raw: Any, index: int, defaults: Settings, where: str, environ: Mapping[str, str]
+) -> Site:
     where = f"{where}: site[{index}]"
     if not isinstance(raw, dict):
         raise ConfigError(f"{where}: expected a table")
@@ -236,8 +260,12 @@ def _load_site(raw: Any, index: int, defaults: Settings, where: str) -> Site:
         raise ConfigError(
             f"{where}.trailing_slash: expected 'keep', 'strip' or 'add', got {slash!r}"
         )
-    site_values["settings"] = apply_settings(defaults, setting_values, where)
-    return Site(**site_values)
+    # precedence: [defaults] < [[site]] < SCRAPER_* (the environment wins over the file)
+    settings = apply_settings(defaults, setting_values, where)
+    site_values["settings"] = settings_from_env(settings, environ)
+    site = Site(**site_values)
+    _check_urls(site, where)
+    return site
 
 
 def parse_config(
@@ -258,11 +286,15 @@ def parse_config(
     if not isinstance(raw_defaults, dict):
         raise ConfigError(f"{where}: defaults: expected a table")
     defaults = apply_settings(Settings(), raw_defaults, f"{where}: defaults")
-    defaults = settings_from_env(defaults, os.environ if environ is None else environ)
+    env = os.environ if environ is None else environ
+    defaults_from_file = defaults
+    defaults = settings_from_env(defaults, env)
     raw_sites = data.get("site", [])
     if not isinstance(raw_sites, list):
         raise ConfigError(f"{where}: site: expected [[site]] tables")
-    sites = tuple(_load_site(raw, i, defaults, where) for i, raw in enumerate(raw_sites))
+    sites = tuple(
+        _load_site(raw, i, defaults_from_file, where, env) for i, raw in enumerate(raw_sites)
+    )
     names = [s.name for s in sites]
     for name in names:
         if names.count(name) > 1:

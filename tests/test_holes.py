@@ -188,3 +188,74 @@ def test_fetch_refuses_special_purpose_addresses(url: str, tmp_path: Path) -> No
     line = one_line(result)
     assert "private or reserved address" in line
     assert rows(db, "select error like 'blocked_address%' from fetches") == [(1,)]
+
+
+# --- config: SCRAPER_* over [[site]]; start URLs checked -------------------------------------
+
+
+def test_scraper_env_overrides_site_settings(site_server: LocalServer, tmp_path: Path) -> None:
+    config = write_config(tmp_path, site_server, 'user_agent = "site-agent/1"')
+    db = tmp_path / "archive.db"
+    result = CliRunner(env={"SCRAPER_USER_AGENT": "env-agent/2"}).invoke(
+        cli,
+        ["crawl", "--config", str(config), "--db", str(db), "--max-pages", "1"],
+        catch_exceptions=False,
+    )
+    assert result.exit_code == 0, result.stderr
+    agents = {r.headers.get("User-Agent") for r in site_server.requests}
+    assert agents == {"env-agent/2"}
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "needle"),
+    [
+        ("start_urls", "not a url", "not a valid URL"),
+        ("start_urls", "/index.html", "not a valid URL"),
+        ("start_urls", "ftp://example.org/", "not a valid URL"),
+        ("start_urls", "www.example.org/blog", "not a valid URL"),
+        ("sitemaps", "/sitemap.xml", "not a valid URL"),
+        ("feeds", "http://", "not a valid URL"),
+        ("start_urls", "http://127.0.0.1:9/", "private or reserved address"),
+        ("start_urls", "http://localhost/", "private host name"),
+        ("sitemaps", "http://[::1]/sitemap.xml", "private or reserved address"),
+        ("feeds", "http://10.0.0.1/feed.xml", "private or reserved address"),
+    ],
+)
+def test_a_start_url_that_cannot_be_crawled_is_a_config_error(
+    tmp_path: Path, key: str, value: str, needle: str
+) -> None:
+    config = tmp_path / "sites.toml"
+    other = f'{key} = ["{value}"]' if key != "start_urls" else ""
+    start = (
+        f'start_urls = ["{value}"]'
+        if key == "start_urls"
+        else 'start_urls = ["https://a.example/"]'
+    )
+    config.write_text(f'[[site]]\nname = "s"\n{start}\n{other}\n', encoding="utf-8")
+    db = tmp_path / "archive.db"
+    result = run("crawl", "--config", str(config), "--db", str(db))
+    assert result.exit_code == 2
+    line = one_line(result)
+    assert str(config) in line
+    assert f"site 's'.{key}[0]" in line
+    assert needle in line
+    assert not db.exists()
+
+
+def test_allow_private_in_the_site_or_defaults_lets_a_local_start_url_in(tmp_path: Path) -> None:
+    from scraper.config import load_config
+
+    config = tmp_path / "sites.toml"
+    config.write_text(
+        '[[site]]\nname = "s"\nstart_urls = ["http://127.0.0.1:9/"]\nallow_private = true\n'
+        '[[site]]\nname = "t"\nstart_urls = ["http://127.0.0.1:9/"]\n',
+        encoding="utf-8",
+    )
+    result = run("crawl", "--config", str(config), "--db", str(tmp_path / "a.db"))
+    assert result.exit_code == 2
+    assert "site 't'.start_urls[0]" in one_line(result)
+    config.write_text(
+        '[defaults]\nallow_private = true\n[[site]]\nname = "t"\nstart_urls = ["http://127.0.0.1:9/"]\n',
+        encoding="utf-8",
+    )
+    assert load_config(config, environ={}).sites[0].start_urls == ("http://127.0.0.1:9/",)
