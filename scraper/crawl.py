@@ -719,10 +719,11 @@ class Crawler:
                     host.delay_seconds = delay
                     host.next_start = max(host.next_start, host.last_start + delay)
                 sitemaps = [
-                    (u, run.site.name, "sitemap")
+                    (normal, run.site.name, "sitemap")
                     for u in robots.sitemaps()
                     for run in self.sites
                     if host.origin in run.frontier.hosts
+                    and (normal := run.frontier.source_scope(u)) is not None
                 ]
                 self.state.add_sources(sitemaps, now=iso_utc(now), found_on="robots.txt")
             host.robots, host.robots_checked = robots, True
@@ -799,10 +800,14 @@ class Crawler:
                     )
             status, etag, last_modified = result.status_code, result.etag, result.last_modified
             if not result.not_modified:
-                parsed = parse_source(result.body, result.final_url, max_bytes=settings.max_bytes)
-                if parsed.sitemaps:
+                # a big sitemap takes a while to parse: not on the event loop, which fetches on
+                parsed = await asyncio.to_thread(
+                    parse_source, result.body, result.final_url, max_bytes=settings.max_bytes
+                )
+                children = [run.frontier.source_scope(e.url) for e in parsed.sitemaps]
+                if any(children):
                     self.state.add_sources(
-                        [(e.url, site.name, "sitemap") for e in parsed.sitemaps],
+                        [(u, site.name, "sitemap") for u in children if u],
                         now=iso_utc(now),
                         found_on=url,
                     )
@@ -895,7 +900,11 @@ class Crawler:
             self.counts.discovered += len(new)
         if links.feeds:
             self.state.add_sources(
-                [(u, site.name, "feed") for u in links.feeds if run.frontier.scope(u, 0)],
+                [
+                    (normal, site.name, "feed")
+                    for u in links.feeds
+                    if (normal := run.frontier.source_scope(u)) is not None
+                ],
                 now=iso_utc(now),
                 found_on=page.url,
             )

@@ -104,6 +104,25 @@ class Frontier:
             return None
         return normal
 
+    def source_scope(self, url: str) -> str | None:
+        """The normalised URL of a sitemap or feed the crawl found (a sitemap index's child, a
+        robots.txt ``Sitemap:`` line, a feed a page links to) when this site may read it, else
+        None: the address policy, ``deny``, and one of the site's hosts or an ``allow`` pattern.
+        (``allow`` patterns describe pages, so a sitemap on the site's own host needs none.)
+        """
+        normal = self._normalise(url)
+        if normal is None:
+            return None
+        try:
+            check_url_target(normal, self.site.settings.allow_private)
+        except (BlockedAddressError, UsageError):
+            return None
+        if any(p.search(normal) for p in self.site.deny):
+            return None
+        if origin_of(normal) in self.hosts or any(p.search(normal) for p in self.site.allow):
+            return normal
+        return None
+
     def _scope_cached(self, url: str, depth: int) -> str | None:
         if depth > self.site.max_depth:
             return None

@@ -259,3 +259,88 @@ def test_allow_private_in_the_site_or_defaults_lets_a_local_start_url_in(tmp_pat
         encoding="utf-8",
     )
     assert load_config(config, environ={}).sites[0].start_urls == ("http://127.0.0.1:9/",)
+
+
+# --- sitemap scope, relative Sitemap: lines --------------------------------------------------
+
+PAGE_HTML = (
+    "<html><head><title>{0}</title></head>"
+    "<body><article><h1>{0}</h1><p>{1}</p></article></body></html>"
+)
+BODY_TEXT = "A paragraph long enough to be the article of this page, with several words in it. " * 4
+
+
+SITEMAP_NS = "http://www.sitemaps.org/schemas/sitemap/0.9"
+
+
+def _urlset(*locs: str) -> str:
+    urls = "".join(f"<url><loc>{loc}</loc></url>" for loc in locs)
+    return f'<urlset xmlns="{SITEMAP_NS}">{urls}</urlset>'
+
+
+def _index(*locs: str) -> str:
+    maps = "".join(f"<sitemap><loc>{loc}</loc></sitemap>" for loc in locs)
+    return f'<sitemapindex xmlns="{SITEMAP_NS}">{maps}</sitemapindex>'
+
+
+@pytest.fixture
+def other_server() -> Iterator[LocalServer]:
+    """Another host (another origin on 127.0.0.1) that no crawl of the site may reach."""
+    srv = LocalServer().start()
+    yield srv
+    srv.stop()
+
+
+def test_sitemap_lines_and_index_children_keep_to_the_site(
+    server: LocalServer, other_server: LocalServer, tmp_path: Path
+) -> None:
+    xml = {"Content-Type": "application/xml"}
+    other = other_server.base
+    server.route(
+        "/robots.txt",
+        "User-agent: *\nDisallow: /private/\n"
+        f"Sitemap: /r-sitemap.xml\nSitemap: {other}/o-sitemap.xml\nSitemap: /denied/s.xml\n",
+        headers={"Content-Type": "text/plain"},
+    )
+    server.route(
+        "/r-sitemap.xml", _index("/child.xml", f"{other}/o-child.xml", "/denied/c.xml"), headers=xml
+    )
+    server.route("/child.xml", _urlset("/p1.html"), headers=xml)
+    for path, title in (("/index.html", "Home"), ("/p1.html", "Page one")):
+        server.route(path, PAGE_HTML.format(title, BODY_TEXT))
+    config = tmp_path / "sites.toml"
+    config.write_text(
+        f"""
+[defaults]
+delay_seconds = 0
+allow_private = true
+retries = 0
+
+[[site]]
+name = "s"
+start_urls = ["{server.base}/index.html"]
+deny = ["/denied/"]
+max_depth = 0
+""",
+        encoding="utf-8",
+    )
+    db = tmp_path / "archive.db"
+    result = run("crawl", "--config", str(config), "--db", str(db))
+    assert result.exit_code == 0, result.stderr
+    asked = {r.path for r in server.requests}
+    assert {"/robots.txt", "/r-sitemap.xml", "/child.xml", "/p1.html"} <= asked
+    assert not any(p.startswith("/denied/") for p in asked)
+    assert other_server.requests == []
+    sources = {u for (u,) in rows(db, "select url from crawl_sources")}
+    assert sources == {f"{server.base}/r-sitemap.xml", f"{server.base}/child.xml"}
+    archived = {u for (u,) in rows(db, "select url from latest_snapshots")}
+    assert archived == {f"{server.base}/index.html", f"{server.base}/p1.html"}
+
+
+def test_the_bundled_demo_robots_sitemap_line_is_read(tmp_path: Path) -> None:
+    """The demo's robots.txt says ``Sitemap: /sitemap.xml``: it resolves against robots.txt."""
+    from scraper.fetch import Robots
+
+    body = (Path(__file__).parents[1] / "scraper" / "demo" / "site" / "robots.txt").read_text()
+    robots = Robots("http://127.0.0.1:8000", 200, body)
+    assert robots.sitemaps() == ("http://127.0.0.1:8000/sitemap.xml",)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from dataclasses import dataclass, field
+from urllib.parse import urldefrag, urljoin
 
 import httpx
 from protego import Protego
@@ -78,8 +79,22 @@ class Robots:
         return None if delay is None else float(delay)
 
     def sitemaps(self) -> tuple[str, ...]:
+        """The ``Sitemap:`` lines as absolute http(s) URLs, each resolved against the robots.txt
+        URL (RFC 9309 asks for absolute ones; ``Sitemap: /sitemap.xml`` is common all the same).
+        Lines that are no http(s) URL once resolved are dropped; scope is the crawl's to judge."""
         rules = self._rules()
-        return () if rules is None else tuple(rules.sitemaps)
+        if rules is None:
+            return ()
+        base = self.origin.rstrip("/") + "/robots.txt"
+        found: dict[str, None] = {}
+        for line in rules.sitemaps:
+            try:
+                url = urldefrag(urljoin(base, str(line).strip()))[0]
+            except ValueError:  # an invalid IPv6 literal, a bad port
+                continue
+            if url.lower().startswith(("http://", "https://")):
+                found.setdefault(url, None)
+        return tuple(found)
 
 
 async def fetch_robots(
