@@ -344,3 +344,138 @@ def test_the_bundled_demo_robots_sitemap_line_is_read(tmp_path: Path) -> None:
     body = (Path(__file__).parents[1] / "scraper" / "demo" / "site" / "robots.txt").read_text()
     robots = Robots("http://127.0.0.1:8000", 200, body)
     assert robots.sitemaps() == ("http://127.0.0.1:8000/sitemap.xml",)
+
+
+# --- --db: no directories made up, no foreign database taken over, scraper init --------------
+
+
+def _foreign(path: Path) -> Path:
+    with closing(sqlite3.connect(path)) as conn:
+        conn.execute("CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT)")
+        conn.execute("INSERT INTO notes (body) VALUES ('keep me')")
+        conn.commit()
+    return path
+
+
+def _tables(path: Path) -> set[str]:
+    return {str(n) for (n,) in rows(path, "select name from sqlite_master where type = 'table'")}
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("fetch", "--allow-private", "URL"),
+        ("crawl", "--config", "CONFIG"),
+        ("init",),
+        ("sql", "select 1"),
+        ("history", "URL"),
+        ("export",),
+    ],
+)
+@pytest.mark.parametrize("how", ["option", "env"])
+def test_db_in_a_missing_directory_is_refused_and_not_created(
+    server: LocalServer, tmp_path: Path, args: tuple[str, ...], how: str
+) -> None:
+    config = tmp_path / "sites.toml"
+    config.write_text(
+        f'[[site]]\nname = "s"\nstart_urls = ["{server.url(PAGE)}"]\nallow_private = true\n'
+    )
+    argv = [a.replace("URL", server.url(PAGE)).replace("CONFIG", str(config)) for a in args]
+    db = tmp_path / "no" / "such" / "dir" / "a.db"
+    if how == "option":
+        result = CliRunner().invoke(cli, [*argv, "--db", str(db)], catch_exceptions=False)
+    else:
+        result = CliRunner(env={"SCRAPER_DB": str(db)}).invoke(cli, argv, catch_exceptions=False)
+    assert result.exit_code == 2
+    line = one_line(result)
+    assert str(db) in line
+    assert "does not exist" in line
+    assert not (tmp_path / "no").exists()
+    assert server.requests == []
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("fetch", "--allow-private", "URL"),
+        ("crawl", "--config", "CONFIG"),
+        ("reextract",),
+        ("boilerplate", "--site", "s", "--learn"),
+    ],
+)
+def test_another_programs_database_is_refused(
+    server: LocalServer, tmp_path: Path, args: tuple[str, ...]
+) -> None:
+    config = tmp_path / "sites.toml"
+    config.write_text(
+        f'[[site]]\nname = "s"\nstart_urls = ["{server.url(PAGE)}"]\nallow_private = true\n'
+    )
+    db = _foreign(tmp_path / "other.db")
+    before = db.read_bytes()
+    argv = [a.replace("URL", server.url(PAGE)).replace("CONFIG", str(config)) for a in args]
+    result = run(*argv, "--db", str(db))
+    assert result.exit_code == 2
+    line = one_line(result)
+    assert str(db) in line
+    assert "another program" in line
+    assert "scraper init" in line
+    assert db.read_bytes() == before
+    assert not Path(f"{db}-wal").exists()
+    assert _tables(db) == {"notes"}
+    assert server.requests_to(PAGE) == []
+
+
+def test_scraper_init_adopts_a_foreign_database_then_fetch_uses_it(
+    server: LocalServer, tmp_path: Path
+) -> None:
+    db = _foreign(tmp_path / "other.db")
+    result = run("init", "--db", str(db))
+    assert result.exit_code == 0, result.stderr
+    assert {"notes", "pages", "snapshots", "fetches", "raw", "runs"} <= _tables(db)
+    result = run("fetch", server.url(PAGE), "--db", str(db), "--allow-private")
+    assert result.exit_code == 0, result.stderr
+    assert rows(db, "select body from notes") == [("keep me",)]
+    assert rows(db, "select count(*) from snapshots") == [(1,)]
+    again = run("init", "--db", str(db))  # an archive already: nothing to adopt, no harm
+    assert again.exit_code == 0, again.stderr
+    assert rows(db, "select count(*) from snapshots") == [(1,)]
+
+
+@pytest.mark.parametrize("kind", ["empty-file", "empty-database", "new"])
+def test_an_empty_file_or_database_is_a_new_archive(
+    server: LocalServer, tmp_path: Path, kind: str
+) -> None:
+    db = tmp_path / "a.db"
+    if kind == "empty-file":
+        db.write_bytes(b"")
+    elif kind == "empty-database":
+        with closing(sqlite3.connect(db)) as conn:
+            conn.execute("PRAGMA user_version = 0")
+            conn.commit()
+    result = run("fetch", server.url(PAGE), "--db", str(db), "--allow-private")
+    assert result.exit_code == 0, result.stderr
+    assert rows(db, "select count(*) from snapshots") == [(1,)]
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("sql", "select 1"),
+        ("history", "http://a.example/"),
+        ("changes",),
+        ("search", "x"),
+        ("export",),
+        ("diff", "http://a.example/"),
+        ("reextract",),
+        ("boilerplate", "--site", "s"),
+        ("boilerplate", "--site", "s", "--learn"),
+    ],
+)
+def test_commands_that_read_never_create_a_missing_archive(
+    tmp_path: Path, args: tuple[str, ...]
+) -> None:
+    db = tmp_path / "missing.db"
+    result = run(*args, "--db", str(db))
+    assert result.exit_code in (1, 2)
+    assert str(db) in one_line(result)
+    assert list(tmp_path.iterdir()) == []

@@ -15,7 +15,7 @@ from typing import IO, Any, TypeVar
 import click
 
 from scraper import __version__
-from scraper.errors import ScraperError
+from scraper.errors import ScraperError, UsageError
 from scraper.models import iso_utc
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -56,6 +56,18 @@ def now_iso() -> str:
     return iso_utc(dt.datetime.now(dt.UTC))
 
 
+def _check_db_path(ctx: click.Context, param: click.Parameter, value: Path) -> Path:
+    """A ``--db`` (or SCRAPER_DB) the user named must be in a directory that exists: a typo must
+    not leave a new directory tree behind. Only the default's ``data/`` is ours to create."""
+    if ctx.get_parameter_source(param.name or "db_path") is click.core.ParameterSource.DEFAULT:
+        return value
+    parent = value.parent
+    if not parent.is_dir():
+        why = "is not a directory" if parent.exists() else "does not exist"
+        raise UsageError(f"--db {value}: the directory {parent} {why}")
+    return value
+
+
 def db_option(func: F) -> F:
     """``--db PATH`` (env SCRAPER_DB), the archive file."""
     return click.option(
@@ -66,6 +78,7 @@ def db_option(func: F) -> F:
         default=DEFAULT_DB,
         envvar="SCRAPER_DB",
         show_default=True,
+        callback=_check_db_path,
         help="The archive (SQLite file). Env: SCRAPER_DB.",
     )(func)
 
