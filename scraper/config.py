@@ -9,6 +9,7 @@ This module reads the config file it is given and the environment; it does no ot
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import re
 import tomllib
@@ -26,24 +27,71 @@ _DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0, None: 1.0}
 
 
+#: the longest duration anything takes (a revisit interval, --since, a robots.txt TTL): 100
+#: years; more is a typo, and would not fit the calendar arithmetic done with it
+MAX_DURATION_SECONDS = 36500 * 86400.0
+_DAY = 86400.0
+#: the largest whole number a setting or option takes (what SQLite and C code take as an int)
+MAX_WHOLE_NUMBER = 2**31 - 1
+
+
+def _as_float(value: int | float) -> float:
+    """A number as a float; a whole number too large for one is infinite."""
+    try:
+        return float(value)
+    except OverflowError:
+        return math.inf
+
+
+def is_duration(text: str) -> bool:
+    """True when ``text`` is written like a duration (``"7d"``, ``"90"``), in range or not."""
+    return _DURATION_RE.match(text) is not None
+
+
 def parse_duration(value: str | int | float, *, where: str = "duration") -> float:
-    """Seconds in ``"90s"``, ``"15m"``, ``"6h"``, ``"7d"``, ``"2w"`` or a bare number of seconds."""
+    """Seconds in ``"90s"``, ``"15m"``, ``"6h"``, ``"7d"``, ``"2w"`` or a bare number of seconds.
+
+    At most :data:`MAX_DURATION_SECONDS` (``36500d``); negative, NaN or infinite is refused.
+    """
     if isinstance(value, bool):
         raise ConfigError(f"{where}: expected a duration like '6h', got {value!r}")
     if isinstance(value, int | float):
-        if value < 0:
-            raise ConfigError(f"{where}: a duration cannot be negative")
-        return float(value)
-    match = _DURATION_RE.match(str(value))
-    if not match:
-        raise ConfigError(
-            f"{where}: expected a duration like '90s', '15m', '6h' or '7d', got {value!r}"
-        )
-    return float(match.group(1)) * _UNITS[match.group(2)]
+        seconds = _as_float(value)
+        if math.isnan(seconds) or seconds < 0:
+            raise ConfigError(f"{where}: a duration cannot be negative or NaN, got {value!r}")
+    else:
+        match = _DURATION_RE.match(str(value))
+        if not match:
+            raise ConfigError(
+                f"{where}: expected a duration like '90s', '15m', '6h' or '7d', got {value!r}"
+            )
+        seconds = float(match.group(1)) * _UNITS[match.group(2)]
+    if seconds > MAX_DURATION_SECONDS:
+        raise ConfigError(f"{where}: {value!r} is too long (at most 36500d, 100 years)")
+    return seconds
 
 
-def _setting(default: Any, help: str, *, duration: bool = False) -> Any:
-    return field(default=default, metadata={"help": help, "duration": duration})
+def _setting(
+    default: Any,
+    help: str,
+    *,
+    duration: bool = False,
+    minimum: float = 0,
+    maximum: float | None = None,
+    positive: bool = False,
+) -> Any:
+    """A setting's declaration: default, help line, and the range its value must be in
+    (``positive``: more than ``minimum``, not equal to it)."""
+    return field(
+        default=default,
+        metadata={
+            "help": help,
+            "duration": duration,
+            "minimum": minimum,
+            "maximum": maximum,
+            "positive": positive,
+        },
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,30 +101,46 @@ class Settings:
     user_agent: str = _setting(
         DEFAULT_USER_AGENT, "User-Agent header; its first word is our robots.txt token"
     )
-    delay_seconds: float = _setting(1.0, "minimum seconds between two requests to the same host")
-    concurrency_per_host: int = _setting(2, "requests in flight to one host at most")
-    concurrency: int = _setting(16, "requests in flight in all at most")
+    delay_seconds: float = _setting(
+        1.0, "minimum seconds between two requests to the same host", maximum=_DAY
+    )
+    concurrency_per_host: int = _setting(
+        2, "requests in flight to one host at most", minimum=1, maximum=1000
+    )
+    concurrency: int = _setting(16, "requests in flight in all at most", minimum=1, maximum=10_000)
     revisit: float = _setting(6 * 3600.0, "how often a known page is due again", duration=True)
     revisit_min: float = _setting(3600.0, "floor of the adaptive revisit interval", duration=True)
     revisit_max: float = _setting(
         7 * 86400.0, "cap of the adaptive revisit interval", duration=True
     )
     max_pages: int = _setting(1000, "pages fetched per site per run at most")
-    max_bytes: int = _setting(10 * 1024 * 1024, "body size cap, counted after decompression")
-    connect_timeout_seconds: float = _setting(10.0, "seconds to open a connection")
-    read_timeout_seconds: float = _setting(20.0, "seconds to wait for the next bytes of a response")
-    deadline_seconds: float = _setting(60.0, "seconds one URL may take in all, retries included")
-    max_redirects: int = _setting(10, "redirect hops followed at most")
-    retries: int = _setting(3, "extra attempts on connect errors, timeouts, 429 and 5xx")
+    max_bytes: int = _setting(
+        10 * 1024 * 1024, "body size cap, counted after decompression", minimum=1
+    )
+    connect_timeout_seconds: float = _setting(
+        10.0, "seconds to open a connection", positive=True, maximum=_DAY
+    )
+    read_timeout_seconds: float = _setting(
+        20.0, "seconds to wait for the next bytes of a response", positive=True, maximum=_DAY
+    )
+    deadline_seconds: float = _setting(
+        60.0, "seconds one URL may take in all, retries included", positive=True, maximum=_DAY
+    )
+    max_redirects: int = _setting(10, "redirect hops followed at most", maximum=100)
+    retries: int = _setting(
+        3, "extra attempts on connect errors, timeouts, 429 and 5xx", maximum=100
+    )
     retry_max_wait_seconds: float = _setting(
-        60.0, "longest wait before a retry (Retry-After is capped to it)"
+        60.0, "longest wait before a retry (Retry-After is capped to it)", maximum=_DAY
     )
     respect_robots: bool = _setting(True, "obey robots.txt and its Crawl-delay")
     robots_ttl: float = _setting(86400.0, "how long a fetched robots.txt is trusted", duration=True)
     allow_private: bool = _setting(
         False, "allow loopback, private and link-local addresses (local sites)"
     )
-    extract_timeout_seconds: float = _setting(20.0, "time budget of one page's extraction")
+    extract_timeout_seconds: float = _setting(
+        20.0, "time budget of one page's extraction", positive=True, maximum=_DAY
+    )
 
 
 SETTING_NAMES = frozenset(f.name for f in dataclasses.fields(Settings))
@@ -132,6 +196,28 @@ class Config:
         return tuple(s for s in self.sites if s in wanted)
 
 
+def _number_text(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else f"{value:g}"
+
+
+def _check_range(value: int | float, spec: dataclasses.Field[Any], where: str) -> None:
+    """The declared range of a number setting (finite, and within minimum..maximum)."""
+    low = spec.metadata.get("minimum", 0)
+    high = spec.metadata.get("maximum")
+    if high is None:
+        high = MAX_WHOLE_NUMBER if isinstance(spec.default, int) else 1e9
+    number = _as_float(value)
+    shown = value if isinstance(value, int) and abs(value) < 10**30 else f"{number:g}"
+    if not math.isfinite(number):
+        raise ConfigError(f"{where}: expected a finite number, got {shown}")
+    if spec.metadata.get("positive") and number <= low:
+        raise ConfigError(f"{where}: must be more than {_number_text(low)}, got {shown}")
+    if number < low:
+        raise ConfigError(f"{where}: must be at least {_number_text(low)}, got {shown}")
+    if number > high:
+        raise ConfigError(f"{where}: must be at most {_number_text(high)}, got {shown}")
+
+
 def _coerce_setting(name: str, value: Any, where: str) -> Any:
     spec = next(f for f in dataclasses.fields(Settings) if f.name == name)
     if spec.metadata.get("duration"):
@@ -144,18 +230,26 @@ def _coerce_setting(name: str, value: Any, where: str) -> Any:
     if kind is float:
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise ConfigError(f"{where}: expected a number, got {value!r}")
-        if value < 0:
-            raise ConfigError(f"{where}: cannot be negative")
+        _check_range(value, spec, where)
         return float(value)
     if kind is int:
         if isinstance(value, bool) or not isinstance(value, int):
             raise ConfigError(f"{where}: expected a whole number, got {value!r}")
-        if value < 0:
-            raise ConfigError(f"{where}: cannot be negative")
+        _check_range(value, spec, where)
         return value
     if not isinstance(value, str) or not value.strip():
         raise ConfigError(f"{where}: expected a non-empty string, got {value!r}")
+    if any("\ud800" <= c <= "\udfff" for c in value):
+        raise ConfigError(f"{where}: not valid UTF-8 text: {value!r}")
+    if any(c < " " or c == "\x7f" for c in value):
+        # a setting's text goes into HTTP headers (user_agent): no line breaks, no controls
+        raise ConfigError(f"{where}: a control character is not allowed: {value!r}")
     return value
+
+
+def check_setting(name: str, value: Any, where: str) -> Any:
+    """One setting's value, validated as the config file's would be (for CLI flags)."""
+    return _coerce_setting(name, value, where)
 
 
 def apply_settings(base: Settings, values: Mapping[str, Any], where: str) -> Settings:
@@ -168,26 +262,41 @@ def apply_settings(base: Settings, values: Mapping[str, Any], where: str) -> Set
     return dataclasses.replace(base, **changes)
 
 
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"0", "false", "no", "off", ""})
+
+
 def settings_from_env(base: Settings, environ: Mapping[str, str]) -> Settings:
-    """Apply ``SCRAPER_<SETTING>`` variables (e.g. ``SCRAPER_USER_AGENT``) over ``base``."""
-    values: dict[str, Any] = {}
-    for name in SETTING_NAMES:
-        raw = environ.get(f"SCRAPER_{name.upper()}")
+    """Apply ``SCRAPER_<SETTING>`` variables (e.g. ``SCRAPER_USER_AGENT``) over ``base``.
+
+    A value that is not one the setting takes is a ConfigError naming the variable.
+    """
+    changes: dict[str, Any] = {}
+    for name in sorted(SETTING_NAMES):
+        variable = f"SCRAPER_{name.upper()}"
+        raw = environ.get(variable)
         if raw is None:
             continue
+        where = f"environment {variable}"
         kind = type(getattr(base, name))
         value: Any = raw
+        text = raw.strip().lower()
         if kind is bool:
-            value = raw.strip().lower() in {"1", "true", "yes", "on"}
-        elif kind is int and raw.strip().lstrip("-").isdigit():
-            value = int(raw)
+            if text not in _TRUE | _FALSE:
+                raise ConfigError(f"{where}: expected true or false, got {raw!r}")
+            value = text in _TRUE
+        elif kind is int:
+            try:
+                value = int(text)
+            except ValueError:
+                raise ConfigError(f"{where}: expected a whole number, got {raw!r}") from None
         elif kind is float:
             try:
-                value = float(raw)
+                value = float(text)
             except ValueError:
                 value = raw  # a duration string such as "6h"
-        values[name] = value
-    return apply_settings(base, values, "environment SCRAPER_*") if values else base
+        changes[name] = _coerce_setting(name, value, where)
+    return dataclasses.replace(base, **changes) if changes else base
 
 
 def _str_list(value: Any, where: str) -> tuple[str, ...]:

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from contextlib import closing
 from pathlib import Path
 
+import click
 import pytest
 from click.testing import CliRunner, Result
 
@@ -479,3 +480,186 @@ def test_commands_that_read_never_create_a_missing_archive(
     assert result.exit_code in (1, 2)
     assert str(db) in one_line(result)
     assert list(tmp_path.iterdir()) == []
+
+
+# --- no tracebacks: every number, duration and option out of range is one line -------------
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (("changes", "--since", "9999999d"), "--since: '9999999d' is too long"),
+        (("changes", "--since", "99999999999999999999d"), "is too long"),
+        (("search", "x", "--since", "9999999d"), "is too long"),
+        (("export", "--since", "9999999d"), "is too long"),
+        (("sql", "select :a", "-p", "a", "\udcff"), "-p: '\\udcff' is not valid UTF-8"),
+        (("sql", "select '\udcff'"), "is not valid UTF-8"),
+        (("history", "http://a.example/\udcff"), "URL: 'http://a.example/\\udcff' is not valid"),
+        (("diff", "http://a.example/\udcff"), "is not valid UTF-8"),
+        (("sql", "select 1", "--timeout", "nan"), "--timeout: nan is not a finite number"),
+        (("sql", "select 1", "--timeout", "inf"), "is not a finite number"),
+        (("sql", "select 1", "--limit", "9" * 30), "--limit: 999"),
+        (("search", "x", "--limit", "9" * 30), "is too large"),
+        (("changes", "--limit", "9" * 30), "is too large"),
+        (("fetch", "http://a.example/\udcff"), "is not valid UTF-8"),
+        (("fetch", "--user-agent", "a\nb", "http://a.example/"), "control character"),
+    ],
+)
+def test_odd_option_values_are_one_line_exit_2(
+    archive: Path, args: tuple[str, ...], needle: str
+) -> None:
+    result = run(*args, "--db", str(archive))
+    assert result.exit_code == 2
+    assert needle in one_line(result)
+
+
+def _crawl_config(tmp_path: Path, defaults: str) -> Path:
+    config = tmp_path / "sites.toml"
+    config.write_text(
+        f'[defaults]\n{defaults}\n[[site]]\nname = "s"\nstart_urls = ["https://a.example/"]\n',
+        encoding="utf-8",
+    )
+    return config
+
+
+@pytest.mark.parametrize(
+    ("line", "needle"),
+    [
+        ("deadline_seconds = nan", "defaults.deadline_seconds: expected a finite number, got nan"),
+        ("deadline_seconds = inf", "expected a finite number"),
+        ("deadline_seconds = -1", "must be more than 0"),
+        ("deadline_seconds = 0", "must be more than 0"),
+        ("robots_ttl = '99999999999d'", "defaults.robots_ttl: '99999999999d' is too long"),
+        ("revisit_max = '99999999999d'", "is too long"),
+        ("revisit_max = 1e400", "is too long"),
+        ("revisit = nan", "cannot be negative or NaN"),
+        ("max_pages = 99999999999999999999999999", "must be at most 2147483647"),
+        ("delay_seconds = 1e999", "expected a finite number"),
+        ("concurrency = 0", "must be at least 1"),
+        ("max_redirects = -1", "must be at least 0"),
+        ('user_agent = "a\\nb"', "control character"),
+    ],
+)
+def test_odd_config_numbers_are_one_line_exit_2(tmp_path: Path, line: str, needle: str) -> None:
+    config = _crawl_config(tmp_path, line)
+    result = run("crawl", "--config", str(config), "--db", str(tmp_path / "a.db"))
+    assert result.exit_code == 2
+    out = one_line(result)
+    assert str(config) in out
+    assert needle in out
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "needle"),
+    [
+        ("SCRAPER_ROBOTS_TTL", "99999999999d", "environment SCRAPER_ROBOTS_TTL: '99999999999d'"),
+        ("SCRAPER_REVISIT_MAX", "1e400", "too long"),
+        ("SCRAPER_DEADLINE_SECONDS", "nan", "expected a finite number"),
+        ("SCRAPER_ALLOW_PRIVATE", "maybe", "expected true or false"),
+        ("SCRAPER_MAX_PAGES", "1e3", "expected a whole number"),
+        ("SCRAPER_MAX_PAGES", "9" * 5000, "expected a whole number"),
+    ],
+)
+def test_odd_environment_values_are_one_line_exit_2(
+    tmp_path: Path, variable: str, value: str, needle: str
+) -> None:
+    config = _crawl_config(tmp_path, "")
+    for args in (
+        ("crawl", "--config", str(config)),
+        ("fetch", "https://a.example/", "--config", str(config)),
+    ):
+        result = CliRunner(env={variable: value}).invoke(
+            cli, [*args, "--db", str(tmp_path / "a.db")], catch_exceptions=False
+        )
+        assert result.exit_code == 2
+        assert needle in one_line(result)
+
+
+def test_every_number_setting_takes_any_toml_number_without_a_traceback() -> None:
+    """Hypothesis: whatever number a setting is given, the config either loads or is refused
+    with a ConfigError naming the key; what loads can be used for the calendar arithmetic."""
+    import dataclasses
+    import datetime as dt
+
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from scraper.config import Settings, parse_config
+    from scraper.errors import ConfigError
+
+    names = [f.name for f in dataclasses.fields(Settings) if not isinstance(f.default, str | bool)]
+    toml_numbers = st.one_of(
+        st.integers(min_value=-(2**63), max_value=2**63 - 1).map(str),
+        st.floats(allow_nan=True, allow_infinity=True).map(
+            lambda x: "nan" if x != x else ("inf" if x == float("inf") else repr(x))
+        ),
+        st.sampled_from(["-inf", "1e400", "0", "-0.0", '"9999999999d"', '"1e3"', '"7d"']),
+    )
+
+    @settings(max_examples=400, deadline=None)
+    @given(st.sampled_from(names), toml_numbers)
+    def check(name: str, value: str) -> None:
+        text = f"[defaults]\n{name} = {value}\n"
+        try:
+            config = parse_config(text, Path("sites.toml"), environ={})
+        except ConfigError as exc:
+            message = str(exc)
+            config = None
+        if config is None:
+            assert f"defaults.{name}" in message
+            assert "\n" not in message
+            return
+        number = getattr(config.defaults, name)
+        assert number == number  # never NaN
+        dt.datetime(2026, 1, 1, tzinfo=dt.UTC) + dt.timedelta(seconds=float(number))
+
+    check()
+
+
+ODD_NUMBERS = ["nan", "inf", "-inf", "1e309", "9" * 30, "-" + "9" * 30, "-1", "0"]
+
+
+def _number_options() -> list[tuple[str, str]]:
+    found = []
+    for name, command in sorted(cli.commands.items()):
+        for param in command.params:
+            kind = getattr(param.type, "name", "")
+            if isinstance(param, click.Option) and kind in {
+                "integer",
+                "float",
+                "integer range",
+                "float range",
+            }:
+                found.append((name, param.opts[0]))
+    return found
+
+
+@pytest.mark.parametrize(("command", "option"), _number_options())
+def test_every_number_option_of_every_command_takes_odd_values_without_a_traceback(
+    archive: Path, tmp_path: Path, command: str, option: str
+) -> None:
+    config = tmp_path / "sites.toml"
+    config.write_text(
+        '[defaults]\nretries = 0\n[[site]]\nname = "s"\n'
+        'start_urls = ["http://127.0.0.1:9/"]\nallow_private = true\n',
+        encoding="utf-8",
+    )
+    needs = {
+        "fetch": ["http://127.0.0.1:9/", "--no-store"],
+        "history": ["http://a.example/"],
+        "diff": ["http://a.example/"],
+        "show": ["http://a.example/"],
+        "search": ["lighthouse"],
+        "sql": ["select 1"],
+        "crawl": ["--config", str(config)],
+        "boilerplate": ["--site", "s"],
+    }
+    for value in ODD_NUMBERS:
+        args = [command, *needs.get(command, []), option, value, "--db", str(archive)]
+        result = CliRunner().invoke(cli, args)
+        assert result.exception is None or isinstance(result.exception, SystemExit), (
+            args,
+            result.exception,
+        )
+        assert result.exit_code in (0, 1, 2), (args, result.output)
+        assert "Traceback" not in result.output

@@ -46,14 +46,14 @@ def _since(value: str | None) -> dt.datetime | None:
     """The moment ``--since`` names; the clock is read here, not in the query functions."""
     if value is None:
         return None
-    from scraper.config import parse_duration
+    from scraper.config import is_duration, parse_duration
     from scraper.errors import ConfigError, UsageError
 
-    try:
-        seconds = parse_duration(value, where="--since")
-    except ConfigError:
-        pass
-    else:
+    if is_duration(value):
+        try:
+            seconds = parse_duration(value, where="--since")
+        except ConfigError as exc:  # written as a duration, but out of range
+            raise UsageError(str(exc)) from None
         return dt.datetime.now(dt.UTC) - dt.timedelta(seconds=seconds)
     try:
         moment = dt.datetime.fromisoformat(value)
