@@ -114,6 +114,13 @@ class Settings:
         7 * 86400.0, "cap of the adaptive revisit interval", duration=True
     )
     max_pages: int = _setting(1000, "pages fetched per site per run at most")
+    max_links_per_page: int = _setting(
+        1000, "links one page may add to the frontier at most (the first ones, in page order)"
+    )
+    max_new_pages_per_run: int = _setting(
+        100_000,
+        "new URLs one run may add to a site's frontier at most (links, sitemaps and feeds)",
+    )
     max_bytes: int = _setting(
         10 * 1024 * 1024, "body size cap, counted after decompression", minimum=1
     )

@@ -663,3 +663,70 @@ def test_every_number_option_of_every_command_takes_odd_values_without_a_traceba
         )
         assert result.exit_code in (0, 1, 2), (args, result.output)
         assert "Traceback" not in result.output
+
+
+# --- bounds on what one page and one run add --------------------------------------------------
+
+
+def test_a_page_with_300000_links_adds_max_links_per_page(
+    server: LocalServer, tmp_path: Path
+) -> None:
+    links = "".join(f'<a href="/p/{i}.html">{i}</a> ' for i in range(300_000))
+    server.route("/many.html", f"<html><body><p>{BODY_TEXT}</p>{links}</body></html>")
+    config = tmp_path / "sites.toml"
+    config.write_text(
+        f"""
+[defaults]
+delay_seconds = 0
+allow_private = true
+retries = 0
+extract_timeout_seconds = 3600   # the work, not the budget, is what this test is about
+max_bytes = 33554432
+
+[[site]]
+name = "s"
+start_urls = ["{server.base}/many.html"]
+max_depth = 3
+""",
+        encoding="utf-8",
+    )
+    db = tmp_path / "archive.db"
+    result = run("crawl", "--config", str(config), "--db", str(db), "--max-pages", "1")
+    assert result.exit_code == 0, result.stderr
+    assert rows(db, "select count(*) from pages") == [(1 + 1000,)]
+    # the first links in page order are the ones kept
+    assert rows(db, f"select 1 from pages where url = '{server.base}/p/999.html'") == [(1,)]
+    assert rows(db, f"select 1 from pages where url = '{server.base}/p/1000.html'") == []
+
+
+def test_one_run_adds_at_most_max_new_pages_per_run(server: LocalServer, tmp_path: Path) -> None:
+    xml = {"Content-Type": "application/xml"}
+    server.route("/big.xml", _urlset(*(f"/s/{i}.html" for i in range(5000))), headers=xml)
+    server.route("/index.html", PAGE_HTML.format("Home", BODY_TEXT))
+    config = tmp_path / "sites.toml"
+    config.write_text(
+        f"""
+[defaults]
+delay_seconds = 0
+allow_private = true
+retries = 0
+max_new_pages_per_run = 120
+
+[[site]]
+name = "s"
+start_urls = ["{server.base}/index.html"]
+sitemaps = ["{server.base}/big.xml"]
+""",
+        encoding="utf-8",
+    )
+    db = tmp_path / "archive.db"
+    result = run("crawl", "--config", str(config), "--db", str(db), "--max-pages", "0")
+    assert result.exit_code == 0, result.stderr
+    assert rows(db, "select count(*) from pages where source = 'sitemap'") == [(120,)]
+    assert rows(db, "select count(*) from pages where source = 'start'") == [(1,)]
+    # the next run goes on where this one stopped
+    result = run(
+        "crawl", "--config", str(config), "--db", str(db), "--max-pages", "0", "--revisit", "0"
+    )
+    assert result.exit_code == 0, result.stderr
+    assert rows(db, "select count(*) from pages where source = 'sitemap'") == [(240,)]
