@@ -49,12 +49,16 @@ from scraper.errors import (
     FetchError,
     FetchTimeoutError,
     RobotsDisallowedError,
+    RobotsUncheckedError,
+    UsageError,
 )
 from scraper.fetch import Robots, fetch, fetch_robots, make_client
+from scraper.fetch.client import RedirectCheck
+from scraper.fetch.robots import HopRules
 from scraper.fetch.worker import FetchWorker, WorkerGone
 from scraper.frontier import Candidate, Frontier, failure_delay, next_interval
 from scraper.models import Article, FetchResult, iso_utc
-from scraper.urls import origin_of
+from scraper.urls import normalise_url, origin_of
 
 if TYPE_CHECKING:
     import httpx
@@ -73,6 +77,9 @@ EXTRACT_GRACE_SECONDS = 5.0
 HOST_FAILURES_BEFORE_BACKOFF = 3
 HOST_BACKOFF_SECONDS = 60.0
 HOST_BACKOFF_MAX_SECONDS = 6 * 3600.0
+#: robots.txt unavailable (429, 5xx, no answer): the first wait before asking the host again;
+#: it doubles with each failure in a row, up to HOST_BACKOFF_MAX_SECONDS
+ROBOTS_BACKOFF_SECONDS = 300.0
 #: a page whose host turn is further away than this waits for the next run instead
 MAX_HOST_WAIT_SECONDS = 120.0
 #: sitemaps and feeds read per site per run at most (sitemap indexes can be large)
@@ -700,7 +707,7 @@ class Crawler:
                     robots = await fetch_robots(client, host.origin, settings)
                 except FetchError:
                     robots = Robots(host.origin, None, "")
-                unavailable = robots.status is None or robots.status >= 500
+                unavailable = robots.unreachable
                 ttl = 0.0 if unavailable else settings.robots_ttl
                 delay = None if unavailable else robots.crawl_delay(settings.user_agent)
                 self.state.save_robots(
@@ -712,7 +719,7 @@ class Crawler:
                     crawl_delay_seconds=delay,
                 )
                 if unavailable:
-                    self._host_trouble(host, "robots.txt unavailable (server error or timeout)")
+                    self._robots_unavailable(host, robots)
             if robots is not None:
                 delay = robots.crawl_delay(settings.user_agent)
                 if delay is not None and delay > host.delay_seconds:
@@ -728,6 +735,24 @@ class Crawler:
                 self.state.add_sources(sitemaps, now=iso_utc(now), found_on="robots.txt")
             host.robots, host.robots_checked = robots, True
             return robots
+
+    def _robots_unavailable(self, host: _Host, robots: Robots) -> None:
+        """robots.txt answered 429 or 5xx, or not at all: "not now" for the host, and no
+        request to it before a backoff that doubles with each failure in a row (at least the
+        server's Retry-After), across runs."""
+        cause = robots.error or f"HTTP {robots.status}"
+        error = f"robots: robots.txt unavailable ({cause})"
+        failures = host.failures = self.state.host_failed(host.origin, error=error)
+        wait = min(
+            HOST_BACKOFF_MAX_SECONDS,
+            max(
+                ROBOTS_BACKOFF_SECONDS * 2.0 ** min(failures - 1, 30),
+                robots.retry_after_seconds or 0.0,
+            ),
+        )
+        until = iso_utc(self.now() + timedelta(seconds=wait))
+        self.state.defer_host(host.origin, until=until, error=error)
+        host.deferred = True
 
     def _host_trouble(self, host: _Host, error: str, retry_after: float | None = None) -> None:
         """A host answered badly: back off from it, across runs when it keeps happening."""
@@ -844,7 +869,7 @@ class Crawler:
             return
         robots = await self._robots(client, host, site)
         if robots is not None and not robots.allowed(page.url, settings.user_agent):
-            if robots.status is None or robots.status >= 500:
+            if robots.unreachable:
                 self.counts.deferred += 1  # robots.txt unreachable: not now, the page stays due
                 return
             self.counts.robots_blocked += 1
@@ -859,7 +884,14 @@ class Crawler:
             fetched_at = iso_utc(self.now())
             try:
                 async with self._fetch_slots:
-                    result = await self._fetch(client, page.url, settings, etag, last_modified)
+                    result = await self._fetch(
+                        client, page.url, site, etag, last_modified, robots=robots
+                    )
+            except RobotsDisallowedError as exc:
+                # a redirect to a URL robots.txt keeps us from (checked before it was followed)
+                self.counts.robots_blocked += 1
+                self._record(run, page, "blocked", fetched_at=fetched_at, error=exc)
+                return
             except FetchError as exc:
                 self._fetch_failed(run, page, host, exc, fetched_at)
                 return
@@ -944,19 +976,63 @@ class Crawler:
         self,
         client: httpx.AsyncClient,
         url: str,
-        settings: Settings,
+        site: Site,
         etag: str | None,
         last_modified: str | None,
+        *,
+        robots: Robots | None = None,
     ) -> FetchResult:
-        """Fetch a page: by the helper process when it has room, else here; the same fetch."""
+        """Fetch a page: by the helper process when it has room, else here; the same fetch.
+
+        Every redirect is checked against its host's robots.txt before it is followed (``robots``
+        is the page's own host's); the helper knows only that one, and hands a redirect to any
+        other host back, to be fetched here.
+        """
+        settings = site.settings
         if self.worker is not None and self.worker.available:
+            rules = None
+            if settings.respect_robots:
+                rules = HopRules((robots.bare(),) if robots else (), settings.user_agent)
             try:
                 return await self.worker.fetch(
-                    url, settings, etag=etag, last_modified=last_modified
+                    url, settings, etag=etag, last_modified=last_modified, hop_rules=rules
                 )
             except WorkerGone:
                 pass  # the helper died or hung: this process fetches the page itself
-        return await fetch(client, url, settings, etag=etag, last_modified=last_modified)
+            except RobotsUncheckedError:
+                pass  # a redirect to another host: fetched here, asking its robots.txt first
+        return await fetch(
+            client,
+            url,
+            settings,
+            etag=etag,
+            last_modified=last_modified,
+            before_redirect=self._redirect_check(client, site),
+        )
+
+    def _redirect_check(self, client: httpx.AsyncClient, site: Site) -> RedirectCheck:
+        """fetch()'s ``before_redirect``: the hop's host's robots.txt (read and cached as any
+        host's) must allow the hop's URL; raises RobotsDisallowedError otherwise."""
+
+        async def check(target: str) -> None:
+            settings = site.settings
+            if not settings.respect_robots:
+                return
+            try:
+                normal = normalise_url(target)
+            except UsageError:
+                return  # fetch's own check of the hop refuses it
+            host = self._host(origin_of(normal), settings)
+            robots = await self._robots(client, host, site)
+            if robots is None:
+                if host.deferred:
+                    raise RobotsDisallowedError(target, "its host is backing off; not now")
+                return
+            refusal = robots.refusal(target, settings.user_agent)
+            if refusal is not None:
+                raise refusal
+
+        return check
 
     def _fetch_failed(
         self, run: _SiteRun, page: DuePage, host: _Host, exc: FetchError, fetched_at: str

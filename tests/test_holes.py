@@ -730,3 +730,187 @@ sitemaps = ["{server.base}/big.xml"]
     )
     assert result.exit_code == 0, result.stderr
     assert rows(db, "select count(*) from pages where source = 'sitemap'") == [(240,)]
+
+
+# --- robots.txt: redirect targets, 429 and 5xx ----------------------------------------------
+
+
+def _site_config(tmp_path: Path, server: LocalServer, path: str = "/a.html") -> Path:
+    config = tmp_path / "sites.toml"
+    config.write_text(
+        f"""
+[defaults]
+delay_seconds = 0
+allow_private = true
+retries = 0
+
+[[site]]
+name = "s"
+start_urls = ["{server.base}{path}"]
+max_depth = 0
+""",
+        encoding="utf-8",
+    )
+    return config
+
+
+def _redirect(server: LocalServer, path: str, location: str) -> None:
+    server.route(path, b"", 302, {"Location": location, "Content-Length": "0"})
+
+
+@pytest.mark.parametrize("how", ["crawl", "fetch"])
+def test_a_redirect_to_a_disallowed_path_is_not_followed(
+    server: LocalServer, tmp_path: Path, how: str
+) -> None:
+    server.route(
+        "/robots.txt",
+        "User-agent: *\nDisallow: /private/\n",
+        headers={"Content-Type": "text/plain"},
+    )
+    _redirect(server, "/a.html", "/private/secret.html")
+    server.route("/private/secret.html", PAGE_HTML.format("Secret", BODY_TEXT))
+    db = tmp_path / "archive.db"
+    if how == "crawl":
+        config = _site_config(tmp_path, server)
+        result = run("crawl", "--config", str(config), "--db", str(db))
+        assert result.exit_code == 0, result.stderr
+        assert "1 blocked by robots.txt" in result.stderr
+    else:
+        result = run("fetch", server.url("/a.html"), "--db", str(db), "--allow-private")
+        assert result.exit_code == 1
+        line = one_line(result)
+        assert "redirect to" in line
+        assert "disallowed by robots.txt" in line
+    assert server.requests_to("/private/secret.html") == []
+    assert rows(db, "select count(*) from snapshots") == [(0,)]
+    errors = rows(db, "select error from fetches")
+    assert len(errors) == 1
+    assert "robots" in str(errors[0][0])
+
+
+@pytest.mark.parametrize("how", ["crawl", "fetch"])
+def test_a_redirect_to_another_host_asks_that_hosts_robots_first(
+    server: LocalServer, other_server: LocalServer, tmp_path: Path, how: str
+) -> None:
+    other_server.route(
+        "/robots.txt", "User-agent: *\nDisallow: /\n", headers={"Content-Type": "text/plain"}
+    )
+    other_server.route("/landing.html", PAGE_HTML.format("Elsewhere", BODY_TEXT))
+    _redirect(server, "/a.html", other_server.url("/landing.html"))
+    db = tmp_path / "archive.db"
+    if how == "crawl":
+        result = run("crawl", "--config", str(_site_config(tmp_path, server)), "--db", str(db))
+        assert result.exit_code == 0, result.stderr
+    else:
+        result = run("fetch", server.url("/a.html"), "--db", str(db), "--allow-private")
+        assert result.exit_code == 1
+        assert "disallowed by robots.txt" in one_line(result)
+    assert [r.path for r in other_server.requests] == ["/robots.txt"]
+    assert rows(db, "select count(*) from snapshots") == [(0,)]
+
+
+def test_a_redirect_robots_allows_is_followed(
+    server: LocalServer, other_server: LocalServer, tmp_path: Path
+) -> None:
+    other_server.route(
+        "/robots.txt",
+        "User-agent: *\nDisallow: /private/\n",
+        headers={"Content-Type": "text/plain"},
+    )
+    other_server.route("/landing.html", PAGE_HTML.format("Elsewhere", BODY_TEXT))
+    _redirect(server, "/a.html", other_server.url("/landing.html"))
+    db = tmp_path / "archive.db"
+    result = run("fetch", server.url("/a.html"), "--db", str(db), "--allow-private")
+    assert result.exit_code == 0, result.stderr
+    assert [r.path for r in other_server.requests] == ["/robots.txt", "/landing.html"]
+
+
+@pytest.mark.parametrize("status", [429, 500, 503])
+def test_robots_429_or_5xx_is_not_now_with_backoff(
+    server: LocalServer, tmp_path: Path, status: int
+) -> None:
+    server.route("/robots.txt", "busy", status, {"Content-Type": "text/plain"})
+    server.route("/a.html", PAGE_HTML.format("A", BODY_TEXT))
+    config = _site_config(tmp_path, server)
+    db = tmp_path / "archive.db"
+    result = run("crawl", "--config", str(config), "--db", str(db))
+    assert result.exit_code in (0, 1), result.stderr
+    assert server.requests_to("/a.html") == []
+    assert len(server.requests_to("/robots.txt")) == 1
+    later = rows(db, "select next_allowed_at > strftime('%Y-%m-%dT%H:%M:%SZ', 'now') from hosts")
+    assert later == [(1,)]
+    # the next run, straight after: the host is still backed off, nothing is asked
+    result = run("crawl", "--config", str(config), "--db", str(db))
+    assert result.exit_code in (0, 1), result.stderr
+    assert len(server.requests_to("/robots.txt")) == 1
+    assert server.requests_to("/a.html") == []
+    # scraper fetch says "not now", one line
+    result = run("fetch", server.url("/a.html"), "--db", str(db), "--allow-private")
+    assert result.exit_code == 1
+    assert "not now" in one_line(result)
+    assert server.requests_to("/a.html") == []
+
+
+def test_robots_429_retry_after_is_honoured(server: LocalServer, tmp_path: Path) -> None:
+    server.route("/robots.txt", "slow down", 429, {"Retry-After": "7200"})
+    server.route("/a.html", PAGE_HTML.format("A", BODY_TEXT))
+    db = tmp_path / "archive.db"
+    result = run("crawl", "--config", str(_site_config(tmp_path, server)), "--db", str(db))
+    assert result.exit_code in (0, 1), result.stderr
+    waits = rows(
+        db,
+        "select (julianday(next_allowed_at) - julianday('now')) * 86400 from hosts",
+    )
+    assert 3600 < float(waits[0][0]) <= 7200  # type: ignore[arg-type]
+
+
+def test_robots_404_still_allows_everything(server: LocalServer, tmp_path: Path) -> None:
+    server.route("/robots.txt", "no", 404)
+    server.route("/a.html", PAGE_HTML.format("A", BODY_TEXT))
+    db = tmp_path / "archive.db"
+    result = run("crawl", "--config", str(_site_config(tmp_path, server)), "--db", str(db))
+    assert result.exit_code == 0, result.stderr
+    assert len(server.requests_to("/a.html")) == 1
+
+
+def test_the_fetch_helper_checks_redirects_against_robots(
+    server: LocalServer, other_server: LocalServer
+) -> None:
+    """The helper process knows one host's robots.txt: a hop there is checked against it, a hop
+    to any other host is handed back unfollowed."""
+    import asyncio
+
+    from scraper.config import Settings
+    from scraper.errors import RobotsDisallowedError, RobotsUncheckedError
+    from scraper.fetch import Robots
+    from scraper.fetch.robots import HopRules
+    from scraper.fetch.worker import FetchWorker
+
+    server.route("/secret/x.html", PAGE_HTML.format("Secret", BODY_TEXT))
+    _redirect(server, "/to-secret.html", "/secret/x.html")
+    _redirect(server, "/to-other.html", other_server.url("/x.html"))
+    _redirect(server, "/to-open.html", "/open.html")
+    server.route("/open.html", PAGE_HTML.format("Open", BODY_TEXT))
+    settings = Settings(allow_private=True, retries=0)
+    rules = HopRules((Robots(server.base, 200, "User-agent: *\nDisallow: /secret/\n"),), "scraper")
+
+    async def go() -> list[object]:
+        worker = await FetchWorker().start()
+        out: list[object] = []
+        try:
+            for path in ("/to-secret.html", "/to-other.html", "/to-open.html"):
+                try:
+                    out.append(await worker.fetch(server.url(path), settings, hop_rules=rules))
+                except RobotsDisallowedError as exc:
+                    out.append(exc)
+        finally:
+            await worker.aclose()
+        return out
+
+    secret, other, opened = asyncio.run(go())
+    assert type(secret) is RobotsDisallowedError
+    assert "disallowed by robots.txt" in str(secret)
+    assert isinstance(other, RobotsUncheckedError)
+    assert getattr(opened, "final_url", None) == server.url("/open.html")
+    assert server.requests_to("/secret/x.html") == []
+    assert other_server.requests == []
