@@ -540,6 +540,8 @@ class Crawler:
         self.group = _CommitGroup(archive)
         self.worker: FetchWorker | None = None
         self._worker_start: asyncio.Task[None] | None = None
+        #: sitemaps and feeds read in this run: read once per run at most
+        self._sources_read: set[str] = set()
 
     # --- bookkeeping -----------------------------------------------------------------------
     def now(self) -> datetime:
@@ -784,12 +786,15 @@ class Crawler:
             before = None
             if self.revisit is not None:
                 before = iso_utc(self.started_at - timedelta(seconds=self.revisit))
+                if self.revisit == 0:
+                    before = "9999"  # read before this run, even within this very second
             for _ in range(MAX_SOURCES_PER_RUN):
                 sources = self.state.due_sources(
                     run.site.name, now=iso_utc(self.now()), checked_before=before, limit=1
                 )
-                if not sources:
-                    break
+                if not sources or sources[0].url in self._sources_read:
+                    break  # none due, or (--revisit) every due one already read in this run
+                self._sources_read.add(sources[0].url)
                 await self._read_source(client, run, sources[0].url, sources[0])
                 read += 1
         return read

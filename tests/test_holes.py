@@ -914,3 +914,31 @@ def test_the_fetch_helper_checks_redirects_against_robots(
     assert getattr(opened, "final_url", None) == server.url("/open.html")
     assert server.requests_to("/secret/x.html") == []
     assert other_server.requests == []
+
+
+def test_an_archive_cut_short_before_its_first_migration_is_not_foreign(
+    server: LocalServer, tmp_path: Path
+) -> None:
+    """A crawl killed while it created the schema leaves the migrations table alone."""
+    db = tmp_path / "a.db"
+    with closing(sqlite3.connect(db)) as conn:
+        conn.execute(
+            "CREATE TABLE _sqlite_migrations (id INTEGER PRIMARY KEY, migration_set TEXT, "
+            "name TEXT, applied_at TEXT)"
+        )
+        conn.commit()
+    result = run("fetch", server.url(PAGE), "--db", str(db), "--allow-private")
+    assert result.exit_code == 0, result.stderr
+    assert rows(db, "select count(*) from snapshots") == [(1,)]
+
+
+def test_file_names_that_are_not_utf8_still_work(archive: Path, tmp_path: Path) -> None:
+    """Any bytes make a file name: only text arguments must be valid UTF-8."""
+    page = tmp_path / "\udcff.html"
+    page.write_bytes((FIXTURES / "site" / "blog" / "lighthouse.html").read_bytes())
+    result = run("extract", str(page))
+    assert result.exit_code == 0, result.stderr
+    out = tmp_path / "\udcfe.jsonl"
+    result = run("export", "--db", str(archive), "-o", str(out))
+    assert result.exit_code == 0, result.stderr
+    assert out.read_text(encoding="utf-8").count("\n") == 1

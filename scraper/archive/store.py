@@ -118,8 +118,10 @@ def _refuse_foreign(conn: sqlite3.Connection, path: Path) -> None:
             "AND name NOT LIKE 'sqlite_%' ORDER BY name"
         )
     ]
-    if not names:
-        return  # an empty database (or a 0-byte file): a new archive
+    if not [n for n in names if n != "_sqlite_migrations"]:
+        # an empty database (or a 0-byte file): a new archive; with the migrations table alone,
+        # an archive whose creation was cut short before its first migration committed
+        return
     if "_sqlite_migrations" in names:
         row = conn.execute(
             "SELECT 1 FROM _sqlite_migrations WHERE migration_set = 'scraper' LIMIT 1"

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any, TypeVar
@@ -68,13 +69,21 @@ def _unusable(value: Any) -> tuple[str, Any] | None:
     return None if why is None else (why, value)
 
 
+def _names_a_file(param: click.Parameter) -> bool:
+    """A parameter that takes a file name: any bytes make one (a path type, or a FILE/PATH/DIR
+    metavar)."""
+    if isinstance(param.type, click.Path | click.File):
+        return True
+    return bool(re.search(r"FILE|PATH|DIR", param.metavar or ""))
+
+
 class ScraperCommand(click.Command):
     """A command whose every argument and option (file paths aside: any bytes make a path)
     is checked before the command runs, so that no odd value reaches the code as a traceback."""
 
     def invoke(self, ctx: click.Context) -> Any:
         for param in self.params:
-            if isinstance(param.type, click.Path | click.File):
+            if _names_a_file(param):
                 continue
             found = _unusable(ctx.params.get(param.name or ""))
             if found is not None:
@@ -109,6 +118,8 @@ def _check_db_path(ctx: click.Context, param: click.Parameter, value: Path) -> P
     not leave a new directory tree behind. Only the default's ``data/`` is ours to create."""
     if ctx.get_parameter_source(param.name or "db_path") is click.core.ParameterSource.DEFAULT:
         return value
+    if re.fullmatch(r"[A-Za-z][A-Za-z0-9+.-]*:", str(value).split("/", 1)[0]):
+        return value  # a database URL (postgresql://...), not a file: not ours to judge here
     parent = value.parent
     if not parent.is_dir():
         why = "is not a directory" if parent.exists() else "does not exist"
