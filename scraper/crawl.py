@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING
 
 from scraper.archive import Archive
 from scraper.archive.crawlstate import CrawlState, DuePage, SourceRow
+from scraper.archive.store import check_not_foreign
 from scraper.discover import DiscoverError, PageLinks, parse_page, parse_source
 from scraper.errors import (
     ArchiveError,
@@ -827,6 +828,7 @@ class Crawler:
                         etag=row.etag,
                         last_modified=row.last_modified,
                         accept=SOURCE_TYPES,
+                        before_redirect=self._redirect_check(client, site),
                     )
             status, etag, last_modified = result.status_code, result.etag, result.last_modified
             if not result.not_modified:
@@ -1133,6 +1135,7 @@ def crawl(
     are recorded and counted; they do not make the crawl fail.
     """
     sites = config.select(tuple(site_names))
+    check_not_foreign(db_path)  # before the lock file is put beside another program's file
     with CrawlLock(db_path) as lock:
         if on_start is not None:
             on_start(lock)

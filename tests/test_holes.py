@@ -421,7 +421,7 @@ def test_another_programs_database_is_refused(
     assert "another program" in line
     assert "scraper init" in line
     assert db.read_bytes() == before
-    assert not Path(f"{db}-wal").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["other.db", "sites.toml"]
     assert _tables(db) == {"notes"}
     assert server.requests_to(PAGE) == []
 
@@ -942,3 +942,28 @@ def test_file_names_that_are_not_utf8_still_work(archive: Path, tmp_path: Path) 
     result = run("export", "--db", str(archive), "-o", str(out))
     assert result.exit_code == 0, result.stderr
     assert out.read_text(encoding="utf-8").count("\n") == 1
+
+
+def test_a_sitemap_that_redirects_to_a_disallowed_path_is_not_followed(
+    server: LocalServer, tmp_path: Path
+) -> None:
+    server.route(
+        "/robots.txt",
+        "User-agent: *\nDisallow: /private/\n",
+        headers={"Content-Type": "text/plain"},
+    )
+    _redirect(server, "/sitemap.xml", "/private/sitemap.xml")
+    server.route(
+        "/private/sitemap.xml", _urlset("/p1.html"), headers={"Content-Type": "application/xml"}
+    )
+    server.route("/a.html", PAGE_HTML.format("A", BODY_TEXT))
+    config = _site_config(tmp_path, server)
+    config.write_text(
+        config.read_text() + f'sitemaps = ["{server.base}/sitemap.xml"]\n', encoding="utf-8"
+    )
+    db = tmp_path / "archive.db"
+    result = run("crawl", "--config", str(config), "--db", str(db))
+    assert result.exit_code == 0, result.stderr
+    assert server.requests_to("/private/sitemap.xml") == []
+    errors = rows(db, "select error from crawl_sources")
+    assert "disallowed by robots.txt" in str(errors[0][0])

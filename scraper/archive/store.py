@@ -135,6 +135,25 @@ def _refuse_foreign(conn: sqlite3.Connection, path: Path) -> None:
     )
 
 
+def check_not_foreign(path: str | Path) -> None:
+    """Raise UsageError when ``path`` is an existing SQLite database of another program (see
+    :class:`Archive`), reading it only; anything else (missing, empty, an archive, not SQLite at
+    all) is left for ``Archive(path)`` to open or report."""
+    file = Path(path)
+    try:
+        if not file.is_file() or file.stat().st_size == 0:
+            return
+        conn = sqlite3.connect(f"{file.resolve().as_uri()}?mode=ro", uri=True)
+    except (OSError, sqlite3.Error):
+        return
+    try:
+        _refuse_foreign(conn, file)
+    except sqlite3.Error:
+        return
+    finally:
+        conn.close()
+
+
 class Archive:
     """A versioned archive of pages in one SQLite file.
 
