@@ -967,3 +967,36 @@ def test_a_sitemap_that_redirects_to_a_disallowed_path_is_not_followed(
     assert server.requests_to("/private/sitemap.xml") == []
     errors = rows(db, "select error from crawl_sources")
     assert "disallowed by robots.txt" in str(errors[0][0])
+
+
+def test_a_recrawl_with_the_fetch_helper_never_follows_a_redirect_robots_forbids(
+    server: LocalServer, other_server: LocalServer, tmp_path: Path
+) -> None:
+    """A recrawl of many known pages hands some fetches to the helper process; whichever process
+    fetches them, pages that now redirect to a host whose robots.txt forbids it stay unfollowed."""
+    count = 200  # well past the backlog that starts the helper
+    paths = [f"/p/{i}.html" for i in range(count)]
+    server.route(
+        "/robots.txt", "User-agent: *\nDisallow:\n", headers={"Content-Type": "text/plain"}
+    )
+    links = "".join(f'<a href="{p}">{p}</a> ' for p in paths)
+    server.route("/index.html", f"<html><body><p>{BODY_TEXT}</p>{links}</body></html>")
+    for i, path in enumerate(paths):
+        server.route(path, PAGE_HTML.format(f"Page {i}", BODY_TEXT), headers={"ETag": f'"{i}"'})
+    config = _site_config(tmp_path, server, "/index.html")
+    config.write_text(config.read_text().replace("max_depth = 0", "max_depth = 1"))
+    db = tmp_path / "archive.db"
+    result = run("crawl", "--config", str(config), "--db", str(db))
+    assert result.exit_code == 0, result.stderr
+    assert rows(db, "select count(*) from snapshots") == [(count + 1,)]
+    other_server.route(
+        "/robots.txt", "User-agent: *\nDisallow: /\n", headers={"Content-Type": "text/plain"}
+    )
+    moved = paths[::2]
+    for path in moved:  # half of the site now redirects elsewhere
+        _redirect(server, path, other_server.url("/landing" + path))
+    result = run("crawl", "--config", str(config), "--db", str(db), "--revisit", "0")
+    assert result.exit_code == 0, result.stderr
+    assert {r.path for r in other_server.requests} == {"/robots.txt"}
+    blocked = rows(db, "select count(*) from fetches where error like 'robots:%'")
+    assert blocked == [(len(moved),)]
