@@ -772,7 +772,8 @@ class Crawler:
         if failures >= HOST_FAILURES_BEFORE_BACKOFF:
             wait = min(
                 HOST_BACKOFF_MAX_SECONDS,
-                HOST_BACKOFF_SECONDS * 2.0 ** (failures - HOST_FAILURES_BEFORE_BACKOFF),
+                # the exponent is capped: a host failing for months must not overflow a float
+                HOST_BACKOFF_SECONDS * 2.0 ** min(failures - HOST_FAILURES_BEFORE_BACKOFF, 30),
             )
             self.state.defer_host(
                 host.origin, until=iso_utc(now + timedelta(seconds=wait)), error=error

@@ -1000,3 +1000,24 @@ def test_a_recrawl_with_the_fetch_helper_never_follows_a_redirect_robots_forbids
     assert {r.path for r in other_server.requests} == {"/robots.txt"}
     blocked = rows(db, "select count(*) from fetches where error like 'robots:%'")
     assert blocked == [(len(moved),)]
+
+
+def test_a_host_that_failed_thousands_of_times_is_no_traceback(tmp_path: Path) -> None:
+    """The backoff doubles with each failure in a row; its exponent must not overflow."""
+    config = tmp_path / "sites.toml"
+    config.write_text(
+        '[defaults]\nretries = 0\ndelay_seconds = 0\n[[site]]\nname = "s"\n'
+        'start_urls = ["http://127.0.0.1:9/a.html"]\nallow_private = true\n'
+        "respect_robots = false\n",
+        encoding="utf-8",
+    )
+    db = tmp_path / "archive.db"
+    assert run("init", "--db", str(db)).exit_code == 0
+    with closing(sqlite3.connect(db)) as conn:
+        conn.execute("INSERT INTO hosts (host, failures) VALUES ('http://127.0.0.1:9', 5000)")
+        conn.commit()
+    result = run("crawl", "--config", str(config), "--db", str(db))
+    assert "Traceback" not in result.stderr
+    assert result.exit_code in (0, 1), result.stderr
+    assert rows(db, "select failures > 5000, next_allowed_at is not null from hosts") == [(1, 1)]
+    assert rows(db, "select count(*) from fetches where error like 'internal:%'") == [(0,)]
