@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING
 from scraper.archive import Archive
 from scraper.archive.crawlstate import CrawlState, DuePage, SourceRow
 from scraper.archive.runhealth import earlier_extraction, record_run_extraction
+from scraper.archive.store import check_not_foreign
 from scraper.discover import DiscoverError, PageLinks, parse_source
 from scraper.errors import (
     ArchiveError,
@@ -50,13 +51,17 @@ from scraper.errors import (
     FetchError,
     FetchTimeoutError,
     RobotsDisallowedError,
+    RobotsUncheckedError,
+    UsageError,
 )
 from scraper.fetch import Robots, fetch, fetch_robots, make_client
+from scraper.fetch.client import RedirectCheck
+from scraper.fetch.robots import HopRules
 from scraper.fetch.worker import FetchWorker, WorkerGone
 from scraper.frontier import Candidate, Frontier, failure_delay, next_interval
 from scraper.models import Article, FetchResult, iso_utc
 from scraper.sitehealth import ExtractionCounts, collapse_warning
-from scraper.urls import origin_of
+from scraper.urls import normalise_url, origin_of
 
 if TYPE_CHECKING:
     import httpx
@@ -75,6 +80,9 @@ EXTRACT_GRACE_SECONDS = 5.0
 HOST_FAILURES_BEFORE_BACKOFF = 3
 HOST_BACKOFF_SECONDS = 60.0
 HOST_BACKOFF_MAX_SECONDS = 6 * 3600.0
+#: robots.txt unavailable (429, 5xx, no answer): the first wait before asking the host again;
+#: it doubles with each failure in a row, up to HOST_BACKOFF_MAX_SECONDS
+ROBOTS_BACKOFF_SECONDS = 300.0
 #: a page whose host turn is further away than this waits for the next run instead
 MAX_HOST_WAIT_SECONDS = 120.0
 #: sitemaps and feeds read per site per run at most (sitemap indexes can be large)
@@ -106,12 +114,14 @@ def utc_now() -> datetime:
 class CrawlLock:
     """An exclusive ``flock`` on ``<db>.lock`` holding the pid of the crawl that owns it.
 
+    The lock file sits beside the real archive file (symlinks resolved), so every name of one
+    archive (a symlink, a relative path, ``./x.db``) takes the same lock.
     The kernel drops a flock when its process dies, so the lock of a killed crawl is free for
     the next one; the pid left in the file only says who held it last.
     """
 
     def __init__(self, db_path: str | Path) -> None:
-        self.path = Path(f"{db_path}.lock")
+        self.path = Path(f"{os.path.realpath(db_path)}.lock")
         self._fd: int | None = None
         #: pid of a previous crawl that ended without releasing the lock (killed), if any
         self.stale_pid: int | None = None
@@ -555,6 +565,8 @@ class Crawler:
         self.group = _CommitGroup(archive)
         self.worker: FetchWorker | None = None
         self._worker_start: asyncio.Task[None] | None = None
+        #: sitemaps and feeds read in this run: read once per run at most
+        self._sources_read: set[str] = set()
 
     # --- bookkeeping -----------------------------------------------------------------------
     def now(self) -> datetime:
@@ -737,7 +749,7 @@ class Crawler:
                     robots = await fetch_robots(client, host.origin, settings)
                 except FetchError:
                     robots = Robots(host.origin, None, "")
-                unavailable = robots.status is None or robots.status >= 500
+                unavailable = robots.unreachable
                 ttl = 0.0 if unavailable else settings.robots_ttl
                 delay = None if unavailable else robots.crawl_delay(settings.user_agent)
                 self.state.save_robots(
@@ -749,21 +761,40 @@ class Crawler:
                     crawl_delay_seconds=delay,
                 )
                 if unavailable:
-                    self._host_trouble(host, "robots.txt unavailable (server error or timeout)")
+                    self._robots_unavailable(host, robots)
             if robots is not None:
                 delay = robots.crawl_delay(settings.user_agent)
                 if delay is not None and delay > host.delay_seconds:
                     host.delay_seconds = delay
                     host.next_start = max(host.next_start, host.last_start + delay)
                 sitemaps = [
-                    (u, run.site.name, "sitemap")
+                    (normal, run.site.name, "sitemap")
                     for u in robots.sitemaps()
                     for run in self.sites
                     if host.origin in run.frontier.hosts
+                    and (normal := run.frontier.source_scope(u)) is not None
                 ]
                 self.state.add_sources(sitemaps, now=iso_utc(now), found_on="robots.txt")
             host.robots, host.robots_checked = robots, True
             return robots
+
+    def _robots_unavailable(self, host: _Host, robots: Robots) -> None:
+        """robots.txt answered 429 or 5xx, or not at all: "not now" for the host, and no
+        request to it before a backoff that doubles with each failure in a row (at least the
+        server's Retry-After), across runs."""
+        cause = robots.error or f"HTTP {robots.status}"
+        error = f"robots: robots.txt unavailable ({cause})"
+        failures = host.failures = self.state.host_failed(host.origin, error=error)
+        wait = min(
+            HOST_BACKOFF_MAX_SECONDS,
+            max(
+                ROBOTS_BACKOFF_SECONDS * 2.0 ** min(failures - 1, 30),
+                robots.retry_after_seconds or 0.0,
+            ),
+        )
+        until = iso_utc(self.now() + timedelta(seconds=wait))
+        self.state.defer_host(host.origin, until=until, error=error)
+        host.deferred = True
 
     def _host_trouble(self, host: _Host, error: str, retry_after: float | None = None) -> None:
         """A host answered badly: back off from it, across runs when it keeps happening."""
@@ -780,7 +811,8 @@ class Crawler:
         if failures >= HOST_FAILURES_BEFORE_BACKOFF:
             wait = min(
                 HOST_BACKOFF_MAX_SECONDS,
-                HOST_BACKOFF_SECONDS * 2.0 ** (failures - HOST_FAILURES_BEFORE_BACKOFF),
+                # the exponent is capped: a host failing for months must not overflow a float
+                HOST_BACKOFF_SECONDS * 2.0 ** min(failures - HOST_FAILURES_BEFORE_BACKOFF, 30),
             )
             self.state.defer_host(
                 host.origin, until=iso_utc(now + timedelta(seconds=wait)), error=error
@@ -795,12 +827,15 @@ class Crawler:
             before = None
             if self.revisit is not None:
                 before = iso_utc(self.started_at - timedelta(seconds=self.revisit))
+                if self.revisit == 0:
+                    before = "9999"  # read before this run, even within this very second
             for _ in range(MAX_SOURCES_PER_RUN):
                 sources = self.state.due_sources(
                     run.site.name, now=iso_utc(self.now()), checked_before=before, limit=1
                 )
-                if not sources:
-                    break
+                if not sources or sources[0].url in self._sources_read:
+                    break  # none due, or (--revisit) every due one already read in this run
+                self._sources_read.add(sources[0].url)
                 await self._read_source(client, run, sources[0].url, sources[0])
                 read += 1
         return read
@@ -833,13 +868,18 @@ class Crawler:
                         etag=row.etag,
                         last_modified=row.last_modified,
                         accept=SOURCE_TYPES,
+                        before_redirect=self._redirect_check(client, site),
                     )
             status, etag, last_modified = result.status_code, result.etag, result.last_modified
             if not result.not_modified:
-                parsed = parse_source(result.body, result.final_url, max_bytes=settings.max_bytes)
-                if parsed.sitemaps:
+                # a big sitemap takes a while to parse: not on the event loop, which fetches on
+                parsed = await asyncio.to_thread(
+                    parse_source, result.body, result.final_url, max_bytes=settings.max_bytes
+                )
+                children = [run.frontier.source_scope(e.url) for e in parsed.sitemaps]
+                if any(children):
                     self.state.add_sources(
-                        [(e.url, site.name, "sitemap") for e in parsed.sitemaps],
+                        [(u, site.name, "sitemap") for u in children if u],
                         now=iso_utc(now),
                         found_on=url,
                     )
@@ -876,7 +916,7 @@ class Crawler:
             return
         robots = await self._robots(client, host, site)
         if robots is not None and not robots.allowed(page.url, settings.user_agent):
-            if robots.status is None or robots.status >= 500:
+            if robots.unreachable:
                 self.counts.deferred += 1  # robots.txt unreachable: not now, the page stays due
                 return
             self.counts.robots_blocked += 1
@@ -891,7 +931,14 @@ class Crawler:
             fetched_at = iso_utc(self.now())
             try:
                 async with self._fetch_slots:
-                    result = await self._fetch(client, page.url, settings, etag, last_modified)
+                    result = await self._fetch(
+                        client, page.url, site, etag, last_modified, robots=robots
+                    )
+            except RobotsDisallowedError as exc:
+                # a redirect to a URL robots.txt keeps us from (checked before it was followed)
+                self.counts.robots_blocked += 1
+                self._record(run, page, "blocked", fetched_at=fetched_at, error=exc)
+                return
             except FetchError as exc:
                 self._fetch_failed(run, page, host, exc, fetched_at)
                 return
@@ -933,7 +980,11 @@ class Crawler:
             self.counts.discovered += len(new)
         if links.feeds:
             self.state.add_sources(
-                [(u, site.name, "feed") for u in links.feeds if run.frontier.scope(u, 0)],
+                [
+                    (normal, site.name, "feed")
+                    for u in links.feeds
+                    if (normal := run.frontier.source_scope(u)) is not None
+                ],
                 now=iso_utc(now),
                 found_on=page.url,
             )
@@ -973,19 +1024,63 @@ class Crawler:
         self,
         client: httpx.AsyncClient,
         url: str,
-        settings: Settings,
+        site: Site,
         etag: str | None,
         last_modified: str | None,
+        *,
+        robots: Robots | None = None,
     ) -> FetchResult:
-        """Fetch a page: by the helper process when it has room, else here; the same fetch."""
+        """Fetch a page: by the helper process when it has room, else here; the same fetch.
+
+        Every redirect is checked against its host's robots.txt before it is followed (``robots``
+        is the page's own host's); the helper knows only that one, and hands a redirect to any
+        other host back, to be fetched here.
+        """
+        settings = site.settings
         if self.worker is not None and self.worker.available:
+            rules = None
+            if settings.respect_robots:
+                rules = HopRules((robots.bare(),) if robots else (), settings.user_agent)
             try:
                 return await self.worker.fetch(
-                    url, settings, etag=etag, last_modified=last_modified
+                    url, settings, etag=etag, last_modified=last_modified, hop_rules=rules
                 )
             except WorkerGone:
                 pass  # the helper died or hung: this process fetches the page itself
-        return await fetch(client, url, settings, etag=etag, last_modified=last_modified)
+            except RobotsUncheckedError:
+                pass  # a redirect to another host: fetched here, asking its robots.txt first
+        return await fetch(
+            client,
+            url,
+            settings,
+            etag=etag,
+            last_modified=last_modified,
+            before_redirect=self._redirect_check(client, site),
+        )
+
+    def _redirect_check(self, client: httpx.AsyncClient, site: Site) -> RedirectCheck:
+        """fetch()'s ``before_redirect``: the hop's host's robots.txt (read and cached as any
+        host's) must allow the hop's URL; raises RobotsDisallowedError otherwise."""
+
+        async def check(target: str) -> None:
+            settings = site.settings
+            if not settings.respect_robots:
+                return
+            try:
+                normal = normalise_url(target)
+            except UsageError:
+                return  # fetch's own check of the hop refuses it
+            host = self._host(origin_of(normal), settings)
+            robots = await self._robots(client, host, site)
+            if robots is None:
+                if host.deferred:
+                    raise RobotsDisallowedError(target, "its host is backing off; not now")
+                return
+            refusal = robots.refusal(target, settings.user_agent)
+            if refusal is not None:
+                raise refusal
+
+        return check
 
     def _fetch_failed(
         self, run: _SiteRun, page: DuePage, host: _Host, exc: FetchError, fetched_at: str
@@ -1081,6 +1176,7 @@ def crawl(
     are recorded and counted; they do not make the crawl fail.
     """
     sites = config.select(tuple(site_names))
+    check_not_foreign(db_path)  # before the lock file is put beside another program's file
     with CrawlLock(db_path) as lock:
         if on_start is not None:
             on_start(lock)

@@ -8,6 +8,7 @@
     ├── FetchError(url)           exit 1   a page could not be fetched
     │   ├── BadStatusError                 the server answered 4xx or 5xx
     │   ├── RobotsDisallowedError          robots.txt forbids the URL
+    │   │   └── RobotsUncheckedError       a redirect to a host whose robots.txt is not at hand
     │   ├── BodyTooLargeError              the body passed max_bytes (after decompression)
     │   ├── ContentTypeError               not HTML (or XML where XML is wanted)
     │   ├── BlockedAddressError            a private/loopback address, or a scheme not http(s)
@@ -91,6 +92,13 @@ class BadStatusError(FetchError):
 
 class RobotsDisallowedError(FetchError):
     """robots.txt does not allow our User-Agent to fetch the URL."""
+
+    kind = "robots"
+
+
+class RobotsUncheckedError(RobotsDisallowedError):
+    """A redirect leads to a host whose robots.txt this process has not read (the fetch helper
+    process): not followed; the crawl fetches the page itself, asking that host first."""
 
     kind = "robots"
 

@@ -28,7 +28,7 @@ from warcio.statusandheaders import (
 from warcio.warcwriter import WARCWriter
 
 from scraper.archive.query import exchanges, snapshot_records
-from scraper.errors import ArchiveError, ScraperError
+from scraper.errors import ArchiveError, ScraperError, UsageError
 from scraper.models import iso_utc
 
 if TYPE_CHECKING:
@@ -189,6 +189,48 @@ def write_warc(
             writer.write_record(request)
             requests += 1
     return ExportStats(responses=responses, requests=requests, revisits=revisits)
+
+
+#: the files SQLite and the crawl keep beside an archive ``x.db``
+ARCHIVE_FILE_SUFFIXES = ("", "-wal", "-shm", "-journal", ".lock")
+
+
+def check_output(output: Path | int, archive_path: Path) -> None:
+    """Refuse an export target that is the archive itself or one of its companion files (WAL,
+    shared memory, journal, crawl lock), however it is named: a symlink, a hard link, a relative
+    path, or (``output`` a file descriptor) stdout redirected onto one of them.
+
+    Raises UsageError (exit 2) naming both.
+    """
+    real = os.path.realpath(archive_path)
+    companions = [real + suffix for suffix in ARCHIVE_FILE_SUFFIXES]
+    if isinstance(output, int):
+        named = f"stdout (file descriptor {output})"
+        try:
+            target = os.fstat(output)
+        except OSError:
+            return
+    else:
+        named = str(output)
+        if os.path.realpath(output) in companions:
+            raise UsageError(
+                f"{output}: is the archive {archive_path} or one of its files; refusing to write "
+                "the export onto it"
+            )
+        try:
+            target = os.stat(output)
+        except OSError:
+            return  # a new file, and not one of the names above
+    for companion in companions:
+        try:
+            existing = os.stat(companion)
+        except OSError:
+            continue
+        if (existing.st_dev, existing.st_ino) == (target.st_dev, target.st_ino):
+            raise UsageError(
+                f"{named}: is the archive {archive_path} or one of its files; refusing to write "
+                "the export onto it"
+            )
 
 
 def write_atomically(path: Path, write: Callable[[IO[bytes]], T]) -> T:

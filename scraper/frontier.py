@@ -29,6 +29,9 @@ GROWTH = 1.5
 SHRINK = 0.5
 #: URLs whose scope a frontier remembers (the same links appear on page after page)
 SCOPE_CACHE_SIZE = 100_000
+#: of a page's links, at most this many times ``max_links_per_page`` are even looked at: the
+#: cost of scoping a page's links stays bounded however many it has
+LINKS_LOOKED_AT_FACTOR = 10
 
 
 def next_interval(previous: float | None, outcome: str, settings: Settings) -> float:
@@ -75,6 +78,10 @@ class Frontier:
         self._scoped: dict[str, str | None] = {}
         #: normalised URL -> the smallest depth it was queued at by this frontier
         self._queued: dict[str, int] = {}
+        #: URLs new to the archive this frontier added (start URLs aside): the run's budget
+        self.added = 0
+        #: candidates left out because a page or the run reached its limit
+        self.limited = 0
 
     def _normalise(self, url: str) -> str | None:
         try:
@@ -103,6 +110,25 @@ class Frontier:
         if not self.site.allow and origin_of(normal) not in self.hosts:
             return None
         return normal
+
+    def source_scope(self, url: str) -> str | None:
+        """The normalised URL of a sitemap or feed the crawl found (a sitemap index's child, a
+        robots.txt ``Sitemap:`` line, a feed a page links to) when this site may read it, else
+        None: the address policy, ``deny``, and one of the site's hosts or an ``allow`` pattern.
+        (``allow`` patterns describe pages, so a sitemap on the site's own host needs none.)
+        """
+        normal = self._normalise(url)
+        if normal is None:
+            return None
+        try:
+            check_url_target(normal, self.site.settings.allow_private)
+        except (BlockedAddressError, UsageError):
+            return None
+        if any(p.search(normal) for p in self.site.deny):
+            return None
+        if origin_of(normal) in self.hosts or any(p.search(normal) for p in self.site.allow):
+            return normal
+        return None
 
     def _scope_cached(self, url: str, depth: int) -> str | None:
         if depth > self.site.max_depth:
@@ -135,33 +161,70 @@ class Frontier:
         *,
         now: datetime,
     ) -> list[str]:
-        """Queue many URLs at once (one transaction); return the normalised URLs that were new."""
+        """Queue many URLs at once; return the normalised URLs that were new.
+
+        Bounded: a page's links (``source == "link"``) add at most ``max_links_per_page`` new
+        URLs, the first in page order, and only the first ``LINKS_LOOKED_AT_FACTOR`` times that
+        many links are looked at; and everything but start URLs adds at most
+        ``max_new_pages_per_run`` new URLs over the frontier's life (one run). What is left out
+        is counted in :attr:`limited`; it is found again by a later run.
+        """
+        settings = self.site.settings
         seed = source == "start"
+        wanted = None if seed else max(0, settings.max_new_pages_per_run - self.added)
+        items: Iterable[Candidate] = candidates
+        if source == "link":
+            wanted = min(wanted or 0, settings.max_links_per_page)
+            items = list(candidates)
+            looked_at = settings.max_links_per_page * LINKS_LOOKED_AT_FACTOR
+            if len(items) > looked_at:
+                self.limited += len(items) - looked_at
+                items = items[:looked_at]
+        new: list[str] = []
         pages: list[NewPage] = []
-        for candidate in candidates:
-            if seed:
-                normal = self.scope(candidate.url, depth, seed=True)
-            else:
-                normal = self._scope_cached(candidate.url, depth)
-            if normal is None or normal == found_on:
+        left = iter(items)
+        for candidate in left:
+            if wanted is not None and len(new) >= wanted:
+                self.limited += 1 + sum(1 for _ in left)
+                break
+            page = self._new_page(candidate, depth, source, found_on, seed)
+            if page is None:
                 continue
-            if candidate.lastmod is None and self._queued.get(normal, depth + 1) <= depth:
-                continue  # queued already this run, at this depth or less
-            if len(self._queued) >= SCOPE_CACHE_SIZE:
-                self._queued.clear()
-            self._queued[normal] = min(depth, self._queued.get(normal, depth))
-            pages.append(
-                NewPage(
-                    url=normal,
-                    site=self.site.name,
-                    host=origin_of(normal),
-                    depth=depth,
-                    source=source,
-                    found_on=found_on,
-                    lastmod=candidate.lastmod,
-                )
-            )
-        return self.state.enqueue(pages, now=iso_utc(now))
+            pages.append(page)
+            # the archive says which are new; ask it once the batch could fill the budget
+            if wanted is not None and len(pages) >= wanted - len(new):
+                new += self.state.enqueue(pages, now=iso_utc(now))
+                pages = []
+        if pages:
+            new += self.state.enqueue(pages, now=iso_utc(now))
+        if not seed:
+            self.added += len(new)
+        return new
+
+    def _new_page(
+        self, candidate: Candidate, depth: int, source: str, found_on: str | None, seed: bool
+    ) -> NewPage | None:
+        """The archive row for a candidate in scope and not queued already this run."""
+        if seed:
+            normal = self.scope(candidate.url, depth, seed=True)
+        else:
+            normal = self._scope_cached(candidate.url, depth)
+        if normal is None or normal == found_on:
+            return None
+        if candidate.lastmod is None and self._queued.get(normal, depth + 1) <= depth:
+            return None  # queued already this run, at this depth or less
+        if len(self._queued) >= SCOPE_CACHE_SIZE:
+            self._queued.clear()
+        self._queued[normal] = min(depth, self._queued.get(normal, depth))
+        return NewPage(
+            url=normal,
+            site=self.site.name,
+            host=origin_of(normal),
+            depth=depth,
+            source=source,
+            found_on=found_on,
+            lastmod=candidate.lastmod,
+        )
 
     def due(
         self,

@@ -7,14 +7,14 @@ as an argument.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from scraper.errors import FetchError, RobotsDisallowedError
+from scraper.errors import FetchError, UsageError
 from scraper.extract import extract
 from scraper.fetch import Robots, fetch, fetch_robots
-from scraper.urls import origin_of
+from scraper.urls import normalise_url, origin_of
 
 if TYPE_CHECKING:
     import httpx
@@ -49,13 +49,23 @@ class RobotsCache:
         if robots is None:
             robots = await fetch_robots(client, origin, settings)
             self._by_origin[origin] = robots
-        if not robots.allowed(url, settings.user_agent):
-            if robots.unreachable:
-                cause = robots.error or f"HTTP {robots.status}"
-                why = f"robots.txt could not be fetched ({cause}), so not now"
-            else:
-                why = "disallowed by robots.txt"
-            raise RobotsDisallowedError(url, why)
+        refusal = robots.refusal(url, settings.user_agent)
+        if refusal is not None:
+            raise refusal
+
+    def redirect_check(
+        self, client: httpx.AsyncClient, settings: Settings
+    ) -> Callable[[str], Awaitable[None]]:
+        """A ``before_redirect`` for fetch(): each hop is checked against its host's robots.txt."""
+
+        async def check(target: str) -> None:
+            try:
+                normal = normalise_url(target)
+            except UsageError:
+                return  # fetch's own check of the hop refuses it
+            await self.check(client, normal, settings)
+
+        return check
 
 
 async def fetch_and_archive(
@@ -82,7 +92,12 @@ async def fetch_and_archive(
     try:
         await robots.check(client, url, settings)
         result: FetchResult = await fetch(
-            client, url, settings, etag=etag, last_modified=last_modified
+            client,
+            url,
+            settings,
+            etag=etag,
+            last_modified=last_modified,
+            before_redirect=robots.redirect_check(client, settings),
         )
     except FetchError as exc:
         if archive is not None:

@@ -68,46 +68,64 @@ PRIVATE_OPT_IN = "(set allow_private = true for this site, or --allow-private, t
 _PRIVATE_NAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localhost", "ip6-loopback"})
 _PRIVATE_SUFFIXES = (".localhost", ".local", ".internal", ".home.arpa", ".localdomain")
 
-# IPv4 ranges that are never a public web server. ``ip.is_global`` covers most of them; the
-# list is explicit so the policy does not move with the Python version.
-_BLOCKED_V4 = tuple(
+# The special-purpose address registries, as data: every block IANA lists in the IPv4 and IPv6
+# Special-Purpose Address Registries (iana-ipv4-special-registry, iana-ipv6-special-registry,
+# 2025 edition). Python's ``ipaddress`` knows most of them through ``is_global``, but its copy
+# depends on the Python version (3.11 predates 3fff::/20 and 5f00::/16), so the registries are
+# kept here too and an address must pass both. None of these blocks holds a public web server:
+# even the entries IANA marks globally reachable (anycast services, AS112) are refused.
+# The embedding ranges (IPv4-mapped, IPv4-compatible, NAT64 64:ff9b::/96, 6to4, Teredo) are
+# not in the list: an address in them is judged by the IPv4 address it embeds.
+_SPECIAL_V4 = tuple(
     ipaddress.IPv4Network(n)
     for n in (
-        "0.0.0.0/8",  # "this network", unspecified
-        "10.0.0.0/8",  # RFC 1918
-        "100.64.0.0/10",  # CGNAT (RFC 6598)
-        "127.0.0.0/8",  # loopback
-        "169.254.0.0/16",  # link-local, cloud metadata endpoints
-        "172.16.0.0/12",  # RFC 1918
-        "192.0.0.0/24",  # IETF protocol assignments
-        "192.0.2.0/24",  # TEST-NET-1
-        "192.88.99.0/24",  # 6to4 relay anycast
-        "192.168.0.0/16",  # RFC 1918
-        "198.18.0.0/15",  # benchmarking
-        "198.51.100.0/24",  # TEST-NET-2
-        "203.0.113.0/24",  # TEST-NET-3
-        "224.0.0.0/4",  # multicast
-        "240.0.0.0/4",  # reserved, and 255.255.255.255 broadcast
+        "0.0.0.0/8",  # "this network" (RFC 791)
+        "10.0.0.0/8",  # private use (RFC 1918)
+        "100.64.0.0/10",  # shared address space, CGNAT (RFC 6598)
+        "127.0.0.0/8",  # loopback (RFC 1122)
+        "169.254.0.0/16",  # link-local, cloud metadata (RFC 3927)
+        "172.16.0.0/12",  # private use (RFC 1918)
+        "192.0.0.0/24",  # IETF protocol assignments (RFC 6890), its /29 /32 sub-blocks included
+        "192.0.2.0/24",  # documentation TEST-NET-1 (RFC 5737)
+        "192.31.196.0/24",  # AS112-v4 (RFC 7535)
+        "192.52.193.0/24",  # AMT (RFC 7450)
+        "192.88.99.0/24",  # deprecated 6to4 relay anycast (RFC 7526)
+        "192.168.0.0/16",  # private use (RFC 1918)
+        "192.175.48.0/24",  # direct delegation AS112 service (RFC 7534)
+        "198.18.0.0/15",  # benchmarking (RFC 2544)
+        "198.51.100.0/24",  # documentation TEST-NET-2 (RFC 5737)
+        "203.0.113.0/24",  # documentation TEST-NET-3 (RFC 5737)
+        "224.0.0.0/4",  # multicast (RFC 5771; the multicast registry, not the special one)
+        "240.0.0.0/4",  # reserved (RFC 1112), 255.255.255.255 limited broadcast (RFC 919)
     )
 )
-_BLOCKED_V6 = tuple(
+_SPECIAL_V6 = tuple(
     ipaddress.IPv6Network(n)
     for n in (
-        "::/128",  # unspecified
-        "::1/128",  # loopback
-        "64:ff9b:1::/48",  # local-use NAT64
-        "100::/64",  # discard
-        "2001::/23",  # IETF protocol assignments, Teredo
-        "2001:db8::/32",  # documentation
-        "fc00::/7",  # unique local (ULA)
-        "fe80::/10",  # link-local
-        "fec0::/10",  # site-local (deprecated)
-        "ff00::/8",  # multicast
+        "::1/128",  # loopback (RFC 4291)
+        "::/128",  # unspecified (RFC 4291)
+        "::ffff:0:0:0/96",  # IPv4-translated, SIIT (RFC 2765): a translator's internal form
+        "64:ff9b:1::/48",  # local-use IPv4/IPv6 translation (RFC 8215)
+        "100::/64",  # discard-only (RFC 6666)
+        "2001::/23",  # IETF protocol assignments (RFC 2928); Teredo 2001::/32 is judged apart
+        "2001:db8::/32",  # documentation (RFC 3849)
+        "2620:4f:8000::/48",  # direct delegation AS112 service (RFC 7534)
+        "3fff::/20",  # documentation (RFC 9637)
+        "5f00::/16",  # segment routing SIDs (RFC 9602)
+        "fc00::/7",  # unique local (RFC 4193)
+        "fe80::/10",  # link-local (RFC 4291)
+        "fec0::/10",  # site-local, deprecated (RFC 3879)
+        "ff00::/8",  # multicast (RFC 4291)
     )
 )
-_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
-_SIXTOFOUR = ipaddress.IPv6Network("2002::/16")
-_V4_COMPATIBLE = ipaddress.IPv6Network("::/96")
+#: the only IPv6 space IANA allocates as global unicast (IPv6 Address Space registry); the rest
+#: of the 128-bit space is reserved by the IETF or special, and never a public web server
+_GLOBAL_UNICAST_V6 = ipaddress.IPv6Network("2000::/3")
+_MAPPED = ipaddress.IPv6Network("::ffff:0:0/96")  # IPv4-mapped (RFC 4291)
+_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")  # well-known NAT64 prefix (RFC 6052)
+_SIXTOFOUR = ipaddress.IPv6Network("2002::/16")  # 6to4 (RFC 3056)
+_TEREDO = ipaddress.IPv6Network("2001::/32")  # Teredo (RFC 4380)
+_V4_COMPATIBLE = ipaddress.IPv6Network("::/96")  # IPv4-compatible, deprecated (RFC 4291)
 
 _UNRESERVED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
 # characters kept as they are (besides unreserved and escapes) in each part of a URL
@@ -347,12 +365,15 @@ def normalise_url(url: str, *, trailing_slash: str = "keep") -> str:
 
 
 def is_private_address(ip: str | IPAddress) -> bool:
-    """True for any address that is not a public unicast one: loopback, RFC 1918, link-local,
-    CGNAT, multicast, unspecified, reserved, broadcast, documentation, IPv6 loopback/ULA/
-    link-local, and IPv4-mapped, IPv4-compatible, NAT64 and 6to4 forms of any of those.
+    """True for any address that is not a public unicast one, judged by the special-purpose
+    address registries: what Python's ``ipaddress`` knows of them (``is_global``,
+    ``is_multicast``, ``is_reserved``...) and IANA's registries as :data:`_SPECIAL_V4` and
+    :data:`_SPECIAL_V6` hold them, whichever is stricter. IPv6 outside 2000::/3 is never public.
+    IPv4-mapped, IPv4-compatible, NAT64, 6to4 and Teredo addresses are judged by the IPv4
+    addresses they embed (Teredo: its server's and its client's).
 
-    ``ip`` is an address object or its text (IPv6 with or without brackets). Text that is not
-    an address raises ValueError.
+    ``ip`` is an address object or its text (IPv6 with or without brackets, a zone allowed).
+    Text that is not an address raises ValueError.
     """
     if isinstance(ip, str):
         text = ip.strip()
@@ -361,27 +382,39 @@ def is_private_address(ip: str | IPAddress) -> bool:
         ip = ipaddress.ip_address(text.split("%", 1)[0])
     if isinstance(ip, ipaddress.IPv6Address):
         embedded = _embedded_ipv4(ip)
-        if embedded is not None:
-            return is_private_address(embedded)
-        if any(ip in net for net in _BLOCKED_V6):
+        if embedded:
+            return any(is_private_address(v4) for v4 in embedded)
+        if ip not in _GLOBAL_UNICAST_V6 or any(ip in net for net in _SPECIAL_V6):
             return True
-        return not ip.is_global or ip.is_multicast
-    if any(ip in net for net in _BLOCKED_V4):
+    elif any(ip in net for net in _SPECIAL_V4):
         return True
-    return not ip.is_global or ip.is_multicast or ip.is_reserved
+    return (
+        not ip.is_global
+        or ip.is_multicast
+        or ip.is_reserved
+        or ip.is_private
+        or ip.is_loopback
+        or ip.is_link_local
+        or ip.is_unspecified
+    )
 
 
-def _embedded_ipv4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
-    if ip.ipv4_mapped is not None:
-        return ip.ipv4_mapped
+def _embedded_ipv4(ip: ipaddress.IPv6Address) -> tuple[ipaddress.IPv4Address, ...]:
+    """The IPv4 addresses an IPv6 address stands for, when it is one of the embedding forms."""
+    if ip in _MAPPED:
+        return (ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF),)
     if ip in _NAT64:
-        return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+        return (ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF),)
     if ip in _SIXTOFOUR:
-        return ip.sixtofour
+        return (ipaddress.IPv4Address((int(ip) >> 80) & 0xFFFFFFFF),)
+    if ip in _TEREDO:
+        server = ipaddress.IPv4Address((int(ip) >> 64) & 0xFFFFFFFF)
+        client = ipaddress.IPv4Address(~int(ip) & 0xFFFFFFFF)
+        return (server, client)
     if ip in _V4_COMPATIBLE and int(ip) > 1:
-        # deprecated IPv4-compatible ::a.b.c.d; :: and ::1 are handled as themselves
-        return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
-    return None
+        # deprecated IPv4-compatible ::a.b.c.d; :: and ::1 are judged as themselves
+        return (ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF),)
+    return ()
 
 
 def is_private_name(host: str) -> bool:

@@ -347,7 +347,7 @@ def test_robots_rules(fault_server: FaultServer) -> None:
     assert robots.allowed(fault_server.url("/ok"), ua)
     assert not robots.allowed(fault_server.url("/private/page"), ua)
     assert robots.crawl_delay(ua) == 0.5
-    assert robots.sitemaps() == ("/sitemap.xml",)
+    assert robots.sitemaps() == (fault_server.url("/sitemap.xml"),)  # resolved
 
 
 def test_huge_robots_is_cut_and_its_head_still_applies(fault_server: FaultServer) -> None:

@@ -133,6 +133,22 @@ def test_invalid_urls_are_usage_errors_naming_the_url(url: str) -> None:
         ("2001:db8::1", True),
         ("2606:4700:4700::1111", False),
         ("[::1]", True),
+        # the special-purpose registries, not a hand list (issue 11)
+        ("::ffff:0:127.0.0.1", True),  # IPv4-translated ::ffff:0:0:0/96
+        ("::ffff:0:8.8.8.8", True),  # a translator's internal form, whatever it embeds
+        ("3fff::1", True),  # documentation 3fff::/20
+        ("3fff:fff::1", True),
+        ("5f00::1", True),  # segment routing SIDs 5f00::/16
+        ("4000::1", True),  # outside 2000::/3, the only global unicast space
+        ("64:ff9b:1::1", True),  # local-use NAT64
+        ("64:ff9b::127.0.0.1", True),
+        ("2001:0:808:808:0:0:80ff:fffe", True),  # Teredo, client 127.0.0.1
+        ("2001:0:4136:e378:8000:63bf:3fff:fdd2", True),  # Teredo, client 192.0.2.45
+        ("2001:0:808:808:8000:63bf:f7f7:f7f7", False),  # Teredo, public server and client
+        ("192.0.0.9", True),  # IETF protocol assignments, globally reachable or not
+        ("192.31.196.1", True),  # AS112-v4
+        ("2620:4f:8000::1", True),  # AS112 direct delegation
+        ("1.1.1.1", False),
     ],
 )
 def test_is_private_address(address: str, private: bool) -> None:
@@ -154,6 +170,11 @@ def test_is_private_address(address: str, private: bool) -> None:
         "http://[::1]/",
         "http://[0:0:0:0:0:ffff:127.0.0.1]/",
         "http://[::ffff:a9fe:a9fe]/",
+        "http://[::ffff:0:127.0.0.1]/",
+        "http://[3fff::1]/",
+        "http://[5f00::1]/",
+        "http://[2002:7f00:1::1]/",
+        "http://[64:ff9b::a9fe:a9fe]/",
         "http://169.254.169.254/latest/meta-data/",
         "http://0xa9fea9fe/",
         "http://10.0.0.1/",

@@ -116,24 +116,77 @@ def _error_text(error: FetchError | str) -> str:
     return error
 
 
+def _refuse_foreign(conn: sqlite3.Connection, path: Path) -> None:
+    """Raise UsageError when the database holds tables but was not made by scraper (no
+    ``scraper`` migrations recorded): adding our tables to another program's file needs
+    ``scraper init``. Reads only."""
+    names = [
+        str(row[0])
+        for row in conn.execute(
+            "SELECT name FROM sqlite_master WHERE type IN ('table', 'view') "
+            "AND name NOT LIKE 'sqlite_%' ORDER BY name"
+        )
+    ]
+    if not [n for n in names if n != "_sqlite_migrations"]:
+        # an empty database (or a 0-byte file): a new archive; with the migrations table alone,
+        # an archive whose creation was cut short before its first migration committed
+        return
+    if "_sqlite_migrations" in names:
+        row = conn.execute(
+            "SELECT 1 FROM _sqlite_migrations WHERE migration_set = 'scraper' LIMIT 1"
+        ).fetchone()
+        if row is not None:
+            return
+    shown = ", ".join(names[:3]) + (", ..." if len(names) > 3 else "")
+    raise UsageError(
+        f"{path}: not a scraper archive but another program's SQLite database (tables: {shown});"
+        f" refusing to add scraper's tables to it (scraper init --db {path} adopts it)"
+    )
+
+
+def check_not_foreign(path: str | Path) -> None:
+    """Raise UsageError when ``path`` is an existing SQLite database of another program (see
+    :class:`Archive`), reading it only; anything else (missing, empty, an archive, not SQLite at
+    all) is left for ``Archive(path)`` to open or report."""
+    file = Path(path)
+    try:
+        if not file.is_file() or file.stat().st_size == 0:
+            return
+        conn = sqlite3.connect(f"{file.resolve().as_uri()}?mode=ro", uri=True)
+    except (OSError, sqlite3.Error):
+        return
+    try:
+        _refuse_foreign(conn, file)
+    except sqlite3.Error:
+        return
+    finally:
+        conn.close()
+
+
 class Archive:
     """A versioned archive of pages in one SQLite file.
 
-    ``Archive(path)`` opens (creating directories and the file when missing) and migrates;
-    ``Archive(path, readonly=True)`` opens with ``mode=ro`` and never writes or migrates.
-    sqlite3 errors are raised as :class:`scraper.errors.ArchiveError` naming the file.
+    ``Archive(path)`` opens (creating directories and the file when missing, unless
+    ``create=False``) and migrates; ``Archive(path, readonly=True)`` opens with ``mode=ro`` and
+    never writes or migrates. An existing database that holds tables but not scraper's schema
+    (another program's file) is refused with :class:`scraper.errors.UsageError` before anything
+    is written to it, unless ``adopt=True`` (``scraper init``); an empty database, or a 0-byte
+    file, is taken as a new archive. sqlite3 errors are raised as
+    :class:`scraper.errors.ArchiveError` naming the file.
 
     ``archive.db`` (a ``sqlite_utils.Database``) and ``archive.path`` are public for the other
     modules of the ``scraper.archive`` package.
     """
 
-    def __init__(self, path: str | Path, *, readonly: bool = False) -> None:
+    def __init__(
+        self, path: str | Path, *, readonly: bool = False, create: bool = True, adopt: bool = False
+    ) -> None:
         self.path = Path(path)
         self.readonly = readonly
         self._compressor = zstandard.ZstdCompressor(level=ZSTD_LEVEL)
         if self.path.is_dir():
             raise ArchiveError(f"{self.path}: is a directory, not an archive file")
-        if readonly and not self.path.exists():
+        if (readonly or not create) and not self.path.exists():
             raise ArchiveError(f"no archive at {self.path} (run scraper fetch or crawl first)")
         try:
             if readonly:
@@ -154,6 +207,8 @@ class Archive:
             conn.execute("PRAGMA foreign_keys = ON")
             # Reading the schema is what fails on a file that is not a database.
             conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            if not readonly and not adopt:
+                _refuse_foreign(conn, self.path)
             if not readonly:
                 conn.execute("PRAGMA journal_mode = WAL").fetchone()
                 conn.execute("PRAGMA synchronous = NORMAL")

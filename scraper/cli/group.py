@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any, TypeVar
@@ -15,7 +17,8 @@ from typing import IO, Any, TypeVar
 import click
 
 from scraper import __version__
-from scraper.errors import ScraperError
+from scraper.config import MAX_WHOLE_NUMBER
+from scraper.errors import ScraperError, UsageError
 from scraper.models import iso_utc
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -27,7 +30,9 @@ class CommandError(click.ClickException):
     """A ScraperError on its way out: one line on stderr, the error's exit code."""
 
     def show(self, file: IO[Any] | None = None) -> None:
-        click.echo(f"Error: {self.format_message()}", err=True)
+        # one line, whatever the message quotes (a URL or a server's reason with a newline)
+        message = self.format_message().replace("\r", "\\r").replace("\n", "\\n")
+        click.echo(f"Error: {message}", err=True)
 
     @classmethod
     def wrap(cls, error: ScraperError) -> CommandError:
@@ -41,8 +46,60 @@ class CommandError(click.ClickException):
 _ERROR_CLASSES: dict[int, type[CommandError]] = {}
 
 
+def _unusable(value: Any) -> tuple[str, Any] | None:
+    """Why a parsed option value cannot be used, with the part of it at fault, or None: text
+    that is not valid UTF-8 (bytes the shell passed, seen as surrogates), a whole number beyond
+    what the archive and C code take, NaN or an infinity."""
+    why = None
+    if isinstance(value, str):
+        if any("\ud800" <= c <= "\udfff" for c in value):
+            why = "is not valid UTF-8 text"
+    elif isinstance(value, bool):
+        pass
+    elif isinstance(value, int):
+        if abs(value) > MAX_WHOLE_NUMBER:
+            why = f"is too large (at most {MAX_WHOLE_NUMBER})"
+    elif isinstance(value, float):
+        if not math.isfinite(value):
+            why = "is not a finite number"
+    elif isinstance(value, tuple | list):
+        for item in value:
+            if (found := _unusable(item)) is not None:
+                return found
+    return None if why is None else (why, value)
+
+
+def _names_a_file(param: click.Parameter) -> bool:
+    """A parameter that takes a file name: any bytes make one (a path type, or a FILE/PATH/DIR
+    metavar)."""
+    if isinstance(param.type, click.Path | click.File):
+        return True
+    return bool(re.search(r"FILE|PATH|DIR", param.metavar or ""))
+
+
+class ScraperCommand(click.Command):
+    """A command whose every argument and option (file paths aside: any bytes make a path)
+    is checked before the command runs, so that no odd value reaches the code as a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        for param in self.params:
+            if _names_a_file(param):
+                continue
+            found = _unusable(ctx.params.get(param.name or ""))
+            if found is not None:
+                why, value = found
+                if isinstance(param, click.Option):
+                    name = param.opts[0]
+                else:
+                    name = param.human_readable_name.upper()
+                raise UsageError(f"{name}: {value!r} {why}")
+        return super().invoke(ctx)
+
+
 class ScraperGroup(click.Group):
     """A click group that turns ScraperError into a one-line message and its exit code."""
+
+    command_class = ScraperCommand
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -56,6 +113,20 @@ def now_iso() -> str:
     return iso_utc(dt.datetime.now(dt.UTC))
 
 
+def _check_db_path(ctx: click.Context, param: click.Parameter, value: Path) -> Path:
+    """A ``--db`` (or SCRAPER_DB) the user named must be in a directory that exists: a typo must
+    not leave a new directory tree behind. Only the default's ``data/`` is ours to create."""
+    if ctx.get_parameter_source(param.name or "db_path") is click.core.ParameterSource.DEFAULT:
+        return value
+    if re.fullmatch(r"[A-Za-z][A-Za-z0-9+.-]*:", str(value).split("/", 1)[0]):
+        return value  # a database URL (postgresql://...), not a file: not ours to judge here
+    parent = value.parent
+    if not parent.is_dir():
+        why = "is not a directory" if parent.exists() else "does not exist"
+        raise UsageError(f"--db {value}: the directory {parent} {why}")
+    return value
+
+
 def db_option(func: F) -> F:
     """``--db PATH`` (env SCRAPER_DB), the archive file."""
     return click.option(
@@ -66,6 +137,7 @@ def db_option(func: F) -> F:
         default=DEFAULT_DB,
         envvar="SCRAPER_DB",
         show_default=True,
+        callback=_check_db_path,
         help="The archive (SQLite file). Env: SCRAPER_DB.",
     )(func)
 

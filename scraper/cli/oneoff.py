@@ -203,6 +203,7 @@ def fetch(
     import dataclasses
 
     from scraper.archive import Archive
+    from scraper.config import check_setting
     from scraper.errors import UsageError
     from scraper.fetch import make_client
     from scraper.pipeline import RobotsCache, fetch_and_archive
@@ -226,7 +227,7 @@ def fetch(
         if ignore_robots:
             overrides["respect_robots"] = False
         if user_agent:
-            overrides["user_agent"] = user_agent
+            overrides["user_agent"] = check_setting("user_agent", user_agent, "--user-agent")
         jobs.append((url, dataclasses.replace(settings, **overrides), site))
     if not jobs:
         sys.exit(UsageError.exit_code)

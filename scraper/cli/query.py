@@ -5,6 +5,7 @@ Read-only: these commands never write to the archive.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import sys
 from collections.abc import Iterable, Sequence
@@ -45,14 +46,14 @@ def _since(value: str | None) -> dt.datetime | None:
     """The moment ``--since`` names; the clock is read here, not in the query functions."""
     if value is None:
         return None
-    from scraper.config import parse_duration
+    from scraper.config import is_duration, parse_duration
     from scraper.errors import ConfigError, UsageError
 
-    try:
-        seconds = parse_duration(value, where="--since")
-    except ConfigError:
-        pass
-    else:
+    if is_duration(value):
+        try:
+            seconds = parse_duration(value, where="--since")
+        except ConfigError as exc:  # written as a duration, but out of range
+            raise UsageError(str(exc)) from None
         return dt.datetime.now(dt.UTC) - dt.timedelta(seconds=seconds)
     try:
         moment = dt.datetime.fromisoformat(value)
@@ -344,10 +345,15 @@ def export(
       scraper export --format warc --site example-news -o news.warc.gz
     """
     from scraper.archive import Archive
-    from scraper.export import ExportStats, write_atomically, write_jsonl, write_warc
+    from scraper.export import ExportStats, check_output, write_atomically, write_jsonl, write_warc
 
     since_at = _since(since)
     to_stdout = output == "-"
+    if not to_stdout:
+        check_output(Path(output), db_path)
+    else:
+        with contextlib.suppress(OSError, ValueError, AttributeError):  # stdout is no file
+            check_output(sys.stdout.fileno(), db_path)
     with Archive(db_path, readonly=True) as archive:
 
         def write(out: IO[bytes]) -> ExportStats:

@@ -173,7 +173,7 @@ def boilerplate(
     sites = [site_name] if site_name else sorted(rules)
     if not sites:
         raise UsageError(f"{config_path}: no sites to show; name one with --site NAME")
-    with Archive(db_path, readonly=not relearn) as archive:
+    with Archive(db_path, readonly=not relearn, create=False) as archive:
         for name in sites:
             if relearn:
                 result = learn(
@@ -224,7 +224,7 @@ def reextract(site_name: str | None, config_path: Path, db_path: Path) -> None:
         if snapshot_id is not None:
             click.echo(f"{snapshot_id}\t{url}")
 
-    with Archive(db_path) as archive:
+    with Archive(db_path, create=False) as archive:
         result = run_reextract(
             archive,
             site_name,

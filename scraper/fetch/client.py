@@ -74,6 +74,9 @@ ACCEPT_ENCODING = "gzip, deflate, br, zstd"
 _DRAIN_MAX_BYTES = 64 * 1024  # an unread body this small is read to keep the connection
 
 Resolver = Callable[[str, int], Awaitable[Sequence[str]]]
+#: ``await before_redirect(target)`` runs before a redirect to ``target`` is followed, and
+#: refuses it by raising a FetchError for ``target`` (robots.txt of the target's host)
+RedirectCheck = Callable[[str], Awaitable[None]]
 
 
 def make_client(
@@ -406,6 +409,7 @@ async def _fetch(
     resolver: Resolver | None,
     fetched_at: str,
     started: float,
+    before_redirect: RedirectCheck | None = None,
 ) -> FetchResult:
     deadline_at = started + settings.deadline_seconds
     redirects: list[str] = []
@@ -441,6 +445,16 @@ async def _fetch(
             redirects.append(current)
             if len(redirects) > settings.max_redirects:
                 raise TooManyRedirectsError(url, f"more than {settings.max_redirects} redirects")
+            if before_redirect is not None:
+                try:
+                    await before_redirect(target)
+                except FetchError as exc:
+                    raise type(exc)(
+                        url,
+                        f"redirect to {one_line(target)} refused: {exc.message}",
+                        status_code=exc.status_code,
+                        retry_after_seconds=exc.retry_after_seconds,
+                    ) from exc
             current = target
             continue
         return FetchResult(
@@ -477,9 +491,11 @@ async def fetch(
     accept: tuple[str, ...] = HTML_TYPES,
     now: Clock | None = None,
     resolver: Resolver | None = None,
+    before_redirect: RedirectCheck | None = None,
 ) -> FetchResult:
-    """Fetch ``url``: redirects hop by hop (each checked against the private-address policy),
-    retries, conditional GET, size cap after decompression, total deadline, charset decoding.
+    """Fetch ``url``: redirects hop by hop (each checked against the private-address policy,
+    and by ``before_redirect`` when given: robots.txt of the hop's host), retries, conditional
+    GET, size cap after decompression, total deadline, charset decoding.
 
     Returns a FetchResult for 2xx (and 304 with ``not_modified``); raises a FetchError subclass
     otherwise (never an httpx error), or UsageError when ``url`` is not a URL at all.
@@ -501,7 +517,16 @@ async def fetch(
         block_pages=bool(accept) and set(accept) <= set(HTML_TYPES),
     )
     return await fetch_with_options(
-        client, url, settings, opts, etag, last_modified, resolver, fetched_at, started
+        client,
+        url,
+        settings,
+        opts,
+        etag,
+        last_modified,
+        resolver,
+        fetched_at,
+        started,
+        before_redirect=before_redirect,
     )
 
 
@@ -515,6 +540,8 @@ async def fetch_with_options(
     resolver: Resolver | None,
     fetched_at: str,
     started: float,
+    *,
+    before_redirect: RedirectCheck | None = None,
 ) -> FetchResult:
     # per request, so that one client can serve sites with different User-Agents
     headers = {"Accept": _accept_header(opts.accept), "User-Agent": settings.user_agent}
@@ -524,7 +551,9 @@ async def fetch_with_options(
         headers["If-Modified-Since"] = value
     try:
         async with asyncio.timeout(settings.deadline_seconds):
-            return await _fetch(client, url, settings, opts, headers, resolver, fetched_at, started)
+            return await _fetch(
+                client, url, settings, opts, headers, resolver, fetched_at, started, before_redirect
+            )
     except TimeoutError as exc:
         deadline = format_seconds(settings.deadline_seconds)
         raise FetchTimeoutError(

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from dataclasses import dataclass, field
+from urllib.parse import urldefrag, urljoin
 
 import httpx
 from protego import Protego
@@ -18,10 +19,13 @@ from scraper.errors import (
     BadStatusError,
     BlockedAddressError,
     FetchError,
+    RobotsDisallowedError,
+    RobotsUncheckedError,
     TooManyRedirectsError,
     UsageError,
 )
 from scraper.fetch.client import FetchOptions, Resolver, fetch_with_options, utc_now
+from scraper.urls import normalise_url, origin_of
 
 #: robots.txt: parsed up to this size (RFC 9309 asks for at least 500 KiB), then cut
 ROBOTS_MAX_BYTES = 512 * 1024
@@ -40,9 +44,10 @@ class Robots:
     """A host's robots.txt as fetched: body (empty when absent), status, and what it means.
 
     ``Robots(origin, status, body)`` is all there is to store: the parser is built on first use
-    and kept. Status 2xx: the rules in ``body``. 4xx, or 0 (no usable answer: a redirect loop, or
-    a host the private-address policy refuses): everything allowed. 5xx, or None (timeout,
-    connection failure): nothing allowed for now.
+    and kept. Status 2xx: the rules in ``body``. 4xx but 429, or 0 (no usable answer: a redirect
+    loop, or a host the private-address policy refuses): everything allowed. 429, 5xx, or None
+    (timeout, connection failure): nothing allowed for now ("not now", and the crawl backs off
+    from the host), as the big crawlers do.
     """
 
     origin: str  #: scheme://host[:port]
@@ -50,12 +55,29 @@ class Robots:
     body: str
     #: why robots.txt could not be had ("connection refused", "HTTP 503 ..."), for messages
     error: str | None = field(default=None, compare=False)
+    #: the server's Retry-After on a 429 or 503, seconds
+    retry_after_seconds: float | None = field(default=None, compare=False)
     _parser: list[Protego] = field(default_factory=list, init=False, repr=False, compare=False)
 
     @property
     def unreachable(self) -> bool:
-        """True when robots.txt could not be had (5xx or no answer): crawl nothing now."""
-        return self.status is None or self.status >= 500
+        """True when robots.txt could not be had (429, 5xx or no answer): crawl nothing now."""
+        return self.status is None or self.status >= 500 or self.status == 429
+
+    def refusal(self, url: str, user_agent: str) -> RobotsDisallowedError | None:
+        """The error that keeps ``url`` from being fetched now, or None when it may be."""
+        if self.allowed(url, user_agent):
+            return None
+        if self.unreachable:
+            cause = self.error or f"HTTP {self.status}"
+            return RobotsDisallowedError(
+                url, f"robots.txt could not be fetched ({cause}), so not now"
+            )
+        return RobotsDisallowedError(url, "disallowed by robots.txt")
+
+    def bare(self) -> Robots:
+        """The same robots.txt without its parser (to send to another process)."""
+        return Robots(self.origin, self.status, self.body, self.error, self.retry_after_seconds)
 
     def _rules(self) -> Protego | None:
         if self.status is None or not 200 <= self.status < 300:
@@ -78,8 +100,22 @@ class Robots:
         return None if delay is None else float(delay)
 
     def sitemaps(self) -> tuple[str, ...]:
+        """The ``Sitemap:`` lines as absolute http(s) URLs, each resolved against the robots.txt
+        URL (RFC 9309 asks for absolute ones; ``Sitemap: /sitemap.xml`` is common all the same).
+        Lines that are no http(s) URL once resolved are dropped; scope is the crawl's to judge."""
         rules = self._rules()
-        return () if rules is None else tuple(rules.sitemaps)
+        if rules is None:
+            return ()
+        base = self.origin.rstrip("/") + "/robots.txt"
+        found: dict[str, None] = {}
+        for line in rules.sitemaps:
+            try:
+                url = urldefrag(urljoin(base, str(line).strip()))[0]
+            except ValueError:  # an invalid IPv6 literal, a bad port
+                continue
+            if url.lower().startswith(("http://", "https://")):
+                found.setdefault(url, None)
+        return tuple(found)
 
 
 async def fetch_robots(
@@ -112,7 +148,7 @@ async def fetch_robots(
             client, url, robots_settings, opts, None, None, resolver, "", time.monotonic()
         )
     except BadStatusError as exc:
-        return Robots(origin, exc.status_code, "", exc.message)
+        return Robots(origin, exc.status_code, "", exc.message, exc.retry_after_seconds)
     except (TooManyRedirectsError, BlockedAddressError) as exc:
         # no usable robots.txt; a page on an off-limits host is refused by fetch() itself
         return Robots(origin, 0, "", exc.message)
@@ -122,3 +158,26 @@ async def fetch_robots(
         return Robots(origin, None, "", str(exc))
     body = result.body.decode("utf-8", errors="replace").lstrip("\ufeff")
     return Robots(origin, result.status_code, body)
+
+
+@dataclass(frozen=True, slots=True)
+class HopRules:
+    """robots.txt as a ``before_redirect`` check for a process that cannot fetch robots.txt
+    itself (the crawl's fetch helper): a hop to a host in ``rules`` is checked against it; a hop
+    to any other host raises RobotsUncheckedError, and the crawl fetches that page itself."""
+
+    rules: tuple[Robots, ...]
+    user_agent: str
+
+    async def __call__(self, target: str) -> None:
+        try:
+            origin = origin_of(normalise_url(target))
+        except UsageError:
+            return  # not a URL: fetch's own check of the hop refuses it
+        for robots in self.rules:
+            if robots.origin == origin:
+                refusal = robots.refusal(target, self.user_agent)
+                if refusal is not None:
+                    raise refusal
+                return
+        raise RobotsUncheckedError(target, f"robots.txt of {origin} not read in this process")

@@ -30,6 +30,7 @@ from typing import Any
 from scraper.config import Settings
 from scraper.errors import FetchError
 from scraper.fetch.client import fetch, make_client
+from scraper.fetch.robots import HopRules
 from scraper.models import FetchResult
 
 #: requests handed to the child and not answered yet, at most (the caller checks ``available``)
@@ -77,6 +78,7 @@ class FetchWorker:
         self._transport: asyncio.Transport | None = None
         self._waiting: dict[int, asyncio.Future[tuple[bool, Any]]] = {}
         self._settings: dict[Settings, int] = {}
+        self._rules: dict[HopRules, int] = {}
         self._next_id = 0
         #: why the worker stopped answering (None while it works)
         self.failure: str | None = None
@@ -126,11 +128,13 @@ class FetchWorker:
         *,
         etag: str | None = None,
         last_modified: str | None = None,
+        hop_rules: HopRules | None = None,
     ) -> FetchResult:
         """``fetch(client, url, settings, etag=..., last_modified=...)`` done by the child.
 
-        Raises what fetch raises; WorkerGone when the child cannot answer (the caller then
-        fetches the page itself).
+        With ``hop_rules``, each redirect is checked against them before it is followed (a hop
+        to a host they do not know raises RobotsUncheckedError). Raises what fetch raises;
+        WorkerGone when the child cannot answer (the caller then fetches the page itself).
         """
         if self.failure is not None or self._transport is None:
             raise WorkerGone(self.failure or "the fetch process is not running")
@@ -138,11 +142,20 @@ class FetchWorker:
         if number is None:
             number = self._settings[settings] = len(self._settings)
             self._transport.write(_frame(("settings", number, settings)))
+        rules = -1
+        if hop_rules is not None:
+            # sent once, then named by number (a robots.txt body can be large)
+            rules = self._rules.get(hop_rules, -1)
+            if rules < 0:
+                rules = self._rules[hop_rules] = len(self._rules)
+                self._transport.write(_frame(("rules", rules, hop_rules)))
         self._next_id += 1
         request_id = self._next_id
         future: asyncio.Future[tuple[bool, Any]] = asyncio.get_running_loop().create_future()
         self._waiting[request_id] = future
-        self._transport.write(_frame(("fetch", request_id, number, url, etag, last_modified)))
+        self._transport.write(
+            _frame(("fetch", request_id, number, url, etag, last_modified, rules))
+        )
         # fetch() keeps its own deadline; this only catches a child that hangs
         limit = settings.deadline_seconds + GRACE_SECONDS
         try:
@@ -216,17 +229,25 @@ class _Server:
     def __init__(self, writer: asyncio.StreamWriter) -> None:
         self.writer = writer
         self.settings: dict[int, Settings] = {}
+        self.rules: dict[int, HopRules] = {}
         self.clients: dict[int, Any] = {}
 
     async def answer(
-        self, request_id: int, number: int, url: str, etag: Any, modified: Any
+        self, request_id: int, number: int, url: str, etag: Any, modified: Any, rules: int = -1
     ) -> None:
         settings = self.settings[number]
         client = self.clients.get(number)
         if client is None:
             client = self.clients[number] = make_client(settings)
         try:
-            result = await fetch(client, url, settings, etag=etag, last_modified=modified)
+            result = await fetch(
+                client,
+                url,
+                settings,
+                etag=etag,
+                last_modified=modified,
+                before_redirect=self.rules.get(rules),
+            )
             reply = _answer(request_id, True, result)
         except FetchError as exc:
             reply = _answer(request_id, False, exc)
@@ -246,6 +267,9 @@ class _Server:
                 message = pickle.loads(body)
                 if message[0] == "settings":
                     self.settings[message[1]] = message[2]
+                    continue
+                if message[0] == "rules":
+                    self.rules[message[1]] = message[2]
                     continue
                 task = asyncio.create_task(self.answer(*message[1:]))
                 tasks.add(task)
