@@ -326,6 +326,16 @@ class CrawlSummary:
     duplicates: int = 0  #: pages whose canonical URL or redirect target is another page
     deferred: int = 0  #: due pages left for a later run (host backing off, robots unreachable)
     stale_lock_pid: int | None = None
+    #: one line per problem a cron user must see: a host that is down (with its cause), a site
+    #: of which every page failed
+    problems: tuple[str, ...] = ()
+    #: sites that had pages due and got none of them: the run failed for them (exit code 1)
+    failed_sites: tuple[str, ...] = ()
+
+    @property
+    def exit_code(self) -> int:
+        """1 when every page of some site failed or could not be fetched, else 0."""
+        return 1 if self.failed_sites else 0
 
     def counts(self) -> dict[str, int]:
         return {
@@ -360,6 +370,10 @@ class CrawlSummary:
         if self.deferred:
             parts.append(f"{self.deferred} deferred to a later run")
         return f"crawl #{self.run_id}: " + ", ".join(parts)
+
+
+def _pages(count: int) -> str:
+    return f"{count} page" if count == 1 else f"{count} pages"
 
 
 def _size(count: int) -> str:
@@ -400,6 +414,7 @@ class _Host:
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     deferred: bool = False  #: keep away for the rest of this run
     failures: int = 0  #: consecutive failures, as persisted
+    not_fetched: int = 0  #: due pages of this host left for a later run
 
     async def turn(self) -> bool:
         """Wait for this host's next request slot; False if it is too far away."""
@@ -486,6 +501,9 @@ class _SiteRun:
     frontier: Frontier
     budget: int
     boilerplate: frozenset[str]
+    done: int = 0  #: due pages with an answer: fetched, not modified, an alias, robots-blocked
+    failed: int = 0  #: due pages whose fetch or extraction failed
+    not_done: int = 0  #: due pages failed or left for a later run (host down or backing off)
 
 
 class Crawler:
@@ -503,6 +521,7 @@ class Crawler:
         extract_workers: int = DEFAULT_EXTRACT_WORKERS,
         transport: httpx.AsyncBaseTransport | None = None,
         on_progress: Callable[[CrawlSummary], None] | None = None,
+        on_failure: Callable[[str, str], None] | None = None,
     ) -> None:
         self.archive = archive
         self.state = CrawlState(archive)
@@ -511,6 +530,10 @@ class Crawler:
         self.revisit = revisit
         self.transport = transport
         self.on_progress = on_progress
+        #: called with (url, cause) for each page that fails
+        self.on_failure = on_failure
+        #: origin -> why no page of it could be fetched now (down, backing off), for the summary
+        self.host_problems: dict[str, str] = {}
         self.pool = ExtractPool(extract_workers)
         self.sites = [
             _SiteRun(
@@ -538,12 +561,51 @@ class Crawler:
 
     def summary(self) -> CrawlSummary:
         values = dataclasses.asdict(self.counts)
+        failed_sites = tuple(
+            run.site.name for run in self.sites if run.done == 0 and run.not_done > 0
+        )
         return CrawlSummary(
             run_id=self.run_id,
             seconds=time.monotonic() - self.started if self.started else 0.0,
             stale_lock_pid=self.stale_lock_pid,
+            problems=self._problems(failed_sites),
+            failed_sites=failed_sites,
             **values,
         )
+
+    def _problems(self, failed_sites: Sequence[str]) -> tuple[str, ...]:
+        """The lines that say what went wrong with whole hosts and sites in this run."""
+        lines = []
+        for origin, cause in sorted(self.host_problems.items()):
+            host = self.hosts.get(origin)
+            left = host.not_fetched if host is not None else 0
+            if left:
+                lines.append(f"{origin}: {cause}; {_pages(left)} not fetched")
+            else:
+                lines.append(f"{origin}: {cause}")
+        for run in self.sites:
+            if run.site.name in failed_sites:
+                what = []
+                if run.failed:
+                    what.append(f"{run.failed} failed")
+                if run.not_done > run.failed:
+                    what.append(f"{run.not_done - run.failed} not fetched")
+                lines.append(f"site {run.site.name}: every page failed ({', '.join(what)})")
+        return tuple(lines)
+
+    def _page_failed(self, run: _SiteRun, url: str, cause: str) -> None:
+        """Count a page that failed and tell whoever listens (``--verbose``, the log file)."""
+        self.counts.failed += 1
+        run.failed += 1
+        run.not_done += 1
+        if self.on_failure is not None:
+            self.on_failure(url, cause)
+
+    def _not_fetched(self, run: _SiteRun, host: _Host) -> None:
+        """Count a due page left for a later run because its host cannot be asked now."""
+        self.counts.deferred += 1
+        run.not_done += 1
+        host.not_fetched += 1
 
     def _progress(self) -> None:
         if self.on_progress is not None:
@@ -562,6 +624,10 @@ class Crawler:
                 host.failures = row.failures
                 if row.next_allowed_at and row.next_allowed_at > iso_utc(self.now()):
                     host.deferred = True
+                    cause = row.last_error or "asked to wait (Retry-After)"
+                    self.host_problems[origin] = (
+                        f"{cause}; the crawl keeps away until {row.next_allowed_at}"
+                    )
             self.hosts[origin] = host
         return host
 
@@ -668,8 +734,8 @@ class Crawler:
         except (ArchiveError, asyncio.CancelledError, KeyboardInterrupt):
             raise
         except Exception as exc:  # noqa: BLE001  (the one place this is allowed: STYLE.md)
-            self.counts.failed += 1
             message = f"internal: {type(exc).__name__}: {exc}"
+            self._page_failed(run, page.url, message)
             self._record(run, page, "failed", fetched_at=iso_utc(self.now()), error=message)
         self._progress()
 
@@ -710,7 +776,7 @@ class Crawler:
                     crawl_delay_seconds=delay,
                 )
                 if unavailable:
-                    self._host_trouble(host, "robots.txt unavailable (server error or timeout)")
+                    self._host_trouble(host, _robots_trouble(robots), down=True)
             if robots is not None:
                 delay = robots.crawl_delay(settings.user_agent)
                 if delay is not None and delay > host.delay_seconds:
@@ -726,16 +792,24 @@ class Crawler:
             host.robots, host.robots_checked = robots, True
             return robots
 
-    def _host_trouble(self, host: _Host, error: str, retry_after: float | None = None) -> None:
-        """A host answered badly: back off from it, across runs when it keeps happening."""
+    def _host_trouble(
+        self, host: _Host, error: str, retry_after: float | None = None, *, down: bool = False
+    ) -> None:
+        """A host answered badly: back off from it, across runs when it keeps happening.
+
+        ``down``: nothing of the host can be fetched in this run (its robots.txt could not be
+        had); the summary names it with ``error``, as it does a host the crawl backs off from.
+        """
         now = self.now()
+        if down:
+            self.host_problems[host.origin] = error
         if retry_after is not None and retry_after > 0:
             # capped: a hostile or broken Retry-After must not park a host for years
             wait = min(retry_after, HOST_BACKOFF_MAX_SECONDS)
-            self.state.defer_host(
-                host.origin, until=iso_utc(now + timedelta(seconds=wait)), error=error
-            )
+            until = iso_utc(now + timedelta(seconds=wait))
+            self.state.defer_host(host.origin, until=until, error=error)
             host.deferred = True
+            self.host_problems[host.origin] = f"{error}; the crawl keeps away until {until}"
             return
         failures = host.failures = self.state.host_failed(host.origin, error=error)
         if failures >= HOST_FAILURES_BEFORE_BACKOFF:
@@ -743,10 +817,12 @@ class Crawler:
                 HOST_BACKOFF_MAX_SECONDS,
                 HOST_BACKOFF_SECONDS * 2.0 ** (failures - HOST_FAILURES_BEFORE_BACKOFF),
             )
-            self.state.defer_host(
-                host.origin, until=iso_utc(now + timedelta(seconds=wait)), error=error
-            )
+            until = iso_utc(now + timedelta(seconds=wait))
+            self.state.defer_host(host.origin, until=until, error=error)
             host.deferred = True
+            self.host_problems[host.origin] = (
+                f"{error} ({failures} times in a row); the crawl keeps away until {until}"
+            )
 
     # --- discovery sources -----------------------------------------------------------------
     async def _read_sources(self, client: httpx.AsyncClient) -> int:
@@ -833,21 +909,22 @@ class Crawler:
         site, settings = run.site, run.site.settings
         host = self._host(page.host, settings)
         if host.deferred:
-            self.counts.deferred += 1
+            self._not_fetched(run, host)
             return
         robots = await self._robots(client, host, site)
         if robots is not None and not robots.allowed(page.url, settings.user_agent):
             if robots.status is None or robots.status >= 500:
-                self.counts.deferred += 1  # robots.txt unreachable: not now, the page stays due
+                self._not_fetched(run, host)  # robots.txt unreachable: not now, the page stays due
                 return
             self.counts.robots_blocked += 1
+            run.done += 1
             error = RobotsDisallowedError(page.url, "disallowed by robots.txt")
             self._record(run, page, "blocked", fetched_at=iso_utc(self.now()), error=error)
             return
         etag, last_modified = (page.etag, page.last_modified) if page.fetched else (None, None)
         async with host.slots:
             if host.deferred or not await host.turn():
-                self.counts.deferred += 1
+                self._not_fetched(run, host)
                 return
             fetched_at = iso_utc(self.now())
             try:
@@ -860,6 +937,7 @@ class Crawler:
             self.state.host_ok(host.origin)
             host.failures = 0
         self.counts.pages_fetched += 1
+        run.done += 1
         if result.not_modified:
             self.counts.not_modified += 1
             self._record(run, page, "not_modified", fetched_at=fetched_at, result=result)
@@ -880,7 +958,8 @@ class Crawler:
                 timeout_seconds=settings.extract_timeout_seconds,
             )
         except ExtractError as exc:
-            self.counts.failed += 1
+            run.done -= 1  # fetched, but it failed all the same
+            self._page_failed(run, page.url, f"extract: {exc}")
             why = f"extract: {exc}"
             self._record(run, page, "failed", fetched_at=fetched_at, result=result, error=why)
             return
@@ -950,7 +1029,8 @@ class Crawler:
     def _fetch_failed(
         self, run: _SiteRun, page: DuePage, host: _Host, exc: FetchError, fetched_at: str
     ) -> None:
-        self.counts.failed += 1
+        self.counts.pages_fetched += 1  # a request went out: it counts as fetched
+        self._page_failed(run, page.url, f"{exc.kind}: {exc.message}")
         self._record(run, page, "failed", fetched_at=fetched_at, error=exc)
         transient = (
             isinstance(exc, FetchTimeoutError)
@@ -1018,6 +1098,14 @@ class Crawler:
         )
 
 
+def _robots_trouble(robots: Robots) -> str:
+    """Why a host's robots.txt could not be had, in the words of the cause itself: "connection
+    refused", "unknown host example.org", "timed out after 10s connecting", or the status."""
+    if robots.status is None:
+        return robots.error or "no answer to robots.txt"
+    return f"robots.txt answered {robots.error or f'HTTP {robots.status}'}"
+
+
 # --- the entry point -----------------------------------------------------------------------
 
 
@@ -1033,12 +1121,15 @@ def crawl(
     transport: httpx.AsyncBaseTransport | None = None,
     on_progress: Callable[[CrawlSummary], None] | None = None,
     on_start: Callable[[CrawlLock], None] | None = None,
+    on_failure: Callable[[str, str], None] | None = None,
 ) -> CrawlSummary:
     """Run one crawl of the selected sites into the archive at ``db_path``.
 
     Takes the lock first (:class:`CrawlLockedError` when another crawl holds it), records the
     run in ``runs`` at the start and again at the end, and returns the summary. Pages that fail
-    are recorded and counted; they do not make the crawl fail.
+    are recorded, counted and passed to ``on_failure(url, cause)``; they do not make the crawl
+    fail, unless every due page of a site failed (``summary.exit_code`` is then 1, and so is
+    the exit code stored in ``runs``).
     """
     sites = config.select(tuple(site_names))
     with CrawlLock(db_path) as lock:
@@ -1056,6 +1147,7 @@ def crawl(
                 extract_workers=extract_workers,
                 transport=transport,
                 on_progress=on_progress,
+                on_failure=on_failure,
             )
             crawler.stale_lock_pid = lock.stale_pid
             run_id = state.start_run(
@@ -1070,7 +1162,7 @@ def crawl(
                 for site in sites:
                     # the new pages teach what recurs on every page; the next run drops it
                     learn_if_grown(archive, site.name, iso_utc(clock()), strip=site.strip)
-                exit_code = 0
+                exit_code = summary.exit_code
             except KeyboardInterrupt:
                 exit_code = 130
                 raise
