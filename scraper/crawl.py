@@ -51,6 +51,7 @@ from scraper.errors import (
     RobotsDisallowedError,
 )
 from scraper.fetch import Robots, fetch, fetch_robots, make_client
+from scraper.fetch.pacing import Pacer
 from scraper.fetch.worker import FetchWorker, WorkerGone
 from scraper.frontier import Candidate, Frontier, failure_delay, next_interval
 from scraper.models import Article, FetchResult, iso_utc
@@ -407,8 +408,7 @@ class _Host:
     origin: str
     delay_seconds: float
     slots: asyncio.Semaphore
-    next_start: float = 0.0  #: monotonic time the next request may start
-    last_start: float = 0.0  #: monotonic time the last request started
+    pacer: Pacer  #: the gaps between requests, for every request to the host (fetch/pacing.py)
     robots: Robots | None = None
     robots_checked: bool = False
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
@@ -417,16 +417,22 @@ class _Host:
     not_fetched: int = 0  #: due pages of this host left for a later run
 
     async def turn(self) -> bool:
-        """Wait for this host's next request slot; False if it is too far away."""
-        now = time.monotonic()
-        start = max(now, self.next_start)
-        if start - now > MAX_HOST_WAIT_SECONDS:
+        """Wait until this host's gap allows a request; False if that is too far away.
+
+        The request itself takes its turn from the pacer in the client's transport, as every
+        request does (retries, redirect hops): waiting here first means a page does not hold
+        one of the run's fetch slots while its host's gap runs.
+        """
+        if self.pacer.wait_seconds(self.origin) > MAX_HOST_WAIT_SECONDS:
             return False
-        self.next_start = start + self.delay_seconds
-        self.last_start = start
-        if start > now:
-            await asyncio.sleep(start - now)
+        await self.pacer.ready(self.origin)
         return True
+
+    def raise_delay(self, seconds: float) -> None:
+        """A longer gap for this host (robots.txt ``Crawl-delay``)."""
+        if seconds > self.delay_seconds:
+            self.delay_seconds = seconds
+            self.pacer.set_delay(self.origin, seconds)
 
 
 class _CommitGroup:
@@ -546,6 +552,8 @@ class Crawler:
         ]
         self.counts = _Counts()
         self.hosts: dict[str, _Host] = {}
+        #: one gap rule for every request of the run, to hosts of a site or any other
+        self.pacer = Pacer(defaults.delay_seconds)
         self.run_id = 0
         self.started = 0.0
         self.started_at = clock()
@@ -618,7 +626,9 @@ class Crawler:
                 origin=origin,
                 delay_seconds=settings.delay_seconds,
                 slots=asyncio.Semaphore(max(1, settings.concurrency_per_host)),
+                pacer=self.pacer,
             )
+            self.pacer.set_delay(origin, settings.delay_seconds)
             row = self.state.host(origin)
             if row is not None:
                 host.failures = row.failures
@@ -637,7 +647,7 @@ class Crawler:
         self.started = time.monotonic()
         self.started_at = self.now()
         settings = self.sites[0].site.settings if self.sites else self.defaults
-        client = make_client(settings, transport=self.transport)
+        client = make_client(settings, transport=self.transport, pace=self.pacer)
         try:
             async with client:
                 await self._seed(client)
@@ -779,9 +789,8 @@ class Crawler:
                     self._host_trouble(host, _robots_trouble(robots), down=True)
             if robots is not None:
                 delay = robots.crawl_delay(settings.user_agent)
-                if delay is not None and delay > host.delay_seconds:
-                    host.delay_seconds = delay
-                    host.next_start = max(host.next_start, host.last_start + delay)
+                if delay is not None:
+                    host.raise_delay(delay)
                 sitemaps = [
                     (u, run.site.name, "sitemap")
                     for u in robots.sitemaps()
@@ -1000,7 +1009,7 @@ class Crawler:
         """Start the fetch helper (once a run; not with a transport given to the crawl)."""
         if self.transport is not None:
             return  # a test's transport cannot be sent to another process
-        worker = FetchWorker()
+        worker = FetchWorker(self.pacer)
         try:
             await worker.start()
         except (OSError, ValueError, RuntimeError):

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import sys
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +21,8 @@ from scraper.cli.group import (
     snapshot_article,
 )
 from scraper.errors import ScraperError
+from scraper.fetch.pacing import Pacer
+from scraper.fetch.robots import Robots
 
 
 @cli.command()
@@ -96,8 +100,10 @@ def fetch(
     """Fetch URLs, extract the clean article, archive it and print it.
 
     A URL whose content did not change since the last fetch adds a fetch record and no
-    new snapshot; the server is asked with If-None-Match / If-Modified-Since. One failed
-    URL does not stop the others; the exit code is 1 if any failed.
+    new snapshot; the server is asked with If-None-Match / If-Modified-Since. Several URLs
+    are fetched one after another, each printed as soon as it is done, keeping the per-host
+    gap of the crawl (delay_seconds, robots.txt Crawl-delay). One failed URL does not stop
+    the others; the exit code is 1 if any failed.
 
     \b
     Examples:
@@ -136,31 +142,55 @@ def fetch(
         sys.exit(UsageError.exit_code)
 
     archive = None if no_store else Archive(db_path)
-    results: list[Any] = []
+    several = len(urls) > 1
+    output = _FetchOutput(several)
+
+    def report(page: Any) -> int:
+        """Print one URL's result as soon as it is known; return 1 if it counts as failed."""
+        article = page.article
+        if page.not_modified and archive is not None:
+            snaps = archive.snapshots(page.url)
+            article = snapshot_article(snaps[0]) if snaps else None
+            click.echo(f"{page.url}: not modified since the last fetch", err=True)
+        if article is None:
+            return 0
+        if page.saved is not None and not page.not_modified:
+            click.echo(f"{page.url}: {page.saved.outcome}", err=True)
+        if output_format == "json":
+            output.json(article.to_dict())
+        elif not article.found:
+            click.echo(f"Error: {page.url}: no article found", err=True)
+            return 1
+        else:
+            if several:
+                click.echo(f"\n# {page.url}\n")
+            print_article(article, output_format, page.url)
+        return 0
 
     async def run() -> int:
         errors = 0
-        robots = RobotsCache()
-        client = make_client(jobs[0][1])
+        pacer = _pacer_for(jobs)
+        robots = RobotsCache(on_fetched=pacer.honour)
+        client = make_client(jobs[0][1], pace=pacer)
         async with client:
             for url, settings, site in jobs:
                 try:
-                    results.append(
-                        await fetch_and_archive(
-                            client,
-                            url,
-                            settings,
-                            archive=archive,
-                            robots=robots,
-                            now=now_iso,
-                            site=site.name if site else None,
-                            strip=site.strip if site else (),
-                            boilerplate=archive.boilerplate(site.name) if archive and site else (),
-                        )
+                    page = await fetch_and_archive(
+                        client,
+                        url,
+                        settings,
+                        archive=archive,
+                        robots=robots,
+                        now=now_iso,
+                        site=site.name if site else None,
+                        strip=site.strip if site else (),
+                        boilerplate=archive.boilerplate(site.name) if archive and site else (),
                     )
                 except ScraperError as exc:
                     click.echo(f"Error: {exc}", err=True)
                     errors += 1
+                    continue
+                errors += report(page)
         return errors
 
     try:
@@ -168,28 +198,51 @@ def fetch(
     finally:
         if archive is not None:
             archive.close()
-    printed_json = []
-    for page in results:
-        article = page.article
-        if page.not_modified and archive is not None:
-            with Archive(db_path, readonly=True) as reader:
-                snaps = reader.snapshots(page.url)
-            article = snapshot_article(snaps[0]) if snaps else None
-            click.echo(f"{page.url}: not modified since the last fetch", err=True)
-        if article is None:
-            continue
-        if page.saved is not None and not page.not_modified:
-            click.echo(f"{page.url}: {page.saved.outcome}", err=True)
-        if output_format == "json":
-            printed_json.append(article.to_dict())
-        elif not article.found:
-            click.echo(f"Error: {page.url}: no article found", err=True)
-            failed += 1
-        else:
-            if len(results) > 1:
-                click.echo(f"\n# {page.url}\n")
-            print_article(article, output_format, page.url)
-    if printed_json:
-        echo_json(printed_json[0] if len(urls) == 1 else printed_json)
+        output.close()
     if failed:
         sys.exit(1)
+
+
+class _FetchOutput:
+    """JSON output of ``scraper fetch``: one object for one URL, else an array, written an
+    element at a time as each URL is done (the same text as the whole array at once)."""
+
+    def __init__(self, several: bool) -> None:
+        self.several = several
+        self.count = 0
+
+    def json(self, data: dict[str, Any]) -> None:
+        if not self.several:
+            echo_json(data)
+            return
+        text = json.dumps(data, ensure_ascii=False, indent=2, default=str)
+        click.echo(("[\n" if self.count == 0 else ",\n") + textwrap.indent(text, "  "), nl=False)
+        self.count += 1
+
+    def close(self) -> None:
+        if self.count:
+            click.echo("\n]")
+
+
+class _OneOffPacer(Pacer):
+    """The gaps of ``scraper fetch``: each URL's delay_seconds, raised by its Crawl-delay."""
+
+    def __init__(self, default_delay_seconds: float) -> None:
+        super().__init__(default_delay_seconds)
+        self.user_agents: dict[str, str] = {}
+
+    def honour(self, robots: Robots) -> None:
+        delay = robots.crawl_delay(self.user_agents.get(robots.origin, ""))
+        if delay is not None and delay > self.delay(robots.origin):
+            self.set_delay(robots.origin, delay)
+
+
+def _pacer_for(jobs: list[tuple[str, Any, Any]]) -> _OneOffPacer:
+    from scraper.urls import origin_of
+
+    pacer = _OneOffPacer(max(settings.delay_seconds for _, settings, _ in jobs))
+    for url, settings, _ in jobs:
+        origin = origin_of(url)
+        pacer.set_delay(origin, max(pacer.delay(origin), settings.delay_seconds))
+        pacer.user_agents[origin] = settings.user_agent
+    return pacer
