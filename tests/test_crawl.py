@@ -436,12 +436,18 @@ def test_per_host_concurrency_is_respected(site_server: LocalServer, db_path: Pa
     lock = threading.Lock()
     state = {"now": 0, "most": 0}
     body = (SITE / "articles/a1.html").read_bytes()
+    #: the first request waits for a second one to arrive (an event, not a guessed time): a
+    #: crawl that sent one request at a time would never get two in flight, however slow
+    second_arrived = threading.Event()
 
     def slow(handler: BaseHTTPRequestHandler) -> None:
         with lock:
             state["now"] += 1
             state["most"] = max(state["most"], state["now"])
-        time.sleep(0.15)
+            if state["now"] >= 2:
+                second_arrived.set()
+        second_arrived.wait(60)
+        time.sleep(0.15)  # holds each request a while, to catch a third one if one came
         with lock:
             state["now"] -= 1
         handler.send_response(200)
