@@ -242,3 +242,66 @@ def test_the_fetch_helper_and_this_process_keep_one_gap_per_host(server: LocalSe
 
     asyncio.run(run())
     assert_gaps(server, 0.3, at_least=7)  # hop + p3, flaky twice, p1, p2, robots
+
+
+def test_a_turn_given_up_while_waiting_holds_nothing_up() -> None:
+    """A request cancelled while it waits for its host's turn (its deadline passed) leaves no
+    turn taken behind: the next request to the host gets one."""
+
+    async def run() -> list[str]:
+        pacer = Pacer(60.0)  # a gap no test would wait out
+        order = []
+        await pacer.acquire("http://a")
+        waiting = asyncio.create_task(pacer.acquire("http://a"))
+        await asyncio.sleep(0)
+        waiting.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await waiting
+        pacer.release("http://a")
+        pacer.set_delay("http://a", 0.0)  # the gap is gone: the next turn is free at once
+        await asyncio.wait_for(pacer.acquire("http://a"), 60)
+        order.append("acquired")
+        # another host is never held up by this one, which has a request in flight and a gap
+        pacer.set_delay("http://a", 60.0)
+        await asyncio.wait_for(pacer.acquire("http://b"), 60)
+        order.append("other host")
+        return order
+
+    assert asyncio.run(run()) == ["acquired", "other host"]
+
+
+def test_without_a_delay_nothing_waits_for_anything() -> None:
+    """delay 0: every request starts at once, however many are in flight (concurrency_per_host
+    alone limits a host then)."""
+
+    async def run() -> int:
+        pacer = Pacer(0.0)
+        for _ in range(50):
+            await asyncio.wait_for(pacer.acquire("http://a"), 60)  # none released: no wait
+        return pacer._gap("http://a").in_flight
+
+    assert asyncio.run(run()) == 50
+
+
+def test_a_later_request_waits_for_the_answer_of_the_one_in_flight() -> None:
+    """With a delay, a request waits while another to the host has no answer yet, and is let go
+    by the answer (then the gap) rather than by a clock that started without it."""
+
+    async def run() -> list[str]:
+        pacer = Pacer(0.01)
+        events = []
+        await pacer.acquire("http://a")
+
+        async def second() -> None:
+            await pacer.acquire("http://a")
+            events.append("second started")
+
+        task = asyncio.create_task(second())
+        for _ in range(20):  # far more than the gap's worth of loop turns: still waiting
+            await asyncio.sleep(0.01)
+        events.append("first answered")
+        pacer.release("http://a")
+        await asyncio.wait_for(task, 60)
+        return events
+
+    assert asyncio.run(run()) == ["first answered", "second started"]
