@@ -29,7 +29,7 @@ import signal
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
@@ -332,11 +332,14 @@ class CrawlSummary:
     problems: tuple[str, ...] = ()
     #: sites that had pages due and got none of them: the run failed for them (exit code 1)
     failed_sites: tuple[str, ...] = ()
+    #: why the run had to stop before it was done (exit code 1), None when it was not
+    stopped: str | None = None
 
     @property
     def exit_code(self) -> int:
-        """1 when every page of some site failed or could not be fetched, else 0."""
-        return 1 if self.failed_sites else 0
+        """1 when every page of some site failed or could not be fetched, or the run had to
+        stop, else 0."""
+        return 1 if self.failed_sites or self.stopped else 0
 
     def counts(self) -> dict[str, int]:
         return {
@@ -540,6 +543,8 @@ class Crawler:
         self.on_failure = on_failure
         #: origin -> why no page of it could be fetched now (down, backing off), for the summary
         self.host_problems: dict[str, str] = {}
+        #: why the run stopped before it was done (SIGTERM), None while it runs
+        self.stopped: str | None = None
         self.pool = ExtractPool(extract_workers)
         self.sites = [
             _SiteRun(
@@ -578,6 +583,7 @@ class Crawler:
             stale_lock_pid=self.stale_lock_pid,
             problems=self._problems(failed_sites),
             failed_sites=failed_sites,
+            stopped=self.stopped,
             **values,
         )
 
@@ -599,6 +605,8 @@ class Crawler:
                 if run.not_done > run.failed:
                     what.append(f"{run.not_done - run.failed} not fetched")
                 lines.append(f"site {run.site.name}: every page failed ({', '.join(what)})")
+        if self.stopped is not None:
+            lines.append(f"{self.stopped}; the pages not done are due next run")
         return tuple(lines)
 
     def _page_failed(self, run: _SiteRun, url: str, cause: str) -> None:
@@ -650,8 +658,13 @@ class Crawler:
         client = make_client(settings, transport=self.transport, pace=self.pacer)
         try:
             async with client:
-                await self._seed(client)
-                await self._pump(client)
+                work = asyncio.ensure_future(self._work(client))
+                with self._stop_on_sigterm(work):
+                    try:
+                        await work
+                    except asyncio.CancelledError:
+                        if self.stopped is None:
+                            raise
         except ArchiveError:
             self.group.rollback()  # the connection failed: keep nothing half-written
             raise
@@ -665,6 +678,32 @@ class Crawler:
                     await self.worker.aclose()
                 self.pool.close()
         return self.summary()
+
+    async def _work(self, client: httpx.AsyncClient) -> None:
+        await self._seed(client)
+        await self._pump(client)
+
+    @contextlib.contextmanager
+    def _stop_on_sigterm(self, work: asyncio.Future[None]) -> Iterator[None]:
+        """SIGTERM (``timeout`` in a crontab, a system shutdown) stops the run: the pages in
+        flight are dropped (they stay due), what is done is committed, the run is recorded as
+        stopped and the summary printed, instead of dying with nothing said."""
+        loop = asyncio.get_running_loop()
+
+        def stop() -> None:
+            if self.stopped is None:
+                self.stopped = "the run was stopped (SIGTERM) before it was done"
+                work.cancel()
+
+        try:
+            loop.add_signal_handler(signal.SIGTERM, stop)
+        except (ValueError, RuntimeError, NotImplementedError):  # not the main thread
+            yield
+            return
+        try:
+            yield
+        finally:
+            loop.remove_signal_handler(signal.SIGTERM)
 
     async def _seed(self, client: httpx.AsyncClient) -> None:
         now = self.now()
@@ -712,7 +751,13 @@ class Crawler:
                     if buffer:
                         continue
                 break
-            done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+            try:
+                done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+            except asyncio.CancelledError:  # the run is stopped: so are its pages in flight
+                for task in pending:
+                    task.cancel()
+                await asyncio.gather(*pending, return_exceptions=True)
+                raise
             for task in done:
                 task.result()  # the per-URL guard re-raises only what must stop the run
 
@@ -1168,7 +1213,7 @@ def crawl(
                 # imported here: learning extracts, and the fetching process need not load it
                 from scraper.learn import learn_if_grown
 
-                for site in sites:
+                for site in sites if summary.stopped is None else ():
                     # the new pages teach what recurs on every page; the next run drops it
                     learn_if_grown(archive, site.name, iso_utc(clock()), strip=site.strip)
                 exit_code = summary.exit_code

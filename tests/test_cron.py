@@ -232,3 +232,66 @@ def test_quiet_and_verbose_together_is_a_usage_error(tmp_path: Path, mixed: Loca
     cfg = config(tmp_path, site("mixed", mixed.url("/start")))
     result = crawl(cfg, tmp_path / "a.db", "--quiet", "--verbose")
     assert result.exit_code == 2
+
+
+def test_a_crawl_stopped_by_sigterm_says_so_records_the_run_and_exits_1(
+    server: LocalServer, tmp_path: Path
+) -> None:
+    """``timeout 10m scraper crawl`` in a crontab ends a long run with SIGTERM: the pages done
+    are kept, the run is recorded as ended with exit code 1, the summary says it stopped, and
+    the next run does the rest."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    pages = 12
+    links = "".join(f'<a href="/p{n}">{n}</a>' for n in range(pages))
+    server.route("/start", article("The start page").replace("</article>", links + "</article>"))
+    for n in range(pages):
+        server.route(f"/p{n}", article(f"Page number {n}"))
+    # the gap makes the run last a few seconds at least, whatever the machine
+    cfg = config(
+        tmp_path, site("long", server.url("/start")).replace("max_depth = 1", "max_depth = 2")
+    )
+    cfg.write_text(cfg.read_text().replace("delay_seconds = 0", "delay_seconds = 0.3"))
+    db = tmp_path / "a.db"
+    env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
+    command = [sys.executable, "-m", "scraper", "crawl", "--config", str(cfg), "--db", str(db)]
+    proc = subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120  # a liveness guard: the event comes much sooner
+        while time.monotonic() < deadline:
+            try:
+                with closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as conn:
+                    (done,) = conn.execute("SELECT COUNT(*) FROM fetches").fetchone()
+            except sqlite3.Error:
+                done = 0
+            if done >= 2:
+                break
+            assert proc.poll() is None, proc.communicate()
+            time.sleep(0.01)
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 1, err
+    assert "Traceback" not in err
+    assert re.search(r"^crawl #1: ", err, re.M), err
+    assert "problem: the run was stopped (SIGTERM) before it was done" in err
+    with closing(sqlite3.connect(db)) as conn:
+        ended, code, fetched = conn.execute(
+            "SELECT ended_at, exit_code, pages_fetched FROM runs"
+        ).fetchone()
+        (stored,) = conn.execute("SELECT COUNT(*) FROM snapshots").fetchone()
+    assert ended is not None
+    assert code == 1
+    assert 2 <= stored < pages + 1  # the pages done are kept, the rest is not done
+    assert fetched >= 2
+    again = crawl(cfg, db)
+    assert again.exit_code == 0, again.stderr
+    with closing(sqlite3.connect(db)) as conn:
+        (stored,) = conn.execute("SELECT COUNT(DISTINCT page_id) FROM snapshots").fetchone()
+    assert stored == pages + 1
