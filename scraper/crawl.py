@@ -418,6 +418,9 @@ class _Host:
     deferred: bool = False  #: keep away for the rest of this run
     failures: int = 0  #: consecutive failures, as persisted
     not_fetched: int = 0  #: due pages of this host left for a later run
+    answered: int = 0  #: requests for pages of this host answered in this run
+    failed: int = 0  #: requests for pages of this host that failed in this run
+    last_failure: str = ""  #: why the last of them failed
 
     async def turn(self) -> bool:
         """Wait until this host's gap allows a request; False if that is too far away.
@@ -590,7 +593,12 @@ class Crawler:
     def _problems(self, failed_sites: Sequence[str]) -> tuple[str, ...]:
         """The lines that say what went wrong with whole hosts and sites in this run."""
         lines = []
-        for origin, cause in sorted(self.host_problems.items()):
+        problems = dict(self.host_problems)
+        for origin, seen in self.hosts.items():
+            if origin not in problems and seen.failed and not seen.answered:
+                # nothing of the host answered in this run: name it, with the cause
+                problems[origin] = f"{seen.last_failure}; {_pages(seen.failed)} failed"
+        for origin, cause in sorted(problems.items()):
             host = self.hosts.get(origin)
             left = host.not_fetched if host is not None else 0
             if left:
@@ -992,6 +1000,7 @@ class Crawler:
             host.failures = 0
         self.counts.pages_fetched += 1
         run.done += 1
+        host.answered += 1
         if result.not_modified:
             self.counts.not_modified += 1
             self._record(run, page, "not_modified", fetched_at=fetched_at, result=result)
@@ -1084,6 +1093,8 @@ class Crawler:
         self, run: _SiteRun, page: DuePage, host: _Host, exc: FetchError, fetched_at: str
     ) -> None:
         self.counts.pages_fetched += 1  # a request went out: it counts as fetched
+        host.failed += 1
+        host.last_failure = exc.message
         self._page_failed(run, page.url, f"{exc.kind}: {exc.message}")
         self._record(run, page, "failed", fetched_at=fetched_at, error=exc)
         transient = (

@@ -116,6 +116,7 @@ def test_a_site_without_robots_whose_pages_all_fail_exits_1(tmp_path: Path, refu
     assert result.exit_code == 1
     assert f"failed: {refused}/: fetch: connection refused" in result.stderr
     assert "problem: site down: every page failed (1 failed)" in result.stderr
+    assert f"problem: {refused}: connection refused; 1 page failed" in result.stderr
     # a failed request counts as fetched, in the summary and in the runs row
     assert re.search(r"crawl #1: 1 pages fetched, .* 1 failed", result.stderr)
     assert run_row(db) == (1, 1, 1)
