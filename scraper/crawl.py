@@ -409,7 +409,6 @@ class _Host:
     """One host's politeness during a run."""
 
     origin: str
-    delay_seconds: float
     slots: asyncio.Semaphore
     pacer: Pacer  #: the gaps between requests, for every request to the host (fetch/pacing.py)
     robots: Robots | None = None
@@ -433,12 +432,6 @@ class _Host:
             return False
         await self.pacer.ready(self.origin)
         return True
-
-    def raise_delay(self, seconds: float) -> None:
-        """A longer gap for this host (robots.txt ``Crawl-delay``)."""
-        if seconds > self.delay_seconds:
-            self.delay_seconds = seconds
-            self.pacer.set_delay(self.origin, seconds)
 
 
 class _CommitGroup:
@@ -640,7 +633,6 @@ class Crawler:
         if host is None:
             host = _Host(
                 origin=origin,
-                delay_seconds=settings.delay_seconds,
                 slots=asyncio.Semaphore(max(1, settings.concurrency_per_host)),
                 pacer=self.pacer,
             )
@@ -841,9 +833,7 @@ class Crawler:
                 if unavailable:
                     self._host_trouble(host, _robots_trouble(robots), down=True)
             if robots is not None:
-                delay = robots.crawl_delay(settings.user_agent)
-                if delay is not None:
-                    host.raise_delay(delay)
+                self.pacer.raise_delay(host.origin, robots.crawl_delay(settings.user_agent))
                 sitemaps = [
                     (u, run.site.name, "sitemap")
                     for u in robots.sitemaps()
@@ -1022,8 +1012,8 @@ class Crawler:
             )
         except ExtractError as exc:
             run.done -= 1  # fetched, but it failed all the same
-            self._page_failed(run, page.url, f"extract: {exc}")
             why = f"extract: {exc}"
+            self._page_failed(run, page.url, why.replace(f"{result.final_url}: ", "", 1))
             self._record(run, page, "failed", fetched_at=fetched_at, result=result, error=why)
             return
         links = done.links

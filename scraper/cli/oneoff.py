@@ -7,7 +7,7 @@ import json
 import sys
 import textwrap
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -21,8 +21,12 @@ from scraper.cli.group import (
     snapshot_article,
 )
 from scraper.errors import ScraperError
-from scraper.fetch.pacing import Pacer
-from scraper.fetch.robots import Robots
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from scraper.fetch.pacing import Pacer
+    from scraper.fetch.robots import Robots
 
 
 @cli.command()
@@ -169,8 +173,8 @@ def fetch(
 
     async def run() -> int:
         errors = 0
-        pacer = _pacer_for(jobs)
-        robots = RobotsCache(on_fetched=pacer.honour)
+        pacer, honour_crawl_delay = _pacer_for(jobs)
+        robots = RobotsCache(on_fetched=honour_crawl_delay)
         client = make_client(jobs[0][1], pace=pacer)
         async with client:
             for url, settings, site in jobs:
@@ -224,25 +228,25 @@ class _FetchOutput:
             click.echo("\n]")
 
 
-class _OneOffPacer(Pacer):
-    """The gaps of ``scraper fetch``: each URL's delay_seconds, raised by its Crawl-delay."""
-
-    def __init__(self, default_delay_seconds: float) -> None:
-        super().__init__(default_delay_seconds)
-        self.user_agents: dict[str, str] = {}
-
-    def honour(self, robots: Robots) -> None:
-        delay = robots.crawl_delay(self.user_agents.get(robots.origin, ""))
-        if delay is not None and delay > self.delay(robots.origin):
-            self.set_delay(robots.origin, delay)
-
-
-def _pacer_for(jobs: list[tuple[str, Any, Any]]) -> _OneOffPacer:
+def _pacer_for(jobs: list[tuple[str, Any, Any]]) -> tuple[Pacer, Callable[[Robots], None]]:
+    """The gaps of ``scraper fetch``: each URL's delay_seconds, raised by its robots.txt
+    Crawl-delay (the second value, told of each robots.txt as it is fetched)."""
+    from scraper.fetch.pacing import Pacer
     from scraper.urls import origin_of
 
-    pacer = _OneOffPacer(max(settings.delay_seconds for _, settings, _ in jobs))
+    # a host that a redirect leads to gets the longest delay of all the URLs'
+    pacer = Pacer(max(settings.delay_seconds for _, settings, _ in jobs))
+    delays: dict[str, float] = {}
+    user_agents: dict[str, str] = {}
     for url, settings, _ in jobs:
         origin = origin_of(url)
-        pacer.set_delay(origin, max(pacer.delay(origin), settings.delay_seconds))
-        pacer.user_agents[origin] = settings.user_agent
-    return pacer
+        delays[origin] = max(delays.get(origin, 0.0), settings.delay_seconds)
+        user_agents[origin] = settings.user_agent
+    for origin, seconds in delays.items():
+        pacer.set_delay(origin, seconds)
+
+    def honour_crawl_delay(robots: Robots) -> None:
+        ua = user_agents.get(robots.origin, "")
+        pacer.raise_delay(robots.origin, robots.crawl_delay(ua))
+
+    return pacer, honour_crawl_delay

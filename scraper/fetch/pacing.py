@@ -82,6 +82,12 @@ class Pacer:
         Crawl-delay); a request waiting for its turn sees the new gap at once."""
         self._gap(origin.lower()).delay_seconds = seconds
 
+    def raise_delay(self, origin: str, seconds: float | None) -> None:
+        """Make the gap of ``origin`` at least ``seconds`` (robots.txt ``Crawl-delay`` over
+        ``delay_seconds``; None: robots.txt names none)."""
+        if seconds is not None and seconds > self.delay(origin):
+            self.set_delay(origin, seconds)
+
     def delay(self, origin: str) -> float:
         return self._gap(origin.lower()).delay_seconds
 
