@@ -296,3 +296,18 @@ def test_a_crawl_stopped_by_sigterm_says_so_records_the_run_and_exits_1(
     with closing(sqlite3.connect(db)) as conn:
         (stored,) = conn.execute("SELECT COUNT(DISTINCT page_id) FROM snapshots").fetchone()
     assert stored == pages + 1
+
+
+def test_a_log_file_that_cannot_be_written_any_more_is_said_once_and_the_crawl_goes_on(
+    tmp_path: Path, mixed: LocalServer
+) -> None:
+    full = Path("/dev/full")  # every write fails with "No space left on device"
+    if not full.exists():
+        pytest.skip("no /dev/full here")
+    cfg = config(tmp_path, site("mixed", mixed.url("/start")), extra=f'log_file = "{full}"\n')
+    result = crawl(cfg, tmp_path / "a.db")
+    assert result.exit_code == 0, result.stderr
+    assert result.stderr.count("cannot write the log any more") == 1
+    assert "No space left on device" in result.stderr
+    assert re.search(r"^crawl #1: 3 pages fetched", result.stderr, re.M)
+    assert "Traceback" not in result.stderr

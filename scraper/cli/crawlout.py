@@ -9,6 +9,7 @@ This module formats and writes; it decides nothing about the crawl.
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import time
 from datetime import UTC, datetime
@@ -49,15 +50,25 @@ class CrawlOutput:
                 ) from exc
 
     def close(self) -> None:
-        if self._log is not None:
-            self._log.close()
-            self._log = None
+        log, self._log = self._log, None
+        if log is not None:
+            with contextlib.suppress(OSError):
+                log.close()
 
     def log(self, line: str) -> None:
-        """One line into the log file (when there is one), stamped with the time."""
-        if self._log is not None:
+        """One line into the log file (when there is one), stamped with the time.
+
+        A log file that cannot be written any more (a full disk) is said so once on stderr
+        and then left alone: the crawl itself goes on."""
+        if self._log is None:
+            return
+        try:
             self._log.write(f"{_stamp()} {line}\n")
             self._log.flush()  # a killed crawl keeps what it logged
+        except OSError as exc:
+            name = getattr(self._log, "name", "log_file")
+            self.close()
+            self._echo(f"warning: {name}: cannot write the log any more: {exc.strerror or exc}")
 
     def _echo(self, line: str) -> None:
         if self._progress_shown:
