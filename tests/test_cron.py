@@ -3,9 +3,14 @@ listed (--verbose, the log file), --quiet, and the exit code of a run that got n
 
 from __future__ import annotations
 
+import os
 import re
+import signal
 import socket
 import sqlite3
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from contextlib import closing
 from pathlib import Path
@@ -241,12 +246,6 @@ def test_a_crawl_stopped_by_sigterm_says_so_records_the_run_and_exits_1(
     """``timeout 10m scraper crawl`` in a crontab ends a long run with SIGTERM: the pages done
     are kept, the run is recorded as ended with exit code 1, the summary says it stopped, and
     the next run does the rest."""
-    import os
-    import signal
-    import subprocess
-    import sys
-    import time
-
     pages = 12
     links = "".join(f'<a href="/p{n}">{n}</a>' for n in range(pages))
     server.route("/start", article("The start page").replace("</article>", links + "</article>"))

@@ -12,7 +12,7 @@ import asyncio
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
@@ -32,7 +32,7 @@ DELAY = 0.5
 JITTER = 0.001
 
 
-def page(title: str, links: list[str] = ()) -> str:  # type: ignore[assignment]
+def page(title: str, links: Sequence[str] = ()) -> str:
     anchors = "".join(f'<p><a href="{href}">{href}</a></p>' for href in links)
     body = "".join(f"<p>{title} says sentence {i} of the article here.</p>" for i in range(6))
     head = f"<html><head><title>{title}</title></head>"
