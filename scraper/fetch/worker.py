@@ -33,13 +33,12 @@ import socket
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
-
 from scraper.config import Settings
 from scraper.errors import FetchError
 from scraper.fetch.client import fetch, make_client
-from scraper.fetch.pacing import Pace, origin_key
+from scraper.fetch.pacing import Pace
 from scraper.models import FetchResult
+from scraper.urls import origin_of
 
 #: requests handed to the child and not answered yet, at most (the caller checks ``available``)
 PIPELINE_DEPTH = 3
@@ -159,8 +158,9 @@ class FetchWorker:
         request_id = self._next_id
         granted = None
         if self.pace is not None:
-            target = httpx.URL(url)
-            granted = origin_key(target.scheme, target.netloc.decode("ascii", "replace"))
+            # the crawl's URLs are normalised: their origin is the key the child's transport
+            # will find in the Host header (were it not, the child would just ask for the turn)
+            granted = origin_of(url).lower()
             await self.pace.acquire(granted)
             self._held[request_id] = granted
         future: asyncio.Future[tuple[bool, Any]] = asyncio.get_running_loop().create_future()
