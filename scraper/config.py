@@ -148,9 +148,14 @@ class Settings:
     extract_timeout_seconds: float = _setting(
         20.0, "time budget of one page's extraction", positive=True, maximum=_DAY
     )
+    log_file: str = _setting(
+        "", "file each crawl appends its failed URLs and summary to ([defaults] only)"
+    )
 
 
 SETTING_NAMES = frozenset(f.name for f in dataclasses.fields(Settings))
+#: settings of a whole run, not of one site: a [[site]] cannot set them
+SITE_WIDE_ONLY = frozenset({"log_file"})
 _SITE_KEYS = {
     "name": str,
     "start_urls": list,
@@ -358,6 +363,8 @@ def _load_site(
     for key, value in raw.items():
         if key in _SITE_KEYS:
             site_values[key] = value
+        elif key in SITE_WIDE_ONLY:
+            raise ConfigError(f"{where}: {key!r} is set in [defaults] only (one per run)")
         elif key in SETTING_NAMES:
             setting_values[key] = value
         else:

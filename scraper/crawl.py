@@ -29,7 +29,7 @@ import signal
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
@@ -56,6 +56,7 @@ from scraper.errors import (
 )
 from scraper.fetch import Robots, fetch, fetch_robots, make_client
 from scraper.fetch.client import RedirectCheck
+from scraper.fetch.pacing import Pacer
 from scraper.fetch.robots import HopRules
 from scraper.fetch.worker import FetchWorker, WorkerGone
 from scraper.frontier import Candidate, Frontier, failure_delay, next_interval
@@ -352,6 +353,19 @@ class CrawlSummary:
     stale_lock_pid: int | None = None
     #: warning lines for the sites whose extraction collapsed this run (scraper.sitehealth)
     collapsed_sites: tuple[str, ...] = ()
+    #: one line per problem a cron user must see: a host that is down (with its cause), a site
+    #: of which every page failed
+    problems: tuple[str, ...] = ()
+    #: sites that had pages due and got none of them: the run failed for them (exit code 1)
+    failed_sites: tuple[str, ...] = ()
+    #: why the run had to stop before it was done (exit code 1), None when it was not
+    stopped: str | None = None
+
+    @property
+    def exit_code(self) -> int:
+        """1 when every page of some site failed or could not be fetched, or the run had to
+        stop, else 0."""
+        return 1 if self.failed_sites or self.stopped else 0
 
     def counts(self) -> dict[str, int]:
         return {
@@ -395,6 +409,10 @@ class CrawlSummary:
         return list(self.collapsed_sites)
 
 
+def _pages(count: int) -> str:
+    return f"{count} page" if count == 1 else f"{count} pages"
+
+
 def _size(count: int) -> str:
     size = float(count)
     for unit in ("B", "KB", "MB", "GB"):
@@ -424,26 +442,28 @@ class _Host:
     """One host's politeness during a run."""
 
     origin: str
-    delay_seconds: float
     slots: asyncio.Semaphore
-    next_start: float = 0.0  #: monotonic time the next request may start
-    last_start: float = 0.0  #: monotonic time the last request started
+    pacer: Pacer  #: the gaps between requests, for every request to the host (fetch/pacing.py)
     robots: Robots | None = None
     robots_checked: bool = False
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     deferred: bool = False  #: keep away for the rest of this run
     failures: int = 0  #: consecutive failures, as persisted
+    not_fetched: int = 0  #: due pages of this host left for a later run
+    answered: int = 0  #: requests for pages of this host answered in this run
+    failed: int = 0  #: requests for pages of this host that failed in this run
+    last_failure: str = ""  #: why the last of them failed
 
     async def turn(self) -> bool:
-        """Wait for this host's next request slot; False if it is too far away."""
-        now = time.monotonic()
-        start = max(now, self.next_start)
-        if start - now > MAX_HOST_WAIT_SECONDS:
+        """Wait until this host's gap allows a request; False if that is too far away.
+
+        The request itself takes its turn from the pacer in the client's transport, as every
+        request does (retries, redirect hops): waiting here first means a page does not hold
+        one of the run's fetch slots while its host's gap runs.
+        """
+        if self.pacer.wait_seconds(self.origin) > MAX_HOST_WAIT_SECONDS:
             return False
-        self.next_start = start + self.delay_seconds
-        self.last_start = start
-        if start > now:
-            await asyncio.sleep(start - now)
+        await self.pacer.ready(self.origin)
         return True
 
 
@@ -520,6 +540,9 @@ class _SiteRun:
     budget: int
     boilerplate: frozenset[str]
     extraction: ExtractionCounts = field(default_factory=ExtractionCounts)
+    done: int = 0  #: due pages with an answer: fetched, not modified, an alias, robots-blocked
+    failed: int = 0  #: due pages whose fetch or extraction failed
+    not_done: int = 0  #: due pages failed or left for a later run (host down or backing off)
 
 
 class Crawler:
@@ -537,6 +560,7 @@ class Crawler:
         extract_workers: int = DEFAULT_EXTRACT_WORKERS,
         transport: httpx.AsyncBaseTransport | None = None,
         on_progress: Callable[[CrawlSummary], None] | None = None,
+        on_failure: Callable[[str, str], None] | None = None,
     ) -> None:
         self.archive = archive
         self.state = CrawlState(archive)
@@ -545,6 +569,12 @@ class Crawler:
         self.revisit = revisit
         self.transport = transport
         self.on_progress = on_progress
+        #: called with (url, cause) for each page that fails
+        self.on_failure = on_failure
+        #: origin -> why no page of it could be fetched now (down, backing off), for the summary
+        self.host_problems: dict[str, str] = {}
+        #: why the run stopped before it was done (SIGTERM), None while it runs
+        self.stopped: str | None = None
         self.pool = ExtractPool(extract_workers)
         self.sites = [
             _SiteRun(
@@ -557,6 +587,8 @@ class Crawler:
         ]
         self.counts = _Counts()
         self.hosts: dict[str, _Host] = {}
+        #: one gap rule for every request of the run, to hosts of a site or any other
+        self.pacer = Pacer(defaults.delay_seconds)
         self.run_id = 0
         self.started = 0.0
         self.started_at = clock()
@@ -574,10 +606,16 @@ class Crawler:
 
     def summary(self) -> CrawlSummary:
         values = dataclasses.asdict(self.counts)
+        failed_sites = tuple(
+            run.site.name for run in self.sites if run.done == 0 and run.not_done > 0
+        )
         return CrawlSummary(
             run_id=self.run_id,
             seconds=time.monotonic() - self.started if self.started else 0.0,
             stale_lock_pid=self.stale_lock_pid,
+            problems=self._problems(failed_sites),
+            failed_sites=failed_sites,
+            stopped=self.stopped,
             **values,
         )
 
@@ -596,6 +634,47 @@ class Crawler:
                 warnings.append(line)
         return tuple(warnings)
 
+    def _problems(self, failed_sites: Sequence[str]) -> tuple[str, ...]:
+        """The lines that say what went wrong with whole hosts and sites in this run."""
+        lines = []
+        problems = dict(self.host_problems)
+        for origin, seen in self.hosts.items():
+            if origin not in problems and seen.failed and not seen.answered:
+                # nothing of the host answered in this run: name it, with the cause
+                problems[origin] = f"{seen.last_failure}; {_pages(seen.failed)} failed"
+        for origin, cause in sorted(problems.items()):
+            host = self.hosts.get(origin)
+            left = host.not_fetched if host is not None else 0
+            if left:
+                lines.append(f"{origin}: {cause}; {_pages(left)} not fetched")
+            else:
+                lines.append(f"{origin}: {cause}")
+        for run in self.sites:
+            if run.site.name in failed_sites:
+                what = []
+                if run.failed:
+                    what.append(f"{run.failed} failed")
+                if run.not_done > run.failed:
+                    what.append(f"{run.not_done - run.failed} not fetched")
+                lines.append(f"site {run.site.name}: every page failed ({', '.join(what)})")
+        if self.stopped is not None:
+            lines.append(f"{self.stopped}; the pages not done are due next run")
+        return tuple(lines)
+
+    def _page_failed(self, run: _SiteRun, url: str, cause: str) -> None:
+        """Count a page that failed and tell whoever listens (``--verbose``, the log file)."""
+        self.counts.failed += 1
+        run.failed += 1
+        run.not_done += 1
+        if self.on_failure is not None:
+            self.on_failure(url, cause)
+
+    def _not_fetched(self, run: _SiteRun, host: _Host) -> None:
+        """Count a due page left for a later run because its host cannot be asked now."""
+        self.counts.deferred += 1
+        run.not_done += 1
+        host.not_fetched += 1
+
     def _progress(self) -> None:
         if self.on_progress is not None:
             self.on_progress(self.summary())
@@ -605,14 +684,19 @@ class Crawler:
         if host is None:
             host = _Host(
                 origin=origin,
-                delay_seconds=settings.delay_seconds,
                 slots=asyncio.Semaphore(max(1, settings.concurrency_per_host)),
+                pacer=self.pacer,
             )
+            self.pacer.set_delay(origin, settings.delay_seconds)
             row = self.state.host(origin)
             if row is not None:
                 host.failures = row.failures
                 if row.next_allowed_at and row.next_allowed_at > iso_utc(self.now()):
                     host.deferred = True
+                    cause = row.last_error or "asked to wait (Retry-After)"
+                    self.host_problems[origin] = (
+                        f"{cause}; the crawl keeps away until {row.next_allowed_at}"
+                    )
             self.hosts[origin] = host
         return host
 
@@ -622,11 +706,16 @@ class Crawler:
         self.started = time.monotonic()
         self.started_at = self.now()
         settings = self.sites[0].site.settings if self.sites else self.defaults
-        client = make_client(settings, transport=self.transport)
+        client = make_client(settings, transport=self.transport, pace=self.pacer)
         try:
             async with client:
-                await self._seed(client)
-                await self._pump(client)
+                work = asyncio.ensure_future(self._work(client))
+                with self._stop_on_sigterm(work):
+                    try:
+                        await work
+                    except asyncio.CancelledError:
+                        if self.stopped is None:
+                            raise
         except ArchiveError:
             self.group.rollback()  # the connection failed: keep nothing half-written
             raise
@@ -640,6 +729,32 @@ class Crawler:
                     await self.worker.aclose()
                 self.pool.close()
         return self.summary()
+
+    async def _work(self, client: httpx.AsyncClient) -> None:
+        await self._seed(client)
+        await self._pump(client)
+
+    @contextlib.contextmanager
+    def _stop_on_sigterm(self, work: asyncio.Future[None]) -> Iterator[None]:
+        """SIGTERM (``timeout`` in a crontab, a system shutdown) stops the run: the pages in
+        flight are dropped (they stay due), what is done is committed, the run is recorded as
+        stopped and the summary printed, instead of dying with nothing said."""
+        loop = asyncio.get_running_loop()
+
+        def stop() -> None:
+            if self.stopped is None:
+                self.stopped = "the run was stopped (SIGTERM) before it was done"
+                work.cancel()
+
+        try:
+            loop.add_signal_handler(signal.SIGTERM, stop)
+        except (ValueError, RuntimeError, NotImplementedError):  # not the main thread
+            yield
+            return
+        try:
+            yield
+        finally:
+            loop.remove_signal_handler(signal.SIGTERM)
 
     async def _seed(self, client: httpx.AsyncClient) -> None:
         now = self.now()
@@ -687,7 +802,13 @@ class Crawler:
                     if buffer:
                         continue
                 break
-            done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+            try:
+                done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+            except asyncio.CancelledError:  # the run is stopped: so are its pages in flight
+                for task in pending:
+                    task.cancel()
+                await asyncio.gather(*pending, return_exceptions=True)
+                raise
             for task in done:
                 task.result()  # the per-URL guard re-raises only what must stop the run
 
@@ -719,8 +840,8 @@ class Crawler:
         except (ArchiveError, asyncio.CancelledError, KeyboardInterrupt):
             raise
         except Exception as exc:  # noqa: BLE001  (the one place this is allowed: STYLE.md)
-            self.counts.failed += 1
             message = f"internal: {type(exc).__name__}: {exc}"
+            self._page_failed(run, page.url, message)
             self._record(run, page, "failed", fetched_at=iso_utc(self.now()), error=message)
         self._progress()
 
@@ -763,10 +884,7 @@ class Crawler:
                 if unavailable:
                     self._robots_unavailable(host, robots)
             if robots is not None:
-                delay = robots.crawl_delay(settings.user_agent)
-                if delay is not None and delay > host.delay_seconds:
-                    host.delay_seconds = delay
-                    host.next_start = max(host.next_start, host.last_start + delay)
+                self.pacer.raise_delay(host.origin, robots.crawl_delay(settings.user_agent))
                 sitemaps = [
                     (normal, run.site.name, "sitemap")
                     for u in robots.sitemaps()
@@ -782,8 +900,8 @@ class Crawler:
         """robots.txt answered 429 or 5xx, or not at all: "not now" for the host, and no
         request to it before a backoff that doubles with each failure in a row (at least the
         server's Retry-After), across runs."""
-        cause = robots.error or f"HTTP {robots.status}"
-        error = f"robots: robots.txt unavailable ({cause})"
+        # in the words of the cause ("connection refused"): the summary names the host with it
+        error = _robots_trouble(robots)
         failures = host.failures = self.state.host_failed(host.origin, error=error)
         wait = min(
             HOST_BACKOFF_MAX_SECONDS,
@@ -795,17 +913,26 @@ class Crawler:
         until = iso_utc(self.now() + timedelta(seconds=wait))
         self.state.defer_host(host.origin, until=until, error=error)
         host.deferred = True
+        self.host_problems[host.origin] = error
 
-    def _host_trouble(self, host: _Host, error: str, retry_after: float | None = None) -> None:
-        """A host answered badly: back off from it, across runs when it keeps happening."""
+    def _host_trouble(
+        self, host: _Host, error: str, retry_after: float | None = None, *, down: bool = False
+    ) -> None:
+        """A host answered badly: back off from it, across runs when it keeps happening.
+
+        ``down``: nothing of the host can be fetched in this run (its robots.txt could not be
+        had); the summary names it with ``error``, as it does a host the crawl backs off from.
+        """
         now = self.now()
+        if down:
+            self.host_problems[host.origin] = error
         if retry_after is not None and retry_after > 0:
             # capped: a hostile or broken Retry-After must not park a host for years
             wait = min(retry_after, HOST_BACKOFF_MAX_SECONDS)
-            self.state.defer_host(
-                host.origin, until=iso_utc(now + timedelta(seconds=wait)), error=error
-            )
+            until = iso_utc(now + timedelta(seconds=wait))
+            self.state.defer_host(host.origin, until=until, error=error)
             host.deferred = True
+            self.host_problems[host.origin] = f"{error}; the crawl keeps away until {until}"
             return
         failures = host.failures = self.state.host_failed(host.origin, error=error)
         if failures >= HOST_FAILURES_BEFORE_BACKOFF:
@@ -814,10 +941,12 @@ class Crawler:
                 # the exponent is capped: a host failing for months must not overflow a float
                 HOST_BACKOFF_SECONDS * 2.0 ** min(failures - HOST_FAILURES_BEFORE_BACKOFF, 30),
             )
-            self.state.defer_host(
-                host.origin, until=iso_utc(now + timedelta(seconds=wait)), error=error
-            )
+            until = iso_utc(now + timedelta(seconds=wait))
+            self.state.defer_host(host.origin, until=until, error=error)
             host.deferred = True
+            self.host_problems[host.origin] = (
+                f"{error} ({failures} times in a row); the crawl keeps away until {until}"
+            )
 
     # --- discovery sources -----------------------------------------------------------------
     async def _read_sources(self, client: httpx.AsyncClient) -> int:
@@ -912,21 +1041,22 @@ class Crawler:
         site, settings = run.site, run.site.settings
         host = self._host(page.host, settings)
         if host.deferred:
-            self.counts.deferred += 1
+            self._not_fetched(run, host)
             return
         robots = await self._robots(client, host, site)
         if robots is not None and not robots.allowed(page.url, settings.user_agent):
             if robots.unreachable:
-                self.counts.deferred += 1  # robots.txt unreachable: not now, the page stays due
+                self._not_fetched(run, host)  # robots.txt unreachable: not now, the page stays due
                 return
             self.counts.robots_blocked += 1
+            run.done += 1
             error = RobotsDisallowedError(page.url, "disallowed by robots.txt")
             self._record(run, page, "blocked", fetched_at=iso_utc(self.now()), error=error)
             return
         etag, last_modified = (page.etag, page.last_modified) if page.fetched else (None, None)
         async with host.slots:
             if host.deferred or not await host.turn():
-                self.counts.deferred += 1
+                self._not_fetched(run, host)
                 return
             fetched_at = iso_utc(self.now())
             try:
@@ -946,6 +1076,8 @@ class Crawler:
             self.state.host_ok(host.origin)
             host.failures = 0
         self.counts.pages_fetched += 1
+        run.done += 1
+        host.answered += 1
         if result.not_modified:
             self.counts.not_modified += 1
             self._record(run, page, "not_modified", fetched_at=fetched_at, result=result)
@@ -966,8 +1098,9 @@ class Crawler:
                 timeout_seconds=settings.extract_timeout_seconds,
             )
         except ExtractError as exc:
-            self.counts.failed += 1
+            run.done -= 1  # fetched, but it failed all the same
             why = f"extract: {exc}"
+            self._page_failed(run, page.url, why.replace(f"{result.final_url}: ", "", 1))
             self._record(run, page, "failed", fetched_at=fetched_at, result=result, error=why)
             return
         run.extraction = run.extraction.add(done.article)
@@ -1012,7 +1145,7 @@ class Crawler:
         """Start the fetch helper (once a run; not with a transport given to the crawl)."""
         if self.transport is not None:
             return  # a test's transport cannot be sent to another process
-        worker = FetchWorker()
+        worker = FetchWorker(self.pacer)
         try:
             await worker.start()
         except (OSError, ValueError, RuntimeError):
@@ -1085,7 +1218,10 @@ class Crawler:
     def _fetch_failed(
         self, run: _SiteRun, page: DuePage, host: _Host, exc: FetchError, fetched_at: str
     ) -> None:
-        self.counts.failed += 1
+        self.counts.pages_fetched += 1  # a request went out: it counts as fetched
+        host.failed += 1
+        host.last_failure = exc.message
+        self._page_failed(run, page.url, f"{exc.kind}: {exc.message}")
         self._record(run, page, "failed", fetched_at=fetched_at, error=exc)
         transient = (
             isinstance(exc, FetchTimeoutError)
@@ -1153,6 +1289,14 @@ class Crawler:
         )
 
 
+def _robots_trouble(robots: Robots) -> str:
+    """Why a host's robots.txt could not be had, in the words of the cause itself: "connection
+    refused", "unknown host example.org", "timed out after 10s connecting", or the status."""
+    if robots.status is None:
+        return robots.error or "no answer to robots.txt"
+    return f"robots.txt answered {robots.error or f'HTTP {robots.status}'}"
+
+
 # --- the entry point -----------------------------------------------------------------------
 
 
@@ -1168,12 +1312,15 @@ def crawl(
     transport: httpx.AsyncBaseTransport | None = None,
     on_progress: Callable[[CrawlSummary], None] | None = None,
     on_start: Callable[[CrawlLock], None] | None = None,
+    on_failure: Callable[[str, str], None] | None = None,
 ) -> CrawlSummary:
     """Run one crawl of the selected sites into the archive at ``db_path``.
 
     Takes the lock first (:class:`CrawlLockedError` when another crawl holds it), records the
     run in ``runs`` at the start and again at the end, and returns the summary. Pages that fail
-    are recorded and counted; they do not make the crawl fail.
+    are recorded, counted and passed to ``on_failure(url, cause)``; they do not make the crawl
+    fail, unless every due page of a site failed (``summary.exit_code`` is then 1, and so is
+    the exit code stored in ``runs``).
     """
     sites = config.select(tuple(site_names))
     check_not_foreign(db_path)  # before the lock file is put beside another program's file
@@ -1192,6 +1339,7 @@ def crawl(
                 extract_workers=extract_workers,
                 transport=transport,
                 on_progress=on_progress,
+                on_failure=on_failure,
             )
             crawler.stale_lock_pid = lock.stale_pid
             run_id = state.start_run(
@@ -1204,10 +1352,10 @@ def crawl(
                 # imported here: learning extracts, and the fetching process need not load it
                 from scraper.learn import learn_if_grown
 
-                for site in sites:
+                for site in sites if summary.stopped is None else ():
                     # the new pages teach what recurs on every page; the next run drops it
                     learn_if_grown(archive, site.name, iso_utc(clock()), strip=site.strip)
-                exit_code = 0
+                exit_code = summary.exit_code
             except KeyboardInterrupt:
                 exit_code = 130
                 raise

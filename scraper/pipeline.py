@@ -37,8 +37,10 @@ class PageResult:
 class RobotsCache:
     """robots.txt per origin for the length of one command."""
 
-    def __init__(self) -> None:
+    def __init__(self, on_fetched: Callable[[Robots], None] | None = None) -> None:
         self._by_origin: dict[str, Robots] = {}
+        #: told of each robots.txt as it is fetched (``scraper fetch`` honours its Crawl-delay)
+        self.on_fetched = on_fetched
 
     async def check(self, client: httpx.AsyncClient, url: str, settings: Settings) -> None:
         """Raise RobotsDisallowedError unless robots.txt lets our User-Agent fetch ``url``."""
@@ -49,6 +51,8 @@ class RobotsCache:
         if robots is None:
             robots = await fetch_robots(client, origin, settings)
             self._by_origin[origin] = robots
+            if self.on_fetched is not None:
+                self.on_fetched(robots)
         refusal = robots.refusal(url, settings.user_agent)
         if refusal is not None:
             raise refusal

@@ -120,11 +120,45 @@ def archived_pages(db: Path) -> int:
         return int(conn.execute("SELECT COUNT(DISTINCT page_id) FROM snapshots").fetchone()[0])
 
 
-def kill_and_resume(config: Path, db: Path, delays: list[float]) -> None:
-    for delay in delays:
+def _latest_run(db: Path) -> tuple[int, int]:
+    """(id of the newest run, fetches it wrote so far); (0, 0) before the schema exists."""
+    try:
+        with closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as conn:
+            (run,) = conn.execute("SELECT COALESCE(MAX(id), 0) FROM runs").fetchone()
+            (done,) = conn.execute(
+                "SELECT COUNT(*) FROM fetches WHERE run_id = ?", (run,)
+            ).fetchone()
+    except sqlite3.Error:  # no archive, or no schema yet
+        return 0, 0
+    return int(run), int(done)
+
+
+def wait_for_pages(db: Path, proc: subprocess.Popen[bytes], after_run: int, pages: int) -> None:
+    """Wait (for events, not for time) until the run after ``after_run`` has recorded at least
+    ``pages`` fetches; 0: until it has recorded its start, so its schema exists."""
+    deadline = time.monotonic() + 120  # a liveness guard only: the events come much sooner
+    while time.monotonic() < deadline:
+        run, done = _latest_run(db)
+        if run > after_run and done >= pages:
+            return
+        assert proc.poll() is None, f"the crawl ended before {pages} pages: {proc.communicate()}"
+        time.sleep(0.01)
+    raise AssertionError(f"the crawl did not record {pages} pages")
+
+
+def kill_and_resume(config: Path, db: Path, kill_after_pages: list[int]) -> None:
+    """Kill a crawl once it has recorded each number of pages, then check and resume.
+
+    The kills wait for events (the run's row, its fetch rows) rather than for time, so that
+    a slow machine moves them no later in the run and a fast one no earlier. Each number is
+    well below the site's size: the remaining pages take at least their delay each, so the
+    run is still going when the kill lands.
+    """
+    for pages in kill_after_pages:
         # --revisit 0: every run has the whole site to do, so every kill lands mid-run
+        before, _ = _latest_run(db)
         proc = crawl_process(config, db, "--quiet", "--revisit", "0")
-        time.sleep(delay)
+        wait_for_pages(db, proc, before, pages)
         proc.send_signal(signal.SIGKILL)
         proc.communicate(timeout=30)
         check_archive(db)
@@ -135,13 +169,14 @@ def kill_and_resume(config: Path, db: Path, delays: list[float]) -> None:
     assert archived_pages(db) == PAGES + 1  # every page and the index
     with closing(sqlite3.connect(db)) as conn:
         runs = conn.execute("SELECT COUNT(*), COUNT(ended_at) FROM runs").fetchone()
-    assert runs[0] == len(delays) + 1
+    assert runs[0] == len(kill_after_pages) + 1
     assert runs[1] < runs[0]  # killed runs have a start and no end
 
 
 def test_sigkill_mid_run_then_resume(big_site: LocalServer, tmp_path: Path) -> None:
     config = write_config(tmp_path / "sites.toml", big_site)
-    kill_and_resume(config, tmp_path / "archive.db", [1.2, 1.8, 2.5])
+    # at its start (schema and run row just written), early, and half-way through the site
+    kill_and_resume(config, tmp_path / "archive.db", [0, 5, PAGES // 2])
 
 
 @pytest.mark.slow
@@ -152,7 +187,9 @@ def test_sigkill_at_twenty_random_points(
         pytest.skip("slow: run with -m slow or SCRAPER_SLOW_TESTS=1")
     config = write_config(tmp_path / "sites.toml", big_site)
     rng = random.Random(20)
-    kill_and_resume(config, tmp_path / "archive.db", [rng.uniform(0.5, 4.0) for _ in range(20)])
+    kill_and_resume(
+        config, tmp_path / "archive.db", [rng.randrange(0, PAGES * 3 // 4) for _ in range(20)]
+    )
 
 
 def started(db: Path) -> bool:
@@ -243,8 +280,9 @@ def test_sigkill_while_the_fetch_helper_works(tmp_path: Path) -> None:
                 break
             time.sleep(0.02)
         assert len(helpers) >= 2, "the recrawl never started its fetch helper"
-        time.sleep(0.5)
-        assert recrawl.poll() is None, "the recrawl ended before it could be killed"
+        # the helper has been started: kill once the run has recorded a good part of its pages
+        before = _latest_run(db)[0] - 1
+        wait_for_pages(db, recrawl, before, 60)
         recrawl.send_signal(signal.SIGKILL)
         recrawl.communicate(timeout=30)
         deadline = time.monotonic() + 10

@@ -382,7 +382,7 @@ def test_hung_extraction_fails_the_page_not_the_crawl() -> None:
             "http://x.example/ok",
             strip=(),
             boilerplate=(),
-            timeout_seconds=5,
+            timeout_seconds=60,  # far above what a fresh worker needs for this page
         )
         return message, done.article.url or ""
 
@@ -393,7 +393,8 @@ def test_hung_extraction_fails_the_page_not_the_crawl() -> None:
         pool.close()
     assert message == "http://x.example/: extraction took longer than 0.1 s"
     assert url == "http://x.example/ok"  # a fresh worker took over
-    assert time.monotonic() - started < 30
+    # a liveness guard, not a speed test: waiting out the hung page would take its 60 s
+    assert time.monotonic() - started < 59
 
 
 def test_robots_server_error_means_not_now(site_server: LocalServer, db_path: Path) -> None:
@@ -436,12 +437,18 @@ def test_per_host_concurrency_is_respected(site_server: LocalServer, db_path: Pa
     lock = threading.Lock()
     state = {"now": 0, "most": 0}
     body = (SITE / "articles/a1.html").read_bytes()
+    #: the first request waits for a second one to arrive (an event, not a guessed time): a
+    #: crawl that sent one request at a time would never get two in flight, however slow
+    second_arrived = threading.Event()
 
     def slow(handler: BaseHTTPRequestHandler) -> None:
         with lock:
             state["now"] += 1
             state["most"] = max(state["most"], state["now"])
-        time.sleep(0.15)
+            if state["now"] >= 2:
+                second_arrived.set()
+        second_arrived.wait(60)
+        time.sleep(0.15)  # holds each request a while, to catch a third one if one came
         with lock:
             state["now"] -= 1
         handler.send_response(200)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gzip
-import time
 from pathlib import Path
 
 import pytest
@@ -131,10 +130,10 @@ def test_entity_expansion_bomb_is_refused_quickly() -> None:
         f'<?xml version="1.0"?><!DOCTYPE rss [{"".join(levels)}]>'
         "<rss><channel><item><link>http://news.example/&e9;</link></item></channel></rss>"
     ).encode()
-    started = time.monotonic()
-    with pytest.raises(DiscoverError):
+    # refused for declaring entities, before any is expanded (a billion "lol"s never exist):
+    # the reason proves it, no timing needed
+    with pytest.raises(DiscoverError, match="entities"):
         parse_source(body, "http://news.example/feed.xml")
-    assert time.monotonic() - started < 5  # a billion "lol"s would take far longer
 
 
 def test_gzip_bomb_stops_at_the_cap() -> None:

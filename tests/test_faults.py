@@ -22,21 +22,26 @@ from tests.faults import FAULTS, Fault, FaultServer, fault_server
 __all__ = ["fault_server"]
 
 MB = 1024 * 1024
-#: small limits so each fault ends fast; the deadline is what stops the trickle
+#: budgets far above what any fault that ends needs, on a slow and busy machine too: a fault
+#: must end with its own outcome, never with a timeout because the machine was slow
 SETTINGS = Settings(
     allow_private=True,
     max_bytes=4 * MB,
-    connect_timeout_seconds=1.0,
-    read_timeout_seconds=1.5,
-    deadline_seconds=2.5,
+    connect_timeout_seconds=30.0,
+    read_timeout_seconds=30.0,
+    deadline_seconds=60.0,
     retries=2,
     retry_max_wait_seconds=0.05,
     max_redirects=10,
 )
-#: the hangs end on the read timeout (retried twice) before the deadline
-HANG_SETTINGS = dataclasses.replace(SETTINGS, read_timeout_seconds=0.4, deadline_seconds=2.0)
+#: budgets are tested with faults that never end: /hang never answers, so any read timeout
+#: ends it (retried twice, well before the deadline) ...
+HANG_SETTINGS = dataclasses.replace(SETTINGS, read_timeout_seconds=0.4, deadline_seconds=30.0)
+#: ... and /trickle sends a byte a second for 1,000 s, far under the read timeout and far over
+#: the deadline, which is what stops it
+TRICKLE_SETTINGS = dataclasses.replace(SETTINGS, deadline_seconds=2.5)
 #: a liveness guard, not a speed assertion: a fetch that ignored its deadline fails the test
-GUARD_SECONDS = 10.0
+GUARD_SECONDS = 2 * SETTINGS.deadline_seconds
 
 
 class _CountingStream(httpx.AsyncByteStream):
@@ -102,7 +107,9 @@ def _fetch(
 
 
 def _settings_for(fault: Fault) -> Settings:
-    return HANG_SETTINGS if fault.path.startswith("/hang") else SETTINGS
+    if fault.path.startswith("/hang"):
+        return HANG_SETTINGS
+    return TRICKLE_SETTINGS if fault.path == "/trickle" else SETTINGS
 
 
 @pytest.mark.parametrize("fault", FAULTS, ids=[f.path for f in FAULTS])
@@ -123,7 +130,7 @@ def test_every_fault_ends_with_its_outcome(fault_server: FaultServer, fault: Fau
 
 def test_trickle_is_stopped_by_the_total_deadline(fault_server: FaultServer) -> None:
     with pytest.raises(errors.FetchTimeoutError, match=r"timed out after 2\.5s \(deadline"):
-        _fetch(fault_server.url("/trickle"))
+        _fetch(fault_server.url("/trickle"), TRICKLE_SETTINGS)
 
 
 def test_hang_is_retried_then_reported_as_a_read_timeout(fault_server: FaultServer) -> None:

@@ -10,6 +10,7 @@ import pickle
 import signal
 import subprocess
 import sys
+import threading
 import time
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
@@ -143,9 +144,12 @@ def test_a_killed_worker_fails_what_it_was_doing_and_closes_cleanly(
     server: LocalServer,
 ) -> None:
     server.route("/a", PAGE)
+    arrived = threading.Event()
+    done = threading.Event()
 
     def slow(handler: BaseHTTPRequestHandler) -> None:
-        time.sleep(2)
+        arrived.set()
+        done.wait(60)  # answers only once the test is over
         handler.send_response(200)
         handler.send_header("Content-Length", "0")
         handler.end_headers()
@@ -158,7 +162,8 @@ def test_a_killed_worker_fails_what_it_was_doing_and_closes_cleanly(
         pid = worker.pid
         assert pid is not None
         in_flight = asyncio.create_task(worker.fetch(server.url("/slow"), SETTINGS))
-        await asyncio.sleep(0.3)  # the request is with the child, which waits for the server
+        # the child has sent the request and waits for the server's answer
+        assert await asyncio.get_running_loop().run_in_executor(None, arrived.wait, 60)
         os.kill(pid, signal.SIGKILL)
         with pytest.raises(WorkerGone):
             await in_flight
@@ -168,7 +173,10 @@ def test_a_killed_worker_fails_what_it_was_doing_and_closes_cleanly(
         await worker.aclose()
         return available, pid
 
-    available, pid = asyncio.run(run())
+    try:
+        available, pid = asyncio.run(run())
+    finally:
+        done.set()
     assert not available
     assert not _process_alive(pid)
 
@@ -256,7 +264,7 @@ def test_a_hung_worker_is_given_up_and_killed(
 
     async def run() -> tuple[str | None, int]:
         worker = await FetchWorker().start()
-        await worker.fetch(server.url("/a"), quick)
+        await worker.fetch(server.url("/a"), SETTINGS)  # a budget far above what it needs
         pid = worker.pid
         assert pid is not None
         os.kill(pid, signal.SIGSTOP)  # alive, but answers nothing

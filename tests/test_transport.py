@@ -29,15 +29,21 @@ from tests.server import LocalServer
 SETTINGS = Settings(allow_private=True, retries=0, deadline_seconds=10.0)
 
 
-def _fetch_all(urls: list[str], *, pause: float = 0.0, **kwargs: object) -> list[FetchResult]:
-    """Fetch ``urls`` one after another through one client (one connection pool)."""
+def _fetch_all(
+    urls: list[str], *, after_each: threading.Event | None = None, **kwargs: object
+) -> list[FetchResult]:
+    """Fetch ``urls`` one after another through one client (one connection pool); with
+    ``after_each``, wait for the server to set it after each answer (and clear it)."""
 
     async def run() -> list[FetchResult]:
         results = []
+        loop = asyncio.get_running_loop()
         async with make_client(SETTINGS) as client:
             for url in urls:
                 results.append(await fetch(client, url, SETTINGS, **kwargs))  # type: ignore[arg-type]
-                await asyncio.sleep(pause)
+                if after_each is not None:
+                    assert await loop.run_in_executor(None, after_each.wait, 60)
+                    after_each.clear()
         return results
 
     return asyncio.run(run())
@@ -57,6 +63,7 @@ def test_a_connection_the_server_closed_while_idle_is_not_reused(server: LocalSe
     pooled connection is seen to be closed and a new one opened, with no failed attempt
     (retries are off, so a request sent on the dead connection would fail the fetch)."""
     body = b"<html><body><p>then I hang up</p></body></html>"
+    hung_up = threading.Event()
 
     def answer_then_hang_up(handler: BaseHTTPRequestHandler) -> None:
         handler.send_response(200)
@@ -66,9 +73,12 @@ def test_a_connection_the_server_closed_while_idle_is_not_reused(server: LocalSe
         handler.wfile.write(body)
         handler.wfile.flush()
         handler.close_connection = True
+        handler.connection.shutdown(socket.SHUT_WR)  # the FIN is on its way now
+        hung_up.set()
 
     server.route("/bye", handler=answer_then_hang_up)
-    results = _fetch_all([server.url("/bye")] * 5, pause=0.1)
+    # the next request goes out only once the server has hung up (an event, not a pause)
+    results = _fetch_all([server.url("/bye")] * 5, after_each=hung_up)
     assert [r.body for r in results] == [body] * 5
     assert len({r.peer for r in server.requests_to("/bye")}) == 5
 
@@ -128,12 +138,13 @@ def test_https_with_a_trusted_certificate(
 # --- errors ------------------------------------------------------------------------------
 
 
-def _get(port: int) -> None:
-    """GET http://127.0.0.1:<port>/ through an AsyncioTransport, 0.3 s timeouts."""
+def _get(port: int, timeout_seconds: float = 30.0) -> None:
+    """GET http://127.0.0.1:<port>/ through an AsyncioTransport."""
 
     async def run() -> None:
         transport = AsyncioTransport(limits=httpx.Limits())
-        async with httpx.AsyncClient(transport=transport, timeout=httpx.Timeout(0.3)) as client:
+        timeout = httpx.Timeout(timeout_seconds)
+        async with httpx.AsyncClient(transport=transport, timeout=timeout) as client:
             await client.get(f"http://127.0.0.1:{port}/")
 
     asyncio.run(run())
@@ -179,7 +190,7 @@ def _hang_up_mid_body(conn: socket.socket) -> None:
 
 def test_a_silent_server_is_an_httpx_read_timeout() -> None:
     with _one_connection(_say_nothing) as port, pytest.raises(httpx.ReadTimeout):
-        _get(port)
+        _get(port, timeout_seconds=0.3)  # it never answers: any budget runs out
 
 
 def test_a_server_that_hangs_up_mid_body_is_an_httpx_error() -> None:

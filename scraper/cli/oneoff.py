@@ -6,9 +6,10 @@ import asyncio
 import contextlib
 import json
 import sys
+import textwrap
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -22,6 +23,10 @@ from scraper.cli.group import (
     snapshot_article,
 )
 from scraper.errors import ScraperError
+
+if TYPE_CHECKING:
+    from scraper.fetch.pacing import Pacer
+    from scraper.fetch.robots import Robots
 
 
 def links_option(fn: Any) -> Any:
@@ -192,8 +197,10 @@ def fetch(
     """Fetch URLs, extract the clean article, archive it and print it.
 
     A URL whose content did not change since the last fetch adds a fetch record and no
-    new snapshot; the server is asked with If-None-Match / If-Modified-Since. One failed
-    URL does not stop the others; the exit code is 1 if any failed.
+    new snapshot; the server is asked with If-None-Match / If-Modified-Since. Several URLs
+    are fetched one after another, each printed as soon as it is done, keeping the per-host
+    gap of the crawl (delay_seconds, robots.txt Crawl-delay). One failed URL does not stop
+    the others; the exit code is 1 if any failed.
 
     \b
     Examples:
@@ -233,32 +240,58 @@ def fetch(
         sys.exit(UsageError.exit_code)
 
     archive = None if no_store else Archive(db_path)
-    results: list[Any] = []
+    several = len(urls) > 1
+    output = _FetchOutput(several)
+
+    def report(page: Any) -> int:
+        """Print one URL's result as soon as it is known; return 1 if it counts as failed."""
+        article = page.article
+        stored: dict[str, Any] = {}  # a 304 prints the stored snapshot, with its columns
+        if page.not_modified and archive is not None:
+            snaps = archive.snapshots(page.url)
+            article = snapshot_article(snaps[0]) if snaps else None
+            stored = {"confidence": snaps[0].confidence} if snaps else {}
+            click.echo(f"{page.url}: not modified since the last fetch", err=True)
+        if article is None:
+            return 0
+        if page.saved is not None and not page.not_modified:
+            click.echo(f"{page.url}: {page.saved.outcome}", err=True)
+        if output_format == "json":
+            output.json(article.to_dict() | stored)
+        elif not article.found:
+            click.echo(f"Error: {page.url}: no article found", err=True)
+            return 1
+        else:
+            if several:
+                click.echo(f"\n# {page.url}\n")
+            print_article(article, output_format, page.url)
+        return 0
 
     async def run() -> int:
         errors = 0
-        robots = RobotsCache()
-        client = make_client(jobs[0][1])
+        pacer, honour_crawl_delay = _pacer_for(jobs)
+        robots = RobotsCache(on_fetched=honour_crawl_delay)
+        client = make_client(jobs[0][1], pace=pacer)
         async with client:
             for url, settings, site in jobs:
                 try:
-                    results.append(
-                        await fetch_and_archive(
-                            client,
-                            url,
-                            settings,
-                            archive=archive,
-                            robots=robots,
-                            now=now_iso,
-                            site=site.name if site else None,
-                            strip=site.strip if site else (),
-                            boilerplate=archive.boilerplate(site.name) if archive and site else (),
-                            links=links,
-                        )
+                    page = await fetch_and_archive(
+                        client,
+                        url,
+                        settings,
+                        archive=archive,
+                        robots=robots,
+                        now=now_iso,
+                        site=site.name if site else None,
+                        strip=site.strip if site else (),
+                        links=links,
+                        boilerplate=archive.boilerplate(site.name) if archive and site else (),
                     )
                 except ScraperError as exc:
                     click.echo(f"Error: {exc}", err=True)
                     errors += 1
+                    continue
+                errors += report(page)
         return errors
 
     try:
@@ -266,30 +299,51 @@ def fetch(
     finally:
         if archive is not None:
             archive.close()
-    printed_json = []
-    for page in results:
-        article = page.article
-        stored: dict[str, Any] = {}  # a 304 prints the stored snapshot, with its columns
-        if page.not_modified and archive is not None:
-            with Archive(db_path, readonly=True) as reader:
-                snaps = reader.snapshots(page.url)
-            article = snapshot_article(snaps[0]) if snaps else None
-            stored = {"confidence": snaps[0].confidence} if snaps else {}
-            click.echo(f"{page.url}: not modified since the last fetch", err=True)
-        if article is None:
-            continue
-        if page.saved is not None and not page.not_modified:
-            click.echo(f"{page.url}: {page.saved.outcome}", err=True)
-        if output_format == "json":
-            printed_json.append(article.to_dict() | stored)
-        elif not article.found:
-            click.echo(f"Error: {page.url}: no article found", err=True)
-            failed += 1
-        else:
-            if len(results) > 1:
-                click.echo(f"\n# {page.url}\n")
-            print_article(article, output_format, page.url)
-    if printed_json:
-        echo_json(printed_json[0] if len(urls) == 1 else printed_json)
+        output.close()
     if failed:
         sys.exit(1)
+
+
+class _FetchOutput:
+    """JSON output of ``scraper fetch``: one object for one URL, else an array, written an
+    element at a time as each URL is done (the same text as the whole array at once)."""
+
+    def __init__(self, several: bool) -> None:
+        self.several = several
+        self.count = 0
+
+    def json(self, data: dict[str, Any]) -> None:
+        if not self.several:
+            echo_json(data)
+            return
+        text = json.dumps(data, ensure_ascii=False, indent=2, default=str)
+        click.echo(("[\n" if self.count == 0 else ",\n") + textwrap.indent(text, "  "), nl=False)
+        self.count += 1
+
+    def close(self) -> None:
+        if self.count:
+            click.echo("\n]")
+
+
+def _pacer_for(jobs: list[tuple[str, Any, Any]]) -> tuple[Pacer, Callable[[Robots], None]]:
+    """The gaps of ``scraper fetch``: each URL's delay_seconds, raised by its robots.txt
+    Crawl-delay (the second value, told of each robots.txt as it is fetched)."""
+    from scraper.fetch.pacing import Pacer
+    from scraper.urls import origin_of
+
+    # a host that a redirect leads to gets the longest delay of all the URLs'
+    pacer = Pacer(max(settings.delay_seconds for _, settings, _ in jobs))
+    delays: dict[str, float] = {}
+    user_agents: dict[str, str] = {}
+    for url, settings, _ in jobs:
+        origin = origin_of(url)
+        delays[origin] = max(delays.get(origin, 0.0), settings.delay_seconds)
+        user_agents[origin] = settings.user_agent
+    for origin, seconds in delays.items():
+        pacer.set_delay(origin, seconds)
+
+    def honour_crawl_delay(robots: Robots) -> None:
+        ua = user_agents.get(robots.origin, "")
+        pacer.raise_delay(robots.origin, robots.crawl_delay(ua))
+
+    return pacer, honour_crawl_delay

@@ -36,7 +36,12 @@ from scraper.cli.group import (
     metavar="DURATION",
     help="Also make due every known page last crawled longer ago than this (0: every page).",
 )
-@click.option("--quiet", "-q", is_flag=True, help="Print nothing but errors and the summary.")
+@click.option(
+    "--quiet", "-q", is_flag=True, help="Print only the summary and problems (and errors)."
+)
+@click.option(
+    "--verbose", "-v", is_flag=True, help="Also print each URL that failed, with its cause."
+)
 @db_option
 def crawl(
     config_path: Path,
@@ -44,6 +49,7 @@ def crawl(
     max_pages: int | None,
     revisit: str | None,
     quiet: bool,
+    verbose: bool,
     db_path: Path,
 ) -> None:
     """Fetch what is due, discover new pages, archive what changed: the cron job.
@@ -51,62 +57,52 @@ def crawl(
     Reads the sites file, takes a lock on the archive (a second crawl exits at once with
     code 3), fetches due pages politely (robots.txt, Crawl-delay, per-host delay and
     concurrency), follows sitemaps, feeds and links within each site's rules, and prints a
-    summary to stderr (also stored in the runs table), then a warning line for each site where
-    many more pages than in its earlier runs had no article or a low extraction confidence (a
-    redesign, a consent wall). Failed pages are recorded and do not make the crawl fail.
+    summary to stderr (also stored in the runs table), then one line per problem (a host that
+    is down, with its cause). Failed pages are recorded and do not make the crawl fail, unless
+    every due page of a site failed: the exit code is then 1. A warning line names each site
+    where many more pages than in its earlier runs had no article or a low extraction
+    confidence (a redesign, a consent wall). The config's log_file gets every failed URL and
+    the summary.
 
     \b
     Examples:
       scraper crawl
       scraper crawl --site example-news --max-pages 50
       scraper crawl --revisit 0 --quiet          # refetch every known page now
+      scraper crawl --verbose                    # also list each failed URL
       */15 * * * * cd /srv/scraper && .venv/bin/scraper crawl --quiet   # crontab
     """
-    import time as _time
-
+    from scraper.cli.crawlout import CrawlOutput
     from scraper.config import load_config, parse_duration
-    from scraper.crawl import CrawlLock, CrawlSummary
     from scraper.crawl import crawl as run_crawl
-    from scraper.errors import ConfigError
+    from scraper.errors import ConfigError, UsageError
 
+    if quiet and verbose:
+        raise UsageError("--quiet and --verbose cannot be used together")
     config = load_config(config_path)
     if not config.sites:
         raise ConfigError(f"{config_path}: no [[site]] tables, nothing to crawl")
     revisit_seconds = None if revisit is None else parse_duration(revisit, where="--revisit")
-    interactive = not quiet and sys.stderr.isatty()
-    last_shown = [0.0]
-
-    def on_start(lock: CrawlLock) -> None:
-        if lock.stale_pid and not quiet:
-            click.echo(
-                f"note: the previous crawl (pid {lock.stale_pid}) did not finish; resuming",
-                err=True,
-            )
-
-    def on_progress(summary: CrawlSummary) -> None:
-        now = _time.monotonic()
-        if now - last_shown[0] < 0.2:
-            return
-        last_shown[0] = now
-        line = (
-            f"\r{summary.pages_fetched} fetched, {summary.new} new, {summary.changed} changed, "
-            f"{summary.failed} failed, {summary.discovered} discovered, "
-            f"{summary.seconds:.0f} s"
-        )
-        click.echo(line.ljust(79), err=True, nl=False)
-
-    summary = run_crawl(
-        config,
-        db_path,
-        site_names=site_names,
-        max_pages=max_pages,
-        revisit=revisit_seconds,
-        on_progress=on_progress if interactive else None,
-        on_start=on_start,
+    log_file = config.defaults.log_file
+    output = CrawlOutput(
+        quiet=quiet, verbose=verbose, log_path=Path(log_file) if log_file else None
     )
-    if interactive:
-        click.echo("\r".ljust(80) + "\r", err=True, nl=False)
-    click.echo(summary.text(), err=True)
+    try:
+        summary = run_crawl(
+            config,
+            db_path,
+            site_names=site_names,
+            max_pages=max_pages,
+            revisit=revisit_seconds,
+            on_progress=output.on_progress if output.interactive else None,
+            on_start=output.on_start,
+            on_failure=output.on_failure,
+        )
+        output.finish(summary)
+    finally:
+        output.close()
+    if summary.exit_code:
+        sys.exit(summary.exit_code)
 
 
 # --- boilerplate learning and re-extraction ------------------------------------------------

@@ -35,6 +35,7 @@ from scraper.errors import (
 from scraper.fetch.blockpage import block_page_reason
 from scraper.fetch.content import SNIFF_BYTES, accepted_type, decode_body, sniff_binary
 from scraper.fetch.decompress import BodyDecoder, CorruptBody, format_size
+from scraper.fetch.pacing import Pace, paced
 from scraper.fetch.retry import (
     Clock,
     StopAtDeadline,
@@ -80,12 +81,16 @@ RedirectCheck = Callable[[str], Awaitable[None]]
 
 
 def make_client(
-    settings: Settings, *, transport: httpx.AsyncBaseTransport | None = None
+    settings: Settings,
+    *,
+    transport: httpx.AsyncBaseTransport | None = None,
+    pace: Pace | None = None,
 ) -> httpx.AsyncClient:
     """The one AsyncClient of a run: timeouts, User-Agent, pool limits, TLS verified, no redirects.
 
     Redirects are followed by :func:`fetch` itself, one checked hop at a time. Requests go
     through :class:`AsyncioTransport` (httpcore on asyncio sockets) unless ``transport`` is given.
+    With ``pace``, every request waits for its host's turn first (fetch/pacing.py).
     """
     timeout = httpx.Timeout(
         connect=settings.connect_timeout_seconds,
@@ -104,7 +109,7 @@ def make_client(
         follow_redirects=False,
         max_redirects=settings.max_redirects,
         verify=True,
-        transport=transport or AsyncioTransport(limits=limits),
+        transport=paced(transport or AsyncioTransport(limits=limits), pace),
     )
 
 

@@ -12,26 +12,34 @@ child runs each request in a task of its own and answers as each one ends; the p
 at most ``PIPELINE_DEPTH`` at a time. The child exits when the parent closes its end, or dies.
 
 This module decides nothing about what to fetch or when: the crawl applies its politeness
-(per-host slots and delays, the global limit) before it hands a request over, and stores the
-results itself.
+(per-host slots, the global limit) before it hands a request over, and stores the results
+itself. The gap between two requests to a host is the crawl process's :class:`Pacer` alone:
+the parent takes a request's first turn before it hands the request over, and the child asks
+the parent for every further one (a retry, a redirect hop) and waits for the answer, so the
+requests of both processes keep one gap per host. A turn the child took counts as over when it
+asks for the next one or sends its answer.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import multiprocessing
 import os
 import pickle
 import signal
 import socket
+from dataclasses import dataclass
 from typing import Any
 
 from scraper.config import Settings
 from scraper.errors import FetchError
 from scraper.fetch.client import fetch, make_client
+from scraper.fetch.pacing import Pace
 from scraper.fetch.robots import HopRules
 from scraper.models import FetchResult
+from scraper.urls import origin_of
 
 #: requests handed to the child and not answered yet, at most (the caller checks ``available``)
 PIPELINE_DEPTH = 3
@@ -64,7 +72,10 @@ class _Link(asyncio.Protocol):
                 return
             message = pickle.loads(self.buffer[_HEADER : _HEADER + size])
             del self.buffer[: _HEADER + size]
-            self.worker._answered(message)
+            if message[0] == "turn":
+                self.worker._turn_asked(message[1], message[2])
+            else:
+                self.worker._answered(message)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.worker._gone("the fetch process closed its connection")
@@ -73,10 +84,15 @@ class _Link(asyncio.Protocol):
 class FetchWorker:
     """One helper process that fetches for the crawl (see the module docstring)."""
 
-    def __init__(self) -> None:
+    def __init__(self, pace: Pace | None = None) -> None:
+        #: the turns of every request the child sends (None: the child does not wait for any)
+        self.pace = pace
         self._process: Any = None
         self._transport: asyncio.Transport | None = None
         self._waiting: dict[int, asyncio.Future[tuple[bool, Any]]] = {}
+        #: request id -> the origin whose turn it holds (None while it waits for the next one)
+        self._held: dict[int, str | None] = {}
+        self._granting: dict[int, asyncio.Task[None]] = {}
         self._settings: dict[Settings, int] = {}
         self._rules: dict[HopRules, int] = {}
         self._next_id = 0
@@ -151,25 +167,66 @@ class FetchWorker:
                 self._transport.write(_frame(("rules", rules, hop_rules)))
         self._next_id += 1
         request_id = self._next_id
+        granted = None
+        if self.pace is not None:
+            # the crawl's URLs are normalised: their origin is the key the child's transport
+            # will find in the Host header (were it not, the child would just ask for the turn)
+            granted = origin_of(url).lower()
+            await self.pace.acquire(granted)
+            self._held[request_id] = granted
         future: asyncio.Future[tuple[bool, Any]] = asyncio.get_running_loop().create_future()
         self._waiting[request_id] = future
-        self._transport.write(
-            _frame(("fetch", request_id, number, url, etag, last_modified, rules))
-        )
-        # fetch() keeps its own deadline; this only catches a child that hangs
-        limit = settings.deadline_seconds + GRACE_SECONDS
         try:
-            ok, value = await asyncio.wait_for(future, limit)
-        except TimeoutError:
-            self._gone(f"the fetch process did not answer within {limit:g} s")
-            self.kill()
-            raise WorkerGone(self.failure) from None
+            if self._transport is None:
+                raise WorkerGone(self.failure or "the fetch process is not running")
+            message = ("fetch", request_id, number, url, etag, last_modified, granted, rules)
+            self._transport.write(_frame(message))
+            # fetch() keeps its own deadline; this only catches a child that hangs
+            limit = settings.deadline_seconds + GRACE_SECONDS
+            try:
+                ok, value = await asyncio.wait_for(future, limit)
+            except TimeoutError:
+                self._gone(f"the fetch process did not answer within {limit:g} s")
+                self.kill()
+                raise WorkerGone(self.failure) from None
         finally:
             self._waiting.pop(request_id, None)
+            self._end_turns(request_id)
         if ok:
             assert isinstance(value, FetchResult)
             return value
         raise value
+
+    def _turn_asked(self, request_id: int, origin: str) -> None:
+        """The child wants to send another request for ``request_id`` (a retry, a redirect)."""
+        if request_id in self._held and request_id not in self._granting:
+            task = asyncio.get_running_loop().create_task(self._grant(request_id, origin))
+            self._granting[request_id] = task
+
+    async def _grant(self, request_id: int, origin: str) -> None:
+        assert self.pace is not None
+        try:
+            held = self._held.get(request_id)
+            if held is not None:
+                self.pace.release(held)  # the child asks again: its last request is answered
+                self._held[request_id] = None
+            await self.pace.acquire(origin)
+            if request_id not in self._held:  # the request ended meanwhile
+                self.pace.release(origin)
+                return
+            self._held[request_id] = origin
+            if self._transport is not None:
+                self._transport.write(_frame(("go", request_id)))
+        finally:
+            self._granting.pop(request_id, None)
+
+    def _end_turns(self, request_id: int) -> None:
+        task = self._granting.pop(request_id, None)
+        if task is not None:
+            task.cancel()
+        held = self._held.pop(request_id, None)
+        if held is not None and self.pace is not None:
+            self.pace.release(held)
 
     def _answered(self, message: tuple[int, bool, Any]) -> None:
         request_id, ok, value = message
@@ -223,6 +280,39 @@ def _answer(request_id: int, ok: bool, value: Any) -> bytes:
         return _frame((request_id, False, RuntimeError(what)))
 
 
+@dataclass
+class _Turns:
+    """The turns of the request a child task is fetching."""
+
+    request_id: int
+    granted: str | None  #: the origin whose first turn the parent took, until it is used
+
+
+#: the request the current task fetches, for the pace of the child's transport
+_REQUEST: contextvars.ContextVar[_Turns | None] = contextvars.ContextVar("request", default=None)
+
+
+class _ParentPace:
+    """The child's :class:`~scraper.fetch.pacing.Pace`: each turn is the parent's to give."""
+
+    def __init__(self, server: _Server) -> None:
+        self.server = server
+
+    async def acquire(self, origin: str) -> None:
+        turns = _REQUEST.get()
+        if turns is None:
+            return  # the parent keeps no gaps
+        if turns.granted == origin:
+            turns.granted = None  # the turn the parent took before it handed the request over
+            return
+        turns.granted = None
+        await self.server.ask_turn(turns.request_id, origin)
+
+    def release(self, origin: str) -> None:
+        """Nothing to send: the parent ends the turn when the next one is asked for or the
+        answer comes (a little later than here, which only makes the gap longer)."""
+
+
 class _Server:
     """The child's side: requests in, each fetched in its own task, answers out."""
 
@@ -231,14 +321,39 @@ class _Server:
         self.settings: dict[int, Settings] = {}
         self.rules: dict[int, HopRules] = {}
         self.clients: dict[int, Any] = {}
+        self.pace = _ParentPace(self)
+        self.turns: dict[int, asyncio.Future[None]] = {}
+
+    async def ask_turn(self, request_id: int, origin: str) -> None:
+        future = asyncio.get_running_loop().create_future()
+        self.turns[request_id] = future
+        self.writer.write(_frame(("turn", request_id, origin)))
+        try:
+            await future
+        finally:
+            self.turns.pop(request_id, None)
+
+    def _go(self, request_id: int) -> None:
+        future = self.turns.get(request_id)
+        if future is not None and not future.done():
+            future.set_result(None)
 
     async def answer(
-        self, request_id: int, number: int, url: str, etag: Any, modified: Any, rules: int = -1
+        self,
+        request_id: int,
+        number: int,
+        url: str,
+        etag: Any,
+        modified: Any,
+        granted: str | None,
+        rules: int = -1,
     ) -> None:
         settings = self.settings[number]
         client = self.clients.get(number)
         if client is None:
-            client = self.clients[number] = make_client(settings)
+            client = self.clients[number] = make_client(settings, pace=self.pace)
+        if granted is not None:
+            _REQUEST.set(_Turns(request_id, granted))
         try:
             result = await fetch(
                 client,
@@ -270,6 +385,9 @@ class _Server:
                     continue
                 if message[0] == "rules":
                     self.rules[message[1]] = message[2]
+                    continue
+                if message[0] == "go":
+                    self._go(message[1])
                     continue
                 task = asyncio.create_task(self.answer(*message[1:]))
                 tasks.add(task)

@@ -259,7 +259,9 @@ def _crawl(config: Path, db: Path, *extra: str) -> tuple[float, float, float, st
         time.sleep(0.05)
     _, stderr = proc.communicate()
     seconds = time.monotonic() - start
-    if proc.returncode != 0:
+    # 1 with a summary: some site got none of its pages (a host the faults made the crawl
+    # back off from), which the stress provokes on purpose; anything else is a failure
+    if proc.returncode not in (0, 1) or "crawl #" not in stderr:
         raise SystemExit(f"crawl failed ({proc.returncode}): {stderr.strip()}")
     return seconds, peak_main / 1024, peak_tree / 1024, stderr.strip()
 
