@@ -1,4 +1,4 @@
-"""One page through the whole path: robots -> fetch -> extract -> archive.
+"""One page through the whole path: robots -> fetch -> extract -> admission -> archive.
 
 Used by ``scraper fetch`` (one-off URLs). It owns no policy of its own: limits live in
 Settings, fetching in fetch.py, extraction in extract/, storage in archive/. Time comes in
@@ -7,11 +7,13 @@ as an argument.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from scraper.errors import FetchError, RobotsDisallowedError
+from scraper.admission import CONFIRM_WAIT_SECONDS, NOTHING_KNOWN, Decision, Verdict, decide
+from scraper.errors import BlockPageError, FetchError, RobotsDisallowedError, SuspectFetchError
 from scraper.extract import extract
 from scraper.fetch import Robots, fetch, fetch_robots
 from scraper.urls import origin_of
@@ -32,6 +34,7 @@ class PageResult:
     article: Article | None
     saved: SaveOutcome | None
     not_modified: bool = False
+    alias_of: str | None = None  #: the URL asked for, when it redirected to ``url``
 
 
 class RobotsCache:
@@ -69,12 +72,47 @@ async def fetch_and_archive(
     site: str | None = None,
     strip: Sequence[str] = (),
     boilerplate: Collection[str] = (),
+    confirm_wait_seconds: float = CONFIRM_WAIT_SECONDS,
 ) -> PageResult:
-    """Fetch, extract and (when ``archive`` is given) store one URL.
+    """Fetch, extract, pass the admission gate and (when ``archive`` is given) store one URL.
 
     A failure is recorded in ``fetches`` and then raised as the FetchError it was, so the
-    caller can report it and go on with the next URL.
+    caller can report it and go on with the next URL. What the gate refuses is recorded with
+    its reason and raised too: a block page as BlockPageError, a drastic change or cut body as
+    SuspectFetchError once a refetch after ``confirm_wait_seconds`` did not confirm it. A URL
+    that redirects to another page is an alias: recorded as such, and the answer is archived
+    as the target's page (the result's ``url``; ``alias_of`` names the URL asked for).
     """
+    first = await _fetch_once(client, url, settings, archive, robots, now, site, strip, boilerplate)
+    if first.decision is None or first.decision.verdict is not Verdict.SUSPECT:
+        return first.page
+    # not on one fetch's word: the same content again confirms it, the old one clears it
+    await asyncio.sleep(confirm_wait_seconds)
+    second = await _fetch_once(
+        client, url, settings, archive, robots, now, site, strip, boilerplate
+    )
+    if second.decision is not None and second.decision.verdict is Verdict.SUSPECT:
+        raise SuspectFetchError(url, f"{second.decision.reason}; still unconfirmed")
+    return second.page
+
+
+@dataclass(frozen=True, slots=True)
+class _Attempt:
+    page: PageResult
+    decision: Decision | None  #: None when the gate was not asked (a 304)
+
+
+async def _fetch_once(
+    client: httpx.AsyncClient,
+    url: str,
+    settings: Settings,
+    archive: Archive | None,
+    robots: RobotsCache,
+    now: Callable[[], str],
+    site: str | None,
+    strip: Sequence[str],
+    boilerplate: Collection[str],
+) -> _Attempt:
     etag, last_modified = archive.validators(url) if archive is not None else (None, None)
     fetched_at = now()
     try:
@@ -92,7 +130,7 @@ async def fetch_and_archive(
             if archive
             else None
         )
-        return PageResult(url, None, saved, not_modified=True)
+        return _Attempt(PageResult(url, None, saved, not_modified=True), None)
     article = extract(
         result.text,
         result.final_url,
@@ -100,9 +138,24 @@ async def fetch_and_archive(
         boilerplate=boilerplate,
         timeout_seconds=settings.extract_timeout_seconds,
     )
-    saved = (
-        archive.save_fetch(url, fetched_at=fetched_at, result=result, article=article, site=site)
-        if archive is not None
-        else None
-    )
-    return PageResult(url, article, saved)
+    known = archive.known(url) if archive is not None else NOTHING_KNOWN
+    decision = decide(url, result, article, known)
+    alias_of = None
+    if decision.verdict is Verdict.ALIAS and decision.target is not None:
+        # one page, one URL: the redirect is recorded on the URL asked for, and the answer is
+        # the target's own page, judged by the gate as that page
+        if archive is not None:
+            archive.save_fetch(url, fetched_at=fetched_at, result=result, decision=decision)
+        alias_of, url = url, decision.target
+        known = archive.known(url) if archive is not None else NOTHING_KNOWN
+        decision = decide(url, result, article, known)
+    if archive is not None:
+        saved = archive.save_fetch(
+            url, fetched_at=fetched_at, result=result, article=article, site=site, decision=decision
+        )
+    else:
+        saved = None
+    if decision.verdict is Verdict.BLOCKED:
+        raise BlockPageError(url, decision.reason, status_code=result.status_code)
+    page = PageResult(url, article, saved, alias_of=alias_of)
+    return _Attempt(page, decision)

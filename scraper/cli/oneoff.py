@@ -96,7 +96,9 @@ def fetch(
     """Fetch URLs, extract the clean article, archive it and print it.
 
     A URL whose content did not change since the last fetch adds a fetch record and no
-    new snapshot; the server is asked with If-None-Match / If-Modified-Since. One failed
+    new snapshot; the server is asked with If-None-Match / If-Modified-Since. A URL that
+    redirects is recorded as an alias and the answer archived as the target's page; a block
+    page is not stored; a drastic change is stored only once a refetch confirms it. One failed
     URL does not stop the others; the exit code is 1 if any failed.
 
     \b
@@ -178,6 +180,8 @@ def fetch(
             click.echo(f"{page.url}: not modified since the last fetch", err=True)
         if article is None:
             continue
+        if page.alias_of is not None:
+            click.echo(f"{page.alias_of}: redirects to {page.url} (an alias)", err=True)
         if page.saved is not None and not page.not_modified:
             click.echo(f"{page.url}: {page.saved.outcome}", err=True)
         if output_format == "json":

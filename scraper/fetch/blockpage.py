@@ -79,3 +79,124 @@ def block_page_reason(text: str) -> str | None:
     if len(found) >= 2:
         return f"{found[0]!r} and {found[1]!r} on a near-empty page"
     return None
+
+
+# --- block pages of any size: what is left once the site's chrome is stripped ----------------
+# The HTML test above is cheap and runs while fetching, but only on near-empty pages. A block
+# page inside the site's own template (nav, footer, a 300 KB challenge script) passes it; the
+# admission gate (scraper/admission.py) then looks at the title, the headings and the extracted
+# main text instead, which hold only the block page's own few words whatever the page weighs.
+
+#: a title or heading that is, in full (or as one " - "/" | " part), one of these names a block
+#: page; several languages, no site names
+_BLOCK_NAMES = re.compile(
+    r"^(?:access denied|access to this page has been denied|attention required|just a moment"
+    r"|please wait|one more step|security check|security verification|are you a robot"
+    r"|robot or human|verify you are (?:a )?human|human verification|captcha|bot check"
+    r"|pardon our interruption|request blocked|you have been blocked|checking your browser"
+    r"|(?:error )?40[34](?: error)?(?: page)?|(?:40[34] )?forbidden|(?:404 )?(?:page )?not found"
+    r"|(?:error )?404(?: not found)?|page (?:could not be|cannot be|can ?not be) found"
+    r"|this page (?:does not|doesn't) exist|oops|nothing (?:was )?found|file not found"
+    r"|under maintenance|down for maintenance|maintenance(?: mode| in progress)?"
+    r"|(?:we'll|we will) be (?:right )?back(?: soon)?|site (?:is )?(?:temporarily )?unavailable"
+    r"|service (?:temporarily )?unavailable|temporarily unavailable"
+    r"|subscribe to (?:continue|read)(?: reading)?|subscribers only|subscriber exclusive"
+    r"|this (?:article|content|story) is for subscribers(?: only)?|sign in to (?:continue|read)"
+    r"|before you continue|cookie consent|consent required"
+    # German, French, Spanish, Italian, Portuguese, Dutch
+    r"|zugriff verweigert|sicherheitsüberprüfung|seite nicht gefunden|wartungsarbeiten"
+    r"|accès refusé|acces refuse|page (?:introuvable|non trouvée)|vérification de sécurité"
+    r"|en maintenance|acceso denegado|página no encontrada|pagina no encontrada"
+    r"|en mantenimiento|accesso negato|pagina non trovata|in manutenzione|acesso negado"
+    r"|página não encontrada|em manutenção|toegang geweigerd|pagina niet gevonden"
+    r"|in onderhoud)[.!?…]*$",
+    re.I,
+)
+#: sentences of a block page's body: the page says it is not the page
+_BLOCK_SENTENCES = (
+    "checking your browser",
+    "checking if the site connection is secure",
+    "verify you are human",
+    "verify that you are human",
+    "enable javascript and cookies to continue",
+    "you don't have permission to access",
+    "you do not have permission to access",
+    "your access to this site has been",
+    "access to this page has been denied",
+    "the page you are looking for",
+    "the page you requested",
+    "the page you were looking for",
+    "this page could not be found",
+    "this page does not exist",
+    "page not found",
+    "404 not found",
+    "error 404",
+    "down for maintenance",
+    "undergoing maintenance",
+    "scheduled maintenance",
+    "we'll be back soon",
+    "subscribe to continue reading",
+    "subscribe to read the full",
+    "to continue reading, subscribe",
+    "this article is for subscribers",
+    "this content is for subscribers",
+    "already a subscriber? sign in",
+    "access denied",
+    "zugriff verweigert",
+    "seite wurde nicht gefunden",
+    "accès refusé",
+    "la page que vous recherchez",
+    "la página que buscas",
+    "la pagina che stai cercando",
+    "a página que você procura",
+    "de pagina die u zoekt",
+)
+#: a main text longer than this is an article, whatever its title says: block pages say little
+BLOCK_PAGE_MAX_WORDS = 150
+#: ... and one block sentence alone counts only in a main text this short
+BLOCK_SENTENCE_MAX_WORDS = 60
+_SEPARATORS = re.compile(r"\s+[|:\-\u2013\u2014\u00b7/]\s+|\s*[|\u2013\u2014\u00b7]\s*")
+_HEADING = re.compile(r"^#{1,6}\s+(.+?)\s*#*\s*$", re.M)
+
+
+def _names_a_block_page(line: str) -> bool:
+    """Whether a title or heading, whole or one of its " - " / " | " parts, is a block name."""
+    line = " ".join(line.split())
+    if not line:
+        return False
+    parts = [line, *(p.strip() for p in _SEPARATORS.split(line))]
+    return any(p and _BLOCK_NAMES.match(p.strip(" .!")) for p in parts)
+
+
+def html_title(text: str) -> str:
+    """The text of the HTML ``<title>`` (the first one), unescaped, or ""."""
+    match = _TITLE.search(text[: 512 * 1024])
+    return html.unescape(_TAG.sub("", match.group(1))).strip() if match else ""
+
+
+def article_block_reason(titles: tuple[str, ...], markdown: str, text: str) -> str | None:
+    """Why a page whose extracted main text is ``text`` is a block page, or None.
+
+    ``titles`` are the page's titles (HTML ``<title>``, the article's title), ``markdown`` the
+    extracted article as Markdown (for its headings). Size-independent: the chrome is gone by
+    now, so only the main text counts, and a main text of more than ``BLOCK_PAGE_MAX_WORDS``
+    words is an article (one that merely mentions "access denied" or "404" stays one).
+    """
+    words = len(text.split())
+    if words > BLOCK_PAGE_MAX_WORDS:
+        return None
+    for title in titles:
+        if _names_a_block_page(title):
+            return f"title {title[:80]!r}"
+    headings = [h.strip() for h in _HEADING.findall(markdown)]
+    first_line = next((line.strip() for line in text.splitlines() if line.strip()), "")
+    for heading in (*headings[:3], first_line):
+        if _names_a_block_page(heading):
+            return f"heading {heading[:80]!r}"
+    lower = " ".join(text.lower().replace("\u2019", "'").split())
+    found = [s for s in _BLOCK_SENTENCES if s in lower]
+    # one such sentence on a page of a few lines, or two of them: a short news item that quotes
+    # one ("users saw 'access denied'") is not enough on its own
+    if (found and words <= BLOCK_SENTENCE_MAX_WORDS) or len(found) >= 2:
+        return f"{' and '.join(repr(s) for s in found[:2])} in a {words}-word main text"
+    return None

@@ -1,0 +1,223 @@
+"""Admission: the one gate a fetch result passes before it may become a snapshot. Pure.
+
+The archive promises that a page's history holds only versions of that page's article. The
+crawl, ``scraper fetch`` and ``scraper reextract`` all ask :func:`decide` first and hand its
+:class:`Decision` to the archive, which writes a snapshot only for an admitted one. The gate
+refuses, with a reason that ends up in the ``fetches`` row:
+
+- **alias**: the answer came from another URL (a redirect: a consent wall, a regional site, a
+  parked domain, the home page) or the page names another as canonical. Never a version of the
+  URL that was asked for; the caller may enqueue the target.
+- **blocked**: a captcha or bot check, "access denied", a soft 404, a maintenance or paywall
+  page answered 200, judged on the title, headings and extracted main text (not the size).
+- **suspect**: a body cut short by a connection close, or a drastic change from the latest
+  snapshot (most of the text gone, title and text replaced wholesale, confidence collapsed).
+  Not stored on one fetch's word: a later fetch that gives the same content confirms it.
+- **failed**: nothing that could be stored (no article).
+
+It reads no clock, database or network: the caller passes what the archive knows (:class:`Known`).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import TYPE_CHECKING
+
+from scraper.errors import UsageError
+from scraper.fetch.blockpage import article_block_reason, html_title
+from scraper.urls import normalise_url
+
+if TYPE_CHECKING:
+    from scraper.models import Article, FetchResult
+
+#: a latest snapshot with fewer words than this is too short to judge a drastic change by
+DRASTIC_MIN_WORDS = 50
+#: "most of the text gone": the new text keeps less than this share of the old word count
+DRASTIC_KEPT_SHARE = 0.4
+#: "replaced wholesale": a new title and less than this share of the new words were there before
+DRASTIC_OVERLAP_SHARE = 0.2
+#: "confidence collapsed": from at least CONFIDENCE_FLOOR to less than this share of it
+CONFIDENCE_FLOOR = 0.5
+CONFIDENCE_KEPT_SHARE = 0.5
+#: a suspect fetch is fetched again after this wait when the command goes on (a crawl, fetch)
+CONFIRM_WAIT_SECONDS = 3.0
+#: how the reason of a suspect fetch carries the content it saw, for a later confirmation
+_CONTENT_TAG = re.compile(r"\[content ([0-9a-f]{16})\]")
+_WORD = re.compile(r"\w+")
+#: words this long carry the topic; shorter ones ("the", "und", "est") are shared by any texts
+_TOPIC_WORD_CHARS = 5
+
+
+class Verdict(StrEnum):
+    """What the gate decided about one fetch result."""
+
+    ADMIT = "admit"
+    ALIAS = "alias"
+    BLOCKED = "blocked"
+    SUSPECT = "suspect"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True, slots=True)
+class Known:
+    """What the archive knows of a page: its latest snapshot and an unconfirmed suspect fetch."""
+
+    title: str | None = None
+    text: str | None = None  #: the latest snapshot's text; None: the page has no snapshot
+    confidence: float = 0.0  #: the latest snapshot's extraction confidence (0: not computed)
+    #: the content hash tag of the newest suspect fetch since the latest snapshot
+    suspect_content: str | None = None
+
+
+NOTHING_KNOWN = Known()
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """The gate's verdict on one fetch result, with the reason a user reads in ``fetches``."""
+
+    verdict: Verdict
+    reason: str = ""
+    target: str | None = None  #: an alias's target URL (normalised)
+
+    @property
+    def admitted(self) -> bool:
+        return self.verdict is Verdict.ADMIT
+
+    @property
+    def error(self) -> str | None:
+        """The ``fetches.error`` text of a refused result (``kind: reason``); None if admitted.
+
+        The kinds: ``alias``, ``block_page`` (the same kind as fetch's BlockPageError) and
+        ``suspect``.
+        """
+        if self.verdict in (Verdict.ADMIT, Verdict.FAILED):
+            return None  # no article is stored as a fetch without a snapshot, no error
+        kind = "block_page" if self.verdict is Verdict.BLOCKED else self.verdict.value
+        return f"{kind}: {self.reason}"
+
+
+ADMIT = Decision(Verdict.ADMIT)
+
+
+def content_tag(article: Article) -> str:
+    """The short content fingerprint a suspect fetch records and a confirmation compares."""
+    return article.content_hash()[:16]
+
+
+def suspect_content(error: str | None) -> str | None:
+    """The content tag recorded in a suspect fetch's error text, or None."""
+    if not error or not error.startswith("suspect:"):
+        return None
+    match = _CONTENT_TAG.search(error)
+    return match.group(1) if match else None
+
+
+def decide(
+    page_url: str,
+    result: FetchResult | None,
+    article: Article | None,
+    known: Known = NOTHING_KNOWN,
+    *,
+    canonical: str | None = None,
+    confirm: bool = True,
+    html: str | None = None,
+) -> Decision:
+    """May this fetch result of ``page_url`` (normalised) become a snapshot of that page?
+
+    :param result: the fetch (None for a re-extraction, whose capture was checked already)
+    :param canonical: the page's canonical URL when the caller honours it (normalised, in scope)
+    :param confirm: False for a re-extraction: the same bytes again, nothing to confirm by a
+        refetch, so a drastic change of extraction is admitted (blocks and aliases are not)
+    :param html: the page's HTML when there is no ``result`` (a re-extraction), for its title
+    """
+    if result is not None:
+        target = _other_url(page_url, result.final_url)
+        if target is not None:
+            return Decision(Verdict.ALIAS, f"redirects to {target}", target)
+    if canonical is not None and _other_url(page_url, canonical) is not None:
+        return Decision(Verdict.ALIAS, f"canonical URL is {canonical}", canonical)
+    if article is None or not article.found:
+        return Decision(Verdict.FAILED, "no article found")
+    page_html = result.text if result is not None else (html or "")
+    titles = tuple(t for t in (html_title(page_html), article.title) if t)
+    blocked = article_block_reason(titles, article.markdown, article.text)
+    if blocked is not None:
+        return Decision(Verdict.BLOCKED, f"not the page but a block page ({blocked})")
+    if not confirm:
+        return ADMIT
+    why = truncated_reason(result) if result is not None else None
+    if why is None:
+        why = drastic_change(known, article)
+    if why is None:
+        return ADMIT
+    tag = content_tag(article)
+    if known.suspect_content == tag:
+        return Decision(Verdict.ADMIT, f"confirmed by a second fetch: {why}")
+    return Decision(
+        Verdict.SUSPECT, f"{why}; not stored until a refetch confirms it [content {tag}]"
+    )
+
+
+def _other_url(page_url: str, url: str) -> str | None:
+    """``url`` normalised when it is another page than ``page_url``, else None."""
+    try:
+        other = normalise_url(url)
+    except UsageError:
+        return url
+    try:
+        same = normalise_url(page_url) == other
+    except UsageError:
+        same = page_url == other
+    return None if same else other
+
+
+def truncated_reason(result: FetchResult) -> str | None:
+    """Why the body looks cut short: HTML that opened ``<body>`` and never closed it, on a
+    response whose end was the connection closing (no Content-Length, not chunked: HTTP/1)."""
+    if result.not_modified or "html" not in (result.content_type or "text/html"):
+        return None
+    if not result.http_version.upper().startswith("HTTP/1"):
+        return None  # HTTP/2 and 3 frame their bodies: a cut is an error, not an end
+    if result.header("content-length") is not None:
+        return None
+    if "chunked" in (result.header("transfer-encoding") or "").lower():
+        return None
+    lower = result.text.lower()
+    if "<body" not in lower or "</body" in lower or "</html" in lower:
+        return None
+    return (
+        f"body cut short ({len(result.body)} bytes ending inside <body>, "
+        "connection closed without a Content-Length)"
+    )
+
+
+def drastic_change(known: Known, article: Article) -> str | None:
+    """Why ``article`` is a drastic change from the page's latest snapshot, or None."""
+    if known.text is None:
+        return None
+    old_words = _WORD.findall(known.text.lower())
+    new_words = _WORD.findall(article.text.lower())
+    if len(old_words) >= DRASTIC_MIN_WORDS and len(new_words) < DRASTIC_KEPT_SHARE * len(old_words):
+        return f"most of the text gone ({len(new_words)} of {len(old_words)} words left)"
+    if (
+        len(old_words) >= DRASTIC_MIN_WORDS
+        and known.title
+        and article.title
+        and known.title.strip().lower() != article.title.strip().lower()
+    ):
+        before = {w for w in old_words if len(w) >= _TOPIC_WORD_CHARS}
+        distinct = {w for w in new_words if len(w) >= _TOPIC_WORD_CHARS}
+        kept = sum(1 for w in distinct if w in before) / max(1, len(distinct))
+        if kept < DRASTIC_OVERLAP_SHARE:
+            return (
+                f"title and text replaced wholesale ({known.title[:60]!r} -> "
+                f"{article.title[:60]!r}, {kept:.0%} of the words were there before)"
+            )
+    # confidence: 0 means "not computed", so only two real values are compared
+    old, new = known.confidence, article.confidence
+    if old >= CONFIDENCE_FLOOR and 0 < new < old * CONFIDENCE_KEPT_SHARE:
+        return f"extraction confidence collapsed ({old:.2f} -> {new:.2f})"
+    return None
