@@ -69,6 +69,7 @@ class Known:
     confidence: float = 0.0  #: the latest snapshot's extraction confidence (0: not computed)
     #: the content hash tag of the newest suspect fetch since the latest snapshot
     suspect_content: str | None = None
+    content_hash: str | None = None  #: the latest snapshot's ``Article.content_hash()``
 
 
 NOTHING_KNOWN = Known()
@@ -143,22 +144,28 @@ def decide(
         return Decision(Verdict.FAILED, "no article found")
     page_html = result.text if result is not None else (html or "")
     titles = tuple(t for t in (html_title(page_html), article.title) if t)
-    blocked = article_block_reason(titles, article.markdown, article.text)
+    blocked = article_block_reason(titles, article.markdown, article.text, page_html)
     if blocked is not None:
         return Decision(Verdict.BLOCKED, f"not the page but a block page ({blocked})")
-    if not confirm:
-        return ADMIT
-    why = truncated_reason(result) if result is not None else None
-    if why is None:
-        why = drastic_change(known, article)
-    if why is None:
-        return ADMIT
+    if not confirm or article.content_hash() == known.content_hash:
+        return ADMIT  # nothing to confirm (a re-extraction), or nothing changes (the same article)
     tag = content_tag(article)
+    cut = truncated_reason(result) if result is not None else None
+    if cut is not None and known.text is not None and _words(article.text) < _words(known.text):
+        # the same cut twice is a server that always cuts: still not the whole article
+        return Decision(Verdict.SUSPECT, f"{cut}; a shorter text is not stored [content {tag}]")
+    why = cut or drastic_change(known, article)
+    if why is None:
+        return ADMIT
     if known.suspect_content == tag:
         return Decision(Verdict.ADMIT, f"confirmed by a second fetch: {why}")
     return Decision(
         Verdict.SUSPECT, f"{why}; not stored until a refetch confirms it [content {tag}]"
     )
+
+
+def _words(text: str) -> int:
+    return len(_WORD.findall(text))
 
 
 def _other_url(page_url: str, url: str) -> str | None:

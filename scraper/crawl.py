@@ -330,7 +330,7 @@ class CrawlSummary:
     seconds: float = 0.0
     duplicates: int = 0  #: pages whose canonical URL or redirect target is another page
     deferred: int = 0  #: due pages left for a later run (host backing off, robots unreachable)
-    suspect: int = 0  #: drastic changes or cut bodies left unconfirmed (not stored)
+    suspect: int = 0  #: pages whose drastic change or cut body no refetch confirmed (not stored)
     stale_lock_pid: int | None = None
 
     def counts(self) -> dict[str, int]:
@@ -366,7 +366,7 @@ class CrawlSummary:
         if self.deferred:
             parts.append(f"{self.deferred} deferred to a later run")
         if self.suspect:
-            parts.append(f"{self.suspect} suspect (drastic change not stored until confirmed)")
+            parts.append(f"{self.suspect} suspect (not stored until a refetch confirms)")
         return f"crawl #{self.run_id}: " + ", ".join(parts)
 
 
@@ -857,7 +857,10 @@ class Crawler:
         confirming = False
         while True:
             decision = await self._visit(client, run, page, host, etag, last_modified, confirming)
-            if decision is None or decision.verdict is not Verdict.SUSPECT or confirming:
+            if decision is None or decision.verdict is not Verdict.SUSPECT:
+                return
+            if confirming:
+                self.counts.suspect += 1  # left for the next run: due again soon
                 return
             # a drastic change or a cut body: the same content again after a short wait confirms
             # it; the old article again was a glitch (the suspect fetch stays recorded as such)
@@ -976,7 +979,6 @@ class Crawler:
             )
             return
         if decision.verdict is Verdict.SUSPECT:
-            self.counts.suspect += 1
             self._record(
                 run, page, "suspect", fetched_at=fetched_at, result=result, error=decision.error
             )

@@ -546,8 +546,8 @@ class Archive:
     @staticmethod
     def _known(conn: sqlite3.Connection, page_id: int) -> Known:
         latest = conn.execute(
-            "SELECT title, text, json_extract(metadata, '$.confidence') FROM snapshots "
-            "WHERE page_id = ? ORDER BY id DESC LIMIT 1",
+            "SELECT title, text, json_extract(metadata, '$.confidence'), content_hash "
+            "FROM snapshots WHERE page_id = ? ORDER BY id DESC LIMIT 1",
             (page_id,),
         ).fetchone()
         suspect = conn.execute(
@@ -561,7 +561,11 @@ class Archive:
             return Known(suspect_content=tag)
         confidence = latest[2] if isinstance(latest[2], int | float) else 0.0
         return Known(
-            title=latest[0], text=latest[1] or "", confidence=float(confidence), suspect_content=tag
+            title=latest[0],
+            text=latest[1] or "",
+            confidence=float(confidence),
+            suspect_content=tag,
+            content_hash=latest[3],
         )
 
     # --- reading -------------------------------------------------------------------------

@@ -9,6 +9,8 @@ from __future__ import annotations
 import html
 import re
 
+from selectolax.lexbor import LexborHTMLParser, SelectolaxError
+
 _BLOCK_TITLE = re.compile(
     r"^\s*(access denied|attention required!?|just a moment\.*|please wait\.*|one more step"
     r"|security check|are you a robot\??|robot or human\??|verify you are (?:a )?human"
@@ -153,8 +155,8 @@ _BLOCK_SENTENCES = (
 )
 #: a main text longer than this is an article, whatever its title says: block pages say little
 BLOCK_PAGE_MAX_WORDS = 150
-#: ... and one block sentence alone counts only in a main text this short
-BLOCK_SENTENCE_MAX_WORDS = 60
+#: ... and block sentences without a block title or heading count only in a main text this short
+BLOCK_SENTENCE_MAX_WORDS = 40
 _SEPARATORS = re.compile(r"\s+[|:\-\u2013\u2014\u00b7/]\s+|\s*[|\u2013\u2014\u00b7]\s*")
 _HEADING = re.compile(r"^#{1,6}\s+(.+?)\s*#*\s*$", re.M)
 
@@ -174,13 +176,35 @@ def html_title(text: str) -> str:
     return html.unescape(_TAG.sub("", match.group(1))).strip() if match else ""
 
 
-def article_block_reason(titles: tuple[str, ...], markdown: str, text: str) -> str | None:
+#: the page's own headings: outside these, headings are the site's chrome
+_CHROME = "nav, header, footer, aside, script, style, noscript, template, [hidden]"
+_MAX_HEADINGS = 12
+
+
+def html_headings(text: str) -> tuple[str, ...]:
+    """The first ``<h1>``-``<h3>`` headings of the HTML ``text`` outside nav/header/footer/aside
+    (a paywall's "Subscribe to continue reading" is a heading the extractor drops)."""
+    try:
+        tree = LexborHTMLParser(text)
+        for node in tree.css(_CHROME):
+            node.decompose()
+        nodes = tree.css("h1, h2, h3")
+    except SelectolaxError:
+        return ()
+    found = (" ".join(n.text(separator=" ").split()) for n in nodes[:_MAX_HEADINGS])
+    return tuple(h for h in found if h)
+
+
+def article_block_reason(
+    titles: tuple[str, ...], markdown: str, text: str, page_html: str = ""
+) -> str | None:
     """Why a page whose extracted main text is ``text`` is a block page, or None.
 
     ``titles`` are the page's titles (HTML ``<title>``, the article's title), ``markdown`` the
-    extracted article as Markdown (for its headings). Size-independent: the chrome is gone by
-    now, so only the main text counts, and a main text of more than ``BLOCK_PAGE_MAX_WORDS``
-    words is an article (one that merely mentions "access denied" or "404" stays one).
+    extracted article as Markdown and ``page_html`` the page (for their headings).
+    Size-independent: the chrome is gone by now, so only the main text counts, and a main text
+    of more than ``BLOCK_PAGE_MAX_WORDS`` words is an article (one that merely mentions
+    "access denied" or "404" stays one).
     """
     words = len(text.split())
     if words > BLOCK_PAGE_MAX_WORDS:
@@ -188,15 +212,17 @@ def article_block_reason(titles: tuple[str, ...], markdown: str, text: str) -> s
     for title in titles:
         if _names_a_block_page(title):
             return f"title {title[:80]!r}"
-    headings = [h.strip() for h in _HEADING.findall(markdown)]
+    headings = [h.strip() for h in _HEADING.findall(markdown)][:3]
+    if page_html:
+        headings.extend(html_headings(page_html))
     first_line = next((line.strip() for line in text.splitlines() if line.strip()), "")
-    for heading in (*headings[:3], first_line):
+    for heading in (*headings, first_line):
         if _names_a_block_page(heading):
             return f"heading {heading[:80]!r}"
+    if words > BLOCK_SENTENCE_MAX_WORDS:
+        return None  # a news brief that quotes "access denied" or "404 not found" is news
     lower = " ".join(text.lower().replace("\u2019", "'").split())
     found = [s for s in _BLOCK_SENTENCES if s in lower]
-    # one such sentence on a page of a few lines, or two of them: a short news item that quotes
-    # one ("users saw 'access denied'") is not enough on its own
-    if (found and words <= BLOCK_SENTENCE_MAX_WORDS) or len(found) >= 2:
+    if found:
         return f"{' and '.join(repr(s) for s in found[:2])} in a {words}-word main text"
     return None

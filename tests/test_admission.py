@@ -1,0 +1,196 @@
+"""The admission gate (scraper/admission.py) on hand-written pages: pure, no network."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from scraper.admission import Known, Verdict, content_tag, decide, suspect_content
+from scraper.extract import extract
+from scraper.fetch.blockpage import block_page_reason
+from scraper.models import Article, FetchResult
+from tests import gate_pages
+
+URL = "http://news.test/2026/keeper"
+
+
+def answer(
+    html: str, *, final_url: str = URL, headers: tuple[tuple[str, str], ...] | None = None
+) -> FetchResult:
+    body = html.encode("utf-8")
+    if headers is None:
+        headers = (("Content-Type", "text/html"), ("Content-Length", str(len(body))))
+    return FetchResult(
+        url=URL,
+        final_url=final_url,
+        status_code=200,
+        fetched_at="2026-03-01T12:00:00Z",
+        elapsed_ms=5,
+        headers=headers,
+        body=body,
+        text=html,
+        content_type="text/html",
+    )
+
+
+NOTHING = Known()
+
+
+def judge(html: str, known: Known = NOTHING, **kw: object) -> tuple[Verdict, str]:
+    result = answer(html, **kw)  # type: ignore[arg-type]
+    decision = decide(URL, result, extract(html, result.final_url), known)
+    return decision.verdict, decision.reason
+
+
+def known_of(html: str) -> Known:
+    article = extract(html, URL)
+    return Known(title=article.title, text=article.text, confidence=article.confidence)
+
+
+@pytest.mark.parametrize("name", sorted(gate_pages.BLOCK_PAGES))
+def test_block_pages_of_any_size_are_refused(name: str) -> None:
+    html = gate_pages.BLOCK_PAGES[name]()
+    # the fetch-level check gives up on these (a big script, a full template), the gate does not
+    assert block_page_reason(html) is None
+    verdict, reason = judge(html)
+    assert verdict is Verdict.BLOCKED, reason
+    assert reason.startswith("not the page but a block page")
+
+
+@pytest.mark.parametrize(
+    "html",
+    [gate_pages.article(), gate_pages.mentions_access_denied()],
+    ids=["article", "article-about-access-denied-and-404"],
+)
+def test_real_articles_are_admitted(html: str) -> None:
+    assert judge(html) == (Verdict.ADMIT, "")
+
+
+def test_a_news_brief_quoting_block_wording_is_admitted() -> None:
+    brief = gate_pages.article(
+        "Parking payments fail for a morning",
+        (
+            "Drivers paying parking fines online on Monday saw an access denied message, and "
+            "some were shown a 404 page not found error instead of the payment form. The "
+            "council said a supplier's server had failed and that no payments were lost. "
+            "Fines due on Monday can be paid until Friday without a penalty, a spokesman said, "
+            "and the telephone line stayed open throughout the morning.",
+        ),
+    )
+    assert judge(brief) == (Verdict.ADMIT, "")
+
+
+@pytest.mark.parametrize(
+    "title",
+    [
+        "Zugriff verweigert",
+        "Accès refusé - Le Journal",
+        "Página no encontrada | El Diario",
+        "Pagina non trovata",
+        "Le Journal — En maintenance",
+    ],
+)
+def test_block_titles_in_other_languages(title: str) -> None:
+    html = gate_pages.page(title, "<p>Bitte versuchen Sie es später erneut.</p><p>Merci.</p>")
+    assert judge(html)[0] is Verdict.BLOCKED
+
+
+def test_a_redirect_to_another_url_is_an_alias_never_a_version() -> None:
+    html = gate_pages.article()
+    for target in ("http://consent.test/?continue=1", "http://news.test/"):
+        verdict, reason = judge(html, final_url=target)
+        assert verdict is Verdict.ALIAS
+        assert reason == f"redirects to {target}"
+    # the same page by another spelling (case, default port) is the page itself
+    assert judge(html, final_url="HTTP://News.Test:80/2026/keeper")[0] is Verdict.ADMIT
+
+
+def test_a_body_cut_by_a_connection_close_is_suspect() -> None:
+    whole = gate_pages.article()
+    cut = whole[: len(whole) // 2]
+    no_length = (("Content-Type", "text/html"),)
+    verdict, reason = judge(cut, headers=no_length)
+    assert verdict is Verdict.SUSPECT
+    assert reason.startswith("body cut short")
+    # a whole page without a length, or a cut one whose length was declared, is not "cut"
+    assert judge(whole, headers=no_length)[0] is Verdict.ADMIT
+    assert judge(cut)[0] is Verdict.ADMIT
+    chunked = (*no_length, ("Transfer-Encoding", "chunked"))
+    assert judge(cut, headers=chunked)[0] is Verdict.ADMIT
+
+
+def test_most_of_the_text_gone_is_suspect_until_confirmed() -> None:
+    old = gate_pages.article()
+    half = gate_pages.article(paragraphs=gate_pages.LIGHTHOUSE[:2])
+    known = known_of(old)
+    result = answer(half)
+    article = extract(half, URL)
+    decision = decide(URL, result, article, known)
+    assert decision.verdict is Verdict.SUSPECT
+    assert decision.reason.startswith("most of the text gone (")
+    assert decision.error is not None
+    assert decision.error.startswith("suspect: ")
+    assert suspect_content(decision.error) == content_tag(article)
+    confirmed = decide(
+        URL, result, article, dataclasses.replace(known, suspect_content=content_tag(article))
+    )
+    assert confirmed.verdict is Verdict.ADMIT
+    assert confirmed.reason.startswith("confirmed by a second fetch")
+    # another suspect (different content) confirms nothing
+    other = dataclasses.replace(known, suspect_content="0" * 16)
+    assert decide(URL, result, article, other).verdict is Verdict.SUSPECT
+
+
+def test_title_and_text_replaced_wholesale_is_suspect() -> None:
+    known = known_of(gate_pages.article())
+    ferry = gate_pages.article("Electric ferry from next spring", gate_pages.FERRY)
+    verdict, reason = judge(ferry, known)
+    assert verdict is Verdict.SUSPECT
+    assert reason.startswith("title and text replaced wholesale")
+
+
+def test_ordinary_edits_are_admitted() -> None:
+    known = known_of(gate_pages.article())
+    edited = gate_pages.article(
+        "The last keeper of Gull Point",
+        (
+            *gate_pages.LIGHTHOUSE[:4],
+            "A paragraph added by the editor today.",
+            *gate_pages.LIGHTHOUSE[5:],
+        ),
+    )
+    assert judge(edited, known) == (Verdict.ADMIT, "")
+    # a page with no snapshot yet has nothing to change drastically from
+    assert judge(gate_pages.article(paragraphs=gate_pages.LIGHTHOUSE[:1]))[0] is Verdict.ADMIT
+
+
+def test_confidence_is_compared_only_when_both_are_set() -> None:
+    html = gate_pages.article()
+    article = extract(html, URL)
+    known = known_of(html)
+    for old, new, verdict in [
+        (0.0, 0.0, Verdict.ADMIT),  # not computed: never makes a change suspect
+        (0.9, 0.0, Verdict.ADMIT),
+        (0.0, 0.1, Verdict.ADMIT),
+        (0.9, 0.8, Verdict.ADMIT),
+        (0.9, 0.2, Verdict.SUSPECT),
+    ]:
+        now = dataclasses.replace(article, confidence=new)
+        decision = decide(URL, answer(html), now, dataclasses.replace(known, confidence=old))
+        assert decision.verdict is verdict, (old, new, decision)
+
+
+def test_a_reextraction_is_not_confirmed_by_refetch_but_blocks_still_count() -> None:
+    known = known_of(gate_pages.article())
+    half = extract(gate_pages.article(paragraphs=gate_pages.LIGHTHOUSE[:2]), URL)
+    assert decide(URL, None, half, known, confirm=False).verdict is Verdict.ADMIT
+    html = gate_pages.challenge()
+    blocked = decide(URL, None, extract(html, URL), known, confirm=False, html=html)
+    assert blocked.verdict is Verdict.BLOCKED
+
+
+def test_no_article_is_a_failure_without_an_error_text() -> None:
+    decision = decide(URL, answer("<html><body></body></html>"), Article(), Known())
+    assert decision.verdict is Verdict.FAILED
+    assert decision.error is None
