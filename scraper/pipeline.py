@@ -11,6 +11,7 @@ import asyncio
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 from scraper.admission import CONFIRM_WAIT_SECONDS, NOTHING_KNOWN, Decision, Verdict, decide
 from scraper.errors import BlockPageError, FetchError, RobotsDisallowedError, SuspectFetchError
@@ -80,8 +81,9 @@ async def fetch_and_archive(
     caller can report it and go on with the next URL. What the gate refuses is recorded with
     its reason and raised too: a block page as BlockPageError, a drastic change or cut body as
     SuspectFetchError once a refetch after ``confirm_wait_seconds`` did not confirm it. A URL
-    that redirects to another page is an alias: recorded as such, and the answer is archived
-    as the target's page (the result's ``url``; ``alias_of`` names the URL asked for).
+    that redirects to another page is an alias: recorded as such; the answer is archived as
+    the target's page when it is on the same host (the result's ``url``; ``alias_of`` names
+    the URL asked for), and is a FetchError when it is on another host.
     """
     first = await _fetch_once(client, url, settings, archive, robots, now, site, strip, boilerplate)
     if first.decision is None or first.decision.verdict is not Verdict.SUSPECT:
@@ -146,6 +148,14 @@ async def _fetch_once(
         # the target's own page, judged by the gate as that page
         if archive is not None:
             archive.save_fetch(url, fetched_at=fetched_at, result=result, decision=decision)
+        if urlsplit(decision.target).netloc != urlsplit(url).netloc:
+            # another host (a consent wall, a regional site, a parked domain): not what was asked
+            raise FetchError(
+                url,
+                f"{decision.reason} on another host: an alias, not a version of this URL "
+                "(fetch that URL itself to archive it)",
+                status_code=result.status_code,
+            )
         alias_of, url = url, decision.target
         known = archive.known(url) if archive is not None else NOTHING_KNOWN
         decision = decide(url, result, article, known)

@@ -217,6 +217,29 @@ def test_fetch_of_a_url_that_now_redirects_archives_the_target_as_its_own_page(
     assert "harbour ferry will run on electric power" in ferry
 
 
+def test_fetch_of_a_url_that_now_redirects_to_another_host_stores_nothing_of_it(
+    server: LocalServer, other_host: LocalServer, db_path: Path
+) -> None:
+    server.route("/post", ARTICLE)
+    url = server.url("/post")
+    args = ["--db", str(db_path), "--allow-private"]
+    assert run("fetch", url, *args).exit_code == 0
+    other_host.route("/consent", FERRY)
+    target = other_host.url("/consent?continue=/post")
+    redirect(server, "/post", target)
+    result = run("fetch", url, *args)
+    assert result.exit_code == 1
+    assert result.stderr.splitlines() == [
+        f"Error: {url}: redirects to {target} on another host: an alias, not a version of this "
+        "URL (fetch that URL itself to archive it)"
+    ]
+    assert result.stdout == ""
+    (only,) = texts(db_path, url)
+    assert "twice a night to check the lamp" in only
+    assert page_fetches(db_path, url)[-1] == (f"alias: redirects to {target}", None)
+    assert rows(db_path, "SELECT count(*) FROM pages") == [(1,)]
+
+
 # --- block pages -------------------------------------------------------------------------------
 
 

@@ -97,9 +97,10 @@ def fetch(
 
     A URL whose content did not change since the last fetch adds a fetch record and no
     new snapshot; the server is asked with If-None-Match / If-Modified-Since. A URL that
-    redirects is recorded as an alias and the answer archived as the target's page; a block
-    page is not stored; a drastic change is stored only once a refetch confirms it. One failed
-    URL does not stop the others; the exit code is 1 if any failed.
+    redirects is recorded as an alias and the answer archived as the target's page (an error
+    when the target is on another host); a block page is not stored; a drastic change is
+    stored only once a refetch confirms it. One failed URL does not stop the others; the
+    exit code is 1 if any failed.
 
     \b
     Examples:
