@@ -20,6 +20,7 @@ It reads no clock, database or network: the caller passes what the archive knows
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass
 from enum import StrEnum
@@ -43,8 +44,12 @@ CONFIDENCE_FLOOR = 0.5
 CONFIDENCE_KEPT_SHARE = 0.5
 #: a suspect fetch is fetched again after this wait when the command goes on (a crawl, fetch)
 CONFIRM_WAIT_SECONDS = 3.0
-#: how the reason of a suspect fetch carries the content it saw, for a later confirmation
-_CONTENT_TAG = re.compile(r"\[content ([0-9a-f]{16})\]")
+#: a refetch confirms a suspect when it gives the same content, or the same title and a word
+#: count within this share of the suspect's (a rewritten page with a clock or counter in it)
+CONFIRM_WORDS_SHARE = 0.05
+#: how the reason of a suspect fetch carries the content it saw, for a later confirmation:
+#: content hash, title hash, word count
+_CONTENT_TAG = re.compile(r"\[content ([0-9a-f]{16} [0-9a-f]{8} \d+)\]")
 _WORD = re.compile(r"\w+")
 #: words this long carry the topic; shorter ones ("the", "und", "est") are shared by any texts
 _TOPIC_WORD_CHARS = 5
@@ -104,8 +109,27 @@ ADMIT = Decision(Verdict.ADMIT)
 
 
 def content_tag(article: Article) -> str:
-    """The short content fingerprint a suspect fetch records and a confirmation compares."""
-    return article.content_hash()[:16]
+    """The content fingerprint a suspect fetch records and a confirmation compares: the
+    content hash, a hash of the title and the word count."""
+    title = hashlib.sha256((article.title or "").strip().lower().encode("utf-8")).hexdigest()
+    return f"{article.content_hash()[:16]} {title[:8]} {_words(article.text)}"
+
+
+def confirms(tag: str | None, article: Article) -> bool:
+    """Whether ``article`` is the content a suspect fetch tagged ``tag`` saw (near enough)."""
+    if not tag:
+        return False
+    now = content_tag(article)
+    if now == tag:
+        return True
+    parts, now_parts = tag.split(" "), now.split(" ")
+    if len(parts) != 3 or not parts[2].isdigit():
+        return False
+    if parts[0] == now_parts[0]:
+        return True
+    title, now_title = parts[1], now_parts[1]
+    old_n, new_n = int(parts[2]), int(now_parts[2])
+    return title == now_title and abs(new_n - old_n) <= CONFIRM_WORDS_SHARE * max(old_n, new_n)
 
 
 def suspect_content(error: str | None) -> str | None:
@@ -151,13 +175,14 @@ def decide(
         return ADMIT  # nothing to confirm (a re-extraction), or nothing changes (the same article)
     tag = content_tag(article)
     cut = truncated_reason(result) if result is not None else None
-    if cut is not None and known.text is not None and _words(article.text) < _words(known.text):
-        # the same cut twice is a server that always cuts: still not the whole article
-        return Decision(Verdict.SUSPECT, f"{cut}; a shorter text is not stored [content {tag}]")
-    why = cut or drastic_change(known, article)
+    drastic = drastic_change(known, article)
+    if cut is not None and drastic is not None:
+        # a cut body that loses most of the article: however often it comes back, not a version
+        return Decision(Verdict.SUSPECT, f"{cut}, and {drastic}: not stored [content {tag}]")
+    why = cut or drastic
     if why is None:
         return ADMIT
-    if known.suspect_content == tag:
+    if confirms(known.suspect_content, article):
         return Decision(Verdict.ADMIT, f"confirmed by a second fetch: {why}")
     return Decision(
         Verdict.SUSPECT, f"{why}; not stored until a refetch confirms it [content {tag}]"

@@ -8,12 +8,20 @@ as an argument.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from scraper.admission import CONFIRM_WAIT_SECONDS, NOTHING_KNOWN, Decision, Verdict, decide
+from scraper.admission import (
+    CONFIRM_WAIT_SECONDS,
+    NOTHING_KNOWN,
+    Decision,
+    Verdict,
+    decide,
+    suspect_content,
+)
 from scraper.errors import BlockPageError, FetchError, RobotsDisallowedError, SuspectFetchError
 from scraper.extract import extract
 from scraper.fetch import Robots, fetch, fetch_robots
@@ -90,8 +98,10 @@ async def fetch_and_archive(
         return first.page
     # not on one fetch's word: the same content again confirms it, the old one clears it
     await asyncio.sleep(confirm_wait_seconds)
+    # without an archive (--no-store) the first fetch's suspect is passed on by hand
+    pending = suspect_content(first.decision.error)
     second = await _fetch_once(
-        client, url, settings, archive, robots, now, site, strip, boilerplate
+        client, url, settings, archive, robots, now, site, strip, boilerplate, pending
     )
     if second.decision is not None and second.decision.verdict is Verdict.SUSPECT:
         raise SuspectFetchError(url, f"{second.decision.reason}; still unconfirmed")
@@ -114,6 +124,7 @@ async def _fetch_once(
     site: str | None,
     strip: Sequence[str],
     boilerplate: Collection[str],
+    pending: str | None = None,
 ) -> _Attempt:
     etag, last_modified = archive.validators(url) if archive is not None else (None, None)
     fetched_at = now()
@@ -141,6 +152,8 @@ async def _fetch_once(
         timeout_seconds=settings.extract_timeout_seconds,
     )
     known = archive.known(url) if archive is not None else NOTHING_KNOWN
+    if pending is not None and known.suspect_content is None:
+        known = dataclasses.replace(known, suspect_content=pending)
     decision = decide(url, result, article, known)
     alias_of = None
     if decision.verdict is Verdict.ALIAS and decision.target is not None:

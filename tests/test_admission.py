@@ -137,9 +137,48 @@ def test_most_of_the_text_gone_is_suspect_until_confirmed() -> None:
     )
     assert confirmed.verdict is Verdict.ADMIT
     assert confirmed.reason.startswith("confirmed by a second fetch")
-    # another suspect (different content) confirms nothing
-    other = dataclasses.replace(known, suspect_content="0" * 16)
-    assert decide(URL, result, article, other).verdict is Verdict.SUSPECT
+    # another suspect (different content) confirms nothing, nor does a tag of another form
+    for tag in ("0" * 16 + " 00000000 12", "0" * 16, "garbage", ""):
+        other = dataclasses.replace(known, suspect_content=tag)
+        assert decide(URL, result, article, other).verdict is Verdict.SUSPECT
+
+
+def test_a_rewrite_with_a_clock_in_it_is_confirmed_by_a_near_copy() -> None:
+    """A rewritten page whose text carries a changing time: the refetch is not byte-for-byte
+    the suspect, but the same title and nearly the same words confirm it."""
+    known = known_of(gate_pages.article())
+
+    def fetched(title: str, paragraphs: tuple[str, ...]) -> tuple[FetchResult, Article]:
+        html = gate_pages.article(title, paragraphs)
+        return answer(html), extract(html, URL)
+
+    first = fetched("Electric ferry", (*gate_pages.FERRY, "Updated at 10:01."))
+    again = fetched("Electric ferry", (*gate_pages.FERRY, "Updated at 10:02."))
+    assert first[1].content_hash() != again[1].content_hash()
+    suspect = decide(URL, *first, known)
+    assert suspect.verdict is Verdict.SUSPECT
+    pending = dataclasses.replace(known, suspect_content=suspect_content(suspect.error))
+    assert decide(URL, *again, pending).verdict is Verdict.ADMIT
+    # ... while another title, or a text of another length, does not
+    other = fetched("Ferry news", gate_pages.FERRY)
+    assert decide(URL, *other, pending).verdict is Verdict.SUSPECT
+    shorter = fetched("Electric ferry", gate_pages.FERRY[:4])
+    assert decide(URL, *shorter, pending).verdict is Verdict.SUSPECT
+
+
+def test_a_cut_body_is_confirmable_unless_it_loses_most_of_the_article() -> None:
+    no_length = (("Content-Type", "text/html"),)
+    whole = gate_pages.article()
+    known = known_of(whole)
+    for cut_at, confirmable in (("Tallis says the quiet", True), ("Restoration took", False)):
+        cut = whole[: whole.index(cut_at)]
+        article = extract(cut, URL)
+        result = answer(cut, headers=no_length)
+        first = decide(URL, result, article, known)
+        assert first.verdict is Verdict.SUSPECT
+        pending = dataclasses.replace(known, suspect_content=suspect_content(first.error))
+        second = decide(URL, result, article, pending)
+        assert (second.verdict is Verdict.ADMIT) is confirmable, second
 
 
 def test_title_and_text_replaced_wholesale_is_suspect() -> None:

@@ -294,23 +294,43 @@ def test_a_body_cut_by_a_connection_close_is_not_stored(
     server.route("/post", ARTICLE)
     config = write_config(tmp_path, server)
     crawl(config, db_path)
-    # cut in the middle of the article, which still has most of its words (no drastic change)
-    cut = ARTICLE[: ARTICLE.index(b"Tallis says the quiet")]
+    # cut after two paragraphs of eight: the same cut twice is still not the whole article
+    cut = ARTICLE[: ARTICLE.index(b"Restoration took")]
     server.route("/post", handler=respond(cut, length=False))
     result = crawl(config, db_path, "--revisit", "0")
     assert "1 suspect" in result.stderr
     url = server.url("/post")
     assert len(texts(db_path, url)) == 1
     errors = [str(e) for e, _ in page_fetches(db_path, url)[1:]]
-    # the suspect fetch and the refetch: the same cut twice is still not the whole article
-    assert len(errors) == 2
+    assert len(errors) == 2  # the suspect fetch and the refetch
     assert all(e.startswith("suspect: body cut short (") for e in errors), errors
+    assert all(", and most of the text gone (" in e for e in errors), errors
     # unconfirmed: due again soon for the next run (not after the 6 h revisit interval)
     ((due, last),) = rows(
         db_path, "SELECT next_fetch_at, last_fetched FROM pages WHERE url = ?", url
     )
     wait = datetime.fromisoformat(str(due)) - datetime.fromisoformat(str(last))
     assert timedelta(0) < wait <= timedelta(seconds=SUSPECT_RECHECK_SECONDS + 60)
+
+
+def test_a_body_cut_once_then_whole_changes_nothing(
+    server: LocalServer, tmp_path: Path, db_path: Path
+) -> None:
+    server.route("/post", ARTICLE)
+    config = write_config(tmp_path, server)
+    crawl(config, db_path)
+    cut = ARTICLE[: ARTICLE.index(b"Tallis says the quiet")]
+    served: list[int] = []
+
+    def cut_once(request: BaseHTTPRequestHandler) -> None:
+        respond(ARTICLE if served else cut, length=bool(served))(request)
+        served.append(1)
+
+    server.route("/post", handler=cut_once)
+    result = crawl(config, db_path, "--revisit", "0")
+    assert "0 changed, 1 unchanged" in result.stderr
+    (only,) = texts(db_path, server.url("/post"))
+    assert "the lights of eleven other stations" in only
 
 
 def test_a_glitch_is_not_stored_and_stays_recorded_as_a_suspect(
