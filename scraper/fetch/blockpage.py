@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import html
 import re
+from itertools import islice
 
 from selectolax.lexbor import LexborHTMLParser, SelectolaxError
 
@@ -49,12 +50,29 @@ _BLOCK_PHRASES = (
     "ray id",
     "reference #",
 )
-_TITLE = re.compile(r"<title[^>]*>(.*?)</title", re.I | re.S)
-_INVISIBLE = re.compile(r"<(script|style|noscript|template)\b.*?</\1\s*>", re.I | re.S)
-_TAG = re.compile(r"<[^>]*>")
+_INVISIBLE_OPEN = re.compile(r"<(script|style|noscript|template)\b", re.I)
+_TAG = re.compile(r"<[^<>]*>")  # never past the next "<": linear on "<a <a <a ..."
 #: a page with more visible text than this is never taken for a block page
 BLOCK_PAGE_MAX_TEXT_CHARS = 2000
 _BLOCK_PAGE_MAX_CHARS = 256 * 1024
+
+
+def _strip_invisible(text: str) -> str:
+    """``text`` without its script, style, noscript and template elements, in one pass (an
+    unclosed one runs to the end, as in a browser; no regex backtracking over many of them)."""
+    lower = text.lower()
+    kept: list[str] = []
+    at = 0
+    while (match := _INVISIBLE_OPEN.search(text, at)) is not None:
+        kept.append(text[at : match.start()])
+        end = lower.find(f"</{match.group(1).lower()}", match.end())
+        if end < 0:
+            return " ".join(kept)
+        close = lower.find(">", end)
+        at = len(text) if close < 0 else close + 1
+        kept.append(" ")
+    kept.append(text[at:])
+    return "".join(kept)
 
 
 def block_page_reason(text: str) -> str | None:
@@ -65,9 +83,8 @@ def block_page_reason(text: str) -> str | None:
     """
     if len(text) > _BLOCK_PAGE_MAX_CHARS:
         return None
-    title_match = _TITLE.search(text)
-    title = html.unescape(_TAG.sub("", title_match.group(1))).strip() if title_match else ""
-    visible = html.unescape(_TAG.sub(" ", _INVISIBLE.sub(" ", text)))
+    title = html_title(text)
+    visible = html.unescape(_TAG.sub(" ", _strip_invisible(text)))
     visible = " ".join(visible.split())
     if len(visible) > BLOCK_PAGE_MAX_TEXT_CHARS:
         return None
@@ -158,7 +175,6 @@ BLOCK_PAGE_MAX_WORDS = 150
 #: ... and block sentences without a block title or heading count only in a main text this short
 BLOCK_SENTENCE_MAX_WORDS = 40
 _SEPARATORS = re.compile(r"\s+[|:\-\u2013\u2014\u00b7/]\s+|\s*[|\u2013\u2014\u00b7]\s*")
-_HEADING = re.compile(r"^#{1,6}\s+(.+?)\s*#*\s*$", re.M)
 
 
 def _names_a_block_page(line: str) -> bool:
@@ -170,10 +186,25 @@ def _names_a_block_page(line: str) -> bool:
     return any(p and _BLOCK_NAMES.match(p.strip(" .!")) for p in parts)
 
 
+#: a ``<title>`` is looked for in this many first characters (it belongs in the head)
+_TITLE_SCAN_CHARS = 256 * 1024
+_TITLE_MAX_CHARS = 2000
+
+
 def html_title(text: str) -> str:
-    """The text of the HTML ``<title>`` (the first one), unescaped, or ""."""
-    match = _TITLE.search(text[: 512 * 1024])
-    return html.unescape(_TAG.sub("", match.group(1))).strip() if match else ""
+    """The text of the HTML ``<title>`` (the first one), unescaped, or "".
+
+    Plain string search, so a page of many unclosed ``<title`` tags costs one pass."""
+    lower = text[:_TITLE_SCAN_CHARS].lower()
+    start = lower.find("<title")
+    if start < 0:
+        return ""
+    opened = lower.find(">", start)
+    end = lower.find("</title", opened)
+    if opened < 0 or end < 0:
+        return ""
+    title = text[opened + 1 : min(end, opened + 1 + _TITLE_MAX_CHARS)]
+    return " ".join(html.unescape(_TAG.sub("", title)).split())
 
 
 #: the page's own headings: outside these, headings are the site's chrome
@@ -212,7 +243,11 @@ def article_block_reason(
     for title in titles:
         if _names_a_block_page(title):
             return f"title {title[:80]!r}"
-    headings = [h.strip() for h in _HEADING.findall(markdown)][:3]
+    headings = [
+        line.lstrip("#").strip(" #")[:_TITLE_MAX_CHARS]
+        for line in islice(markdown.splitlines(), 200)
+        if line.startswith("#")
+    ][:3]
     if page_html:
         headings.extend(html_headings(page_html))
     first_line = next((line.strip() for line in text.splitlines() if line.strip()), "")
