@@ -387,3 +387,27 @@ def test_fetch_confirms_a_drastic_change_by_a_refetch(server: LocalServer, db_pa
     assert shrunk.exit_code == 0, shrunk.stderr
     assert f"{url}: changed" in shrunk.stderr
     assert len(texts(db_path, url)) == 2
+
+
+def test_a_suspect_left_unconfirmed_is_confirmed_by_the_next_run(
+    server: LocalServer, tmp_path: Path, db_path: Path
+) -> None:
+    server.route("/post", ARTICLE)
+    config = write_config(tmp_path, server)
+    crawl(config, db_path)
+    # two different new articles in a row: neither confirms the other
+    lifeboat = gate_pages.article("Lifeboat crew honoured", gate_pages.FERRY[2:]).encode()
+    server.route("/post", handler=once_then(FERRY, lifeboat))
+    first = crawl(config, db_path, "--revisit", "0")
+    assert "1 suspect (not stored until a refetch confirms)" in first.stderr
+    url = server.url("/post")
+    assert len(texts(db_path, url)) == 1
+    # the next run sees the second one again: confirmed, a version
+    second = crawl(config, db_path, "--revisit", "0")
+    assert "1 changed" in second.stderr
+    old, new = texts(db_path, url)
+    assert "twice a night to check the lamp" in old
+    assert gate_pages.FERRY[2][:50] in new
+    assert gate_pages.FERRY[0][:50] not in new
+    errors = [str(e) for e, _ in page_fetches(db_path, url)]
+    assert [e.split(":")[0] for e in errors] == ["None", "suspect", "suspect", "None"]

@@ -232,6 +232,33 @@ def stress_gate(pages: int, workdir: Path) -> GateReport:
     return report
 
 
+#: pages that make a backtracking regex quadratic (256 KB each: the fetch-level check's cap)
+HOSTILE = {
+    "many unclosed <title>": "<title>" * (256 * 1024 // 7),
+    "many unclosed <script>": "<script>" * (256 * 1024 // 8),
+    "many '<a ' without '>'": "<a " * (256 * 1024 // 3),
+    "a title of 256 KB": "<title>" + "x " * (128 * 1024) + "</title>",
+}
+
+
+def hostile_seconds() -> dict[str, float]:
+    """Seconds the fetch-level block check and the gate spend on each hostile page."""
+    from scraper.admission import decide
+    from scraper.extract import extract
+    from scraper.fetch.blockpage import block_page_reason
+    from scraper.models import FetchResult
+
+    out = {}
+    for name, text in HOSTILE.items():
+        start = time.monotonic()
+        block_page_reason(text)
+        url = "http://hostile.test/"
+        result = FetchResult(url, url, 200, "", 0, body=text.encode(), text=text)
+        decide(url, result, extract(text, url))
+        out[name] = time.monotonic() - start
+    return out
+
+
 def print_gate(report: GateReport) -> None:
     classes = ", ".join(f"{c} {n}" for c, n in report.by_class.items())
     print(f"\nadmission gate: {report.pages} pages, bogus on revisit: {classes}")
@@ -247,6 +274,8 @@ def print_gate(report: GateReport) -> None:
     )
     for summary in report.summaries:
         print(f"  {' '.join(summary.split())}")
+    timings = ", ".join(f"{name} {sec:.2f} s" for name, sec in hostile_seconds().items())
+    print(f"hostile pages (block check + extract + gate): {timings}")
 
 
 def gate_ok(report: GateReport) -> bool:
