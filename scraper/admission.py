@@ -24,9 +24,11 @@ import hashlib
 import re
 from dataclasses import dataclass
 from enum import StrEnum
+from itertools import islice
 from typing import TYPE_CHECKING
 
 from scraper.errors import UsageError
+from scraper.extract.clean import decode, parse
 from scraper.fetch.blockpage import article_block_reason, html_title
 from scraper.urls import normalise_url
 
@@ -168,7 +170,9 @@ def decide(
         return Decision(Verdict.FAILED, "no article found")
     page_html = result.text if result is not None else (html or "")
     titles = tuple(t for t in (html_title(page_html), article.title) if t)
-    blocked = article_block_reason(titles, article.markdown, article.text, page_html)
+    blocked = article_block_reason(
+        titles, article.markdown, article.text, lambda: html_headings(page_html)
+    )
     if blocked is not None:
         return Decision(Verdict.BLOCKED, f"not the page but a block page ({blocked})")
     if not confirm or article.content_hash() == known.content_hash:
@@ -191,6 +195,24 @@ def decide(
 
 def _words(text: str) -> int:
     return len(_WORD.findall(text))
+
+
+#: the page's own headings: outside these, headings are the site's chrome
+_CHROME = "nav, header, footer, aside, script, style, noscript, template, [hidden]"
+_MAX_HEADINGS = 12
+
+
+def html_headings(page_html: str) -> tuple[str, ...]:
+    """The first ``<h1>``-``<h3>`` headings of the page outside nav/header/footer/aside (a
+    paywall's "Subscribe to continue reading" is a heading the extractor drops). Parsed the way
+    extraction parses, nesting bounded, so a hostile page costs what it costs extraction."""
+    tree = parse(decode(page_html))
+    if tree is None:
+        return ()
+    for node in tree.css(_CHROME):
+        node.decompose()
+    found = (" ".join(n.text(separator=" ").split()) for n in tree.css("h1, h2, h3"))
+    return tuple(h for h in islice(found, _MAX_HEADINGS) if h)
 
 
 def _other_url(page_url: str, url: str) -> str | None:

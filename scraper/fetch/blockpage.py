@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import html
 import re
+from collections.abc import Callable, Sequence
 from itertools import islice
-
-from selectolax.lexbor import LexborHTMLParser, SelectolaxError
 
 _BLOCK_TITLE = re.compile(
     r"^\s*(access denied|attention required!?|just a moment\.*|please wait\.*|one more step"
@@ -207,32 +206,17 @@ def html_title(text: str) -> str:
     return " ".join(html.unescape(_TAG.sub("", title)).split())
 
 
-#: the page's own headings: outside these, headings are the site's chrome
-_CHROME = "nav, header, footer, aside, script, style, noscript, template, [hidden]"
-_MAX_HEADINGS = 12
-
-
-def html_headings(text: str) -> tuple[str, ...]:
-    """The first ``<h1>``-``<h3>`` headings of the HTML ``text`` outside nav/header/footer/aside
-    (a paywall's "Subscribe to continue reading" is a heading the extractor drops)."""
-    try:
-        tree = LexborHTMLParser(text)
-        for node in tree.css(_CHROME):
-            node.decompose()
-        nodes = tree.css("h1, h2, h3")
-    except SelectolaxError:
-        return ()
-    found = (" ".join(n.text(separator=" ").split()) for n in nodes[:_MAX_HEADINGS])
-    return tuple(h for h in found if h)
-
-
 def article_block_reason(
-    titles: tuple[str, ...], markdown: str, text: str, page_html: str = ""
+    titles: tuple[str, ...],
+    markdown: str,
+    text: str,
+    page_headings: Callable[[], Sequence[str]] = tuple,
 ) -> str | None:
     """Why a page whose extracted main text is ``text`` is a block page, or None.
 
     ``titles`` are the page's titles (HTML ``<title>``, the article's title), ``markdown`` the
-    extracted article as Markdown and ``page_html`` the page (for their headings).
+    extracted article as Markdown (for its headings) and ``page_headings`` gives the page's own
+    headings (asked only for a short main text: it parses the page).
     Size-independent: the chrome is gone by now, so only the main text counts, and a main text
     of more than ``BLOCK_PAGE_MAX_WORDS`` words is an article (one that merely mentions
     "access denied" or "404" stays one).
@@ -248,8 +232,7 @@ def article_block_reason(
         for line in islice(markdown.splitlines(), 200)
         if line.startswith("#")
     ][:3]
-    if page_html:
-        headings.extend(html_headings(page_html))
+    headings.extend(page_headings())
     first_line = next((line.strip() for line in text.splitlines() if line.strip()), "")
     for heading in (*headings, first_line):
         if _names_a_block_page(heading):
