@@ -238,6 +238,7 @@ HOSTILE = {
     "many unclosed <script>": "<script>" * (256 * 1024 // 8),
     "many '<a ' without '>'": "<a " * (256 * 1024 // 3),
     "a title of 256 KB": "<title>" + "x " * (128 * 1024) + "</title>",
+    "100,000 nested <div>": "<html><body>" + "<div>" * 100_000 + "x",
 }
 
 
