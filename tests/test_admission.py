@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import pytest
 
 from scraper.admission import Known, Verdict, content_tag, decide, suspect_content
+from scraper.archive import Archive
 from scraper.extract import extract
 from scraper.fetch.blockpage import block_page_reason
 from scraper.models import Article, FetchResult
@@ -233,3 +235,29 @@ def test_no_article_is_a_failure_without_an_error_text() -> None:
     decision = decide(URL, answer("<html><body></body></html>"), Article(), Known())
     assert decision.verdict is Verdict.FAILED
     assert decision.error is None
+
+
+def test_the_archive_asks_the_gate_when_no_decision_is_given(tmp_path: Path) -> None:
+    """No path writes a snapshot past the gate: ``save_fetch`` and ``save_reextracted`` without
+    a decision ask it themselves, with what the archive knows of the page."""
+    html = gate_pages.article()
+    with Archive(tmp_path / "a.db") as archive:
+        first = archive.save_fetch(
+            URL, fetched_at="2026-03-01T12:00:00Z", result=answer(html), article=extract(html, URL)
+        )
+        assert first.snapshot_id is not None
+        moved = answer(gate_pages.article("Home", gate_pages.FERRY), final_url="http://news.test/")
+        saved = archive.save_fetch(
+            URL, fetched_at="2026-03-01T13:00:00Z", result=moved, article=extract(moved.text, URL)
+        )
+        assert saved.snapshot_id is None
+        blocked = extract(gate_pages.soft_404(), URL)
+        assert (
+            archive.save_reextracted(URL, blocked, at="2026-03-01T14:00:00Z", raw_sha256=None)
+            is None
+        )
+        assert [f["error"] for f in archive.fetches(URL)] == [
+            "alias: redirects to http://news.test/",
+            None,
+        ]
+        assert len(archive.snapshots(URL)) == 1
