@@ -98,6 +98,20 @@ def test_block_titles_in_other_languages(title: str) -> None:
     assert judge(html)[0] is Verdict.BLOCKED
 
 
+@pytest.mark.parametrize(
+    ("title", "body"),
+    [
+        ("example-news.test is for sale", "<p>Buy this domain. Make an offer today.</p>"),
+        ("Account Suspended", "<p>Contact your hosting provider for more information.</p>"),
+        ("Welcome to nginx!", "<p>If you see this page, the web server is installed.</p>"),
+    ],
+)
+def test_parked_and_suspended_sites_are_block_pages(title: str, body: str) -> None:
+    """A parked domain answered 200 at the page's own URL is not a rewrite to confirm."""
+    known = known_of(gate_pages.article())
+    assert judge(gate_pages.page(title, body), known)[0] is Verdict.BLOCKED
+
+
 def test_a_redirect_to_another_url_is_an_alias_never_a_version() -> None:
     html = gate_pages.article()
     for target in ("http://consent.test/?continue=1", "http://news.test/"):

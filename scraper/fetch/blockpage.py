@@ -121,6 +121,11 @@ _BLOCK_NAMES = re.compile(
     r"|subscribe to (?:continue|read)(?: reading)?|subscribers only|subscriber exclusive"
     r"|this (?:article|content|story) is for subscribers(?: only)?|sign in to (?:continue|read)"
     r"|before you continue|cookie consent|consent required"
+    # parked, expired or suspended sites and bare server pages
+    r"|(?:this )?domain (?:name )?(?:is |may be )?for sale|buy this domain|(?:domain )?parked"
+    r"|parked domain|account suspended|this account has been suspended|website expired"
+    r"|domain expired|this site can't be reached|welcome to nginx|it works"
+    r"|apache2? (?:ubuntu |debian )?default page|test page for (?:the )?(?:apache|nginx).*"
     # German, French, Spanish, Italian, Portuguese, Dutch
     r"|zugriff verweigert|sicherheitsüberprüfung|seite nicht gefunden|wartungsarbeiten"
     r"|accès refusé|acces refuse|page (?:introuvable|non trouvée)|vérification de sécurité"
@@ -168,6 +173,10 @@ _BLOCK_SENTENCES = (
     "la pagina che stai cercando",
     "a página que você procura",
     "de pagina die u zoekt",
+    "this domain is for sale",
+    "this domain may be for sale",
+    "buy this domain",
+    "this account has been suspended",
 )
 #: a main text longer than this is an article, whatever its title says: block pages say little
 BLOCK_PAGE_MAX_WORDS = 150
