@@ -89,6 +89,9 @@ class Decision:
     verdict: Verdict
     reason: str = ""
     target: str | None = None  #: an alias's target URL (normalised)
+    #: a suspect's content fingerprint (see :func:`content_tag`), kept in its ``fetches`` row
+    tag: str | None = None
+    confirmable: bool = True  #: a suspect that the same content again would confirm
 
     @property
     def admitted(self) -> bool:
@@ -104,6 +107,9 @@ class Decision:
         if self.verdict in (Verdict.ADMIT, Verdict.FAILED):
             return None  # no article is stored as a fetch without a snapshot, no error
         kind = "block_page" if self.verdict is Verdict.BLOCKED else self.verdict.value
+        if self.verdict is Verdict.SUSPECT:
+            until = "until a refetch confirms it" if self.confirmable else "however often it comes"
+            return f"suspect: {self.reason}; not stored {until} [content {self.tag}]"
         return f"{kind}: {self.reason}"
 
 
@@ -182,15 +188,13 @@ def decide(
     drastic = drastic_change(known, article)
     if cut is not None and drastic is not None:
         # a cut body that loses most of the article: however often it comes back, not a version
-        return Decision(Verdict.SUSPECT, f"{cut}, and {drastic}: not stored [content {tag}]")
+        return Decision(Verdict.SUSPECT, f"{cut}, and {drastic}", tag=tag, confirmable=False)
     why = cut or drastic
     if why is None:
         return ADMIT
     if confirms(known.suspect_content, article):
         return Decision(Verdict.ADMIT, f"confirmed by a second fetch: {why}")
-    return Decision(
-        Verdict.SUSPECT, f"{why}; not stored until a refetch confirms it [content {tag}]"
-    )
+    return Decision(Verdict.SUSPECT, why, tag=tag)
 
 
 def _words(text: str) -> int:

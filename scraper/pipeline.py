@@ -104,7 +104,9 @@ async def fetch_and_archive(
         client, url, settings, archive, robots, now, site, strip, boilerplate, pending
     )
     if second.decision is not None and second.decision.verdict is Verdict.SUSPECT:
-        raise SuspectFetchError(url, f"{second.decision.reason}; still unconfirmed")
+        raise SuspectFetchError(
+            url, f"{second.decision.reason}: not stored, a refetch did not confirm it"
+        )
     return second.page
 
 

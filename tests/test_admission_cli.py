@@ -411,3 +411,25 @@ def test_a_suspect_left_unconfirmed_is_confirmed_by_the_next_run(
     assert gate_pages.FERRY[0][:50] not in new
     errors = [str(e) for e, _ in page_fetches(db_path, url)]
     assert [e.split(":")[0] for e in errors] == ["None", "suspect", "suspect", "None"]
+
+
+def test_fetch_of_a_drastic_change_no_refetch_confirms_is_one_error_line(
+    server: LocalServer, db_path: Path
+) -> None:
+    url = server.url("/post")
+    args = ["fetch", url, "--db", str(db_path), "--allow-private"]
+    server.route("/post", ARTICLE)
+    assert run(*args).exit_code == 0
+    lifeboat = gate_pages.article("Lifeboat crew honoured", gate_pages.FERRY[2:]).encode()
+    server.route("/post", handler=once_then(FERRY, lifeboat))
+    result = run(*args)
+    assert result.exit_code == 1
+    (line,) = result.stderr.splitlines()
+    assert line.startswith(f"Error: {url}: title and text replaced wholesale (")
+    assert line.endswith(": not stored, a refetch did not confirm it")
+    assert result.stdout == ""
+    assert len(texts(db_path, url)) == 1
+    errors = [str(e) for e, _ in page_fetches(db_path, url)[1:]]
+    assert len(errors) == 2
+    assert all(e.startswith("suspect: title and text replaced wholesale (") for e in errors)
+    assert all("; not stored until a refetch confirms it [content " in e for e in errors)
