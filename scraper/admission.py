@@ -116,18 +116,19 @@ class Decision:
 ADMIT = Decision(Verdict.ADMIT)
 
 
-def content_tag(article: Article) -> str:
+def content_tag(article: Article, content_hash: str | None = None) -> str:
     """The content fingerprint a suspect fetch records and a confirmation compares: the
-    content hash, a hash of the title and the word count."""
+    content hash (``content_hash`` when the caller has it), a hash of the title, the words."""
     title = hashlib.sha256((article.title or "").strip().lower().encode("utf-8")).hexdigest()
-    return f"{article.content_hash()[:16]} {title[:8]} {_words(article.text)}"
+    content = content_hash or article.content_hash()
+    return f"{content[:16]} {title[:8]} {_words(article.text)}"
 
 
-def confirms(tag: str | None, article: Article) -> bool:
-    """Whether ``article`` is the content a suspect fetch tagged ``tag`` saw (near enough)."""
+def confirms(tag: str | None, now: str) -> bool:
+    """Whether the content tagged ``now`` is what a suspect fetch tagged ``tag`` saw (near
+    enough)."""
     if not tag:
         return False
-    now = content_tag(article)
     if now == tag:
         return True
     parts, now_parts = tag.split(" "), now.split(" ")
@@ -181,24 +182,27 @@ def decide(
     )
     if blocked is not None:
         return Decision(Verdict.BLOCKED, f"not the page but a block page ({blocked})")
-    if not confirm or article.content_hash() == known.content_hash:
-        return ADMIT  # nothing to confirm (a re-extraction), or nothing changes (the same article)
-    tag = content_tag(article)
+    if not confirm:
+        return ADMIT  # a re-extraction: the same bytes again, nothing to confirm by a refetch
+    content_hash = article.content_hash()
+    if content_hash == known.content_hash:
+        return ADMIT  # the same article: nothing changes
     cut = truncated_reason(result) if result is not None else None
     drastic = drastic_change(known, article)
+    if cut is None and drastic is None:
+        return ADMIT
+    tag = content_tag(article, content_hash)
     if cut is not None and drastic is not None:
         # a cut body that loses most of the article: however often it comes back, not a version
         return Decision(Verdict.SUSPECT, f"{cut}, and {drastic}", tag=tag, confirmable=False)
-    why = cut or drastic
-    if why is None:
-        return ADMIT
-    if confirms(known.suspect_content, article):
+    why = cut or drastic or ""
+    if confirms(known.suspect_content, tag):
         return Decision(Verdict.ADMIT, f"confirmed by a second fetch: {why}")
     return Decision(Verdict.SUSPECT, why, tag=tag)
 
 
 def _words(text: str) -> int:
-    return len(_WORD.findall(text))
+    return len(text.split())
 
 
 #: the page's own headings: outside these, headings are the site's chrome
@@ -252,22 +256,26 @@ def truncated_reason(result: FetchResult) -> str | None:
     )
 
 
+def _topic_words(text: str) -> set[str]:
+    return {w for w in _WORD.findall(text.lower()) if len(w) >= _TOPIC_WORD_CHARS}
+
+
 def drastic_change(known: Known, article: Article) -> str | None:
     """Why ``article`` is a drastic change from the page's latest snapshot, or None."""
     if known.text is None:
         return None
-    old_words = _WORD.findall(known.text.lower())
-    new_words = _WORD.findall(article.text.lower())
-    if len(old_words) >= DRASTIC_MIN_WORDS and len(new_words) < DRASTIC_KEPT_SHARE * len(old_words):
-        return f"most of the text gone ({len(new_words)} of {len(old_words)} words left)"
+    old_n, new_n = _words(known.text), _words(article.text)
+    if old_n >= DRASTIC_MIN_WORDS and new_n < DRASTIC_KEPT_SHARE * old_n:
+        return f"most of the text gone ({new_n} of {old_n} words left)"
     if (
-        len(old_words) >= DRASTIC_MIN_WORDS
+        old_n >= DRASTIC_MIN_WORDS
         and known.title
         and article.title
         and known.title.strip().lower() != article.title.strip().lower()
     ):
-        before = {w for w in old_words if len(w) >= _TOPIC_WORD_CHARS}
-        distinct = {w for w in new_words if len(w) >= _TOPIC_WORD_CHARS}
+        # only a new title makes the words worth comparing
+        before = _topic_words(known.text)
+        distinct = _topic_words(article.text)
         kept = sum(1 for w in distinct if w in before) / max(1, len(distinct))
         if kept < DRASTIC_OVERLAP_SHARE:
             return (

@@ -148,6 +148,7 @@ def test_most_of_the_text_gone_is_suspect_until_confirmed() -> None:
     assert decision.error is not None
     assert decision.error.startswith("suspect: ")
     assert suspect_content(decision.error) == content_tag(article)
+    assert decision.tag == content_tag(article)
     confirmed = decide(
         URL, result, article, dataclasses.replace(known, suspect_content=content_tag(article))
     )

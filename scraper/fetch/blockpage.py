@@ -230,7 +230,8 @@ def article_block_reason(
     of more than ``BLOCK_PAGE_MAX_WORDS`` words is an article (one that merely mentions
     "access denied" or "404" stays one).
     """
-    words = len(text.split())
+    # counted only up to the limit: an article's long text is not split whole
+    words = len(text.split(None, BLOCK_PAGE_MAX_WORDS + 1)[: BLOCK_PAGE_MAX_WORDS + 1])
     if words > BLOCK_PAGE_MAX_WORDS:
         return None
     for title in titles:
