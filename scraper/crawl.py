@@ -38,6 +38,7 @@ from itertools import zip_longest
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from scraper.admission import CONFIRM_WAIT_SECONDS, Decision, Verdict, decide
 from scraper.archive import Archive
 from scraper.archive.crawlstate import CrawlState, DuePage, SourceRow
 from scraper.archive.runhealth import earlier_extraction, record_run_extraction
@@ -100,6 +101,9 @@ GROUP_COMMIT_PAGES = 64
 GROUP_COMMIT_SECONDS = 0.25
 #: the outcomes that add nothing to the archive but a fetch row and a new due time
 BOOKKEEPING_OUTCOMES = frozenset({"not_modified", "unchanged"})
+#: a suspect fetch (a drastic change, a cut body) still unconfirmed at the end of a run (the same
+#: run refetches it after admission.CONFIRM_WAIT_SECONDS) is due again after this at most
+SUSPECT_RECHECK_SECONDS = 600.0
 
 Clock = Callable[[], datetime]
 
@@ -350,6 +354,7 @@ class CrawlSummary:
     seconds: float = 0.0
     duplicates: int = 0  #: pages whose canonical URL or redirect target is another page
     deferred: int = 0  #: due pages left for a later run (host backing off, robots unreachable)
+    suspect: int = 0  #: pages whose drastic change or cut body no refetch confirmed (not stored)
     stale_lock_pid: int | None = None
     #: warning lines for the sites whose extraction collapsed this run (scraper.sitehealth)
     collapsed_sites: tuple[str, ...] = ()
@@ -399,6 +404,8 @@ class CrawlSummary:
             parts.insert(5, f"{self.duplicates} duplicates")
         if self.deferred:
             parts.append(f"{self.deferred} deferred to a later run")
+        if self.suspect:
+            parts.append(f"{self.suspect} suspect (not stored until a refetch confirms)")
         return "\n".join(
             [f"crawl #{self.run_id}: " + ", ".join(parts), *self.extraction_warnings()]
         )
@@ -435,6 +442,7 @@ class _Counts:
     bytes: int = 0
     duplicates: int = 0
     deferred: int = 0
+    suspect: int = 0
 
 
 @dataclass
@@ -1054,10 +1062,39 @@ class Crawler:
             self._record(run, page, "blocked", fetched_at=iso_utc(self.now()), error=error)
             return
         etag, last_modified = (page.etag, page.last_modified) if page.fetched else (None, None)
+        confirming = False
+        while True:
+            decision = await self._visit(
+                client, run, page, host, robots, etag, last_modified, confirming
+            )
+            if decision is None or decision.verdict is not Verdict.SUSPECT:
+                return
+            if confirming:
+                self.counts.suspect += 1  # left for the next run: due again soon
+                return
+            # a drastic change or a cut body: the same content again after a short wait confirms
+            # it; the old article again was a glitch (the suspect fetch stays recorded as such)
+            await asyncio.sleep(CONFIRM_WAIT_SECONDS)
+            confirming = True
+
+    async def _visit(
+        self,
+        client: httpx.AsyncClient,
+        run: _SiteRun,
+        page: DuePage,
+        host: _Host,
+        robots: Robots | None,
+        etag: str | None,
+        last_modified: str | None,
+        confirming: bool,
+    ) -> Decision | None:
+        """Fetch, extract, pass the admission gate and record one page; the gate's decision
+        (None when it was not asked: a failure, a 304, the same bytes again)."""
+        site, settings = run.site, run.site.settings
         async with host.slots:
             if host.deferred or not await host.turn():
                 self._not_fetched(run, host)
-                return
+                return None
             fetched_at = iso_utc(self.now())
             try:
                 async with self._fetch_slots:
@@ -1067,11 +1104,12 @@ class Crawler:
             except RobotsDisallowedError as exc:
                 # a redirect to a URL robots.txt keeps us from (checked before it was followed)
                 self.counts.robots_blocked += 1
+                run.done += 1
                 self._record(run, page, "blocked", fetched_at=fetched_at, error=exc)
-                return
+                return None
             except FetchError as exc:
                 self._fetch_failed(run, page, host, exc, fetched_at)
-                return
+                return None
         if host.failures:
             self.state.host_ok(host.origin)
             host.failures = 0
@@ -1081,14 +1119,15 @@ class Crawler:
         if result.not_modified:
             self.counts.not_modified += 1
             self._record(run, page, "not_modified", fetched_at=fetched_at, result=result)
-            return
+            return None
         self.counts.bytes += len(result.body)
         body_sha = hashlib.sha256(result.body).hexdigest()
         if page.fetched and body_sha == self.state.last_body_sha256(page.id):
-            # the very same bytes as last time: the same article, no need to extract again
+            # the very same bytes as the last admitted fetch: the same article, no need to
+            # extract again (refused fetches are not counted: their rows carry an error)
             self.counts.unchanged += 1
             self._record(run, page, "unchanged", fetched_at=fetched_at, result=result)
-            return
+            return None
         try:
             done = await self.pool.extract(
                 result.text,
@@ -1102,16 +1141,18 @@ class Crawler:
             why = f"extract: {exc}"
             self._page_failed(run, page.url, why.replace(f"{result.final_url}: ", "", 1))
             self._record(run, page, "failed", fetched_at=fetched_at, result=result, error=why)
-            return
+            return None
         run.extraction = run.extraction.add(done.article)
         links = done.links
         now = self.now()
-        if page.depth < site.max_depth and not links.nofollow:
+        redirected = _other_page(page.url, result.final_url)
+        if page.depth < site.max_depth and not links.nofollow and not redirected:
+            # the links of another page (the redirect's target) are that page's to give
             new = run.frontier.enqueue_many(
                 [Candidate(u) for u in links.links], page.depth + 1, "link", page.url, now=now
             )
             self.counts.discovered += len(new)
-        if links.feeds:
+        if links.feeds and not redirected:
             self.state.add_sources(
                 [
                     (normal, site.name, "feed")
@@ -1121,23 +1162,64 @@ class Crawler:
                 now=iso_utc(now),
                 found_on=page.url,
             )
-        # one page, one URL: a canonical link or a redirect to another page makes this an alias
-        target = None
-        for other, source in ((links.canonical, "canonical"), (result.final_url, "redirect")):
-            normal = run.frontier.scope(other, page.depth) if other else None
-            if normal is not None and normal != page.url:
-                target = normal
-                new = run.frontier.enqueue_many(
-                    [Candidate(normal)], page.depth, source, page.url, now=now
-                )
-                self.counts.discovered += len(new)
-                break
-        if target is not None:
+        canonical = run.frontier.scope(links.canonical, page.depth) if links.canonical else None
+        decision = decide(
+            page.url, result, done.article, self.archive.known(page.url), canonical=canonical
+        )
+        self._admit(run, page, result, done.article, decision, fetched_at)
+        return decision
+
+    def _admit(
+        self,
+        run: _SiteRun,
+        page: DuePage,
+        result: FetchResult,
+        article: Article,
+        decision: Decision,
+        fetched_at: str,
+    ) -> None:
+        """Record a fetch as the admission gate decided: a snapshot only for an admitted one."""
+        if decision.verdict is Verdict.ALIAS:
+            # one page, one URL: a redirect or canonical link to another page is an alias; its
+            # target is crawled as a page of its own when it is in scope, else a failure
+            assert decision.target is not None
+            source = "redirect" if decision.reason.startswith("redirect") else "canonical"
+            normal = run.frontier.scope(decision.target, page.depth)
+            if normal is None:
+                why = f"{decision.error} (out of scope: not followed)"
+                run.done -= 1  # fetched, but it failed all the same
+                self._page_failed(run, page.url, why)
+                self._record(run, page, "failed", fetched_at=fetched_at, result=result, error=why)
+                return
+            new = run.frontier.enqueue_many(
+                [Candidate(normal)], page.depth, source, page.url, now=self.now()
+            )
+            self.counts.discovered += len(new)
             self.counts.duplicates += 1
-            self._record(run, page, "alias", fetched_at=fetched_at, result=result)
+            self._record(
+                run, page, "alias", fetched_at=fetched_at, result=result, error=decision.error
+            )
+            return
+        if decision.verdict is Verdict.BLOCKED:
+            run.done -= 1  # fetched, but it failed all the same
+            self._page_failed(run, page.url, decision.error or decision.reason)
+            self._record(
+                run, page, "failed", fetched_at=fetched_at, result=result, error=decision.error
+            )
+            return
+        if decision.verdict is Verdict.SUSPECT:
+            self._record(
+                run, page, "suspect", fetched_at=fetched_at, result=result, error=decision.error
+            )
             return
         kind = self._record(
-            run, page, None, fetched_at=fetched_at, result=result, article=done.article
+            run,
+            page,
+            None,
+            fetched_at=fetched_at,
+            result=result,
+            article=article,
+            decision=decision,
         )
         setattr(self.counts, kind, getattr(self.counts, kind) + 1)
 
@@ -1245,6 +1327,7 @@ class Crawler:
         result: FetchResult | None = None,
         article: Article | None = None,
         error: FetchError | str | None = None,
+        decision: Decision | None = None,
     ) -> str:
         """Store one page's fetch and its next due time together; return the outcome (``outcome``,
         or new/changed/unchanged as the archive decided). Committed at once unless the outcome
@@ -1259,6 +1342,7 @@ class Crawler:
                 error=error,
                 site=run.site.name,
                 run_id=self.run_id,
+                decision=decision,
             )
             kind = outcome or saved.outcome
             self._reschedule(page, run.site.settings, kind)
@@ -1276,6 +1360,9 @@ class Crawler:
             wait = max(settings.revisit_max, settings.revisit_min)
         elif outcome == "blocked":
             wait = next_interval(interval, "blocked", settings)
+        elif outcome == "suspect":
+            # due again soon: the next run confirms or clears it (when this one did not)
+            wait = min(SUSPECT_RECHECK_SECONDS, max(interval or 0.0, settings.revisit_min))
         else:
             interval = next_interval(interval, outcome, settings)
             wait = interval
@@ -1295,6 +1382,14 @@ def _robots_trouble(robots: Robots) -> str:
     if robots.status is None:
         return robots.error or "no answer to robots.txt"
     return f"robots.txt answered {robots.error or f'HTTP {robots.status}'}"
+
+
+def _other_page(page_url: str, final_url: str) -> bool:
+    """Whether a fetch of ``page_url`` ended at another page (a redirect)."""
+    try:
+        return normalise_url(final_url) != page_url
+    except UsageError:
+        return True
 
 
 # --- the entry point -----------------------------------------------------------------------

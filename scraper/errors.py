@@ -14,7 +14,8 @@
     │   ├── BlockedAddressError            a private/loopback address, or a scheme not http(s)
     │   ├── TooManyRedirectsError          the redirect chain passed max_redirects
     │   ├── FetchTimeoutError              a connect/read timeout or the total deadline
-    │   └── BlockPageError                 a 200 whose body is a captcha or "access denied" page
+    │   ├── BlockPageError                 a 200 whose body is a captcha or "access denied" page
+    │   └── SuspectFetchError              a drastic change or cut body no refetch confirmed
     ├── ExtractError              exit 1   no article could be extracted
     ├── ArchiveError              exit 1   the archive cannot be opened, read or written
     └── CrawlLockedError          exit 3   another crawl holds the lock
@@ -137,6 +138,12 @@ class BlockPageError(FetchError):
     """The server answered 200 with a captcha or "access denied" page instead of the article."""
 
     kind = "block_page"
+
+
+class SuspectFetchError(FetchError):
+    """A drastic change or a body cut short that a refetch did not confirm: not stored."""
+
+    kind = "suspect"
 
 
 class ExtractError(ScraperError):

@@ -19,6 +19,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import islice
 
+from scraper.admission import decide
 from scraper.archive import Archive
 from scraper.extract import extract
 from scraper.extract.boilerplate import MIN_PAGES, MIN_SHARE, learn_boilerplate
@@ -46,6 +47,8 @@ class ReextractResult:
     changed: tuple[tuple[str, int], ...] = ()  #: (url, new snapshot id)
     unchanged: int = 0
     not_found: tuple[str, ...] = ()  #: pages where no article was found any more
+    #: pages whose new extraction the admission gate refused (a block page), with the reason
+    refused: tuple[tuple[str, str], ...] = ()
 
 
 def learn(
@@ -112,6 +115,7 @@ def reextract(
     pages = unchanged = 0
     changed: list[tuple[str, int]] = []
     not_found: list[str] = []
+    refused: list[tuple[str, str]] = []
     for capture in archive.latest_captures(site):
         pages += 1
         if capture.site not in boilerplate:
@@ -127,15 +131,27 @@ def reextract(
             not_found.append(capture.url)
             snapshot_id = None
         else:
-            snapshot_id = archive.save_reextracted(
-                capture.url, article, at=at, raw_sha256=capture.raw_sha256
-            )
-            if snapshot_id is None:
+            # the capture passed the gate once; the new extraction of it must pass it too
+            known = archive.known(capture.url)
+            html = capture.body.decode("utf-8", "replace")
+            decision = decide(capture.url, None, article, known, confirm=False, html=html)
+            snapshot_id = None
+            if not decision.admitted:
+                refused.append((capture.url, decision.reason))
+            elif (
+                snapshot_id := archive.save_reextracted(
+                    capture.url, article, at=at, raw_sha256=capture.raw_sha256, decision=decision
+                )
+            ) is None:
                 unchanged += 1
             else:
                 changed.append((capture.url, snapshot_id))
         if on_page is not None:
             on_page(capture.url, snapshot_id)
     return ReextractResult(
-        pages=pages, changed=tuple(changed), unchanged=unchanged, not_found=tuple(not_found)
+        pages=pages,
+        changed=tuple(changed),
+        unchanged=unchanged,
+        not_found=tuple(not_found),
+        refused=tuple(refused),
     )

@@ -27,6 +27,7 @@ from urllib.parse import urlsplit
 import zstandard
 from sqlite_utils import Database
 
+from scraper.admission import Decision, Known, decide, suspect_content
 from scraper.archive.schema import migrate
 from scraper.decode import decode_body
 from scraper.diff import word_counts
@@ -427,6 +428,7 @@ class Archive:
         error: FetchError | str | None = None,
         site: str | None = None,
         run_id: int | None = None,
+        decision: Decision | None = None,
     ) -> SaveOutcome:
         """Record one fetch attempt of ``url`` (normalised already), in one transaction.
 
@@ -439,7 +441,14 @@ class Archive:
 
         A failed attempt (``error`` given) stores the error as ``kind: message`` and never
         touches snapshots; a 304 updates only the page's fetch time and status.
+
+        An ``article`` becomes a snapshot only when the admission gate admits it: ``decision``
+        is the caller's :func:`scraper.admission.decide` verdict, or the gate is asked here
+        with what the archive knows of the page. A refused one (alias, block page, suspect) is
+        recorded like a failure whose error is the gate's reason, and keeps the validators.
         """
+        if decision is not None and not decision.admitted and error is None:
+            error = decision.error
         failed = error is not None
         not_modified = bool(result is not None and result.not_modified and not failed)
         with self.transaction() as conn:
@@ -474,6 +483,11 @@ class Archive:
                 elapsed_ms = error.elapsed_ms if error.elapsed_ms is not None else elapsed_ms
 
             snapshot_id = None
+            if not failed and not not_modified and article is not None and article.found:
+                if decision is None:
+                    decision = decide(url, result, article, self._known(conn, page_id))
+                if not decision.admitted:
+                    error_text, failed = decision.error, True
             if not failed and not not_modified and article is not None and article.found:
                 snapshot_id = self._write_snapshot(
                     conn,
@@ -560,13 +574,20 @@ class Archive:
         )
 
     def save_reextracted(
-        self, url: str, article: Article, *, at: str, raw_sha256: str | None
+        self,
+        url: str,
+        article: Article,
+        *,
+        at: str,
+        raw_sha256: str | None,
+        decision: Decision | None = None,
     ) -> int | None:
         """Store a re-extraction of the page's stored capture ``raw_sha256``.
 
         Writes a snapshot with cause ``reextract`` (and its ``changes`` row) only when the
         content hash differs from the page's latest snapshot; returns its id, else None.
-        A page that is not in the archive is a ``ValueError``.
+        A page that is not in the archive is a ``ValueError``. The admission gate decides first
+        (``decision``, or asked here): a block page found by the new extraction is not stored.
         """
         with self.transaction() as conn:
             page_id = self._page_id(conn, url)
@@ -574,9 +595,45 @@ class Archive:
                 raise ValueError(f"{url} is not in the archive; save_fetch it first")
             if not article.found:
                 return None
+            if decision is None:
+                decision = decide(url, None, article, self._known(conn, page_id), confirm=False)
+            if not decision.admitted:
+                return None
             return self._write_snapshot(
                 conn, page_id, article, fetched_at=at, raw_sha256=raw_sha256, cause="reextract"
             )
+
+    # --- admission -----------------------------------------------------------------------
+    def known(self, url: str) -> Known:
+        """What the admission gate needs to know of the page (nothing for an unknown page)."""
+        with self._errors():
+            page_id = self._page_id(self.db.conn, url)
+            return Known() if page_id is None else self._known(self.db.conn, page_id)
+
+    @staticmethod
+    def _known(conn: sqlite3.Connection, page_id: int) -> Known:
+        latest = conn.execute(
+            "SELECT title, text, confidence, content_hash "
+            "FROM snapshots WHERE page_id = ? ORDER BY id DESC LIMIT 1",
+            (page_id,),
+        ).fetchone()
+        suspect = conn.execute(
+            "SELECT error FROM fetches WHERE page_id = ? AND error LIKE 'suspect:%' AND id > "
+            "COALESCE((SELECT MAX(id) FROM fetches WHERE page_id = ? AND snapshot_id IS NOT NULL"
+            "), 0) ORDER BY id DESC LIMIT 1",
+            (page_id, page_id),
+        ).fetchone()
+        tag = suspect_content(suspect[0]) if suspect else None
+        if latest is None:
+            return Known(suspect_content=tag)
+        confidence = latest[2] if isinstance(latest[2], int | float) else 0.0
+        return Known(
+            title=latest[0],
+            text=latest[1] or "",
+            confidence=float(confidence),
+            suspect_content=tag,
+            content_hash=latest[3],
+        )
 
     # --- reading -------------------------------------------------------------------------
     def page(self, url: str) -> dict[str, Any] | None:
@@ -691,7 +748,9 @@ class Archive:
         """The newest stored capture of each page that has a snapshot (of ``site``, or all).
 
         The body is the newest successful fetch's raw body (falling back to the body the latest
-        snapshot came from). The list of pages is read first, so the caller may write (for
+        snapshot came from): never a capture the admission gate refused (an alias, a block page,
+        a suspect: their rows carry the reason as error) nor one whose final URL is another.
+        The list of pages is read first, so the caller may write (for
         instance ``save_reextracted``) while iterating.
         """
         site_clause = "" if site is None else "AND p.site = ?"
@@ -706,6 +765,7 @@ class Archive:
             LEFT JOIN fetches f ON f.id = (
                 SELECT MAX(id) FROM fetches
                 WHERE page_id = p.id AND raw_sha256 IS NOT NULL AND error IS NULL
+                    AND (url IS NULL OR url = p.url)
             )
             WHERE COALESCE(f.raw_sha256, s.raw_sha256) IS NOT NULL {site_clause}
             ORDER BY p.id

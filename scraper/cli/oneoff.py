@@ -200,7 +200,10 @@ def fetch(
     new snapshot; the server is asked with If-None-Match / If-Modified-Since. Several URLs
     are fetched one after another, each printed as soon as it is done, keeping the per-host
     gap of the crawl (delay_seconds, robots.txt Crawl-delay). One failed URL does not stop
-    the others; the exit code is 1 if any failed.
+    the others; the exit code is 1 if any failed. A URL that redirects is recorded as an alias
+    and the answer archived as the target's page (an error when a page with snapshots now
+    leads to another host); a block page is not stored; a drastic change is stored only once
+    a refetch confirms it.
 
     \b
     Examples:
@@ -254,6 +257,8 @@ def fetch(
             click.echo(f"{page.url}: not modified since the last fetch", err=True)
         if article is None:
             return 0
+        if page.alias_of is not None:
+            click.echo(f"{page.alias_of}: redirects to {page.url} (an alias)", err=True)
         if page.saved is not None and not page.not_modified:
             click.echo(f"{page.url}: {page.saved.outcome}", err=True)
         if output_format == "json":

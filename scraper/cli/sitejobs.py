@@ -196,11 +196,14 @@ def boilerplate(
 def reextract(site_name: str | None, config_path: Path, db_path: Path) -> None:
     """Re-run extraction on the stored raw bodies with the current extractor and rules.
 
-    Uses the newest stored body of each page, decoded with the charset its fetch used, the
-    site's strip rules and its learned boilerplate. A page whose result differs from its
-    latest snapshot gets a new snapshot marked as a re-extraction (cause "reextract"), so diff
-    and changes can tell it from a change of the site. Prints each changed URL and its new
-    snapshot id; a summary goes to stderr.
+    Uses the newest stored body of each page that the admission gate let in (never an alias,
+    block page or suspect capture, nor one fetched from another URL), decoded with the charset
+    its fetch used, the site's strip rules
+    and its learned boilerplate; a new extraction that is a block page is refused. A page
+    whose result differs from its latest snapshot gets a new snapshot
+    marked as a re-extraction (cause "reextract"), so diff and changes can tell it from a
+    change of the site. Prints each changed URL and its new snapshot id; a summary goes to
+    stderr.
 
     \b
     Examples:
@@ -228,8 +231,11 @@ def reextract(site_name: str | None, config_path: Path, db_path: Path) -> None:
             strip_for=lambda site: rules.get(site or "", ()),
             on_page=on_page,
         )
+    for url, reason in result.refused:
+        click.echo(f"{url}: not stored: {reason}", err=True)
+    refused = f", {len(result.refused)} refused" if result.refused else ""
     click.echo(
         f"re-extracted {result.pages} pages: {len(result.changed)} changed, "
-        f"{result.unchanged} unchanged, {len(result.not_found)} without an article",
+        f"{result.unchanged} unchanged, {len(result.not_found)} without an article{refused}",
         err=True,
     )

@@ -1,6 +1,6 @@
 """``make stress``: the whole fault matrix through fetch(), then a crawl of a faulty local site.
 
-Run with ``make stress`` (``python -m tests.benchmarks.stress``). Two parts:
+Run with ``make stress`` (``python -m tests.benchmarks.stress``). Three parts:
 
 1. **Fault matrix.** Every fault of tests/faults.py (and every robots.txt failure) through
    :func:`scraper.fetch.fetch` with the default 10 MB cap and short deadlines: the outcome
@@ -13,6 +13,11 @@ Run with ``make stress`` (``python -m tests.benchmarks.stress``). Two parts:
    archive: every faulty answer is recorded as a failed fetch (or left for a later run), no
    good snapshot is lost or replaced, no snapshot is made of a fault, and SQLite's
    integrity_check is ok.
+
+3. **Admission gate** (tests/benchmarks/stress_gate.py): pages that turn into redirects, block
+   pages, cut bodies, glitches and real rewrites on a revisit, through crawl, fetch and
+   reextract; prints "bogus snapshots: 0" and "good snapshots replaced: 0", counted from the
+   archive (``--skip-gate``, ``--gate-pages N``).
 
 The table printed at the end has: faults tried, handled, snapshots lost (must be 0), bogus
 snapshots (must be 0), peak RSS, seconds. Options: ``--pages N``, ``--faulty F``,
@@ -41,6 +46,7 @@ from scraper import errors
 from scraper.config import Settings
 from scraper.fetch import fetch, fetch_robots, make_client
 from tests.benchmarks.bench_crawl import WORDS
+from tests.benchmarks.stress_gate import GateReport, gate_ok, print_gate, stress_gate
 from tests.faults import FAULTS, Fault, FaultServer
 from tests.test_faults import CountingTransport
 
@@ -388,6 +394,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pages", type=int, default=5000)
     parser.add_argument("--faulty", type=float, default=0.10)
     parser.add_argument("--skip-crawl", action="store_true")
+    parser.add_argument("--skip-gate", action="store_true", help="skip the admission part")
+    parser.add_argument("--gate-pages", type=int, default=400)
     parser.add_argument("--keep", action="store_true")
     args = parser.parse_args(argv)
 
@@ -408,10 +416,13 @@ def main(argv: list[str] | None = None) -> int:
     )
 
     crawl: dict[str, object] | None = None
+    gate: GateReport | None = None
     workdir = Path(tempfile.mkdtemp(prefix="scraper-stress-"))
     try:
         if not args.skip_crawl:
             crawl = stress_crawl(args.pages, args.faulty, workdir)
+        if not args.skip_gate:
+            gate = stress_gate(args.gate_pages, workdir)
     finally:
         if args.keep:
             print(f"kept {workdir}")
@@ -444,9 +455,13 @@ def main(argv: list[str] | None = None) -> int:
             print(f"crawl {i}: {' '.join(summary.split())}")
     else:
         print("| crawl | skipped | | | | | |")
+    if gate is not None:
+        print_gate(gate)
     ok = handled == len(rows) and burst_ok == burst_tried
     if crawl is not None:
         ok = ok and crawl.lost == 0 and crawl.bogus == 0 and crawl.fetched_as_good == 0
+    if gate is not None:
+        ok = ok and gate_ok(gate)
     return 0 if ok else 1
 
 
