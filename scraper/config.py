@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from scraper.errors import ConfigError
+from scraper.noise import NoiseRules
 
 DEFAULT_USER_AGENT = "scraper/0.1 (+https://example.org/scraper)"
 DEFAULT_CONFIG_PATH = Path("config/sites.toml")
@@ -76,6 +77,22 @@ class Settings:
         False, "allow loopback, private and link-local addresses (local sites)"
     )
     extract_timeout_seconds: float = _setting(20.0, "time budget of one page's extraction")
+    # change monitoring (scraper.noise, scraper.notify); see the README's "Monitoring"
+    ignore_text: tuple[str, ...] = _setting(
+        (), "regexes: matching lines of the text do not count as a change (they are stored)"
+    )
+    min_change_words: int = _setting(
+        0, "changes of fewer words are stored but raise no notification (0: every change)"
+    )
+    notify: tuple[str, ...] = _setting((), "Apprise URLs told about changes after each run")
+    notify_digest: bool = _setting(False, "one message per run and target instead of one per page")
+    feed_path: str = _setting("", "write an Atom feed of the site's changes here after each crawl")
+
+    def noise_rules(self) -> NoiseRules:
+        """The noise rules of these settings (scraper.noise)."""
+        # validated when the config was loaded (_coerce_setting)
+        patterns = tuple(re.compile(p) for p in self.ignore_text)
+        return NoiseRules(ignore_text=patterns, min_change_words=self.min_change_words)
 
 
 SETTING_NAMES = frozenset(f.name for f in dataclasses.fields(Settings))
@@ -136,6 +153,13 @@ def _coerce_setting(name: str, value: Any, where: str) -> Any:
     if spec.metadata.get("duration"):
         return parse_duration(value, where=where)
     kind: type = type(spec.default)
+    if kind is tuple:
+        items = _str_list(value, where)
+        if name == "ignore_text":
+            _patterns(list(items), where)
+        elif name == "notify" and not all("://" in item for item in items):
+            raise ConfigError(f"{where}: expected Apprise URLs such as 'json://host/path'")
+        return items
     if kind is bool:
         if not isinstance(value, bool):
             raise ConfigError(f"{where}: expected true or false, got {value!r}")
@@ -178,6 +202,8 @@ def settings_from_env(base: Settings, environ: Mapping[str, str]) -> Settings:
         value: Any = raw
         if kind is bool:
             value = raw.strip().lower() in {"1", "true", "yes", "on"}
+        elif kind is tuple:
+            value = raw.split()  # SCRAPER_NOTIFY="json://a mailto://b": separated by spaces
         elif kind is int and raw.strip().lstrip("-").isdigit():
             value = int(raw)
         elif kind is float:

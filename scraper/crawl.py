@@ -1016,6 +1016,7 @@ class Crawler:
                 error=error,
                 site=run.site.name,
                 run_id=self.run_id,
+                noise=run.site.settings.noise_rules(),
             )
             kind = outcome or saved.outcome
             self._reschedule(page, run.site.settings, kind)

@@ -101,7 +101,14 @@ async def fetch_and_archive(
         timeout_seconds=settings.extract_timeout_seconds,
     )
     saved = (
-        archive.save_fetch(url, fetched_at=fetched_at, result=result, article=article, site=site)
+        archive.save_fetch(
+            url,
+            fetched_at=fetched_at,
+            result=result,
+            article=article,
+            site=site,
+            noise=settings.noise_rules(),
+        )
         if archive is not None
         else None
     )
