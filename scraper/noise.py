@@ -103,6 +103,8 @@ _COUNTER = re.compile(
     r"\b(?:views?|reads?|comments?|shares?|likes?|votes?|hits?|visits?)\s*[:(]?\s*\d[\d,.]*[kmb]?\b",
     re.IGNORECASE,
 )
+#: a date and a clock time side by side, in either order, are one moment
+_WHEN = re.compile(r"<(?:date|time)>(?:(?:\s*(?:[,|·@-]|at|on)\s*|\s+)<(?:date|time)>)*")
 _URL_QUERY = re.compile(r"(https?://[^\s?#]+)\?[^\s#]*")
 
 
@@ -160,6 +162,7 @@ def _mask_line(line: str) -> tuple[str, bool]:
         line = _COUNTER.sub("<count>", line)
         line = _DATE.sub("<date>", line)
         line = _CLOCK.sub("<time>", line)
+        line = _WHEN.sub("<when>", line)
     return line, furniture
 
 
@@ -187,6 +190,11 @@ def _key_title(title: str | None) -> str:
     return _RELATIVE.sub("<ago>", normalise_line(title or ""))
 
 
+def _key_author(author: str | None) -> str:
+    # a byline extracted as the author often carries "Updated 5 minutes ago · 1,234 views"
+    return _mask_line(normalise_line(author or ""))[0]
+
+
 def judge(
     new: Version,
     recent: Sequence[Version],
@@ -197,14 +205,14 @@ def judge(
     if not recent:
         return Verdict("first")
     new_lines = comparison_lines(new.text, rules)
-    new_key = (_key_title(new.title), normalise_line(new.author or ""), new_lines)
+    new_key = (_key_title(new.title), _key_author(new.author), new_lines)
     recent = recent[: max(1, rules.compared_versions)]
     latest_lines: list[str] = []
     for index, old in enumerate(recent):
         old_lines = comparison_lines(old.text, rules)
         if index == 0:
             latest_lines = old_lines
-        old_key = (_key_title(old.title), normalise_line(old.author or ""), old_lines)
+        old_key = (_key_title(old.title), _key_author(old.author), old_lines)
         if old_key == new_key:
             return Verdict("noise" if index == 0 else "reverted", same_as=old.id)
     added, removed = word_counts("\n".join(latest_lines), "\n".join(new_lines))
