@@ -12,7 +12,7 @@ import dataclasses
 import os
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -88,11 +88,16 @@ class Settings:
     notify_digest: bool = _setting(False, "one message per run and target instead of one per page")
     feed_path: str = _setting("", "write an Atom feed of the site's changes here after each crawl")
 
-    def noise_rules(self) -> NoiseRules:
-        """The noise rules of these settings (scraper.noise)."""
+    def noise_rules(self, boilerplate: Collection[str] = ()) -> NoiseRules:
+        """The noise rules of these settings (scraper.noise), with the site's learned
+        ``boilerplate`` lines."""
         # validated when the config was loaded (_coerce_setting)
         patterns = tuple(re.compile(p) for p in self.ignore_text)
-        return NoiseRules(ignore_text=patterns, min_change_words=self.min_change_words)
+        return NoiseRules(
+            ignore_text=patterns,
+            min_change_words=self.min_change_words,
+            boilerplate=frozenset(boilerplate),
+        )
 
 
 SETTING_NAMES = frozenset(f.name for f in dataclasses.fields(Settings))
@@ -139,6 +144,11 @@ class Config:
                 return site
         known = ", ".join(s.name for s in self.sites) or "none"
         raise ConfigError(f"{self.path}: no site named {name!r} (known: {known})")
+
+    def notify_targets(self) -> tuple[str, ...]:
+        """Every Apprise URL the config names (``[defaults]`` and each site), once each."""
+        targets = [*self.defaults.notify, *(t for s in self.sites for t in s.settings.notify)]
+        return tuple(dict.fromkeys(targets))
 
     def select(self, names: tuple[str, ...] | list[str]) -> tuple[Site, ...]:
         """The sites named, in config order, or every site when no name is given."""

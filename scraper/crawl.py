@@ -330,6 +330,8 @@ class CrawlSummary:
     stale_lock_pid: int | None = None
     #: warning lines for the sites whose extraction collapsed this run (scraper.sitehealth)
     collapsed_sites: tuple[str, ...] = ()
+    #: lines from the notifications and feeds sent after the run (scraper.notify)
+    notices: tuple[str, ...] = ()
 
     def counts(self) -> dict[str, int]:
         return {
@@ -364,7 +366,11 @@ class CrawlSummary:
         if self.deferred:
             parts.append(f"{self.deferred} deferred to a later run")
         return "\n".join(
-            [f"crawl #{self.run_id}: " + ", ".join(parts), *self.extraction_warnings()]
+            [
+                f"crawl #{self.run_id}: " + ", ".join(parts),
+                *self.extraction_warnings(),
+                *self.notices,
+            ]
         )
 
     def extraction_warnings(self) -> list[str]:
@@ -1016,7 +1022,7 @@ class Crawler:
                 error=error,
                 site=run.site.name,
                 run_id=self.run_id,
-                noise=run.site.settings.noise_rules(),
+                noise=run.site.settings.noise_rules(run.boilerplate),
             )
             kind = outcome or saved.outcome
             self._reschedule(page, run.site.settings, kind)
@@ -1087,8 +1093,9 @@ def crawl(
                 on_progress=on_progress,
             )
             crawler.stale_lock_pid = lock.stale_pid
+            started_at = iso_utc(clock())
             run_id = state.start_run(
-                started_at=iso_utc(clock()), pid=os.getpid(), sites=[s.name for s in sites]
+                started_at=started_at, pid=os.getpid(), sites=[s.name for s in sites]
             )
             exit_code = 1
             try:
@@ -1114,4 +1121,15 @@ def crawl(
                         seconds=round(final.seconds, 3),
                         exit_code=exit_code,
                     )
-            return summary
+            # after the run's writes are committed; never fails the crawl (scraper.notify)
+            from scraper.notify import after_run
+
+            notices = after_run(
+                archive,
+                sites,
+                now=iso_utc(clock()),
+                started_at=started_at,
+                targets=config.notify_targets(),
+                warnings=summary.collapsed_sites,
+            )
+            return dataclasses.replace(summary, notices=tuple(notices))

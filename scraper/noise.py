@@ -13,7 +13,8 @@ the article, and the keys are compared with the page's last few versions (as url
 - a run of consecutive furniture lines (a "related" or "most read" list) is compared as a
   set of lines: a reshuffle is not a change; an item added or removed is;
 - query strings of URLs written in the text (cache busters) are dropped;
-- lines matching a site's ``ignore_text`` regexes are left out (the stored text keeps them).
+- lines matching a site's ``ignore_text`` regexes are left out (the stored text keeps them),
+  and so are the site's learned boilerplate lines (which extraction drops once learned).
 
 The verdict: ``unchanged``/``noise`` (same key as the latest version), ``reverted`` (same key
 as an earlier one of the last COMPARED_VERSIONS: a page flipping between variants), ``minor``
@@ -115,6 +116,9 @@ class NoiseRules:
     ignore_text: tuple[re.Pattern[str], ...] = ()
     min_change_words: int = 0
     compared_versions: int = COMPARED_VERSIONS
+    #: the site's learned boilerplate lines: a version stored before they were learned
+    #: still has them, and their going is our extraction changing, not the site
+    boilerplate: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,11 +173,12 @@ def _mask_line(line: str) -> tuple[str, bool]:
 def comparison_lines(text: str, rules: NoiseRules | None = None) -> list[str]:
     """The lines of ``text`` that a comparison reads, noise masked, lists in a stable order."""
     ignore = rules.ignore_text if rules is not None else ()
+    boilerplate = rules.boilerplate if rules is not None else frozenset()
     out: list[str] = []
     block: list[str] = []
     for raw in text.splitlines():
         line = normalise_line(raw)
-        if not line or any(p.search(line) for p in ignore):
+        if not line or raw.strip() in boilerplate or any(p.search(line) for p in ignore):
             continue
         masked, furniture = _mask_line(line)
         if furniture:

@@ -107,7 +107,7 @@ async def fetch_and_archive(
             result=result,
             article=article,
             site=site,
-            noise=settings.noise_rules(),
+            noise=settings.noise_rules(boilerplate),
         )
         if archive is not None
         else None

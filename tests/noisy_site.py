@@ -47,6 +47,7 @@ class NoisySite:
 
     pages: dict[int, Page] = field(default_factory=dict)
     seed: int = 1
+    base: str = ""
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @classmethod
@@ -65,6 +66,7 @@ class NoisySite:
 
     def serve(self, server: LocalServer) -> None:
         """Route every page and an index linking to them on ``server``."""
+        self.base = server.base
         for n in self.pages:
             server.route(self.path(n), handler=self._handler(n))
         links = "".join(f'<li><a href="{self.path(n)}">Story {n}</a></li>' for n in self.pages)
@@ -116,23 +118,24 @@ class NoisySite:
             f"<p>{unicodedata.normalize(form, p).replace(' ', space, 3)}</p>" for p in paragraphs
         )
         body = body.replace("'", quote)
-        most_read = [f"Story {k} about the town" for k in range(1, 6)]
+        most_read = sorted(self.pages)[:5]
         rng.shuffle(most_read)
         bust = rng.randint(10**6, 10**7)
         items = "".join(
-            f'<li><a href="/news/{k}.html?v={bust}">{t}</a></li>'
-            for k, t in enumerate(most_read, 1)
+            f'<li><a href="/news/{k}.html">Story {k} about the town</a></li>' for k in most_read
         )
         return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{headline}</title>
-<link rel="stylesheet" href="/static/site.css?cb={bust}"></head>
+<link rel="stylesheet" href="/static/site.css?cb={bust}">
+<link rel="canonical" href="{self.base}/news/{n}.html"></head>
 <body>
-<nav><a href="/">Home</a> <a href="/news/">News</a></nav>
+<nav><a href="/news/">News</a></nav>
 <main><article>
 <h1>{headline}</h1>
 <p class="byline">By Ana Ruiz · Updated {minutes} minutes ago · {views} views</p>
 <p class="dateline">Posted {clock}, {date}</p>
 {body}
+<p>See the <a href="https://maps.example.org/plan?cb={bust}">map of the plan</a>.</p>
 <p>{rng.randint(2, 400)} comments · Shares: {rng.randint(2, 900)}</p>
 <h2>Most read</h2>
 <ul>{items}</ul>
