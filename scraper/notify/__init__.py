@@ -60,7 +60,7 @@ def queue_events(
         settings = site.settings
         if not settings.notify:
             continue
-        rules = settings.noise_rules()
+        rules = settings.noise_rules(archive.boilerplate(site.name))
         digest = settings.notify_digest
         events: list[tuple[str, str, str, str | None, int | None, int | None, tuple[str, str]]] = []
         after = queue.site_cursor(archive, site.name)

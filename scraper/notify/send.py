@@ -8,8 +8,11 @@ private-address policy of fetched pages. Sending never raises: it returns why it
 from __future__ import annotations
 
 import logging
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 
-from tenacity import Retrying, retry_if_result, stop_after_attempt, wait_exponential_jitter
+from tenacity import Retrying, retry_if_result, stop_after_attempt, wait_exponential, wait_random
 
 #: attempts per message and run (an unsent message is tried again by the next run)
 SEND_ATTEMPTS = 3
@@ -18,11 +21,21 @@ SEND_FIRST_WAIT_SECONDS = 0.5
 SEND_MAX_WAIT_SECONDS = 4.0
 
 
+@contextmanager
+def _quiet() -> Iterator[None]:
+    # Apprise's e-mail plugin imports the stdlib's deprecated imghdr on Python 3.11-3.12: a
+    # warning about Apprise's own code, of no use to our user
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        yield
+
+
 def shown(target: str) -> str:
     """The target with its secrets (passwords, tokens) masked, for messages and logs."""
     import apprise
 
-    plugin = apprise.Apprise.instantiate(target)
+    with _quiet():
+        plugin = apprise.Apprise.instantiate(target)
     if plugin is None:
         return target.split("://", 1)[0] + "://..."
     return str(plugin.url(privacy=True))  # type: ignore[no-untyped-call]
@@ -32,10 +45,11 @@ def _once(target: str, title: str, body: str) -> str | None:
     import apprise
 
     notifier = apprise.Apprise()
-    if not notifier.add(target):
-        return "not a valid Apprise URL"
-    with apprise.LogCapture(level=logging.WARNING) as log:  # type: ignore[no-untyped-call]
-        ok = bool(notifier.notify(title=title, body=body))
+    with _quiet():
+        if not notifier.add(target):
+            return "not a valid Apprise URL"
+        with apprise.LogCapture(level=logging.WARNING) as log:  # type: ignore[no-untyped-call]
+            ok = bool(notifier.notify(title=title, body=body))
     if ok:
         return None
     lines = [line.split(" - ", 2)[-1].strip() for line in log.getvalue().splitlines()]
@@ -53,7 +67,8 @@ def send(target: str, title: str, body: str) -> tuple[str | None, int]:
 
     retrying = Retrying(
         stop=stop_after_attempt(SEND_ATTEMPTS),
-        wait=wait_exponential_jitter(initial=SEND_FIRST_WAIT_SECONDS, max=SEND_MAX_WAIT_SECONDS),
+        wait=wait_exponential(multiplier=SEND_FIRST_WAIT_SECONDS, max=SEND_MAX_WAIT_SECONDS)
+        + wait_random(0, SEND_FIRST_WAIT_SECONDS / 2),
         retry=retry_if_result(
             lambda reason: reason is not None and reason != "not a valid Apprise URL"
         ),
