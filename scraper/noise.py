@@ -104,6 +104,8 @@ _COUNTER = re.compile(
     r"\b(?:views?|reads?|comments?|shares?|likes?|votes?|hits?|visits?)\s*[:(]?\s*\d[\d,.]*[kmb]?\b",
     re.IGNORECASE,
 )
+#: words one of which every match of _RELATIVE contains
+_RELATIVE_HINTS = ("ago", "now", "yesterday", "today", "last", "past")
 #: a date and a clock time side by side, in either order, are one moment
 _WHEN = re.compile(r"<(?:date|time)>(?:(?:\s*(?:[,|·@-]|at|on)\s*|\s+)<(?:date|time)>)*")
 _URL_QUERY = re.compile(r"(https?://[^\s?#]+)\?[^\s#]*")
@@ -137,7 +139,8 @@ class Verdict:
 
     kind: Kind
     same_as: int | None = None  #: the version it equals (noise, reverted)
-    words_added: int = 0  #: counted on the comparison keys (noise masked)
+    #: counted on the comparison keys (noise masked), only when ``min_change_words`` is set
+    words_added: int = 0
     words_removed: int = 0
 
     @property
@@ -153,15 +156,22 @@ class Verdict:
 
 def normalise_line(line: str) -> str:
     """One line with Unicode and whitespace normalised (what every comparison starts from)."""
-    line = unicodedata.normalize("NFKC", line).translate(_TRANSLATE)
+    if not line.isascii():
+        if not unicodedata.is_normalized("NFKC", line):
+            line = unicodedata.normalize("NFKC", line)
+        line = line.translate(_TRANSLATE)
     return " ".join(line.split())
 
 
 def _mask_line(line: str) -> tuple[str, bool]:
     """The line with its noise masked, and whether it is furniture."""
-    line = _URL_QUERY.sub(r"\1", line)
-    line = _RELATIVE.sub("<ago>", line)
-    furniture = len(line.split()) <= FURNITURE_MAX_WORDS
+    # the cheap tests first: most body lines hold no URL and no relative time
+    if "://" in line:
+        line = _URL_QUERY.sub(r"\1", line)
+    lower = line.lower()
+    if any(word in lower for word in _RELATIVE_HINTS):
+        line = _RELATIVE.sub("<ago>", line)
+    furniture = line.count(" ") < FURNITURE_MAX_WORDS
     if furniture:
         line = _COUNTER.sub("<count>", line)
         line = _DATE.sub("<date>", line)
@@ -220,8 +230,10 @@ def judge(
         old_key = (_key_title(old.title), _key_author(old.author), old_lines)
         if old_key == new_key:
             return Verdict("noise" if index == 0 else "reverted", same_as=old.id)
+    if not rules.min_change_words:
+        return Verdict("edit")  # the words are counted only when a rule needs them
     added, removed = word_counts("\n".join(latest_lines), "\n".join(new_lines))
     title_changed = _key_title(new.title) != _key_title(recent[0].title)
-    if not title_changed and rules.min_change_words and added + removed < rules.min_change_words:
+    if not title_changed and added + removed < rules.min_change_words:
         return Verdict("minor", words_added=added, words_removed=removed)
     return Verdict("edit", words_added=added, words_removed=removed)

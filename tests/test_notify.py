@@ -355,3 +355,53 @@ def test_feed_to_an_unwritable_place_is_one_line(tmp_path: Path, db_path: Path) 
     assert result.exit_code == 1
     assert result.stderr.startswith(f"Error: {blocker / 'feed.atom'}: cannot write the feed")
     assert len(result.stderr.splitlines()) == 1
+
+
+def test_a_target_that_is_down_costs_one_message_per_run(
+    noisy: tuple[NoisySite, LocalServer], hook: Webhook, tmp_path: Path, db_path: Path
+) -> None:
+    site, server = noisy
+    config = write_config(tmp_path, server, f'notify = ["{hook.target}"]')
+    crawl(config, db_path)
+    hook.fail = True
+    for n in (1, 2, 3):
+        site.edit(n, "paragraph")
+    result = crawl(config, db_path)
+    assert "notify: 0 sent, 1 failed, 2 not tried (their target failed)" in result.stderr
+    assert hook.refused == 3  # one message's attempts, not nine
+    hook.fail = False
+    result = crawl(config, db_path)
+    assert "notify: 3 sent, 0 failed" in result.stderr
+    assert len(hook.messages()) == 3
+
+
+def test_scraper_notify_waits_for_no_crawl(
+    noisy: tuple[NoisySite, LocalServer], hook: Webhook, tmp_path: Path, db_path: Path
+) -> None:
+    from scraper.crawl import CrawlLock
+
+    _, server = noisy
+    config = write_config(tmp_path, server, f'notify = ["{hook.target}"]')
+    Archive(db_path).close()
+    with CrawlLock(db_path):
+        result = run("notify", "--config", str(config), "--db", str(db_path))
+    assert result.exit_code == 3
+    assert len(result.stderr.splitlines()) == 1
+
+
+def test_feed_stays_valid_xml_with_control_characters(tmp_path: Path, db_path: Path) -> None:
+    from scraper.models import Article, FetchResult
+
+    with Archive(db_path) as archive:
+        for i, text in enumerate(
+            ["Line one\x0b with a tab\x01.\nSecond & <line>.", "Changed \x0c."]
+        ):
+            url = "https://example.org/a"
+            result = FetchResult(url, url, 200, "2026-03-01T12:00:00Z", 1, body=b"x")
+            article = Article(url=url, title=f"T\x07 {i}", text=text, found=True)
+            archive.save_fetch(
+                url, fetched_at=f"2026-03-0{i + 1}T12:00:00Z", result=result, article=article
+            )
+    out = run("feed", "--db", str(db_path))
+    entries = ET.fromstring(out.stdout).findall(f"{ATOM}entry")
+    assert [e.findtext(f"{ATOM}title") for e in entries] == ["T 1", "T 0"]

@@ -85,9 +85,11 @@ def notify(config_path: Path, db_path: Path, test: bool, site_names: tuple[str, 
         sys.exit(1 if failed else 0)
 
     from scraper.archive import Archive
+    from scraper.crawl import CrawlLock
     from scraper.notify import send_pending
 
-    with Archive(db_path) as archive:
+    # a crawl sends the same queue at its end: one sender at a time, or a message goes twice
+    with CrawlLock(db_path), Archive(db_path) as archive:
         report = send_pending(archive, now=now_iso(), targets=targets)
     for line in report.lines() or ["notify: nothing to send"]:
         click.echo(line, err=True)

@@ -32,12 +32,17 @@ class SendReport:
 
     sent: int = 0  #: messages delivered (a digest counts once)
     failed: int = 0
+    #: messages not tried because their target had just failed (a target that is down costs
+    #: one message's retries per run, not every message's)
+    skipped: int = 0
     errors: list[str] = field(default_factory=list)  #: one line per failed message
 
     def lines(self) -> list[str]:
         if not self.sent and not self.failed:
             return []
         head = f"notify: {self.sent} sent, {self.failed} failed"
+        if self.skipped:
+            head += f", {self.skipped} not tried (their target failed)"
         if self.failed:
             head += " (kept, sent again by the next run)"
         return [head, *self.errors]
@@ -119,7 +124,7 @@ def send_pending(archive: Archive, *, now: str, targets: Sequence[str] | None = 
         digest = [r for r in rows if r.digest]
         if digest:
             batches.append(digest)
-        for batch in batches:
+        for index, batch in enumerate(batches):
             if len(batch) == 1 and not batch[0].digest:
                 title, body = batch[0].title, batch[0].body
             else:
@@ -133,6 +138,8 @@ def send_pending(archive: Archive, *, now: str, targets: Sequence[str] | None = 
                 queue.mark_failed(archive, ids, error=reason, attempts=attempts)
                 report.failed += 1
                 report.errors.append(f"notify: {shown(target)}: {title}: {reason}")
+                report.skipped += len(batches) - index - 1
+                break
     return report
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import html
 import os
+import re
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -25,6 +26,9 @@ if TYPE_CHECKING:
     from scraper.models import Snapshot
 
 ATOM_NS = "http://www.w3.org/2005/Atom"
+#: characters XML 1.0 does not allow, whatever the escaping (C0 controls but tab and newlines,
+#: lone surrogates, U+FFFE and U+FFFF)
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 #: entries in a feed at most
 FEED_ENTRIES = 100
 #: unchanged words kept around each change in an entry's diff
@@ -130,7 +134,8 @@ def render_feed(
     updated = str(rows[0]["fetched_at"]) if rows else now
     name = ", ".join(sites) if sites else "all sites"
     feed_id = "urn:scraper:feed:" + ",".join(sorted(sites or ["all"])).replace(" ", "%20")
-    return (
+    return _NOT_XML.sub(
+        "",
         '<?xml version="1.0" encoding="utf-8"?>\n'
         f'<feed xmlns="{ATOM_NS}">\n'
         f"  <id>{escape(feed_id)}</id>\n"
@@ -139,7 +144,7 @@ def render_feed(
         "  <author><name>scraper</name></author>\n"
         '  <generator uri="https://example.org/scraper">scraper</generator>\n'
         + "".join(entries)
-        + "</feed>\n"
+        + "</feed>\n",
     )
 
 
