@@ -405,3 +405,28 @@ def test_feed_stays_valid_xml_with_control_characters(tmp_path: Path, db_path: P
     out = run("feed", "--db", str(db_path))
     entries = ET.fromstring(out.stdout).findall(f"{ATOM}entry")
     assert [e.findtext(f"{ATOM}title") for e in entries] == ["T 1", "T 0"]
+
+
+def test_changes_made_while_a_site_had_no_notify_are_not_sent_later(
+    noisy: tuple[NoisySite, LocalServer], hook: Webhook, tmp_path: Path, db_path: Path
+) -> None:
+    site, server = noisy
+    with_notify = write_config(tmp_path, server, f'notify = ["{hook.target}"]')
+    crawl(with_notify, db_path)
+    site.edit(1, "number")
+    crawl(write_config(tmp_path, server, ""), db_path)
+    site.edit(2, "number")
+    crawl(write_config(tmp_path, server, f'notify = ["{hook.target}"]'), db_path)
+    (message,) = hook.messages()
+    assert message["message"].startswith(server.url("/news/2.html"))
+
+
+def test_an_unwritable_feed_path_is_a_notice_not_a_failure(
+    noisy: tuple[NoisySite, LocalServer], tmp_path: Path, db_path: Path
+) -> None:
+    _, server = noisy
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    config = write_config(tmp_path, server, f'feed_path = "{blocker / "feed.atom"}"')
+    result = crawl(config, db_path)
+    assert f"feed: {blocker / 'feed.atom'}: cannot write:" in result.stderr

@@ -64,6 +64,8 @@ def queue_events(
     for site in sites:
         settings = site.settings
         if not settings.notify:
+            # what changed while a site had no subscribers is not sent when it gets some
+            cursors[site.name] = queue.latest_snapshot_id(archive, site.name)
             continue
         rules = settings.noise_rules(archive.boilerplate(site.name))
         digest = settings.notify_digest
