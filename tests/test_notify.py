@@ -430,3 +430,32 @@ def test_an_unwritable_feed_path_is_a_notice_not_a_failure(
     config = write_config(tmp_path, server, f'feed_path = "{blocker / "feed.atom"}"')
     result = crawl(config, db_path)
     assert f"feed: {blocker / 'feed.atom'}: cannot write:" in result.stderr
+
+
+def test_an_edit_stored_by_a_run_that_died_before_sending_is_sent_by_the_next(
+    noisy: tuple[NoisySite, LocalServer], hook: Webhook, tmp_path: Path, db_path: Path
+) -> None:
+    """A run killed between its writes and its notifications: the queue cursor has not moved
+    past the edit it stored, so the next run queues and sends it."""
+    from scraper.extract import extract
+    from scraper.models import FetchResult
+
+    site, server = noisy
+    config = write_config(tmp_path, server, f'notify = ["{hook.target}"]')
+    crawl(config, db_path)
+    site.edit(3, "correction")
+    url = server.url("/news/3.html")
+    html = site.render(3)
+    with Archive(db_path) as archive:  # what the dead run wrote, and nothing more
+        saved = archive.save_fetch(
+            url,
+            fetched_at="2026-03-01T12:00:00Z",
+            result=FetchResult(url, url, 200, "2026-03-01T12:00:00Z", 1, body=html.encode()),
+            article=extract(html, url),
+            site="town",
+        )
+    assert saved.change_kind == "edit"
+    crawl(config, db_path)
+    (message,) = hook.messages()
+    assert message["message"].startswith(url)
+    assert f"-> {saved.snapshot_id} " in message["message"]
