@@ -8,8 +8,9 @@ the article, and the keys are compared with the page's last few versions (as url
 - Unicode (NFKC, quotes, dashes, zero-width characters) and whitespace are normalised;
 - relative times ("5 minutes ago", "just now", "yesterday") are masked everywhere;
 - in *furniture*, lines of at most FURNITURE_MAX_WORDS words (bylines, datelines, counters,
-  list items), dates, clock times and counters ("1,234 views", "12 comments") are masked too;
-  in longer lines (the body) every number and date counts;
+  list items), counters ("1,234 views", "12 comments") are masked too, and so are dates and
+  clock times in datelines (a short line that is little more than a date or time, or that says
+  "posted", "updated", "published"...); in longer lines (the body) every number and date counts;
 - a run of consecutive furniture lines (a "related" or "most read" list) is compared as a
   set of lines: a reshuffle is not a change; an item added or removed is;
 - query strings of URLs written in the text (cache busters) are dropped;
@@ -104,6 +105,13 @@ _COUNTER = re.compile(
     r"\b(?:views?|reads?|comments?|shares?|likes?|votes?|hits?|visits?)\s*[:(]?\s*\d[\d,.]*[kmb]?\b",
     re.IGNORECASE,
 )
+#: words that make a short line with a date or a time a dateline
+_DATELINE_WORDS = re.compile(
+    r"\b(?:posted|published|updated|modified|edited|as of|ago|copyright|last (?:updated|modified))"
+    r"\b|©",
+    re.IGNORECASE,
+)
+_YEAR = re.compile(r"\b(?:19|20)\d{2}\b")
 #: words one of which every match of _RELATIVE contains
 _RELATIVE_HINTS = ("ago", "now", "yesterday", "today", "last", "past")
 #: a date and a clock time side by side, in either order, are one moment
@@ -174,9 +182,17 @@ def _mask_line(line: str) -> tuple[str, bool]:
     furniture = line.count(" ") < FURNITURE_MAX_WORDS
     if furniture:
         line = _COUNTER.sub("<count>", line)
-        line = _DATE.sub("<date>", line)
-        line = _CLOCK.sub("<time>", line)
-        line = _WHEN.sub("<when>", line)
+        dated = _CLOCK.sub("<time>", _DATE.sub("<date>", line))
+        dateline = _DATELINE_WORDS.search(line) is not None
+        if dateline:
+            dated = _YEAR.sub("<date>", dated)  # "(c) 2026", "updated in 2025"
+        dated = _WHEN.sub("<when>", dated)
+        if dated != line:
+            # a dateline ("Posted 9:30 AM, 4 March", "Tue, 3 March 2026"), not a short
+            # sentence of the article that names a date ("The vote is set for 5 March.")
+            rest = [w for w in dated.split() if w[0] != "<" and any(c.isalnum() for c in w)]
+            if len(rest) <= 2 or dateline:
+                line = dated
     return line, furniture
 
 

@@ -64,6 +64,23 @@ def test_real_edits_are_changes(text: str, title: str) -> None:
     assert verdict.alerts
 
 
+@pytest.mark.parametrize(
+    ("old", "new", "kind"),
+    [
+        ("The vote is set for 5 March.", "The vote is set for 12 March.", "edit"),
+        ("Doors open at 7 pm.", "Doors open at 8 pm.", "edit"),
+        ("Posted on 5 March", "Posted on 6 March", "noise"),
+        ("Tue, 3 March 2026", "Wed, 4 March 2026", "noise"),
+        ("Last updated 10:15", "Last updated 11:40", "noise"),
+        ("© 2025 Town News", "© 2026 Town News", "noise"),
+    ],
+)
+def test_a_date_in_a_short_sentence_counts_but_not_in_a_dateline(
+    old: str, new: str, kind: str
+) -> None:
+    assert judge(v(BASE + new + "\n"), [v(BASE + old + "\n", id=1)]).kind == kind
+
+
 def test_a_changed_author_is_a_change() -> None:
     assert judge(v(BASE, author="Ben Okafor"), LATEST).kind == "edit"
 
