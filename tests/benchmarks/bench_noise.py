@@ -65,7 +65,7 @@ def snapshots_by_page(db: Path) -> dict[str, int]:
 def fetch_kinds(db: Path) -> dict[str, int]:
     with closing(sqlite3.connect(db)) as conn:
         rows = conn.execute(
-            "SELECT COALESCE(change_kind, '-'), COUNT(*) FROM fetches GROUP BY 1"
+            "SELECT COALESCE(change_kind, 'no article'), COUNT(*) FROM fetches GROUP BY 1"
         ).fetchall()
     return {str(kind): int(n) for kind, n in rows}
 
