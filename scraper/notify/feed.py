@@ -14,6 +14,7 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
+from urllib.parse import quote
 from xml.sax.saxutils import escape
 
 from scraper.archive import notifyqueue as queue
@@ -133,7 +134,9 @@ def render_feed(
         entries.append(_entry(snapshot, previous, row["kind"]))  # type: ignore[arg-type]
     updated = str(rows[0]["fetched_at"]) if rows else now
     name = ", ".join(sites) if sites else "all sites"
-    feed_id = "urn:scraper:feed:" + ",".join(sorted(sites or ["all"])).replace(" ", "%20")
+    feed_id = "urn:scraper:feed:" + ",".join(
+        quote(name, safe="") for name in sorted(sites or ["all"])
+    )
     return _NOT_XML.sub(
         "",
         '<?xml version="1.0" encoding="utf-8"?>\n'
