@@ -18,7 +18,7 @@ Run with ``make bench-noise`` (``python -m tests.benchmarks.bench_noise``). It
 An A/B page's second headline, the first time it is seen, is a new headline as far as anyone
 can tell: it makes one version and one message, printed apart; every flip back after that is
 recorded as ``reverted`` (no version, no message). Options: ``--pages N``, ``--ab-pages N``,
-``--edits N``, ``--crawls N``, ``--keep``.
+``--edits N``, ``--crawls N``, ``--seed N``, ``--keep``.
 """
 
 from __future__ import annotations
@@ -76,13 +76,14 @@ def main() -> None:
     parser.add_argument("--ab-pages", type=int, default=4)
     parser.add_argument("--edits", type=int, default=10)
     parser.add_argument("--crawls", type=int, default=10)
+    parser.add_argument("--seed", type=int, default=1, help="of the generated noise")
     parser.add_argument("--keep", action="store_true", help="keep the archive and config")
     opts = parser.parse_args()
     if opts.ab_pages + opts.edits > opts.pages:
         sys.exit("--ab-pages + --edits must not exceed --pages")
 
     work = Path(tempfile.mkdtemp(prefix="bench-noise-"))
-    site = NoisySite.build(opts.pages, ab_tests=opts.ab_pages)
+    site = NoisySite.build(opts.pages, ab_tests=opts.ab_pages, seed=opts.seed)
     server = LocalServer().start()
     site.serve(server)
     hook = Webhook().start()
