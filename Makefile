@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 ARGS ?=
 
-.PHONY: install demo test check lint format typecheck bench bench-extract bench-crawl stress clean
+.PHONY: install demo test check lint format typecheck bench bench-extract bench-crawl bench-noise stress clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -35,13 +35,16 @@ typecheck: $(STAMP)
 
 check: lint typecheck test  ## everything a change must pass
 
-bench: bench-extract bench-crawl  ## every benchmark, figures printed
+bench: bench-extract bench-crawl bench-noise  ## every benchmark, figures printed
 
 bench-extract: $(STAMP)  ## extraction quality and speed vs plain trafilatura on ../shared/bench
 	$(BIN)/python -m tests.benchmarks.bench_extract $(ARGS)
 
 bench-crawl: $(STAMP)  ## crawl a generated 2,000-page local site: pages/s, CPU, RSS, recrawls
 	$(BIN)/python -m tests.benchmarks.bench_crawl
+
+bench-noise: $(STAMP)  ## crawl a local site full of noise 10 times, then edit it: versions, notifications
+	$(BIN)/python -m tests.benchmarks.bench_noise
 
 stress: $(STAMP)  ## the fault matrix, a 5,000-page crawl with faulty pages, 20+ random SIGKILLs
 	$(BIN)/python -m tests.benchmarks.stress

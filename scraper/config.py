@@ -13,12 +13,13 @@ import math
 import os
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from scraper.errors import BlockedAddressError, ConfigError, UsageError
+from scraper.noise import NoiseRules
 from scraper.urls import check_url_target, normalise_url
 
 DEFAULT_USER_AGENT = "scraper/0.1 (+https://example.org/scraper)"
@@ -151,6 +152,27 @@ class Settings:
     log_file: str = _setting(
         "", "file each crawl appends its failed URLs and summary to ([defaults] only)"
     )
+    # change monitoring (scraper.noise, scraper.notify); see the README's "Monitoring"
+    ignore_text: tuple[str, ...] = _setting(
+        (), "regexes: matching lines of the text do not count as a change (they are stored)"
+    )
+    min_change_words: int = _setting(
+        0, "changes of fewer words are stored but raise no notification (0: every change)"
+    )
+    notify: tuple[str, ...] = _setting((), "Apprise URLs told about changes after each run")
+    notify_digest: bool = _setting(False, "one message per run and target instead of one per page")
+    feed_path: str = _setting("", "write an Atom feed of the site's changes here after each crawl")
+
+    def noise_rules(self, boilerplate: Collection[str] = ()) -> NoiseRules:
+        """The noise rules of these settings (scraper.noise), with the site's learned
+        ``boilerplate`` lines."""
+        # validated when the config was loaded (_coerce_setting)
+        patterns = tuple(re.compile(p) for p in self.ignore_text)
+        return NoiseRules(
+            ignore_text=patterns,
+            min_change_words=self.min_change_words,
+            boilerplate=frozenset(boilerplate),
+        )
 
 
 SETTING_NAMES = frozenset(f.name for f in dataclasses.fields(Settings))
@@ -200,6 +222,11 @@ class Config:
         known = ", ".join(s.name for s in self.sites) or "none"
         raise ConfigError(f"{self.path}: no site named {name!r} (known: {known})")
 
+    def notify_targets(self) -> tuple[str, ...]:
+        """Every Apprise URL the config names (``[defaults]`` and each site), once each."""
+        targets = [*self.defaults.notify, *(t for s in self.sites for t in s.settings.notify)]
+        return tuple(dict.fromkeys(targets))
+
     def select(self, names: tuple[str, ...] | list[str]) -> tuple[Site, ...]:
         """The sites named, in config order, or every site when no name is given."""
         if not names:
@@ -235,6 +262,13 @@ def _coerce_setting(name: str, value: Any, where: str) -> Any:
     if spec.metadata.get("duration"):
         return parse_duration(value, where=where)
     kind: type = type(spec.default)
+    if kind is tuple:
+        items = _str_list(value, where)
+        if name == "ignore_text":
+            _patterns(list(items), where)
+        elif name == "notify" and not all("://" in item for item in items):
+            raise ConfigError(f"{where}: expected Apprise URLs such as 'json://host/path'")
+        return items
     if kind is bool:
         if not isinstance(value, bool):
             raise ConfigError(f"{where}: expected true or false, got {value!r}")
@@ -297,6 +331,8 @@ def settings_from_env(base: Settings, environ: Mapping[str, str]) -> Settings:
             if text not in _TRUE | _FALSE:
                 raise ConfigError(f"{where}: expected true or false, got {raw!r}")
             value = text in _TRUE
+        elif kind is tuple:
+            value = raw.split()  # SCRAPER_NOTIFY="json://a mailto://b": separated by spaces
         elif kind is int:
             try:
                 value = int(text)

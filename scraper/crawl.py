@@ -372,6 +372,9 @@ class CrawlSummary:
         stop, else 0."""
         return 1 if self.failed_sites or self.stopped else 0
 
+    #: lines from the notifications and feeds sent after the run (scraper.notify)
+    notices: tuple[str, ...] = ()
+
     def counts(self) -> dict[str, int]:
         return {
             "pages_fetched": self.pages_fetched,
@@ -407,7 +410,11 @@ class CrawlSummary:
         if self.suspect:
             parts.append(f"{self.suspect} suspect (not stored until a refetch confirms)")
         return "\n".join(
-            [f"crawl #{self.run_id}: " + ", ".join(parts), *self.extraction_warnings()]
+            [
+                f"crawl #{self.run_id}: " + ", ".join(parts),
+                *self.extraction_warnings(),
+                *self.notices,
+            ]
         )
 
     def extraction_warnings(self) -> list[str]:
@@ -1343,6 +1350,7 @@ class Crawler:
                 site=run.site.name,
                 run_id=self.run_id,
                 decision=decision,
+                noise=run.site.settings.noise_rules(run.boilerplate),
             )
             kind = outcome or saved.outcome
             self._reschedule(page, run.site.settings, kind)
@@ -1437,8 +1445,9 @@ def crawl(
                 on_failure=on_failure,
             )
             crawler.stale_lock_pid = lock.stale_pid
+            started_at = iso_utc(clock())
             run_id = state.start_run(
-                started_at=iso_utc(clock()), pid=os.getpid(), sites=[s.name for s in sites]
+                started_at=started_at, pid=os.getpid(), sites=[s.name for s in sites]
             )
             exit_code = 1
             try:
@@ -1464,4 +1473,15 @@ def crawl(
                         seconds=round(final.seconds, 3),
                         exit_code=exit_code,
                     )
-            return summary
+            # after the run's writes are committed; never fails the crawl (scraper.notify)
+            from scraper.notify import after_run
+
+            notices = after_run(
+                archive,
+                sites,
+                now=iso_utc(clock()),
+                started_at=started_at,
+                targets=config.notify_targets(),
+                warnings=summary.collapsed_sites,
+            )
+            return dataclasses.replace(summary, notices=tuple(notices))

@@ -115,6 +115,9 @@ class SaveOutcome:
     snapshot_id: int | None  #: the new snapshot, or None when nothing changed or the fetch failed
     new_page: bool  #: the page had no snapshot before
     changed: bool  #: a new snapshot was written for a page that had one
+    #: the noise verdict on the extraction (scraper.noise): first, edit, minor, unchanged,
+    #: noise or reverted; None when nothing was extracted
+    change_kind: str | None = None
 
     @property
     def outcome(self) -> str:

@@ -209,7 +209,13 @@ async def _fetch_once(
         decision = decide(url, result, article, known)
     if archive is not None:
         saved = archive.save_fetch(
-            url, fetched_at=fetched_at, result=result, article=article, site=site, decision=decision
+            url,
+            fetched_at=fetched_at,
+            result=result,
+            article=article,
+            site=site,
+            decision=decision,
+            noise=settings.noise_rules(boilerplate),
         )
     else:
         saved = None

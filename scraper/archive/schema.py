@@ -315,6 +315,48 @@ def m005_confidence_and_charset(db: Database) -> None:
     db.execute("CREATE INDEX idx_run_extraction_site ON run_extraction (site, run_id)")
 
 
+@migrations()
+def m006_change_monitoring(db: Database) -> None:
+    """Change monitoring (scraper.noise, scraper.notify): what each fetch's extraction was judged
+    to be, the kind of each change, and the notifications waiting to be sent."""
+    # first, edit, minor, unchanged, noise or reverted (scraper.noise); NULL: no extraction
+    db.execute("ALTER TABLE fetches ADD COLUMN change_kind TEXT")
+    # noise or reverted: the snapshot whose content the fetch found again
+    db.execute("ALTER TABLE fetches ADD COLUMN same_as_snapshot_id INTEGER")
+    db.execute("ALTER TABLE changes ADD COLUMN kind TEXT")  # first, edit or minor; NULL: older
+    db.execute(
+        """
+        CREATE TABLE notify_queue (
+            id INTEGER PRIMARY KEY,
+            event_key TEXT NOT NULL,            -- change:<snapshot>, gone:<page>:<fetch>, ...
+            target TEXT NOT NULL,               -- an Apprise URL from the config
+            kind TEXT NOT NULL,                 -- change, gone, dropped
+            site TEXT,
+            url TEXT,
+            snapshot_id INTEGER,
+            previous_id INTEGER,
+            title TEXT NOT NULL,                -- the message, composed when queued
+            body TEXT NOT NULL,
+            digest INTEGER NOT NULL DEFAULT 0,  -- sent in one digest per run and target
+            queued_at TEXT NOT NULL,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            last_error TEXT,
+            sent_at TEXT,
+            UNIQUE (event_key, target)
+        )
+        """
+    )
+    db.execute("CREATE INDEX idx_notify_queue_unsent ON notify_queue (sent_at, target)")
+    db.execute(
+        """
+        CREATE TABLE notify_cursor (
+            site TEXT PRIMARY KEY,
+            snapshot_id INTEGER NOT NULL        -- the site's snapshots up to it are queued
+        )
+        """
+    )
+
+
 def migrate(db: Database) -> None:
     """Apply every pending migration, each in its own transaction."""
     migrations.apply(db)

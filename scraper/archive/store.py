@@ -33,6 +33,7 @@ from scraper.decode import decode_body
 from scraper.diff import word_counts
 from scraper.errors import ArchiveError, FetchError, UsageError
 from scraper.models import Article, FetchResult, Headers, SaveOutcome, Snapshot
+from scraper.noise import NoiseRules, Verdict, Version, judge
 
 #: how long a write waits for another process's write to finish before failing
 BUSY_TIMEOUT_MS = 30_000
@@ -352,6 +353,7 @@ class Archive:
         fetched_at: str,
         raw_sha256: str | None,
         cause: str,
+        change_kind: str | None = None,
     ) -> int | None:
         """Insert a snapshot and its ``changes`` row unless the content hash is the latest's."""
         content_hash = article.content_hash()
@@ -395,7 +397,7 @@ class Archive:
         )
         snapshot_id = int(cursor.lastrowid or 0)
         if previous is None:
-            _insert_change(conn, snapshot_id, None, "", article.text, (), (), cause)
+            _insert_change(conn, snapshot_id, None, "", article.text, (), (), cause, change_kind)
         else:
             new_values = tuple(getattr(article, name) for name in FLAGGED_FIELDS)
             _insert_change(
@@ -407,8 +409,31 @@ class Archive:
                 previous[3:],
                 new_values,
                 cause,
+                change_kind,
             )
         return snapshot_id
+
+    @staticmethod
+    def _judge_change(
+        conn: sqlite3.Connection, page_id: int, article: Article, rules: NoiseRules | None
+    ) -> Verdict:
+        """Is ``article`` a new version of the page? (scraper.noise, against its last few)."""
+        latest = conn.execute(
+            "SELECT content_hash FROM snapshots WHERE page_id = ? ORDER BY id DESC LIMIT 1",
+            (page_id,),
+        ).fetchone()
+        if latest is not None and latest[0] == article.content_hash():
+            return Verdict("unchanged")
+        limit = (rules or NoiseRules()).compared_versions
+        recent = [
+            Version(int(r[0]), r[1], r[2], r[3])
+            for r in conn.execute(
+                "SELECT id, title, author, text FROM snapshots WHERE page_id = ? "
+                "ORDER BY id DESC LIMIT ?",
+                (page_id, limit),
+            )
+        ]
+        return judge(Version(None, article.title, article.author, article.text), recent, rules)
 
     # --- writing -------------------------------------------------------------------------
     def validators(self, url: str) -> tuple[str | None, str | None]:
@@ -429,12 +454,14 @@ class Archive:
         site: str | None = None,
         run_id: int | None = None,
         decision: Decision | None = None,
+        noise: NoiseRules | None = None,
     ) -> SaveOutcome:
         """Record one fetch attempt of ``url`` (normalised already), in one transaction.
 
         - always one ``fetches`` row (error, status, bytes, elapsed_ms, raw/header/request blobs);
-        - a ``snapshots`` row (and ``changes`` row) only when ``article`` is found and its
-          ``content_hash()`` differs from the page's latest snapshot;
+        - a ``snapshots`` row (and ``changes`` row) only when ``article`` is found and is a
+          real change from the page's last versions by the ``noise`` rules (scraper.noise;
+          the verdict is the fetch's ``change_kind``);
         - a 304 (``result.not_modified``) adds the fetch row with ``not_modified`` = 1 only;
         - raw body and headers go to ``raw`` once per sha256, zstd-compressed;
         - ``pages`` is created or updated (last_fetched, last_changed, etag, last_modified...).
@@ -483,27 +510,32 @@ class Archive:
                 elapsed_ms = error.elapsed_ms if error.elapsed_ms is not None else elapsed_ms
 
             snapshot_id = None
+            verdict = None
             if not failed and not not_modified and article is not None and article.found:
                 if decision is None:
                     decision = decide(url, result, article, self._known(conn, page_id))
                 if not decision.admitted:
                     error_text, failed = decision.error, True
             if not failed and not not_modified and article is not None and article.found:
-                snapshot_id = self._write_snapshot(
-                    conn,
-                    page_id,
-                    article,
-                    fetched_at=fetched_at,
-                    raw_sha256=body_sha,
-                    cause="fetch",
-                )
+                verdict = self._judge_change(conn, page_id, article, noise)
+                if verdict.writes:
+                    snapshot_id = self._write_snapshot(
+                        conn,
+                        page_id,
+                        article,
+                        fetched_at=fetched_at,
+                        raw_sha256=body_sha,
+                        cause="fetch",
+                        change_kind=verdict.kind,
+                    )
 
             cursor = conn.execute(
                 """
                 INSERT INTO fetches (page_id, run_id, fetched_at, url, status_code, not_modified,
                     elapsed_ms, bytes, content_type, error, snapshot_id, raw_sha256,
-                    headers_sha256, request_sha256, http_version, charset)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    headers_sha256, request_sha256, http_version, charset, change_kind,
+                    same_as_snapshot_id)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """,
                 (
                     page_id,
@@ -523,6 +555,8 @@ class Archive:
                     None if result is None else result.http_version,
                     # the codec the stored body was read with: reextract reads it the same way
                     None if body_sha is None or result is None else result.encoding,
+                    None if verdict is None else verdict.kind,
+                    None if verdict is None else verdict.same_as,
                 ),
             )
             fetch_id = int(cursor.lastrowid or 0)
@@ -571,6 +605,7 @@ class Archive:
             snapshot_id=snapshot_id,
             new_page=new_page or not had_snapshot,
             changed=snapshot_id is not None and had_snapshot,
+            change_kind=None if verdict is None else verdict.kind,
         )
 
     def save_reextracted(
@@ -891,6 +926,7 @@ def _insert_change(
     old_values: tuple[Any, ...],
     new_values: tuple[Any, ...],
     cause: str,
+    kind: str | None = None,
 ) -> None:
     """The ``changes`` row of a snapshot against the one before it (none: every word added)."""
     added, removed = word_counts(old_text, new_text)
@@ -901,8 +937,8 @@ def _insert_change(
         """
         INSERT OR REPLACE INTO changes (snapshot_id, previous_id, words_added, words_removed,
             title_changed, author_changed, published_changed, updated_changed,
-            description_changed, cause)
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            description_changed, cause, kind)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
         """,
-        (snapshot_id, previous_id, added, removed, *flags, cause),
+        (snapshot_id, previous_id, added, removed, *flags, cause, kind),
     )

@@ -299,8 +299,13 @@ def fetch(
                 errors += report(page)
         return errors
 
+    started_at = now_iso()
     try:
         failed += asyncio.run(run())
+        if archive is not None:
+            from scraper.cli.notify import notify_after_fetch
+
+            notify_after_fetch(archive, jobs, started_at, path, explicit)
     finally:
         if archive is not None:
             archive.close()
