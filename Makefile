@@ -11,10 +11,10 @@ ARGS ?=
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,web]'
 	touch $(STAMP)
 
-install: $(STAMP)  ## create .venv and install scraper with its dev tools
+install: $(STAMP)  ## create .venv and install scraper with its dev tools and the web extra
 
 demo: $(STAMP)  ## serve the bundled demo site on 127.0.0.1, archive it, change it, show the diff
 	$(BIN)/python -m scraper.demo
