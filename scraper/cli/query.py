@@ -408,18 +408,32 @@ def export(
 
 
 @cli.command("datasette-metadata")
+@click.option(
+    "--config",
+    "as_config",
+    is_flag=True,
+    help="Print Datasette 1.0's configuration (-c: canned queries, table settings) instead.",
+)
 @db_option
-def datasette_metadata(db_path: Path) -> None:
+def datasette_metadata(as_config: bool, db_path: Path) -> None:
     """Print Datasette metadata for the archive: descriptions and canned queries.
 
     Datasette names a database after its file, so the metadata is keyed by the --db
-    file's name.
+    file's name. Datasette 0.65 takes it all as metadata (-m); Datasette 1.0 takes canned
+    queries and table settings as configuration (-c): --config prints that part.
 
     \b
     Example:
       scraper datasette-metadata > metadata.json
       datasette data/archive.db -m metadata.json
+      scraper datasette-metadata --config > config.json    # Datasette 1.0
+      datasette data/archive.db -m metadata.json -c config.json
     """
     from scraper.export import datasette_metadata as load
 
-    echo_json(load(db_path.stem))
+    if as_config:
+        from scraper.web.serve import datasette_settings
+
+        echo_json(datasette_settings(db_path.stem)[1])
+    else:
+        echo_json(load(db_path.stem))

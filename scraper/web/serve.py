@@ -58,10 +58,10 @@ def make_datasette(db_path: Path) -> Datasette:
         raise ScraperError("serve needs Datasette: pip install 'scraper[web]'") from exc
     if not db_path.is_file():
         raise ScraperError(f"{db_path}: no such archive (run scraper crawl or fetch first)")
-    import scraper.web
+    import scraper.web.plugin
 
-    if not pm.is_registered(scraper.web):
-        pm.register(scraper.web, name="scraper")
+    if not pm.is_registered(scraper.web.plugin):
+        pm.register(scraper.web.plugin, name="scraper")
     name = db_path.stem
     if is_datasette_1():
         metadata, config = datasette_settings(name)
