@@ -279,3 +279,30 @@ def test_serve_help_names_the_views() -> None:
     assert result.returncode == 0
     assert "timeline" in result.stdout
     assert "--port" in result.stdout
+
+
+def test_plain_datasette_cli_runs_the_canned_queries(archive_db: Path, tmp_path: Path) -> None:
+    """The README's recipe with the real ``datasette`` command: -m metadata.json (0.65), plus
+    -c config.json on Datasette 1.0, which reads canned queries from its configuration."""
+    import datasette.version
+
+    from tests.tools import tool
+
+    metadata = CliRunner().invoke(cli, ["datasette-metadata", "--db", str(archive_db)])
+    (tmp_path / "metadata.json").write_text(metadata.stdout)
+    args = [str(tool("datasette")), "serve", str(archive_db), "-m", "metadata.json"]
+    if int(datasette.version.__version__.split(".")[0]) >= 1:
+        config = CliRunner().invoke(
+            cli, ["datasette-metadata", "--config", "--db", str(archive_db)]
+        )
+        (tmp_path / "config.json").write_text(config.stdout)
+        args += ["-c", "config.json"]
+    port = free_port()
+    args += ["-h", "127.0.0.1", "-p", str(port)]
+    client = httpx.Client(base_url=f"http://127.0.0.1:{port}", trust_env=False, timeout=60)
+    with running(args, cwd=tmp_path, port=port, log=tmp_path / "datasette.log"), client as c:
+        found = c.get("/archive/search.json", params={"q": "retro-futuristic", "_shape": "array"})
+        assert found.status_code == 200, found.text
+        assert [row["url"] for row in found.json()] == [LONG]
+        changes = c.get("/archive/recent_changes.json", params={"_shape": "array"})
+        assert len(changes.json()) == 5

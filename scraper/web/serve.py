@@ -60,7 +60,7 @@ def make_datasette(db_path: Path) -> Datasette:
         raise ScraperError(f"{db_path}: no such archive (run scraper crawl or fetch first)")
     import scraper.web.plugin
 
-    if not pm.is_registered(scraper.web.plugin):
+    if pm.get_plugin("scraper") is None:  # entry points not installed (a source checkout)
         pm.register(scraper.web.plugin, name="scraper")
     name = db_path.stem
     if is_datasette_1():
