@@ -16,6 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 from click.testing import CliRunner, Result
+from warcio.archiveiterator import ArchiveIterator
 
 from scraper.cli import cli
 from tests.conftest import FIXTURES
@@ -215,3 +216,32 @@ def test_latest_exports_one_full_response_per_page(fixture_db: Path, tmp_path: P
             answer = replay(base, at, url)
             assert answer.status_code == 200
             assert answer.content == page
+
+
+def test_request_record_says_the_version_sent(server: LocalServer, tmp_path: Path) -> None:
+    """A server answering in HTTP/1.0 to scraper's HTTP/1.1 request: the response record keeps
+    the server's status line, the request record says HTTP/1.1 (what was sent)."""
+
+    def old_server(req: BaseHTTPRequestHandler) -> None:
+        req.protocol_version = "HTTP/1.0"
+        req.send_response(200)
+        req.send_header("Content-Type", "text/html; charset=utf-8")
+        req.send_header("Content-Length", str(len(V1)))
+        req.end_headers()
+        req.wfile.write(V1)
+
+    server.route(PAGE, handler=old_server)
+    db = tmp_path / "archive.db"
+    assert run("fetch", server.url(PAGE), "--db", str(db), "--allow-private").exit_code == 0
+    warc = tmp_path / "old.warc.gz"
+    assert run("export", "--db", str(db), "--format", "warc", "-o", str(warc)).exit_code == 0
+    with warc.open("rb") as stream:
+        blocks = {
+            record.rec_type: record.http_headers
+            for record in ArchiveIterator(stream)
+            if record.rec_type in ("request", "response")
+        }
+    assert blocks["response"].protocol == "HTTP/1.0"
+    assert blocks["response"].statusline == "200 OK"
+    assert blocks["request"].protocol == "GET"
+    assert blocks["request"].statusline == f"{PAGE} HTTP/1.1"

@@ -230,10 +230,11 @@ class _WarcExport:
     def _request(self, exchange: Exchange, concurrent_to: str) -> None:
         if exchange.request_sha256 is None:
             return
+        block = _parse_block(_raw(self.archive, exchange.request_sha256), exchange.url)
         request = self.writer.create_warc_record(
             exchange.url,
             "request",
-            http_headers=_parse_block(_raw(self.archive, exchange.request_sha256), exchange.url),
+            http_headers=_as_sent(block),
             warc_headers_dict={
                 "WARC-Type": "request",
                 "WARC-Date": _warc_date(exchange.fetched_at),
@@ -338,6 +339,18 @@ def _parse_block(block: bytes, url: str) -> StatusAndHeaders:
 
 def _status_line(headers: StatusAndHeaders) -> str:
     return f"{headers.protocol} {headers.statusline}".strip()
+
+
+def _as_sent(request: StatusAndHeaders) -> StatusAndHeaders:
+    """The request line with the HTTP version scraper really sent.
+
+    scraper's clients speak HTTP/1.1 (or HTTP/2, which the block then says); archives written
+    before the fix stored the response's version, ``HTTP/1.0`` when a server answered in 1.0.
+    """
+    target, _, version = request.statusline.rpartition(" ")  # protocol holds the method
+    if version != "HTTP/1.0":
+        return request
+    return StatusAndHeaders(f"{target} HTTP/1.1", request.headers, protocol=request.protocol)
 
 
 def _decoded_headers(headers: StatusAndHeaders, body_size: int) -> StatusAndHeaders:
