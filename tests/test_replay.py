@@ -245,3 +245,9 @@ def test_request_record_says_the_version_sent(server: LocalServer, tmp_path: Pat
     assert blocks["response"].statusline == "200 OK"
     assert blocks["request"].protocol == "GET"
     assert blocks["request"].statusline == f"{PAGE} HTTP/1.1"
+
+
+def test_latest_is_for_captures_only(fixture_db: Path) -> None:
+    result = run("export", "--db", str(fixture_db), "--format", "jsonl", "--latest")
+    assert result.exit_code == 2
+    assert "--latest applies to --format warc and wacz" in result.stderr

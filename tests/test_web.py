@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -254,6 +255,26 @@ def test_serve_missing_archive_is_one_line(tmp_path: Path) -> None:
         result.stderr
         == f"Error: {tmp_path / 'none.db'}: no such archive (run scraper crawl or fetch first)\n"
     )
+
+
+def test_serve_refuses_what_is_not_an_archive(tmp_path: Path) -> None:
+    garbage = tmp_path / "notes.db"
+    garbage.write_text("not a database\n")
+    result = CliRunner().invoke(cli, ["serve", "--db", str(garbage)])
+    assert result.exit_code == 1
+    assert result.stderr.startswith(f"Error: {garbage}: ")
+    assert len(result.stderr.splitlines()) == 1
+
+
+def test_serve_on_a_busy_port_is_one_line(archive_db: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = CliRunner().invoke(cli, ["serve", "--db", str(archive_db), "--port", str(port)])
+    assert result.exit_code == 1
+    assert result.stderr.startswith(f"Error: serve: cannot listen on 127.0.0.1:{port}: ")
+    assert len(result.stderr.splitlines()) == 1
 
 
 def test_serve_runs_datasette_with_the_plugin(archive_db: Path, tmp_path: Path) -> None:

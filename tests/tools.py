@@ -19,6 +19,8 @@ from pathlib import Path
 import pytest
 
 BIN = Path(sys.executable).parent
+#: pywb's own venv (see the Makefile: pywb's brotlipy would shadow scraper's Brotli)
+PYWB_BIN = Path(__file__).resolve().parents[1] / ".venv-pywb" / "bin"
 #: Debian's chromium (apt-get install chromium); Playwright never downloads a browser here
 CHROMIUM = Path(os.environ.get("SCRAPER_TEST_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_ARGS = [
@@ -36,21 +38,21 @@ START_BUDGET_SECONDS = 120.0
 
 def missing(what: str) -> None:
     """Skip the test (fail it under CI=true) because ``what`` is not installed."""
-    message = f"{what} is not installed (pip install -e '.[web]'; apt-get install chromium)"
+    message = f"{what} is not installed (make install; apt-get install chromium)"
     if os.environ.get("CI", "").lower() == "true":
         pytest.fail(f"CI: {message}")
     pytest.skip(message)
 
 
 def tool(name: str) -> Path:
-    """An executable of the venv (pywb's ``wayback``, ``wb-manager``, ``wacz``...)."""
-    path = BIN / name
-    if not path.exists():
-        found = shutil.which(name)
-        if found is None:
-            missing(name)
-        path = Path(str(found))
-    return path
+    """An executable: of pywb's venv, of this venv (``wacz``, ``datasette``), or on PATH."""
+    for folder in (PYWB_BIN, BIN):
+        if (folder / name).exists():
+            return folder / name
+    found = shutil.which(name)
+    if found is None:
+        missing(name)
+    return Path(str(found))
 
 
 def free_port() -> int:

@@ -366,6 +366,8 @@ def export(
         write_warc,
     )
 
+    if latest and output_format == "jsonl":
+        raise click.UsageError("--latest applies to --format warc and wacz")
     since_at = _since(since)
     to_stdout = output == "-"
     with Archive(db_path, readonly=True) as archive:

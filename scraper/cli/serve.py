@@ -36,5 +36,6 @@ def serve(db_path: Path, port: int, host: str) -> None:
     from scraper.web import serve as web
 
     datasette = web.make_datasette(db_path)  # a missing archive or Datasette: one line
+    web.check_address(host, port)
     click.echo(f"serving {db_path} at http://{host}:{port}/ (Ctrl-C stops)", err=True)
     web.serve(datasette, host=host, port=port)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import socket
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -58,6 +59,10 @@ def make_datasette(db_path: Path) -> Datasette:
         raise ScraperError("serve needs Datasette: pip install 'scraper[web]'") from exc
     if not db_path.is_file():
         raise ScraperError(f"{db_path}: no such archive (run scraper crawl or fetch first)")
+    from scraper.archive import Archive
+
+    with Archive(db_path, readonly=True):  # not a database, or not an archive: one line
+        pass
     import scraper.web.plugin
 
     if pm.get_plugin("scraper") is None:  # entry points not installed (a source checkout)
@@ -69,9 +74,26 @@ def make_datasette(db_path: Path) -> Datasette:
     return Datasette([str(db_path)], metadata=copy.deepcopy(datasette_metadata(name)))
 
 
+def check_address(host: str, port: int) -> None:
+    """Fail in one line, before Datasette starts, when ``host:port`` cannot be listened on."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        family, kind, proto, _, address = infos[0]
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind(address)
+    except OSError as exc:
+        why = exc.strerror or str(exc)
+        raise ScraperError(f"serve: cannot listen on {host}:{port}: {why}") from exc
+
+
 def serve(datasette: Datasette, *, host: str, port: int) -> None:
     """Serve ``datasette`` (see :func:`make_datasette`) until interrupted."""
     import uvicorn
 
     asyncio.run(datasette.invoke_startup())
-    uvicorn.run(datasette.app(), host=host, port=port, log_level="warning", lifespan="on")
+    try:
+        uvicorn.run(datasette.app(), host=host, port=port, log_level="warning", lifespan="on")
+    except SystemExit as exc:  # uvicorn exits when it cannot start; our exit codes mean more
+        if exc.code not in (0, None):
+            raise ScraperError(f"serve: {host}:{port}: the server stopped ({exc.code})") from exc
