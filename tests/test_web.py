@@ -171,6 +171,12 @@ def test_page_as_of_a_date(archive_db: Path) -> None:
 def test_tables_link_urls_to_their_timeline(archive_db: Path) -> None:
     latest = get(archive_db, "/archive/latest_snapshots")
     assert f'href="/-/scraper/page?url={quote(BUDGET, safe="")}"' in latest.text
+    v1, v2, _v3 = snapshot_ids(archive_db, BUDGET)
+    changes = get(archive_db, "/archive/snapshot_changes")
+    assert (
+        f'{v2} <a class="scraper-history" href="/-/scraper/diff?from={v1}&amp;to={v2}">diff</a>'
+        in changes.text
+    )
     # snapshots.page_id links to the pages row (a foreign key), whose url links to the timeline
     row = get(archive_db, "/archive/pages/1")
     assert f'href="/-/scraper/page?url={quote(BUDGET, safe="")}">history</a>' in row.text

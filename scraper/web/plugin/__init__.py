@@ -18,7 +18,7 @@ from urllib.parse import urlencode
 import datasette
 from markupsafe import Markup
 
-from scraper.web.views import PREFIX, View, page_url, routes
+from scraper.web.views import PREFIX, View, diff_url, page_url, routes
 
 if TYPE_CHECKING:
     from datasette.app import Datasette
@@ -61,6 +61,11 @@ def render_cell(
     if column == "page_id" and table in ("snapshots", "fetches") and isinstance(value, int):
         href = datasette.urls.path(f"{PREFIX}/page?{urlencode({'page_id': value})}")
         return Markup(f'{value} <a class="scraper-history" href="{escape(href)}">history</a>')
+    if column == "snapshot_id" and table in ("snapshot_changes", "changes"):
+        previous = _row_value(row, "previous_id")
+        if isinstance(value, int) and isinstance(previous, int):
+            href = datasette.urls.path(diff_url(previous, value))
+            return Markup(f'{value} <a class="scraper-history" href="{escape(href)}">diff</a>')
     if not isinstance(value, str):
         return None
     if column == "snippet" and MARK_OPEN in value:
