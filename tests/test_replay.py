@@ -251,3 +251,29 @@ def test_latest_is_for_captures_only(fixture_db: Path) -> None:
     result = run("export", "--db", str(fixture_db), "--format", "jsonl", "--latest")
     assert result.exit_code == 2
     assert "--latest applies to --format warc and wacz" in result.stderr
+
+
+def test_response_record_keeps_the_reason_phrase_received(
+    server: LocalServer, tmp_path: Path
+) -> None:
+    def unusual(req: BaseHTTPRequestHandler) -> None:
+        req.send_response(200, "Fine, Thanks")
+        req.send_header("Content-Type", "text/html; charset=utf-8")
+        req.send_header("X-Odd-Case", "kept")
+        req.send_header("Content-Length", str(len(V1)))
+        req.end_headers()
+        req.wfile.write(V1)
+
+    server.route(PAGE, handler=unusual)
+    db = tmp_path / "archive.db"
+    assert run("fetch", server.url(PAGE), "--db", str(db), "--allow-private").exit_code == 0
+    warc = tmp_path / "reason.warc.gz"
+    assert run("export", "--db", str(db), "--format", "warc", "-o", str(warc)).exit_code == 0
+    with warc.open("rb") as stream:
+        [response] = [
+            record.http_headers
+            for record in ArchiveIterator(stream)
+            if record.rec_type == "response"
+        ]
+    assert response.statusline == "200 Fine, Thanks"
+    assert ("X-Odd-Case", "kept") in response.headers
