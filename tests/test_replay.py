@@ -203,6 +203,12 @@ def test_wacz_passes_wacz_validate_and_lists_pages(fixture_db: Path, tmp_path: P
     }
     assert package_info["wacz_version"].startswith("1.1")
     assert all(r["hash"].startswith("sha256:") for r in package_info["resources"])
+    # a replay tool reads the package: pywb serves every capture from it, the 304 included
+    with pywb([package], tmp_path / "pywb") as base:
+        for url, at, page in expected_bodies():
+            answer = replay(base, at, url)
+            assert answer.status_code == 200, (url, at)
+            assert answer.content == page, (url, at)
 
 
 def test_latest_exports_one_full_response_per_page(fixture_db: Path, tmp_path: Path) -> None:

@@ -95,14 +95,16 @@ def running(args: list[str], *, cwd: Path, port: int, log: Path) -> Iterator[Non
 
 @contextmanager
 def pywb(warcs: list[Path], root: Path) -> Iterator[str]:
-    """pywb's ``wayback`` on 127.0.0.1 over a collection ``coll`` holding ``warcs``; yields
+    """pywb's ``wayback`` on 127.0.0.1 over a collection ``coll`` holding ``warcs`` (WARC or
+    WACZ files: pywb unpacks a WACZ's WARCs and index); yields
     the collection's base URL (``http://127.0.0.1:PORT/coll/``)."""
     manager = tool("wb-manager")
     wayback = tool("wayback")
     root.mkdir(parents=True, exist_ok=True)
     subprocess.run([str(manager), "init", "coll"], cwd=root, check=True, capture_output=True)
+    unpack = ["--unpack-wacz"] if any(w.suffix == ".wacz" for w in warcs) else []
     added = subprocess.run(
-        [str(manager), "add", "coll", *map(str, warcs)],
+        [str(manager), "add", *unpack, "coll", *map(str, warcs)],
         cwd=root,
         capture_output=True,
         text=True,
