@@ -6,6 +6,7 @@ phone's width. Expected words are written by hand from the fixture's versions.js
 from __future__ import annotations
 
 import os
+import re
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -152,4 +153,25 @@ def test_diff_is_readable_at_phone_width(served: tuple[str, Path], browser: Brow
     assert old_box is not None
     assert new_box is not None
     assert new_box["y"] > old_box["y"]  # stacked: old above new
+    context.close()
+
+
+def test_table_pages_stay_short_with_long_articles(
+    served: tuple[str, Path], browser: Browser
+) -> None:
+    """The long article (61 paragraphs, in text and markdown) keeps its row a few lines tall on
+    the table pages; its row page shows all of it."""
+    base, _db = served
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    for table in ("snapshots", "latest_snapshots"):
+        page.goto(f"{base}/archive/{table}")
+        heights = page.locator("table.rows-and-columns tbody tr").evaluate_all(
+            "rows => rows.map(r => r.getBoundingClientRect().height)"
+        )
+        assert len(heights) >= 6
+        assert max(heights) < 300, (table, heights)  # a few clipped lines and a link, not pages
+        row = page.locator("table.rows-and-columns tbody tr", has_text="A station of copper domes")
+        row.get_by_role("link", name=re.compile(r"^all \d+ words$")).first.click()
+        assert page.get_by_text("Paragraph 59 describes the platforms").first.is_visible()
     context.close()

@@ -71,7 +71,7 @@ def render_cell(
     if column == "snippet" and MARK_OPEN in value:
         return _highlighted(value)
     if column in LONG_COLUMNS and len(value) > CLIP_CHARS:
-        return _clipped(value, row, table, database, datasette)
+        return _clipped(value, column, row, table, database, datasette)
     if column == "url" and table in URL_TABLES and value.startswith(("http://", "https://")):
         href = datasette.urls.path(page_url(value))
         return Markup(
@@ -93,15 +93,15 @@ def _highlighted(value: str) -> Markup:
 
 
 def _clipped(
-    value: str, row: Any, table: str | None, database: str, datasette: Datasette
+    value: str, column: str, row: Any, table: str | None, database: str, datasette: Datasette
 ) -> Markup:
     """The whole value, clipped by CSS to a few lines on table pages, and a link to all of it."""
     link = ""
     snapshot_id = _row_value(row, "id")
     if table in ("snapshots", "latest_snapshots") and snapshot_id is not None:
         href = datasette.urls.table(database, "snapshots") + f"/{snapshot_id}"
-        words = len(value.split())
-        link = f'<a class="scraper-full" href="{escape(href)}">all {words} words</a>'
+        label = "all of it" if column == "metadata" else f"all {len(value.split())} words"
+        link = f'<a class="scraper-full" href="{escape(href)}">{label}</a>'
     return Markup(f'<div class="scraper-long">{escape(value)}</div>{link}')
 
 
