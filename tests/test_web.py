@@ -333,3 +333,42 @@ def test_plain_datasette_cli_runs_the_canned_queries(archive_db: Path, tmp_path:
         assert [row["url"] for row in found.json()] == [LONG]
         changes = c.get("/archive/recent_changes.json", params={"_shape": "array"})
         assert len(changes.json()) == 5
+
+
+def test_archived_markup_is_shown_as_text(tmp_path: Path) -> None:
+    """A page's title and text are data: markup in them is escaped on every view."""
+    db = build_archive(tmp_path / "archive.db")
+    evil = "https://evil.example/p"
+    for at, title in (
+        ("2026-06-01T00:00:00Z", "<script>alert(1)</script>"),
+        ("2026-06-02T00:00:00Z", "<b>bold</b>"),
+    ):
+        text = f"{title} and <img src=x onerror=alert(2)> in the text"
+        with Archive(db) as archive:
+            archive.save_fetch(
+                evil,
+                fetched_at=at,
+                result=FetchResult(
+                    url=evil,
+                    final_url=evil,
+                    status_code=200,
+                    fetched_at=at,
+                    elapsed_ms=1,
+                    body=text.encode(),
+                    text=text,
+                    content_type="text/html",
+                ),
+                article=Article(url=evil, title=title, text=text, markdown=text, found=True),
+            )
+    old, new = snapshot_ids(db, evil)
+    for path in (
+        f"/-/scraper/page?url={quote(evil)}",
+        f"/-/scraper/diff?from={old}&to={new}",
+        f"/-/scraper/diff?from={old}&to={new}&view=inline",
+        f"/-/scraper/version/{old}",
+        "/archive/latest_snapshots",
+    ):
+        html = get(db, path).text
+        assert "<script>alert" not in html, path
+        assert "<img src=x" not in html, path
+        assert "<b>bold</b>" not in html, path
