@@ -193,7 +193,12 @@ def test_wacz_passes_wacz_validate_and_lists_pages(fixture_db: Path, tmp_path: P
         lines = zipped.read("pages/pages.jsonl").decode("utf-8").splitlines()
         package_info = json.loads(zipped.read("datapackage.json"))
     assert json.loads(lines[0])["format"] == "json-pages-1.0"
-    pages = {entry["url"]: entry["title"] for entry in map(json.loads, lines[1:])}
+    entries = [json.loads(line) for line in lines[1:]]
+    pages = {entry["url"]: entry["title"] for entry in entries}
+    # each page opens at its newest capture (captures.json): about's 05-08 fetch, budget's 05-06
+    newest = {entry["url"]: entry["ts"] for entry in entries}
+    assert newest["https://weekly.example/p/about"] == "2026-05-08T00:30:00Z"
+    assert newest["https://daily.example/news/budget"] == "2026-05-06T08:00:00Z"
     assert pages == {  # the newest snapshot's title of each page (versions.json)
         "https://daily.example/news/budget": "Council approves record budget after late-night vote",
         "https://daily.example/news/seoul": "서울 시장 선거",

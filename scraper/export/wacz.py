@@ -4,7 +4,7 @@ The WARC is :func:`scraper.export.warc.write_warc`'s; the package around it is m
 ``wacz`` library (py-wacz, in the ``web`` extra), which indexes the WARC with cdxj-indexer and
 hashes every file into ``datapackage.json``, so the result is what ``wacz validate``,
 ReplayWeb.page and pywb expect. ``pages/pages.jsonl`` lists each archived page with the
-title of its newest snapshot. Never writes to the archive.
+title of its newest snapshot, at its newest capture. Never writes to the archive.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import tempfile
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
-from scraper.archive.query import snapshot_records
+from scraper.archive.query import exchanges, snapshot_records
 from scraper.errors import ScraperError
 from scraper.export.base import ExportStats
 from scraper.export.warc import write_warc
@@ -66,13 +66,13 @@ def write_wacz(
                 filename=WARC_NAME,
                 software=software,
             )
-        pages = _pages(archive, site=site)
+        pages = _pages(archive, site=site, since=since)
         pages_path = folder / "pages.jsonl"
         with pages_path.open("w", encoding="utf-8") as listing:
             header = {"format": "json-pages-1.0", "id": "pages", "title": title}
             listing.write(json.dumps(header) + "\n")
-            for url, page_title in pages.items():
-                entry = {"url": url, "title": page_title or url}
+            for url, (page_title, newest) in pages.items():
+                entry = {"url": url, "title": page_title or url, "ts": newest}
                 listing.write(json.dumps(entry, ensure_ascii=False) + "\n")
         package = folder / "archive.wacz"
         args = ["create", "-o", str(package), "-p", str(pages_path), str(warc_path)]
@@ -98,9 +98,15 @@ def write_wacz(
     )
 
 
-def _pages(archive: Archive, *, site: str | None) -> dict[str, str | None]:
-    """URL -> title of its newest snapshot, for every page with a snapshot, oldest first."""
-    pages: dict[str, str | None] = {}
+def _pages(
+    archive: Archive, *, site: str | None, since: dt.datetime | None
+) -> dict[str, tuple[str | None, str]]:
+    """URL -> (title of its newest snapshot, time of its newest capture in the WARC), for every
+    page with a snapshot and a capture, oldest first: a replay tool opens the newest capture."""
+    newest: dict[str, str] = {}
+    for exchange in exchanges(archive, site=site, since=since):
+        newest[exchange.url] = exchange.fetched_at
+    titles: dict[str, str | None] = {}
     for record in snapshot_records(archive, site=site):
-        pages[record["url"]] = record.get("title")
-    return pages
+        titles[record["url"]] = record.get("title")
+    return {url: (title, newest[url]) for url, title in titles.items() if url in newest}
