@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import re
 import socket
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -15,6 +16,7 @@ from urllib.parse import quote
 import httpx
 import pytest
 from click.testing import CliRunner
+from datasette.database import Database
 
 from scraper.archive import Archive
 from scraper.cli import cli
@@ -148,7 +150,36 @@ def test_diff_of_unknown_or_unrelated_versions_is_a_404(archive_db: Path) -> Non
     assert unrelated.status_code == 404
     assert get(archive_db, "/-/scraper/diff?from=x&to=1").status_code == 404
     assert get(archive_db, "/-/scraper/page?url=https://nowhere.example/").status_code == 404
-    assert get(archive_db, "/-/scraper/page").status_code == 404
+    assert get(archive_db, "/-/scraper/page?db=nosuch&url=x").status_code == 404
+
+
+def test_timeline_index_lists_recent_changes(archive_db: Path) -> None:
+    index = get(archive_db, "/-/scraper/page")
+    assert index.status_code == 200
+    urls = re.findall(r'<td class="scraper-url"><a href="[^"]+">([^<]+)</a>', index.text)
+    # pages.last_changed, newest first: the long page (05-09), moscow (05-07), budget (05-06)...
+    assert urls[:3] == [LONG, "https://weekly.example/p/moscow", BUDGET]
+
+
+def test_views_of_a_database_that_is_not_an_archive(tmp_path: Path) -> None:
+    """Datasette may serve other databases beside the archive: the views say so, no 500."""
+    other = tmp_path / "other.db"
+    with sqlite3.connect(other) as conn:
+        conn.execute("CREATE TABLE notes (url TEXT)")
+    archive = build_archive(tmp_path / "archive.db")
+
+    async def fetch(path: str) -> httpx.Response:
+        datasette = make_datasette(archive)
+        datasette.add_database(Database(datasette, path=str(other)), name="other")
+        await datasette.invoke_startup()
+        response: httpx.Response = await datasette.client.get(path)
+        return response
+
+    missing = asyncio.run(fetch(f"/-/scraper/page?db=other&url={quote(BUDGET)}"))
+    assert missing.status_code == 404
+    assert "no such table: pages" in missing.text
+    found = asyncio.run(fetch(f"/-/scraper/page?db=archive&url={quote(BUDGET)}"))
+    assert found.status_code == 200
 
 
 def test_page_as_of_a_date(archive_db: Path) -> None:
@@ -170,16 +201,19 @@ def test_page_as_of_a_date(archive_db: Path) -> None:
 
 def test_tables_link_urls_to_their_timeline(archive_db: Path) -> None:
     latest = get(archive_db, "/archive/latest_snapshots")
-    assert f'href="/-/scraper/page?url={quote(BUDGET, safe="")}"' in latest.text
+    assert f'href="/-/scraper/page?url={quote(BUDGET, safe="")}&amp;db=archive"' in latest.text
     v1, v2, _v3 = snapshot_ids(archive_db, BUDGET)
     changes = get(archive_db, "/archive/snapshot_changes")
     assert (
-        f'{v2} <a class="scraper-history" href="/-/scraper/diff?from={v1}&amp;to={v2}">diff</a>'
-        in changes.text
+        f'{v2} <a class="scraper-history" '
+        f'href="/-/scraper/diff?from={v1}&amp;to={v2}&amp;db=archive">diff</a>' in changes.text
     )
     # snapshots.page_id links to the pages row (a foreign key), whose url links to the timeline
     row = get(archive_db, "/archive/pages/1")
-    assert f'href="/-/scraper/page?url={quote(BUDGET, safe="")}">history</a>' in row.text
+    assert (
+        f'href="/-/scraper/page?url={quote(BUDGET, safe="")}&amp;db=archive">history</a>'
+        in row.text
+    )
 
 
 # --- a usable Datasette -------------------------------------------------------------------

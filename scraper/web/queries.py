@@ -34,6 +34,15 @@ async def page(
     return None if row is None else dict(row)
 
 
+async def recently_changed(db: Database, limit: int = 50) -> list[dict[str, Any]]:
+    """The pages whose content changed last, newest first."""
+    rows = await db.execute(
+        "SELECT url, site, last_changed FROM pages WHERE last_changed IS NOT NULL"
+        f" ORDER BY last_changed DESC, id DESC LIMIT {int(limit)}"
+    )
+    return [dict(row) for row in rows.rows]
+
+
 async def versions(db: Database, page_id: int) -> list[dict[str, Any]]:
     """Every snapshot of a page, newest first, with the words it added and removed."""
     rows = await db.execute(

@@ -13,6 +13,7 @@ Routes (under Datasette's own ``/-/`` namespace, so they never shadow a database
 from __future__ import annotations
 
 import datetime as dt
+import sqlite3
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
@@ -32,19 +33,23 @@ if TYPE_CHECKING:
 PREFIX = "/-/scraper"
 
 
-def page_url(url: str) -> str:
-    return f"{PREFIX}/page?{urlencode({'url': url})}"
+# Every link names its database (``db=``): Datasette may serve several archives at once.
 
 
-def diff_url(old_id: int, new_id: int, view: str = "side") -> str:
+def page_url(url: str, db: str) -> str:
+    return f"{PREFIX}/page?{urlencode({'url': url, 'db': db})}"
+
+
+def diff_url(old_id: int, new_id: int, db: str, view: str = "side") -> str:
     query: dict[str, int | str] = {"from": old_id, "to": new_id}
     if view != "side":
         query["view"] = view
+    query["db"] = db
     return f"{PREFIX}/diff?{urlencode(query)}"
 
 
-def version_url(snapshot_id: int) -> str:
-    return f"{PREFIX}/version/{snapshot_id}"
+def version_url(snapshot_id: int, db: str) -> str:
+    return f"{PREFIX}/version/{snapshot_id}?{urlencode({'db': db})}"
 
 
 class NotFound(Exception):
@@ -58,7 +63,9 @@ def _guarded(view: View) -> View:
     async def guarded(datasette: Datasette, request: Request) -> Response:
         try:
             return await view(datasette, request)
-        except NotFound as exc:
+        except (NotFound, sqlite3.Error) as exc:
+            if isinstance(exc, sqlite3.Error):  # a database that is not a scraper archive
+                exc = NotFound(f"{request.args.get('db') or 'the database'}: {exc}")
             context = {"ok": False, "error": str(exc), "status": 404, "title": "Not found"}
             html = await datasette.render_template("error.html", context, request=request)
             return Response.html(html, status=404)
@@ -77,16 +84,21 @@ def routes() -> list[tuple[str, View]]:
 
 async def timeline(datasette: Datasette, request: Request) -> Response:
     db = _database(datasette, request)
+    if not request.args.get("url") and not request.args.get("page_id"):
+        recent = await queries.recently_changed(db)
+        for row in recent:
+            row["href"] = page_url(row["url"], db.name)
+        return await _render(datasette, request, "scraper_index.html", {"recent": recent})
     page = await _page(db, request)
     versions = await queries.versions(db, page["id"])
     captures = await queries.captures(db, page["id"])
     newest = versions[0]["id"] if versions else None
     for v in versions:
-        v["href"] = version_url(v["id"])
-        v["diff_href"] = diff_url(v["previous_id"], v["id"]) if v["previous_id"] else None
+        v["href"] = version_url(v["id"], db.name)
+        v["diff_href"] = diff_url(v["previous_id"], v["id"], db.name) if v["previous_id"] else None
     for c in captures:
         c["outcome"] = _outcome(c)
-        c["href"] = version_url(c["snapshot_id"]) if c["snapshot_id"] else None
+        c["href"] = version_url(c["snapshot_id"], db.name) if c["snapshot_id"] else None
     return await _render(
         datasette,
         request,
@@ -123,12 +135,12 @@ async def diff(datasette: Datasette, request: Request) -> Response:
             "view": view,
             "diff": rendered,
             "metadata": metadata_changes(old, new),
-            "page_href": page_url(new.url),
-            "side_href": diff_url(old.id, new.id),
-            "inline_href": diff_url(old.id, new.id, "inline"),
-            "swap_href": diff_url(new.id, old.id, view),
-            "old_href": version_url(old.id),
-            "new_href": version_url(new.id),
+            "page_href": page_url(new.url, db.name),
+            "side_href": diff_url(old.id, new.id, db.name),
+            "inline_href": diff_url(old.id, new.id, db.name, "inline"),
+            "swap_href": diff_url(new.id, old.id, db.name, view),
+            "old_href": version_url(old.id, db.name),
+            "new_href": version_url(new.id, db.name),
         },
     )
 
@@ -172,11 +184,11 @@ async def _version(
             "snap": snap,
             "at": at,
             "text_html": paragraphs_html(snap.text),
-            "page_href": page_url(snap.url),
-            "older_href": version_url(older) if older else None,
-            "newer_href": version_url(newer) if newer else None,
-            "diff_older_href": diff_url(older, snap.id) if older else None,
-            "diff_newest_href": diff_url(snap.id, ids[0]) if newer else None,
+            "page_href": page_url(snap.url, db.name),
+            "older_href": version_url(older, db.name) if older else None,
+            "newer_href": version_url(newer, db.name) if newer else None,
+            "diff_older_href": diff_url(older, snap.id, db.name) if older else None,
+            "diff_newest_href": diff_url(snap.id, ids[0], db.name) if newer else None,
             "row_href": datasette.urls.table(db.name, "snapshots") + f"/{snap.id}",
         },
     )
@@ -186,6 +198,7 @@ async def _render(
     datasette: Datasette, request: Request, template: str, context: dict[str, Any]
 ) -> Response:
     context["prefix"] = PREFIX
+    context["db_name"] = _database(datasette, request).name
     html = await datasette.render_template(template, context, request=request)
     return Response.html(html)
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from html import escape
 from typing import TYPE_CHECKING, Any, TypeVar, cast
-from urllib.parse import urlencode
 
 import datasette
 from markupsafe import Markup
@@ -58,13 +57,10 @@ def menu_links(datasette: Datasette) -> list[dict[str, str]]:
 def render_cell(
     row: Any, value: Any, column: str, table: str | None, database: str, datasette: Datasette
 ) -> Markup | None:
-    if column == "page_id" and table in ("snapshots", "fetches") and isinstance(value, int):
-        href = datasette.urls.path(f"{PREFIX}/page?{urlencode({'page_id': value})}")
-        return Markup(f'{value} <a class="scraper-history" href="{escape(href)}">history</a>')
     if column == "snapshot_id" and table in ("snapshot_changes", "changes"):
         previous = _row_value(row, "previous_id")
         if isinstance(value, int) and isinstance(previous, int):
-            href = datasette.urls.path(diff_url(previous, value))
+            href = datasette.urls.path(diff_url(previous, value, database))
             return Markup(f'{value} <a class="scraper-history" href="{escape(href)}">diff</a>')
     if not isinstance(value, str):
         return None
@@ -73,7 +69,7 @@ def render_cell(
     if column in LONG_COLUMNS and len(value) > CLIP_CHARS:
         return _clipped(value, column, row, table, database, datasette)
     if column == "url" and table in URL_TABLES and value.startswith(("http://", "https://")):
-        href = datasette.urls.path(page_url(value))
+        href = datasette.urls.path(page_url(value, database))
         return Markup(
             f'<a href="{escape(value)}">{escape(value)}</a> '
             f'<a class="scraper-history" href="{escape(href)}">history</a>'
