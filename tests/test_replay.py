@@ -22,7 +22,7 @@ from scraper.cli import cli
 from tests.conftest import FIXTURES
 from tests.fixtures.archive_site.build import CAPTURES, body, build_archive
 from tests.server import LocalServer
-from tests.tools import pywb, tool
+from tests.tools import pywb, require, tool
 
 PAGE = "/blog/lighthouse.html"
 V1 = (FIXTURES / "site" / "blog" / "lighthouse.html").read_bytes()
@@ -170,6 +170,7 @@ def test_since_keeps_a_304_replayable(fixture_db: Path, tmp_path: Path) -> None:
 
 
 def test_wacz_passes_wacz_validate_and_lists_pages(fixture_db: Path, tmp_path: Path) -> None:
+    require("wacz.main")
     package = tmp_path / "archive.wacz"
     result = run("export", "--db", str(fixture_db), "--format", "wacz", "-o", str(package))
     assert result.exit_code == 0, result.output

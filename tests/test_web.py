@@ -16,14 +16,15 @@ from urllib.parse import quote
 import httpx
 import pytest
 from click.testing import CliRunner
-from datasette.database import Database
 
 from scraper.archive import Archive
 from scraper.cli import cli
 from scraper.models import Article, FetchResult
 from scraper.web.serve import datasette_settings, make_datasette
 from tests.fixtures.archive_site.build import build_archive
-from tests.tools import free_port, running
+from tests.tools import free_port, require, running
+
+require("datasette")  # the web extra: make install has it
 
 BUDGET = "https://daily.example/news/budget"
 LONG = "https://weekly.example/p/design"
@@ -163,6 +164,8 @@ def test_timeline_index_lists_recent_changes(archive_db: Path) -> None:
 
 def test_views_of_a_database_that_is_not_an_archive(tmp_path: Path) -> None:
     """Datasette may serve other databases beside the archive: the views say so, no 500."""
+    from datasette.database import Database
+
     other = tmp_path / "other.db"
     with sqlite3.connect(other) as conn:
         conn.execute("CREATE TABLE notes (url TEXT)")

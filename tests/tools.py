@@ -6,6 +6,7 @@ tool fails the test instead (CI installs them all: see .ci/run), so a green CI m
 
 from __future__ import annotations
 
+import importlib
 import os
 import shutil
 import socket
@@ -41,7 +42,15 @@ def missing(what: str) -> None:
     message = f"{what} is not installed (make install; apt-get install chromium)"
     if os.environ.get("CI", "").lower() == "true":
         pytest.fail(f"CI: {message}")
-    pytest.skip(message)
+    pytest.skip(message, allow_module_level=True)
+
+
+def require(module: str) -> None:
+    """Skip the whole test module (fail it under CI=true) when ``module`` cannot be imported."""
+    try:
+        importlib.import_module(module)
+    except ImportError:
+        missing(f"{module} (Python)")
 
 
 def tool(name: str) -> Path:
