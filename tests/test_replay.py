@@ -289,3 +289,46 @@ def test_response_record_keeps_the_reason_phrase_received(
         ]
     assert response.statusline == "200 Fine, Thanks"
     assert ("X-Odd-Case", "kept") in response.headers
+
+
+def test_robots_txt_is_exported_as_a_record(server: LocalServer, tmp_path: Path) -> None:
+    """A crawl reads robots.txt first; the WARC keeps it, and pywb serves it."""
+    robots = "User-agent: *\nDisallow: /private/\n"
+    server.route("/robots.txt", robots, headers={"Content-Type": "text/plain"})
+    serve_with_etag(server, V1, '"v1"')
+    config = tmp_path / "sites.toml"
+    config.write_text(
+        f"""
+[defaults]
+delay_seconds = 0
+allow_private = true
+
+[[site]]
+name = "local"
+start_urls = ["{server.url(PAGE)}"]
+max_depth = 0
+"""
+    )
+    db = tmp_path / "archive.db"
+    crawled = run("crawl", "--config", str(config), "--db", str(db), "--quiet")
+    assert crawled.exit_code == 0, crawled.output
+    assert server.requests_to("/robots.txt")
+    warc = tmp_path / "crawl.warc.gz"
+    assert run("export", "--db", str(db), "--format", "warc", "-o", str(warc)).exit_code == 0
+    with warc.open("rb") as stream:
+        resources = [
+            (record.rec_headers.get_header("WARC-Target-URI"), record.content_stream().read())
+            for record in ArchiveIterator(stream)
+            if record.rec_type == "resource"
+        ]
+    assert resources == [(server.url("/robots.txt"), robots.encode())]
+    check = subprocess.run(
+        [str(tool("warcio")), "check", str(warc)], capture_output=True, text=True, check=False
+    )
+    assert check.returncode == 0, check.stdout + check.stderr
+    with sqlite3.connect(db) as conn:
+        [(robots_at,)] = conn.execute("SELECT robots_fetched_at FROM hosts").fetchall()
+    with pywb([warc], tmp_path / "pywb") as base:
+        answer = replay(base, robots_at, server.url("/robots.txt"))
+        assert answer.status_code == 200
+        assert answer.text == robots

@@ -14,9 +14,10 @@ class ExportStats:
     requests: int = 0
     revisits: int = 0
     metadata: int = 0  #: metadata records (the 304 answers as received)
+    resources: int = 0  #: resource records (each host's robots.txt)
     pages: int = 0  #: entries of a WACZ's pages/pages.jsonl
 
     @property
     def warc_records(self) -> int:
         """Records in a WARC export, the warcinfo record included."""
-        return 1 + self.responses + self.requests + self.revisits + self.metadata
+        return 1 + self.responses + self.requests + self.revisits + self.metadata + self.resources

@@ -94,6 +94,7 @@ def write_wacz(
         requests=stats.requests,
         revisits=stats.revisits,
         metadata=stats.metadata,
+        resources=stats.resources,
         pages=len(pages),
     )
 

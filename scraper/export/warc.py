@@ -24,10 +24,12 @@ from warcio.statusandheaders import (
 )
 from warcio.warcwriter import WARCWriter
 
+from scraper.archive.crawlstate import CrawlState
 from scraper.archive.query import Exchange, exchanges
 from scraper.errors import ArchiveError
 from scraper.export.base import ExportStats
 from scraper.models import iso_utc
+from scraper.urls import origin_of
 
 if TYPE_CHECKING:
     from scraper.archive import Archive
@@ -65,7 +67,7 @@ class _WarcExport:
         self.by_body: dict[str, _Written] = {}  # body sha256 -> its response record
         self.by_uri: dict[str, _Written] = {}  # URI -> its newest response record
         self.last_body: dict[str, Exchange] = {}  # URI -> its newest exchange with a body
-        self.responses = self.requests = self.revisits = self.metadata = 0
+        self.responses = self.requests = self.revisits = self.metadata = self.resources = 0
 
     def stats(self) -> ExportStats:
         return ExportStats(
@@ -73,6 +75,7 @@ class _WarcExport:
             requests=self.requests,
             revisits=self.revisits,
             metadata=self.metadata,
+            resources=self.resources,
         )
 
     # --- one exchange -----------------------------------------------------------------------
@@ -227,6 +230,34 @@ class _WarcExport:
         self.writer.write_record(record)
         self.metadata += 1
 
+    def write_robots(self, origins: list[str], since_at: str | None) -> None:
+        """The robots.txt of each host, as the crawl last fetched and kept it (as wget and
+        Heritrix record it). The archive keeps the text but not its HTTP headers, so it is a
+        ``resource`` record (the content, no protocol), dated when it was fetched."""
+        state = CrawlState(self.archive)
+        for origin in origins:
+            row = state.host(origin)
+            if row is None or row.robots_txt is None or not row.robots_fetched_at:
+                continue
+            if row.robots_status is not None and not 200 <= row.robots_status < 300:
+                continue  # no robots.txt there (404...): nothing was served to keep
+            if since_at is not None and row.robots_fetched_at < since_at:
+                continue
+            body = row.robots_txt.encode("utf-8")
+            record = self.writer.create_warc_record(
+                f"{origin}/robots.txt",
+                "resource",
+                payload=BytesIO(body),
+                length=len(body),
+                warc_content_type="text/plain; charset=utf-8",
+                warc_headers_dict={
+                    "WARC-Type": "resource",
+                    "WARC-Date": _warc_date(row.robots_fetched_at),
+                },
+            )
+            self.writer.write_record(record)
+            self.resources += 1
+
     def _request(self, exchange: Exchange, concurrent_to: str) -> None:
         if exchange.request_sha256 is None:
             return
@@ -264,7 +295,9 @@ def write_warc(
     - a ``revisit`` record (identical-payload-digest) when the same body was already
       written, or when the server answered 304 (then with the stored response's headers
       updated by the 304's, and a ``metadata`` record keeping the 304 as received);
-    - a ``request`` record (the stored request block), linked by ``WARC-Concurrent-To``.
+    - a ``request`` record (the stored request block), linked by ``WARC-Concurrent-To``;
+
+    and last a ``resource`` record with each host's robots.txt as the crawl last kept it.
 
     WARC-Date is the fetch time. A body stored without Content-Encoding has its encoding
     headers renamed with ``X-Archive-Orig-`` so that readers do not decode it twice.
@@ -301,6 +334,7 @@ def write_warc(
             export.write_latest(exchange)
         if not exchange.not_modified and exchange.body_sha256 is not None:
             export.last_body[exchange.url] = exchange
+    export.write_robots(_origins(every), since_at)
     return export.stats()
 
 
@@ -310,6 +344,12 @@ if TYPE_CHECKING:
     from warcio.recordloader import ArcWarcRecord as _Record
 else:
     _Record = object
+
+
+def _origins(every: list[Exchange]) -> list[str]:
+    """``scheme://host[:port]`` of every URL exported, in first-seen order (the hosts table's
+    key)."""
+    return list(dict.fromkeys(origin_of(exchange.url) for exchange in every))
 
 
 def _raw(archive: Archive, sha256: str) -> bytes:
