@@ -323,18 +323,23 @@ def write_warc(
     since_at = None if since is None else iso_utc(since)
     # every exchange of the site is read, in time order, so that a 304 inside the --since
     # window can still refer to the body it confirmed even when that was fetched earlier
-    every = list(exchanges(archive, site=site))
-    newest = {e.url: e.fetch_id for e in every if since_at is None or e.fetched_at >= since_at}
-    for exchange in every:
+    # (streamed: only one exchange per URL is held, not the whole history)
+    newest: dict[str, int] = {}
+    if latest:
+        for exchange in exchanges(archive, site=site, since=since):
+            newest[exchange.url] = exchange.fetch_id
+    origins: dict[str, None] = {}
+    for exchange in exchanges(archive, site=site):
+        origins.setdefault(origin_of(exchange.url), None)
         if since_at is not None and exchange.fetched_at < since_at:
             pass
         elif not latest:
             export.write(exchange)
-        elif newest[exchange.url] == exchange.fetch_id:
+        elif newest.get(exchange.url) == exchange.fetch_id:  # (a crawl may add rows meanwhile)
             export.write_latest(exchange)
         if not exchange.not_modified and exchange.body_sha256 is not None:
             export.last_body[exchange.url] = exchange
-    export.write_robots(_origins(every), since_at)
+    export.write_robots(list(origins), since_at)
     return export.stats()
 
 
@@ -344,12 +349,6 @@ if TYPE_CHECKING:
     from warcio.recordloader import ArcWarcRecord as _Record
 else:
     _Record = object
-
-
-def _origins(every: list[Exchange]) -> list[str]:
-    """``scheme://host[:port]`` of every URL exported, in first-seen order (the hosts table's
-    key)."""
-    return list(dict.fromkeys(origin_of(exchange.url) for exchange in every))
 
 
 def _raw(archive: Archive, sha256: str) -> bytes:
