@@ -154,6 +154,14 @@ def test_diff_of_unknown_or_unrelated_versions_is_a_404(archive_db: Path) -> Non
     assert get(archive_db, "/-/scraper/page?db=nosuch&url=x").status_code == 404
 
 
+def test_timeline_finds_a_url_as_typed(archive_db: Path) -> None:
+    typed = "HTTPS://Daily.Example/news/budget#top"
+    page = get(archive_db, f"/-/scraper/page?url={quote(typed)}")
+    assert page.status_code == 200
+    assert f'<a href="{BUDGET}">{BUDGET}</a>' in page.text
+    assert get(archive_db, "/-/scraper/page?url=not%20a%20url").status_code == 404
+
+
 def test_timeline_index_lists_recent_changes(archive_db: Path) -> None:
     index = get(archive_db, "/-/scraper/page")
     assert index.status_code == 200

@@ -21,7 +21,9 @@ from urllib.parse import urlencode
 from datasette.utils.asgi import Response
 
 from scraper.diff import metadata_changes
+from scraper.errors import UsageError
 from scraper.models import iso_utc
+from scraper.urls import normalise_url
 from scraper.web import queries
 from scraper.web.render import paragraphs_html, render_diff
 
@@ -218,6 +220,11 @@ async def _page(db: Database, request: Request) -> dict[str, Any]:
         found = await queries.page(db, page_id=int(page_id))
     elif url:
         found = await queries.page(db, url=url.strip())
+        if found is None:  # as typed: HTTPS://Example.org/post#top is https://example.org/post
+            try:
+                found = await queries.page(db, url=normalise_url(url.strip()))
+            except UsageError:
+                found = None
     else:
         raise NotFound("which page? give ?url=URL")
     if found is None:
