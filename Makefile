@@ -4,6 +4,11 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# pywb (replay tests, README) lives in its own venv: it needs brotlipy, whose `brotli` module
+# would replace the Brotli that scraper uses (see pyproject.toml)
+PYWB_VENV := .venv-pywb
+PYWB := pywb==2.10.0
+PYWB_STAMP := $(PYWB_VENV)/.installed-$(PYWB)
 ARGS ?=
 
 .PHONY: install demo test check lint format typecheck bench bench-extract bench-crawl bench-noise stress clean
@@ -11,15 +16,20 @@ ARGS ?=
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,web]'
 	touch $(STAMP)
 
-install: $(STAMP)  ## create .venv and install scraper with its dev tools
+$(PYWB_STAMP):
+	test -x $(PYWB_VENV)/bin/python || $(PYTHON) -m venv $(PYWB_VENV)
+	$(PYWB_VENV)/bin/python -m pip install --quiet '$(PYWB)'
+	touch $(PYWB_STAMP)
+
+install: $(STAMP) $(PYWB_STAMP)  ## .venv with scraper, its dev tools and the web extra; pywb in .venv-pywb
 
 demo: $(STAMP)  ## serve the bundled demo site on 127.0.0.1, archive it, change it, show the diff
 	$(BIN)/python -m scraper.demo
 
-test: $(STAMP)  ## the test suite (pass pytest options in ARGS=...)
+test: $(STAMP) $(PYWB_STAMP)  ## the test suite (pass pytest options in ARGS=...)
 	$(BIN)/python -m pytest -q $(ARGS)
 
 lint: $(STAMP)
@@ -51,4 +61,4 @@ stress: $(STAMP)  ## the fault matrix, a 5,000-page crawl with faulty pages, 20+
 	SCRAPER_SLOW_TESTS=1 $(BIN)/python -m pytest -q -m slow $(ARGS)
 
 clean:
-	rm -rf $(VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis data/*.db data/*.db-* data/demo
+	rm -rf $(VENV) $(PYWB_VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis data/*.db data/*.db-* data/demo

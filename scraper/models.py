@@ -36,6 +36,7 @@ class FetchResult:
     headers: Headers = ()  #: response headers as received, in order
     request_headers: Headers = ()  #: request headers as sent
     http_version: str = "HTTP/1.1"
+    reason: str | None = None  #: the reason phrase as received (None: unknown, the standard one)
     body: bytes = b""  #: the payload after Content-Encoding was undone
     text: str = ""  #: ``body`` decoded with ``encoding``
     encoding: str = "utf-8"

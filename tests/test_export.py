@@ -25,7 +25,6 @@ from scraper.cli import cli
 from scraper.errors import ScraperError
 from scraper.export import (
     IDENTICAL_PAYLOAD_PROFILE,
-    SERVER_NOT_MODIFIED_PROFILE,
     datasette_metadata,
     write_atomically,
 )
@@ -146,7 +145,7 @@ def test_warc_one_gzip_member_per_record(warc_file: Path) -> None:
         assert inflater.eof
         data = inflater.unused_data
         members += 1
-    assert members == 1 + 9 + 3 + 12
+    assert members == 1 + 9 + 3 + 12 + 1  # + the metadata record of the 304
 
 
 def test_warc_records_and_links(warc_file: Path) -> None:
@@ -156,7 +155,10 @@ def test_warc_records_and_links(warc_file: Path) -> None:
     assert b"WARC File Format 1.1" in recs[0]["payload"]
     assert all(r["headers"].get("WARC-Type") == r["type"] for r in recs)
     assert {r["headers"]["WARC-Record-ID"] for r in recs}.__len__() == len(recs)
-    body = recs[1:]
+    # the 304's metadata record (its answer as received) follows its request
+    [metadata] = [r for r in recs if r["type"] == "metadata"]
+    assert recs[recs.index(metadata) - 1]["type"] == "request"
+    body = [r for r in recs[1:] if r["type"] != "metadata"]
     # every request directly follows its response (or revisit) and names it
     for answer, request in zip(body[::2], body[1::2], strict=True):
         assert answer["type"] in ("response", "revisit")
@@ -192,11 +194,30 @@ def test_warc_revisits(warc_file: Path) -> None:
     assert unchanged["headers"]["WARC-Refers-To-Date"] == "2026-05-01T08:00:00Z"
     assert unchanged["headers"]["WARC-Payload-Digest"] == original["headers"]["WARC-Payload-Digest"]
     assert unchanged["payload"] == b""
+    # a 304 is a revisit of the 200 it confirmed, with that payload's digest, so that replay
+    # tools resolve it to the page; its headers are the 200's updated by the 304's
     not_modified = by_date[(BUDGET, "2026-05-03T08:00:00Z")]
     assert not_modified["type"] == "revisit"
-    assert not_modified["headers"]["WARC-Profile"] == SERVER_NOT_MODIFIED_PROFILE
-    assert not_modified["http"].get_statuscode() == "304"
+    assert not_modified["headers"]["WARC-Profile"] == IDENTICAL_PAYLOAD_PROFILE
     assert not_modified["headers"]["WARC-Refers-To"] == original["headers"]["WARC-Record-ID"]
+    assert not_modified["headers"]["WARC-Refers-To-Date"] == "2026-05-01T08:00:00Z"
+    assert (
+        not_modified["headers"]["WARC-Payload-Digest"] == original["headers"]["WARC-Payload-Digest"]
+    )
+    assert not_modified["http"].statusline == "200 OK"
+    assert not_modified["http"].get_header("Content-Type") == "text/html; charset=utf-8"
+    assert not_modified["http"].get_header("ETag") == '"v1"'  # the 304's, not budget.v1's
+    assert not_modified["http"].get_header("Date") == "2026-05-03T08:00:00Z"
+    # the 304 as received is kept in a metadata record beside the revisit
+    [metadata] = [r for r in recs if r["type"] == "metadata"]
+    assert metadata["headers"]["WARC-Concurrent-To"] == not_modified["headers"]["WARC-Record-ID"]
+    assert metadata["headers"]["Content-Type"] == "application/warc-fields"
+    assert metadata["payload"] == (
+        b"http-status-line: HTTP/1.1 304 Not Modified\r\n"
+        b"http-header: Date: 2026-05-03T08:00:00Z\r\n"
+        b"http-header: Server: fixture/1.0\r\n"
+        b'http-header: ETag: "v1"\r\n'
+    )
     about = by_date[(ABOUT, "2026-05-08T00:30:00Z")]
     assert about["headers"]["WARC-Profile"] == IDENTICAL_PAYLOAD_PROFILE
     assert about["headers"]["WARC-Refers-To-Date"] == "2026-05-02T12:30:00Z"

@@ -78,10 +78,12 @@ def header_block(status_line: str, headers: Headers) -> bytes:
 
 def response_block(result: FetchResult) -> bytes:
     """The response status line and headers as received (``HTTP/1.1 200 OK`` ...)."""
-    try:
-        reason = HTTPStatus(result.status_code).phrase
-    except ValueError:
-        reason = ""
+    reason = result.reason
+    if reason is None:
+        try:
+            reason = HTTPStatus(result.status_code).phrase
+        except ValueError:
+            reason = ""
     status_line = f"{result.http_version} {result.status_code} {reason}".rstrip()
     return header_block(status_line, result.headers)
 

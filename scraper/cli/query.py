@@ -315,13 +315,19 @@ def sql(
 @click.option(
     "--format",
     "output_format",
-    type=click.Choice(["jsonl", "warc"]),
+    type=click.Choice(["jsonl", "warc", "wacz"]),
     default="jsonl",
     show_default=True,
-    help="jsonl: one snapshot per line; warc: the raw HTTP captures (gzipped WARC 1.1).",
+    help="jsonl: one snapshot per line; warc: the raw HTTP captures (gzipped WARC 1.1); "
+    "wacz: the WARC with its CDXJ index and page list (WACZ 1.1).",
 )
 @site_option
 @since_option
+@click.option(
+    "--latest",
+    is_flag=True,
+    help="warc/wacz: only the newest capture of each page, as a full response record.",
+)
 @click.option(
     "-o",
     "--output",
@@ -331,22 +337,39 @@ def sql(
 )
 @db_option
 def export(
-    output_format: str, site: str | None, since: str | None, output: str, db_path: Path
+    output_format: str,
+    site: str | None,
+    since: str | None,
+    latest: bool,
+    output: str,
+    db_path: Path,
 ) -> None:
-    """Export snapshots as JSON Lines, or the raw captures as WARC 1.1.
+    """Export snapshots as JSON Lines, or the raw captures as WARC 1.1 or WACZ.
 
     The WARC has request and response records with the headers and payload as stored,
-    revisit records for fetches that found no change, one gzip member per record; it
-    passes `warcio check` and replays in pywb.
+    revisit records for fetches that found no change (a 304 included: it refers to the
+    stored response it confirmed), one gzip member per record; it passes `warcio check`
+    and every capture replays in pywb. The WACZ adds a CDXJ index and the page list, for
+    ReplayWeb.page; it passes `wacz validate`.
 
     \b
     Examples:
       scraper export --format jsonl --since 7d > week.jsonl
       scraper export --format warc --site example-news -o news.warc.gz
+      scraper export --format wacz --latest -o archive.wacz
     """
     from scraper.archive import Archive
-    from scraper.export import ExportStats, check_output, write_atomically, write_jsonl, write_warc
+    from scraper.export import (
+        ExportStats,
+        check_output,
+        write_atomically,
+        write_jsonl,
+        write_wacz,
+        write_warc,
+    )
 
+    if latest and output_format == "jsonl":
+        raise click.UsageError("--latest applies to --format warc and wacz")
     since_at = _since(since)
     to_stdout = output == "-"
     if not to_stdout:
@@ -359,12 +382,23 @@ def export(
         def write(out: IO[bytes]) -> ExportStats:
             if output_format == "jsonl":
                 return write_jsonl(archive, out, site=site, since=since_at)
+            if output_format == "wacz":
+                return write_wacz(
+                    archive,
+                    out,
+                    created_at=now_iso(),
+                    site=site,
+                    since=since_at,
+                    latest=latest,
+                    software=f"scraper/{__version__}",
+                )
             return write_warc(
                 archive,
                 out,
                 created_at=now_iso(),
                 site=site,
                 since=since_at,
+                latest=latest,
                 filename=None if to_stdout else Path(output).name,
                 software=f"scraper/{__version__}",
             )
@@ -376,24 +410,39 @@ def export(
     else:
         click.echo(
             f"exported {stats.responses} responses, {stats.revisits} revisits and "
-            f"{stats.requests} requests to {where}",
+            f"{stats.requests} requests to {where}"
+            + (f" ({stats.pages} pages listed)" if output_format == "wacz" else ""),
             err=True,
         )
 
 
 @cli.command("datasette-metadata")
+@click.option(
+    "--config",
+    "as_config",
+    is_flag=True,
+    help="Print Datasette 1.0's configuration (-c: canned queries, table settings) instead.",
+)
 @db_option
-def datasette_metadata(db_path: Path) -> None:
+def datasette_metadata(as_config: bool, db_path: Path) -> None:
     """Print Datasette metadata for the archive: descriptions and canned queries.
 
     Datasette names a database after its file, so the metadata is keyed by the --db
-    file's name.
+    file's name. Datasette 0.65 takes it all as metadata (-m); Datasette 1.0 takes canned
+    queries and table settings as configuration (-c): --config prints that part.
 
     \b
     Example:
       scraper datasette-metadata > metadata.json
       datasette data/archive.db -m metadata.json
+      scraper datasette-metadata --config > config.json    # Datasette 1.0
+      datasette data/archive.db -m metadata.json -c config.json
     """
     from scraper.export import datasette_metadata as load
 
-    echo_json(load(db_path.stem))
+    if as_config:
+        from scraper.web.serve import datasette_settings
+
+        echo_json(datasette_settings(db_path.stem)[1])
+    else:
+        echo_json(load(db_path.stem))

@@ -181,6 +181,7 @@ class _Answer:
     headers: tuple[tuple[str, str], ...]
     request_headers: tuple[tuple[str, str], ...]
     http_version: str
+    reason: str | None = None
     body: bytes = b""
     text: str = ""
     encoding: str = "utf-8"
@@ -278,6 +279,7 @@ async def _read_answer(
         headers=_raw_headers(response.headers),
         request_headers=_raw_headers(response.request.headers),
         http_version=response.http_version,
+        reason=response.reason_phrase,
     )
     if status == 304:
         return dataclasses.replace(answer, not_modified=True)
@@ -471,6 +473,7 @@ async def _fetch(
             headers=outcome.headers,
             request_headers=outcome.request_headers,
             http_version=outcome.http_version,
+            reason=outcome.reason,
             body=outcome.body,
             text=outcome.text,
             encoding=outcome.encoding,
