@@ -33,11 +33,18 @@ MAX_DEPTH = 180
 _ALWAYS_DROP = (
     "script, style, noscript, template, svg, canvas, iframe, object, embed, link, meta, "
     "button, input, select, textarea, option, dialog, nav, "
-    "[hidden], [aria-hidden='true'], [role=navigation], [role=banner], [role=contentinfo], "
+    "[role=navigation], [role=banner], [role=contentinfo], "
     "[role=search], [role=dialog], [role=alertdialog], [role=menu], [role=menubar], "
     "[role=toolbar], [role=tablist], [role=complementary], [aria-modal=true], "
     "[aria-label='top of page' i], [aria-label='bottom of page' i]"
 )
+#: Subtrees hidden by the ``hidden`` or ``aria-hidden`` attribute: dropped unless they hold
+#: prose (:func:`_collapsed_prose`). A subtree hidden by its inline style only is dropped
+#: always: pages hide duplicate copies of their text that way.
+_HIDING = "[hidden], [aria-hidden='true' i]"
+#: A hidden subtree with this many characters of text outside links, and links making less
+#: than half its text, is collapsed content (a tab, an accordion, a "read more"), not chrome.
+HIDDEN_PROSE_CHARS = 500
 #: Inline styles that hide: lexbor narrows the candidates, the pattern confirms.
 _HIDDEN_STYLE = "[style*='none' i], [style*='hidden' i]"
 _STYLE_HIDDEN_RE = re.compile(r"display\s*:\s*none|visibility\s*:\s*hidden", re.I)
@@ -248,9 +255,26 @@ def drop_never_content(tree: LexborHTMLParser, *, strip: Sequence[str] = ()) -> 
             continue  # a bad site selector must not break extraction
         for node in found:
             node.remove()
-    for node in body.css(_HIDDEN_STYLE):
-        if _STYLE_HIDDEN_RE.search(node.attributes.get("style") or ""):
+    for node in body.css(_HIDING):
+        if not _collapsed_prose(node):
             node.remove()
+    for node in body.css(_HIDDEN_STYLE):
+        attributes = node.attributes
+        if "hidden" in attributes or (attributes.get("aria-hidden") or "").lower() == "true":
+            continue  # judged above, by the prose it holds
+        if _STYLE_HIDDEN_RE.search(attributes.get("style") or ""):
+            node.remove()
+
+
+def _collapsed_prose(node: LexborNode) -> bool:
+    """Whether a hidden subtree holds prose: the panels of tabs and accordions and the rest of
+    a "read more" are hidden until clicked, yet they are the page's content; a hidden menu,
+    modal or icon is links or little text."""
+    text = len(node.text(deep=True))
+    if text < HIDDEN_PROSE_CHARS:
+        return False
+    linked = sum(len(a.text(deep=True)) for a in node.css("a"))
+    return text - linked >= HIDDEN_PROSE_CHARS and linked < text / 2
 
 
 def drop_chrome(tree: LexborHTMLParser) -> Cleaned:
