@@ -95,7 +95,9 @@ def extract(
         article = extract_article(read(name), url, links=links)
         print_article(article, output_format, url or ("stdin" if name == "-" else name))
         return
-    failed = _extract_each(names, lambda name: extract_article(read(name), links=links), output_format)
+    failed = _extract_each(
+        names, lambda name: extract_article(read(name), links=links), output_format
+    )
     if failed:
         click.echo(f"{failed} of {len(names)} files failed", err=True)
         sys.exit(1)
