@@ -46,6 +46,8 @@ _HIDING = "[hidden], [aria-hidden='true' i]"
 #: A hidden subtree with this many characters of text outside links, and links making less
 #: than half its text, is collapsed content (a tab, an accordion, a "read more"), not chrome.
 HIDDEN_PROSE_CHARS = 500
+#: Characters of hidden text that may be read for that test per page (see _collapsed_prose).
+HIDDEN_TEXT_BUDGET = 2 * MAX_HTML_CHARS
 #: Inline styles that hide: lexbor narrows the candidates, the pattern confirms.
 _HIDDEN_STYLE = "[style*='none' i], [style*='hidden' i]"
 _STYLE_HIDDEN_RE = re.compile(r"display\s*:\s*none|visibility\s*:\s*hidden", re.I)
@@ -283,8 +285,9 @@ def drop_never_content(tree: LexborHTMLParser, *, strip: Sequence[str] = ()) -> 
             continue  # a bad site selector must not break extraction
         for node in found:
             node.remove()
+    budget = [HIDDEN_TEXT_BUDGET]
     for node in body.css(_HIDING):
-        if not _collapsed_prose(node):
+        if not _collapsed_prose(node, budget):
             node.remove()
     for node in body.css(_HIDDEN_STYLE):
         attributes = node.attributes
@@ -294,11 +297,17 @@ def drop_never_content(tree: LexborHTMLParser, *, strip: Sequence[str] = ()) -> 
             node.remove()
 
 
-def _collapsed_prose(node: LexborNode) -> bool:
+def _collapsed_prose(node: LexborNode, budget: list[int]) -> bool:
     """Whether a hidden subtree holds prose: the panels of tabs and accordions and the rest of
     a "read more" are hidden until clicked, yet they are the page's content; a hidden menu,
-    modal or icon is links or little text."""
+    modal or icon is links or little text. ``budget`` holds the characters of text that may
+    still be read for this test on this page (hidden subtrees nested thousands deep would read
+    the same text again for each level): once it is spent, the rest are kept, as they are
+    almost all nested in subtrees already judged (and kept: a dropped one took its own along)."""
+    if budget[0] <= 0:
+        return True
     text = len(node.text(deep=True))
+    budget[0] -= text
     if text < HIDDEN_PROSE_CHARS:
         return False
     linked = sum(len(a.text(deep=True)) for a in node.css("a"))
