@@ -467,3 +467,50 @@ def test_og_site_name_beats_the_publisher_organisation() -> None:
         "<meta property='og:site_name' content='Town Paper'>"
     )
     assert extract(_page(head=head)).site_name == "Town Paper"
+
+
+@pytest.mark.parametrize(
+    "hiding", [" hidden", " aria-hidden='true'", " hidden style='display: none'"]
+)
+def test_prose_in_a_collapsed_panel_is_kept(hiding: str) -> None:
+    """Tabs, accordions and "read more" hide their panels until clicked; prose in them is the
+    page's content, while a hidden menu (links) is still dropped."""
+    panel = "".join(
+        f"<p>Step {i}: unscrew the back cover, lift the old battery out by its tab and press "
+        "the new one into the same place until it clicks.</p>"
+        for i in range(6)
+    )
+    menu = "".join(
+        f"<li><a href='/p/{i}'>Another product page number {i}</a></li>" for i in range(20)
+    )
+    html = (
+        "<html><head><title>Replacing the battery</title></head><body><main>"
+        "<h1>Replacing the battery</h1>"
+        "<p>The battery lasts about two years; this guide shows how to replace it at home "
+        "with nothing but a small screwdriver and ten minutes.</p>"
+        f"<div role='tabpanel'{hiding}>{panel}</div>"
+        f"<ul{hiding}>{menu}</ul></main></body></html>"
+    )
+    article = extract(html)
+    for i in range(6):
+        assert f"Step {i}: unscrew the back cover" in article.text
+    assert "Another product page" not in article.text
+
+
+def test_prose_hidden_by_its_style_alone_is_dropped() -> None:
+    """Pages hide duplicate copies of their text (or of other stories) with an inline style;
+    those are no panel waiting for a click."""
+    copy = "".join(
+        f"<p>Copy {i}: the harbour master said the new pier would open in spring, after two "
+        "winters of delays and a long argument over the cost of the steel.</p>"
+        for i in range(6)
+    )
+    html = (
+        "<html><head><title>The pier</title></head><body><article>"
+        "<p>The harbour master said the new pier would open in spring, after two winters of "
+        "delays and a long argument over the cost of the steel and the stone.</p>"
+        f"<div style='display:none'>{copy}</div></article></body></html>"
+    )
+    article = extract(html)
+    assert article.found
+    assert "Copy 0" not in article.text

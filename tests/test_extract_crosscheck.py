@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from scraper.extract import extract
 
 STORY = "<br>".join(
@@ -57,3 +59,41 @@ def test_confidence_is_in_the_unit_interval_for_odd_inputs() -> None:
     for html in ("", "<p>x</p>", b"\xff\xfe\x00<", "<div>" * 5000, "a " * 10_000):
         article = extract(html)
         assert 0.0 <= article.confidence <= 1.0
+
+
+def test_a_region_holding_most_of_the_page_is_not_run_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The article holds most of the page's text and reads as prose, but the page's longest
+    paragraphs are outside it (a long notice beside it): the second trafilatura run would
+    give the same article, so it is not paid for."""
+    import sys
+
+    module = sys.modules["scraper.extract"]
+    calls: list[str] = []
+    real = module.main_content
+
+    def counting(html: str, **kwargs: object) -> object:
+        calls.append(html)
+        return real(html, **kwargs)
+
+    monkeypatch.setattr(module, "main_content", counting)
+    story = "".join(
+        f"<p>Paragraph {i}: the harbour master said the new pier would open in spring, after "
+        "two winters of delays, a long argument over the cost of the steel and a vote.</p>"
+        for i in range(14)
+    )
+    notice = "".join(
+        f"<p>Notice {i}: " + "the council reminds every resident that the market square "
+        "will be closed to traffic on weekdays while the works on the new drains go on, "
+        * 4
+        + "</p>"
+        for i in range(3)
+    )
+    html = (
+        "<html><head><title>The new pier opens in spring</title></head><body>"
+        f"<article>{story}</article><div class='notice'>{notice}</div></body></html>"
+    )
+    article = extract(html)
+    assert "Paragraph 13: the harbour master" in article.text
+    assert len(calls) == 1

@@ -131,3 +131,26 @@ def test_encodings(data: bytes) -> None:
     article = extract(data)
     _check(article)
     assert "words" in article.text
+
+
+def test_a_large_page_is_cut_after_its_scripts_are_gone() -> None:
+    """A page over MAX_HTML_CHARS whose bulk is scripts and styles keeps its article (the cut
+    falls on what could be content) and its JSON-LD metadata."""
+    from scraper.extract import MAX_HTML_CHARS
+
+    code = "<script>var data = '" + "x" * 1000 + "';</script><style>p{}</style>"
+    bulk = code * (MAX_HTML_CHARS // len(code) + 100)
+    story = "".join(
+        f"<p>Paragraph {i}: the harbour master said the new pier would open in spring, after "
+        "two winters of delays and a long argument over the cost of the steel.</p>"
+        for i in range(8)
+    )
+    html = (
+        "<html><head><script type='application/ld+json'>"
+        '{"@type": "NewsArticle", "headline": "The pier opens"}</script></head>'
+        f"<body>{bulk}<article>{story}</article></body></html>"
+    )
+    assert len(html) > MAX_HTML_CHARS
+    article = extract(html)
+    assert article.title == "The pier opens"
+    assert "Paragraph 7: the harbour master" in article.text

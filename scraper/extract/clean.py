@@ -24,7 +24,8 @@ from urllib.parse import urljoin
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode, SelectolaxError
 
-#: Pages are cut to this many characters before parsing: bounds time and memory.
+#: Pages are cut to this many characters before parsing: bounds time and memory. A longer
+#: page loses its scripts, styles and inline SVG first (:func:`_drop_raw_text`).
 MAX_HTML_CHARS = 3_000_000
 #: Deeper subtrees are dropped: lxml and trafilatura recurse, and no article nests this deep.
 MAX_DEPTH = 180
@@ -33,11 +34,20 @@ MAX_DEPTH = 180
 _ALWAYS_DROP = (
     "script, style, noscript, template, svg, canvas, iframe, object, embed, link, meta, "
     "button, input, select, textarea, option, dialog, nav, "
-    "[hidden], [aria-hidden='true'], [role=navigation], [role=banner], [role=contentinfo], "
+    "[role=navigation], [role=banner], [role=contentinfo], "
     "[role=search], [role=dialog], [role=alertdialog], [role=menu], [role=menubar], "
     "[role=toolbar], [role=tablist], [role=complementary], [aria-modal=true], "
     "[aria-label='top of page' i], [aria-label='bottom of page' i]"
 )
+#: Subtrees hidden by the ``hidden`` or ``aria-hidden`` attribute: dropped unless they hold
+#: prose (:func:`_collapsed_prose`). A subtree hidden by its inline style only is dropped
+#: always: pages hide duplicate copies of their text that way.
+_HIDING = "[hidden], [aria-hidden='true' i]"
+#: A hidden subtree with this many characters of text outside links, and links making less
+#: than half its text, is collapsed content (a tab, an accordion, a "read more"), not chrome.
+HIDDEN_PROSE_CHARS = 500
+#: Characters of hidden text that may be read for that test per page (see _collapsed_prose).
+HIDDEN_TEXT_BUDGET = 2 * MAX_HTML_CHARS
 #: Inline styles that hide: lexbor narrows the candidates, the pattern confirms.
 _HIDDEN_STYLE = "[style*='none' i], [style*='hidden' i]"
 _STYLE_HIDDEN_RE = re.compile(r"display\s*:\s*none|visibility\s*:\s*hidden", re.I)
@@ -83,10 +93,37 @@ def decode(html: str | bytes) -> str:
     from scraper.decode import decode_body
 
     if isinstance(html, str):
-        text = html
+        text = html[: MAX_HTML_CHARS * 2]
     else:
         text, _charset = decode_body(html[: MAX_HTML_CHARS * 2])
+    if len(text) > MAX_HTML_CHARS:
+        text = _drop_raw_text(text)
     return _defuse(text[:MAX_HTML_CHARS])
+
+
+_RAW_OPEN_RE = re.compile(r"<(script|style|svg)(?=[\s/>])[^>]*>", re.I)
+_RAW_CLOSE_RES = {name: re.compile(rf"</{name}\s*>", re.I) for name in ("script", "style", "svg")}
+
+
+def _drop_raw_text(text: str) -> str:
+    """``text`` without its scripts (JSON-LD kept: metadata is read from it), styles and
+    inline SVG: on a page over MAX_HTML_CHARS, the cut must fall on what could be content,
+    not on code (a page of 5 MB can be 2 MB of markup and 3 MB of scripts). One forward pass:
+    each search starts where the last one ended; an element left open runs to the end, as it
+    does for an HTML parser."""
+    out: list[str] = []
+    pos = 0
+    while (start := _RAW_OPEN_RE.search(text, pos)) is not None:
+        name = start.group(1).lower()
+        close = _RAW_CLOSE_RES[name].search(text, start.end())
+        end = close.end() if close is not None else len(text)
+        if name == "script" and "ld+json" in start.group(0).lower():
+            out.append(text[pos:end])
+        else:
+            out.append(text[pos : start.start()])
+        pos = end
+    out.append(text[pos:])
+    return "".join(out)
 
 
 #: Pages with more tags than this, or more characters per tag than MAX_CHARS_PER_TAG, go
@@ -248,9 +285,33 @@ def drop_never_content(tree: LexborHTMLParser, *, strip: Sequence[str] = ()) -> 
             continue  # a bad site selector must not break extraction
         for node in found:
             node.remove()
-    for node in body.css(_HIDDEN_STYLE):
-        if _STYLE_HIDDEN_RE.search(node.attributes.get("style") or ""):
+    budget = [HIDDEN_TEXT_BUDGET]
+    for node in body.css(_HIDING):
+        if not _collapsed_prose(node, budget):
             node.remove()
+    for node in body.css(_HIDDEN_STYLE):
+        attributes = node.attributes
+        if "hidden" in attributes or (attributes.get("aria-hidden") or "").lower() == "true":
+            continue  # judged above, by the prose it holds
+        if _STYLE_HIDDEN_RE.search(attributes.get("style") or ""):
+            node.remove()
+
+
+def _collapsed_prose(node: LexborNode, budget: list[int]) -> bool:
+    """Whether a hidden subtree holds prose: the panels of tabs and accordions and the rest of
+    a "read more" are hidden until clicked, yet they are the page's content; a hidden menu,
+    modal or icon is links or little text. ``budget`` holds the characters of text that may
+    still be read for this test on this page (hidden subtrees nested thousands deep would read
+    the same text again for each level): once it is spent, the rest are kept, as they are
+    almost all nested in subtrees already judged (and kept: a dropped one took its own along)."""
+    if budget[0] <= 0:
+        return True
+    text = len(node.text(deep=True))
+    budget[0] -= text
+    if text < HIDDEN_PROSE_CHARS:
+        return False
+    linked = sum(len(a.text(deep=True)) for a in node.css("a"))
+    return text - linked >= HIDDEN_PROSE_CHARS and linked < text / 2
 
 
 def drop_chrome(tree: LexborHTMLParser) -> Cleaned:
