@@ -18,6 +18,7 @@ import trustme
 
 from scraper.config import Settings
 from scraper.fetch import fetch, make_client
+from scraper.fetch.peer import peer_address
 from scraper.models import FetchResult
 from tests.server import LocalServer
 
@@ -135,3 +136,36 @@ def test_no_connection_no_address() -> None:
     result = _fetch("http://127.0.0.2/p", transport=transport)
     assert result.status_code == 200
     assert result.ip_address is None
+
+
+class _Stream:
+    """A network stream that reports ``peer`` as its server address (or raises it)."""
+
+    def __init__(self, peer: object) -> None:
+        self.peer = peer
+
+    def get_extra_info(self, info: str) -> object:
+        if isinstance(self.peer, Exception):
+            raise self.peer
+        return self.peer if info == "server_addr" else None
+
+
+@pytest.mark.parametrize(
+    ("peer", "expected"),
+    [
+        (("192.0.2.7", 80), "192.0.2.7"),
+        (("::ffff:192.0.2.7", 80, 0, 0), "192.0.2.7"),  # a dual-stack socket's IPv4 peer
+        (("2001:DB8::1", 443, 0, 0), "2001:db8::1"),
+        (("example.org", 80), None),  # a name is not an address
+        (("192.0.2.7\r\nX-Injected: 1", 80), None),
+        ("/run/server.sock", None),  # a unix socket's peer name
+        (None, None),
+        ((), None),
+        (OSError("closed"), None),
+    ],
+)
+def test_peer_address_is_an_address_or_nothing(peer: object, expected: str | None) -> None:
+    request = httpx.Request("GET", "http://192.0.2.7/")
+    response = httpx.Response(200, request=request, extensions={"network_stream": _Stream(peer)})
+    assert peer_address(response) == expected
+    assert peer_address(httpx.Response(200, request=request)) is None  # no stream at all
