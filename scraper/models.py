@@ -43,6 +43,8 @@ class FetchResult:
     content_type: str = ""  #: media type only, lower case, e.g. ``text/html``
     not_modified: bool = False  #: a 304 answer to a conditional GET
     redirects: tuple[str, ...] = ()  #: each URL redirected from, in order
+    #: the IP address of the server that answered (the final hop), as connected; None: unknown
+    ip_address: str | None = None
 
     def header(self, name: str) -> str | None:
         """The first response header called ``name`` (case-insensitive), or None."""

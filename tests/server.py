@@ -8,6 +8,7 @@ client sent (If-None-Match, User-Agent, the spacing of requests for Crawl-delay.
 from __future__ import annotations
 
 import mimetypes
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -35,10 +36,14 @@ class Route:
     handler: Callable[[BaseHTTPRequestHandler], None] | None = None
 
 
-class LocalServer:
-    """A threaded HTTP/1.1 server on 127.0.0.1:<free port>."""
+class _IPv6Server(ThreadingHTTPServer):
+    address_family = socket.AF_INET6
 
-    def __init__(self, root: Path | None = None) -> None:
+
+class LocalServer:
+    """A threaded HTTP/1.1 server on 127.0.0.1:<free port> (or another loopback ``host``)."""
+
+    def __init__(self, root: Path | None = None, host: str = "127.0.0.1") -> None:
         self.root = root
         self.routes: dict[str, Route] = {}
         self.requests: list[Request] = []
@@ -80,10 +85,11 @@ class LocalServer:
                 if self.command != "HEAD":
                     self.wfile.write(route.body)
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        server_class = _IPv6Server if ":" in host else ThreadingHTTPServer
+        self.httpd = server_class((host, 0), Handler)
         self.httpd.daemon_threads = True
         self.port = self.httpd.server_address[1]
-        self.base = f"http://127.0.0.1:{self.port}"
+        self.base = f"http://{f'[{host}]' if ':' in host else host}:{self.port}"
         self._thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 
     def _static(self, path: str) -> Route:

@@ -45,6 +45,7 @@ def _comparable(result: FetchResult) -> tuple[object, ...]:
         result.redirects,
         headers,
         result.request_headers,
+        result.ip_address,
     )
 
 
@@ -87,6 +88,7 @@ def test_a_worker_fetch_is_the_same_fetch(server: LocalServer) -> None:
     assert [_comparable(r) for r in there] == [_comparable(r) for r in here]
     assert there[1].not_modified
     assert there[2].final_url == server.url("/a")
+    assert [r.ip_address for r in there] == ["127.0.0.1"] * 3  # the peer crosses the pipe
     sent = server.requests_to("/a")
     assert [r.headers.get("If-None-Match") for r in sent] == [None, '"v1"', None] * 2
     assert {r.headers["User-Agent"] for r in sent} == {"wbot/1.0"}

@@ -390,6 +390,7 @@ class Exchange:
     body_sha256: str | None
     headers_sha256: str | None
     request_sha256: str | None
+    ip_address: str | None = None  #: the server's address as connected; None: not recorded
 
 
 def exchanges(
@@ -397,9 +398,11 @@ def exchanges(
 ) -> Iterator[Exchange]:
     """The fetches whose response headers were stored, oldest first. Read-only: never writes."""
     where, params = _filters("f.fetched_at", site, since)
+    # an archive opened read-only is not migrated: one from before m007 has no such column
+    ip_address = "f.ip_address" if _has_column(archive, "fetches", "ip_address") else "NULL"
     sql = f"""
         SELECT f.id, f.page_id, COALESCE(f.url, p.url), f.fetched_at, f.status_code,
-               f.not_modified, f.raw_sha256, f.headers_sha256, f.request_sha256
+               f.not_modified, f.raw_sha256, f.headers_sha256, f.request_sha256, {ip_address}
         FROM fetches f JOIN pages p ON p.id = f.page_id
         WHERE f.headers_sha256 IS NOT NULL AND {where}
         ORDER BY f.fetched_at, f.id
@@ -415,6 +418,7 @@ def exchanges(
             body_sha256=r[6],
             headers_sha256=r[7],
             request_sha256=r[8],
+            ip_address=r[9],
         )
 
 
@@ -446,6 +450,14 @@ def _filters(column: str, site: str | None, since: dt.datetime | None) -> tuple[
 
 def _select(archive: Archive, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
     return list(_iterate(archive, sql, params))
+
+
+def _has_column(archive: Archive, table: str, column: str) -> bool:
+    try:
+        rows = archive.db.execute(f"PRAGMA table_info({table})").fetchall()
+    except sqlite3.Error as exc:
+        raise ArchiveError(f"{archive.path}: {exc}") from exc
+    return any(row[1] == column for row in rows)
 
 
 def _iterate(archive: Archive, sql: str, params: Sequence[Any]) -> Iterator[tuple[Any, ...]]:

@@ -357,6 +357,13 @@ def m006_change_monitoring(db: Database) -> None:
     )
 
 
+@migrations()
+def m007_ip_address(db: Database) -> None:
+    """The IP address of the server each fetch's answer came from (WARC-IP-Address in the
+    export). Rows written before are NULL: not known, and the export then says nothing."""
+    db.execute("ALTER TABLE fetches ADD COLUMN ip_address TEXT")  # as connected, e.g. 192.0.2.7
+
+
 def migrate(db: Database) -> None:
     """Apply every pending migration, each in its own transaction."""
     migrations.apply(db)

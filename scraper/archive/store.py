@@ -536,8 +536,8 @@ class Archive:
                 INSERT INTO fetches (page_id, run_id, fetched_at, url, status_code, not_modified,
                     elapsed_ms, bytes, content_type, error, snapshot_id, raw_sha256,
                     headers_sha256, request_sha256, http_version, charset, change_kind,
-                    same_as_snapshot_id)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    same_as_snapshot_id, ip_address)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """,
                 (
                     page_id,
@@ -559,6 +559,7 @@ class Archive:
                     None if body_sha is None or result is None else result.encoding,
                     None if verdict is None else verdict.kind,
                     None if verdict is None else verdict.same_as,
+                    None if result is None else result.ip_address,
                 ),
             )
             fetch_id = int(cursor.lastrowid or 0)

@@ -13,6 +13,7 @@ and never reads the clock (the warcinfo record's date is an argument).
 from __future__ import annotations
 
 import datetime as dt
+import ipaddress
 from dataclasses import dataclass
 from io import BytesIO
 from typing import IO, TYPE_CHECKING
@@ -130,7 +131,7 @@ class _WarcExport:
             payload=BytesIO(body),
             length=len(body),
             http_headers=headers,
-            warc_headers_dict={"WARC-Type": "response", "WARC-Date": date},
+            warc_headers_dict={"WARC-Type": "response", "WARC-Date": date, **_ip(exchange)},
         )
         self.writer.write_record(record)
         written = _Written(
@@ -165,6 +166,7 @@ class _WarcExport:
                 warc_headers_dict={
                     "WARC-Type": "revisit",
                     "WARC-Date": _warc_date(exchange.fetched_at),
+                    **_ip(exchange),
                     "WARC-Profile": SERVER_NOT_MODIFIED_PROFILE,
                 },
             )
@@ -197,6 +199,7 @@ class _WarcExport:
             warc_headers_dict={
                 "WARC-Type": "revisit",
                 "WARC-Date": _warc_date(exchange.fetched_at),
+                **_ip(exchange),
                 "WARC-Profile": IDENTICAL_PAYLOAD_PROFILE,
                 "WARC-Payload-Digest": original.payload_digest,
                 "WARC-Refers-To": original.record_id,
@@ -269,6 +272,7 @@ class _WarcExport:
             warc_headers_dict={
                 "WARC-Type": "request",
                 "WARC-Date": _warc_date(exchange.fetched_at),
+                **_ip(exchange),
                 "WARC-Concurrent-To": concurrent_to,
             },
         )
@@ -299,8 +303,10 @@ def write_warc(
 
     and last a ``resource`` record with each host's robots.txt as the crawl last kept it.
 
-    WARC-Date is the fetch time. A body stored without Content-Encoding has its encoding
-    headers renamed with ``X-Archive-Orig-`` so that readers do not decode it twice.
+    WARC-Date is the fetch time; WARC-IP-Address (response, request and revisit records) the
+    server's address as the fetch connected to it, left out where the archive has none. A body
+    stored without Content-Encoding has its encoding headers renamed with ``X-Archive-Orig-``
+    so that readers do not decode it twice.
     With ``latest``, only the newest capture of each URL, as a self-contained response
     record (for tools that keep the first capture of a URL).
     :param created_at: the export's time (UTC ISO 8601), the warcinfo record's date.
@@ -365,6 +371,18 @@ def _warc_date(timestamp: str) -> str:
     except ValueError as exc:
         raise ArchiveError(f"not an ISO 8601 time in the archive: {timestamp!r}") from exc
     return iso_utc(moment)
+
+
+def _ip(exchange: Exchange) -> dict[str, str]:
+    """``WARC-IP-Address`` of the server that answered, when the archive recorded it; nothing
+    for older fetches (NULL) or a stored value that is not an address: never a made-up one."""
+    if not exchange.ip_address:
+        return {}
+    try:
+        address = ipaddress.ip_address(exchange.ip_address)
+    except ValueError:
+        return {}
+    return {"WARC-IP-Address": str(address)}
 
 
 def _parse_block(block: bytes, url: str) -> StatusAndHeaders:

@@ -36,6 +36,7 @@ from scraper.fetch.blockpage import block_page_reason
 from scraper.fetch.content import SNIFF_BYTES, accepted_type, decode_body, sniff_binary
 from scraper.fetch.decompress import BodyDecoder, CorruptBody, format_size
 from scraper.fetch.pacing import Pace, paced
+from scraper.fetch.peer import peer_address
 from scraper.fetch.retry import (
     Clock,
     StopAtDeadline,
@@ -187,6 +188,7 @@ class _Answer:
     encoding: str = "utf-8"
     content_type: str = ""
     not_modified: bool = False
+    ip_address: str | None = None
 
 
 def _raw_headers(headers: httpx.Headers) -> tuple[tuple[str, str], ...]:
@@ -280,6 +282,7 @@ async def _read_answer(
         request_headers=_raw_headers(response.request.headers),
         http_version=response.http_version,
         reason=response.reason_phrase,
+        ip_address=peer_address(response),
     )
     if status == 304:
         return dataclasses.replace(answer, not_modified=True)
@@ -480,6 +483,7 @@ async def _fetch(
             content_type=outcome.content_type,
             not_modified=outcome.not_modified,
             redirects=tuple(redirects),
+            ip_address=outcome.ip_address,
         )
 
 

@@ -1,0 +1,38 @@
+"""Fetch, the peer: the IP address of the server whose connection answered a response.
+
+What a WARC's ``WARC-IP-Address`` says: the address the fetch really connected to (after DNS,
+after the private-address pin), read from the connection itself, never resolved again. It must
+not guess: a response without a real network connection (a mock transport) has no address.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Any
+
+import httpx
+
+
+def peer_address(response: httpx.Response) -> str | None:
+    """The IP address of the server ``response`` came from, or None when it is not known.
+
+    httpcore hands the connection over as the ``network_stream`` response extension, for httpx's
+    own transport as for :class:`scraper.fetch.transport.AsyncioTransport`; its ``server_addr``
+    is the socket's peer name (``(host, port)``, or a 4-tuple for IPv6).
+    """
+    stream: Any = response.extensions.get("network_stream")
+    if stream is None or not hasattr(stream, "get_extra_info"):
+        return None
+    try:
+        peer = stream.get_extra_info("server_addr")
+    except (OSError, AttributeError, TypeError, ValueError):
+        return None  # a closed or odd stream: not known, rather than wrong
+    if not isinstance(peer, tuple | list) or not peer or not isinstance(peer[0], str):
+        return None
+    try:
+        address = ipaddress.ip_address(peer[0])
+    except ValueError:
+        return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return str(address.ipv4_mapped)  # a dual-stack socket's view of an IPv4 server
+    return str(address)
