@@ -159,20 +159,7 @@ class _WarcExport:
         original = self._original_of_304(exchange)
         if original is None:
             # nothing stored to refer to: the 304 as received, which replays as a 304
-            record = self.writer.create_warc_record(
-                exchange.url,
-                "revisit",
-                http_headers=http_headers,
-                warc_headers_dict={
-                    "WARC-Type": "revisit",
-                    "WARC-Date": _warc_date(exchange.fetched_at),
-                    **_ip(exchange),
-                    "WARC-Profile": SERVER_NOT_MODIFIED_PROFILE,
-                },
-            )
-            self.writer.write_record(record)
-            self.revisits += 1
-            return record
+            return self._write_revisit(exchange, http_headers, SERVER_NOT_MODIFIED_PROFILE, {})
         return self._revisit(exchange, _updated(original.http_headers, http_headers), original)
 
     def _original_of_304(self, exchange: Exchange) -> _Written | None:
@@ -192,6 +179,22 @@ class _WarcExport:
     def _revisit(
         self, exchange: Exchange, http_headers: StatusAndHeaders, original: _Written
     ) -> _Record:
+        refers = {
+            "WARC-Payload-Digest": original.payload_digest,
+            "WARC-Refers-To": original.record_id,
+            "WARC-Refers-To-Target-URI": original.uri,
+            "WARC-Refers-To-Date": original.date,
+        }
+        return self._write_revisit(exchange, http_headers, IDENTICAL_PAYLOAD_PROFILE, refers)
+
+    def _write_revisit(
+        self,
+        exchange: Exchange,
+        http_headers: StatusAndHeaders,
+        profile: str,
+        refers: dict[str, str],
+    ) -> _Record:
+        """Write one revisit record of ``exchange`` with ``profile`` and what it refers to."""
         record = self.writer.create_warc_record(
             exchange.url,
             "revisit",
@@ -200,11 +203,8 @@ class _WarcExport:
                 "WARC-Type": "revisit",
                 "WARC-Date": _warc_date(exchange.fetched_at),
                 **_ip(exchange),
-                "WARC-Profile": IDENTICAL_PAYLOAD_PROFILE,
-                "WARC-Payload-Digest": original.payload_digest,
-                "WARC-Refers-To": original.record_id,
-                "WARC-Refers-To-Target-URI": original.uri,
-                "WARC-Refers-To-Date": original.date,
+                "WARC-Profile": profile,
+                **refers,
             },
         )
         self.writer.write_record(record)
