@@ -132,3 +132,33 @@ class LocalServer:
     def stop(self) -> None:
         self.httpd.shutdown()
         self.httpd.server_close()
+
+
+def respond(body: bytes, *, length: bool = True) -> Callable[[BaseHTTPRequestHandler], None]:
+    """A route handler that answers 200 with HTML ``body``; without ``length``, no
+    Content-Length: the end of the body is the connection closing."""
+
+    def handler(request: BaseHTTPRequestHandler) -> None:
+        request.send_response(200)
+        request.send_header("Content-Type", "text/html; charset=utf-8")
+        if length:
+            request.send_header("Content-Length", str(len(body)))
+        else:
+            request.send_header("Connection", "close")
+            request.close_connection = True
+        request.end_headers()
+        request.wfile.write(body)
+
+    return handler
+
+
+def once_then(first: bytes, then: bytes) -> Callable[[BaseHTTPRequestHandler], None]:
+    """A route handler: ``first`` for the next request, ``then`` for every one after it."""
+    served: list[int] = []
+
+    def handler(request: BaseHTTPRequestHandler) -> None:
+        body = first if not served else then
+        served.append(1)
+        respond(body)(request)
+
+    return handler

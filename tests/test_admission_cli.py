@@ -4,7 +4,7 @@ local servers: nothing bogus ever becomes a version of a page."""
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import datetime, timedelta
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
@@ -16,7 +16,7 @@ from scraper.cli import cli
 from scraper.crawl import SUSPECT_RECHECK_SECONDS
 from tests import gate_pages
 from tests.conftest import FIXTURES
-from tests.server import LocalServer
+from tests.server import LocalServer, once_then, respond
 
 ARTICLE = gate_pages.article().encode("utf-8")
 FERRY = gate_pages.article("Electric ferry from next spring", gate_pages.FERRY).encode("utf-8")
@@ -95,36 +95,6 @@ def crawl(config: Path, db: Path, *extra: str, site_failed: bool = False) -> Res
 
 def redirect(server: LocalServer, path: str, target: str) -> None:
     server.route(path, b"", status=302, headers={"Location": target})
-
-
-def respond(body: bytes, *, length: bool = True) -> Callable[[BaseHTTPRequestHandler], None]:
-    """A handler that answers 200 with ``body``; without ``length``, no Content-Length: the
-    end of the body is the connection closing."""
-
-    def handler(request: BaseHTTPRequestHandler) -> None:
-        request.send_response(200)
-        request.send_header("Content-Type", "text/html; charset=utf-8")
-        if length:
-            request.send_header("Content-Length", str(len(body)))
-        else:
-            request.send_header("Connection", "close")
-            request.close_connection = True
-        request.end_headers()
-        request.wfile.write(body)
-
-    return handler
-
-
-def once_then(first: bytes, then: bytes) -> Callable[[BaseHTTPRequestHandler], None]:
-    """``first`` for the next request, ``then`` for every one after it."""
-    served: list[int] = []
-
-    def handler(request: BaseHTTPRequestHandler) -> None:
-        body = first if not served else then
-        served.append(1)
-        respond(body)(request)
-
-    return handler
 
 
 # --- redirects ---------------------------------------------------------------------------------

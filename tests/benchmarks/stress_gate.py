@@ -25,14 +25,12 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 from tests import gate_pages
 from tests.benchmarks.bench_crawl import WORDS
 from tests.conftest import FIXTURES
-from tests.server import LocalServer
+from tests.server import LocalServer, once_then, respond
 
 REPO = Path(__file__).resolve().parents[2]
 CLASSES = (
@@ -58,32 +56,6 @@ def _article(page: int, *, rewrite: bool = False) -> bytes:
     seed = page + (1_000_000 if rewrite else 0)
     title = f"Harbour notes {page}" + (": a new story" if rewrite else "")
     return gate_pages.article(title, _paragraphs(seed)).encode("utf-8")
-
-
-def _respond(body: bytes, *, length: bool = True) -> Callable[[BaseHTTPRequestHandler], None]:
-    def handler(request: BaseHTTPRequestHandler) -> None:
-        request.send_response(200)
-        request.send_header("Content-Type", "text/html; charset=utf-8")
-        if length:
-            request.send_header("Content-Length", str(len(body)))
-        else:
-            request.send_header("Connection", "close")
-            request.close_connection = True
-        request.end_headers()
-        request.wfile.write(body)
-
-    return handler
-
-
-def _once_then(first: bytes, then: bytes) -> Callable[[BaseHTTPRequestHandler], None]:
-    served: list[int] = []
-
-    def handler(request: BaseHTTPRequestHandler) -> None:
-        body = first if not served else then
-        served.append(1)
-        _respond(body)(request)
-
-    return handler
 
 
 @dataclasses.dataclass
@@ -174,11 +146,11 @@ def stress_gate(pages: int, workdir: Path) -> GateReport:
             elif cls == "truncated":
                 whole = _article(i)
                 cut = whole[: whole.index(b"<p>", whole.index(b"<article>")) + 900]
-                site.route(path, handler=_respond(cut, length=False))
+                site.route(path, handler=respond(cut, length=False))
             elif cls == "glitch":
                 whole = _article(i)
                 half = gate_pages.article(f"Harbour notes {i}", _paragraphs(i)[:2])
-                site.route(path, handler=_once_then(half.encode("utf-8"), whole))
+                site.route(path, handler=once_then(half.encode("utf-8"), whole))
             else:  # rewrite
                 site.route(path, _article(i, rewrite=True))
         seconds, code, summary = _run("crawl", *common, "--quiet", "--revisit", "0")
