@@ -69,6 +69,7 @@ if TYPE_CHECKING:
     import httpx
 
     from scraper.config import Config, Settings, Site
+    from scraper.noise import NoiseRules
 
 #: media types a sitemap or feed is taken as: any, since ``.xml.gz`` sitemaps come as gzip data
 #: under every label (text/xml, application/x-gzip, octet-stream); discover.parse_source tells a
@@ -554,6 +555,7 @@ class _SiteRun:
     frontier: Frontier
     budget: int
     boilerplate: frozenset[str]
+    noise: NoiseRules  #: the site's noise rules with its learned boilerplate, made once a run
     extraction: ExtractionCounts = field(default_factory=ExtractionCounts)
     done: int = 0  #: due pages with an answer: fetched, not modified, an alias, robots-blocked
     failed: int = 0  #: due pages whose fetch or extraction failed
@@ -596,9 +598,11 @@ class Crawler:
                 site=site,
                 frontier=Frontier(self.state, site),
                 budget=site.settings.max_pages if max_pages is None else max_pages,
-                boilerplate=archive.boilerplate(site.name),
+                boilerplate=boilerplate,
+                noise=site.settings.noise_rules(boilerplate),
             )
             for site in sites
+            for boilerplate in (archive.boilerplate(site.name),)
         ]
         self.counts = _Counts()
         self.hosts: dict[str, _Host] = {}
@@ -1350,7 +1354,7 @@ class Crawler:
                 site=run.site.name,
                 run_id=self.run_id,
                 decision=decision,
-                noise=run.site.settings.noise_rules(run.boilerplate),
+                noise=run.noise,
             )
             kind = outcome or saved.outcome
             self._reschedule(page, run.site.settings, kind)
