@@ -9,6 +9,7 @@ import datetime as dt
 import hashlib
 import json
 from dataclasses import asdict, dataclass, field
+from enum import StrEnum
 from typing import Any
 
 Headers = tuple[tuple[str, str], ...]
@@ -109,6 +110,21 @@ class Article:
         return hashlib.sha256(blob).hexdigest()
 
 
+class Outcome(StrEnum):
+    """What one fetch of a page came to. The values are the words the archive and the summary
+    use (``fetches``' bookkeeping, the revisit policy, the ``runs`` counters)."""
+
+    NEW = "new"  #: the page's first snapshot was written
+    CHANGED = "changed"  #: a new snapshot of a known page was written
+    UNCHANGED = "unchanged"  #: fetched again, nothing worth a version changed
+    NOT_MODIFIED = "not_modified"  #: the server answered 304 to a conditional GET
+    FAILED = "failed"  #: the fetch or the extraction failed
+    ALIAS = "alias"  #: a redirect or canonical link to another page
+    BLOCKED = "blocked"  #: a block page (captcha, access denied) answered instead
+    SUSPECT = "suspect"  #: a drastic change or cut body that no refetch has confirmed yet
+    ROBOTS_BLOCKED = "robots_blocked"  #: robots.txt disallows the URL
+
+
 @dataclass(frozen=True, slots=True)
 class SaveOutcome:
     """What the archive did with one fetch attempt."""
@@ -123,13 +139,13 @@ class SaveOutcome:
     change_kind: str | None = None
 
     @property
-    def outcome(self) -> str:
-        """One of new, changed, unchanged (summary buckets; failures never reach here)."""
+    def outcome(self) -> Outcome:
+        """NEW, CHANGED or UNCHANGED (summary buckets; failures never reach here)."""
         if self.new_page and self.snapshot_id is not None:
-            return "new"
+            return Outcome.NEW
         if self.changed:
-            return "changed"
-        return "unchanged"
+            return Outcome.CHANGED
+        return Outcome.UNCHANGED
 
 
 @dataclass(frozen=True, slots=True)
