@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from scraper.archive.store import Archive
+from scraper.archive.sqlite.store import Archive
 from scraper.errors import ArchiveError, BadStatusError, FetchTimeoutError, UsageError
 from scraper.models import Article, FetchResult
 

@@ -34,12 +34,15 @@ from scraper.archive.records import (
     SourceRow,
     SqlResult,
 )
-from scraper.archive.store import Archive
+from scraper.archive.sqlite.crawlstate import CrawlState
+from scraper.archive.sqlite.runhealth import earlier_extraction, record_run_extraction
+from scraper.archive.sqlite.store import Archive, check_not_foreign
 
 __all__ = [
     "Archive",
     "Capture",
     "ChangeRecord",
+    "CrawlState",
     "CrawlStore",
     "DuePage",
     "Edit",
@@ -61,4 +64,7 @@ __all__ = [
     "SqlResult",
     "Storage",
     "Transactions",
+    "check_not_foreign",
+    "earlier_extraction",
+    "record_run_extraction",
 ]

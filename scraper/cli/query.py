@@ -15,7 +15,7 @@ from typing import IO, Any
 import click
 
 from scraper import __version__
-from scraper.archive.query import DEFAULT_MAX_ROWS, DEFAULT_TIMEOUT_SECONDS
+from scraper.archive.sqlite.query import DEFAULT_MAX_ROWS, DEFAULT_TIMEOUT_SECONDS
 from scraper.cli.group import (
     F,
     cli,
@@ -140,7 +140,7 @@ def changes(
       scraper changes --site example-news --since 2026-05-01 --format json
     """
     from scraper.archive import Archive
-    from scraper.archive.query import changes as find_changes
+    from scraper.archive.sqlite.query import changes as find_changes
 
     since_at = _since(since)
     with Archive(db_path, readonly=True) as archive:
@@ -204,7 +204,7 @@ def search(
       scraper search 서울 --format json
     """
     from scraper.archive import Archive
-    from scraper.archive.query import search as find
+    from scraper.archive.sqlite.query import search as find
 
     colour = output_format == "table" and sys.stdout.isatty()
     highlight = ("\x1b[1;33m", "\x1b[0m") if colour else ("**", "**")
@@ -289,7 +289,7 @@ def sql(
     import csv
     import io
 
-    from scraper.archive.query import run_sql
+    from scraper.archive.sqlite.query import run_sql
 
     result = run_sql(db_path, query, dict(params), max_rows=limit, timeout_seconds=timeout_seconds)
     if output_format == "json":

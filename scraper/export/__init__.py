@@ -3,7 +3,7 @@
 One module per format: ``warc`` (replayable WARC 1.1), ``wacz`` (WARC + CDXJ + pages in a
 WACZ 1.1 package); JSON Lines, the atomic file writer and the Datasette metadata live here.
 
-Reads the archive through ``scraper.archive.query`` and ``Archive.raw`` and writes to a
+Reads the archive through ``scraper.archive.sqlite.query`` and ``Archive.raw`` and writes to a
 binary stream; :func:`write_atomically` puts a file in place only once it is complete
 (a temporary file in the same directory, fsync, rename). It never writes to the archive and
 never reads the clock: the export's own time (the warcinfo record's date) is an argument.
@@ -21,7 +21,7 @@ from importlib import resources
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, TypeVar
 
-from scraper.archive.query import snapshot_records
+from scraper.archive.sqlite.query import snapshot_records
 from scraper.errors import ScraperError, UsageError
 from scraper.export.base import ExportStats
 from scraper.export.wacz import write_wacz

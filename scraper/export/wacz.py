@@ -19,7 +19,7 @@ import tempfile
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
-from scraper.archive.query import exchanges, snapshot_records
+from scraper.archive.sqlite.query import exchanges, snapshot_records
 from scraper.errors import ScraperError
 from scraper.export.base import ExportStats
 from scraper.export.warc import write_warc

@@ -6,7 +6,7 @@ revisit of the stored 200 response it confirmed, with that response's headers up
 304's (what a browser cache does, RFC 9111 section 4.3.4), so replay tools serve the page and
 not an empty 304. The 304 as received is kept beside it in a ``metadata`` record.
 
-Reads the archive through ``scraper.archive.query`` and ``Archive.raw``; never writes to it
+Reads the archive through ``scraper.archive.sqlite.query`` and ``Archive.raw``; never writes to it
 and never reads the clock (the warcinfo record's date is an argument).
 """
 
@@ -25,9 +25,9 @@ from warcio.statusandheaders import (
 )
 from warcio.warcwriter import WARCWriter
 
-from scraper.archive.crawlstate import CrawlState
-from scraper.archive.query import exchanges
 from scraper.archive.records import Exchange
+from scraper.archive.sqlite.crawlstate import CrawlState
+from scraper.archive.sqlite.query import exchanges
 from scraper.errors import ArchiveError
 from scraper.export.base import ExportStats
 from scraper.models import iso_utc

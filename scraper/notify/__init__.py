@@ -14,14 +14,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from scraper.archive import notifyqueue as queue
 from scraper.archive.records import Queued
+from scraper.archive.sqlite import notifyqueue as queue
 from scraper.errors import ScraperError
 from scraper.notify import messages
 from scraper.notify.send import send, shown
 
 if TYPE_CHECKING:
-    from scraper.archive.store import Archive
+    from scraper.archive.sqlite.store import Archive
     from scraper.config import Site
 
 __all__ = ["SendReport", "after_run", "queue_events", "send_pending"]

@@ -17,12 +17,12 @@ from typing import TYPE_CHECKING
 from urllib.parse import quote
 from xml.sax.saxutils import escape
 
-from scraper.archive import notifyqueue as queue
+from scraper.archive.sqlite import notifyqueue as queue
 from scraper.diff import PARAGRAPH_BREAK, word_ops
 from scraper.errors import ScraperError
 
 if TYPE_CHECKING:
-    from scraper.archive.store import Archive
+    from scraper.archive.sqlite.store import Archive
     from scraper.config import Site
     from scraper.models import Snapshot
 

@@ -23,7 +23,7 @@ from scraper.models import iso_utc
 if TYPE_CHECKING:
     import datetime as dt
 
-    from scraper.archive.store import Archive
+    from scraper.archive.sqlite.store import Archive
 
 #: rows ``scraper sql`` prints unless told otherwise
 DEFAULT_MAX_ROWS = 1000

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from scraper.archive.records import DuePage, HostRow, NewPage, SourceRow
 
 if TYPE_CHECKING:
-    from scraper.archive.store import Archive
+    from scraper.archive.sqlite.store import Archive
 
 #: how many due rows the host-fair ranking looks at per claimed row
 _FAIRNESS_WINDOW = 8

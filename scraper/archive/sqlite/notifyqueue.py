@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from scraper.archive.records import Edit, Gone, Queued
 
 if TYPE_CHECKING:
-    from scraper.archive.store import Archive
+    from scraper.archive.sqlite.store import Archive
 
 #: the statuses that say a page is gone
 GONE_STATUSES = (404, 410)

@@ -28,7 +28,7 @@ from sqlite_utils import Database
 
 from scraper.admission import Decision, Known, decide, suspect_content
 from scraper.archive.records import Capture
-from scraper.archive.schema import migrate
+from scraper.archive.sqlite.schema import migrate
 from scraper.diff import word_counts
 from scraper.errors import ArchiveError, FetchError, UsageError
 from scraper.models import Article, FetchResult, Headers, SaveOutcome, Snapshot
