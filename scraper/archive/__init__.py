@@ -7,6 +7,7 @@ sqlite_utils.
 
 from __future__ import annotations
 
+from scraper.archive.backends import BACKENDS, check_not_foreign, open_archive, run_sql
 from scraper.archive.protocols import (
     CrawlStore,
     NotifyQueue,
@@ -36,9 +37,10 @@ from scraper.archive.records import (
 )
 from scraper.archive.sqlite.crawlstate import CrawlState
 from scraper.archive.sqlite.runhealth import earlier_extraction, record_run_extraction
-from scraper.archive.sqlite.store import Archive, check_not_foreign
+from scraper.archive.sqlite.store import Archive
 
 __all__ = [
+    "BACKENDS",
     "Archive",
     "Capture",
     "ChangeRecord",
@@ -66,5 +68,7 @@ __all__ = [
     "Transactions",
     "check_not_foreign",
     "earlier_extraction",
+    "open_archive",
     "record_run_extraction",
+    "run_sql",
 ]

@@ -8,18 +8,18 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import date, datetime
-from typing import Any
 
 import zstandard
 
 from scraper.admission import Known
-from scraper.archive.records import Capture
+from scraper.archive.records import Capture, ChangeRecord, FetchRecord, PageRecord
 from scraper.archive.sqlite.connection import Connection
 from scraper.archive.sqlite.versions import (
     SNAPSHOT_COLUMNS,
     find_page_id,
     known_of,
     parse_when,
+    record_from_row,
     snapshot_from_row,
 )
 from scraper.errors import UsageError
@@ -44,10 +44,10 @@ class PageReads(Connection):
             return Known() if page_id is None else known_of(self.db.conn, page_id)
 
     # --- reading -------------------------------------------------------------------------
-    def page(self, url: str) -> dict[str, Any] | None:
-        """The ``pages`` row of ``url``, or None."""
+    def page(self, url: str) -> PageRecord | None:
+        """The page with this URL, or None."""
         rows = self._rows("SELECT * FROM pages WHERE url = ?", (url,))
-        return rows[0] if rows else None
+        return record_from_row(PageRecord, rows[0]) if rows else None
 
     def snapshots(self, url: str) -> list[Snapshot]:
         """Every snapshot of the page, newest first (empty when the page is unknown)."""
@@ -67,22 +67,23 @@ class PageReads(Connection):
         )
         return snapshot_from_row(rows[0]) if rows else None
 
-    def snapshot_changes(self, url: str) -> dict[int, dict[str, Any]]:
-        """The ``changes`` rows of the page's snapshots, by snapshot id."""
+    def snapshot_changes(self, url: str) -> dict[int, ChangeRecord]:
+        """The change records of the page's snapshots, by snapshot id."""
         rows = self._rows(
             "SELECT c.* FROM changes c JOIN snapshots s ON s.id = c.snapshot_id "
             "JOIN pages p ON p.id = s.page_id WHERE p.url = ?",
             (url,),
         )
-        return {int(row["snapshot_id"]): row for row in rows}
+        return {int(row["snapshot_id"]): record_from_row(ChangeRecord, row) for row in rows}
 
-    def fetches(self, url: str) -> list[dict[str, Any]]:
-        """Every fetch of the page, newest first, as dicts of the ``fetches`` row."""
-        return self._rows(
+    def fetches(self, url: str) -> list[FetchRecord]:
+        """Every fetch of the page, newest first."""
+        rows = self._rows(
             "SELECT f.* FROM fetches f JOIN pages p ON p.id = f.page_id WHERE p.url = ? "
             "ORDER BY f.id DESC",
             (url,),
         )
+        return [record_from_row(FetchRecord, row) for row in rows]
 
     def raw(self, sha256: str) -> bytes:
         """The uncompressed raw blob with this sha256 (KeyError if absent)."""

@@ -8,15 +8,19 @@ transaction); none commits, reads the clock or fetches.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sqlite3
+from collections.abc import Mapping
 from datetime import UTC, date, datetime, time
-from typing import Any
+from typing import Any, TypeVar
 
 from scraper.admission import Known, suspect_content
 from scraper.diff import word_counts
 from scraper.models import Article, Snapshot
 from scraper.noise import NoiseRules, Verdict, Version, judge
+
+_R = TypeVar("_R")
 
 #: the metadata columns whose change a ``changes`` row flags
 FLAGGED_FIELDS = ("title", "author", "published", "updated", "description")
@@ -217,3 +221,23 @@ def insert_change(
         """,
         (snapshot_id, previous_id, added, removed, *flags, cause, kind),
     )
+
+
+def record_from_row(cls: type[_R], row: Mapping[str, Any]) -> _R:
+    """A record dataclass from a row's columns of the same names.
+
+    Columns the record does not name are left out; a field whose column the row lacks (an
+    archive opened read-only before a migration added it) keeps its default. SQLite's 0/1
+    become ``bool`` where the field is one.
+    """
+    values: dict[str, Any] = {}
+    for field in dataclasses.fields(cls):  # type: ignore[arg-type]
+        if field.name not in row:
+            continue
+        value = row[field.name]
+        if field.type in ("bool", bool) and value is not None:
+            value = bool(value)
+        elif field.type == "tuple[str, ...]" and isinstance(value, str):
+            value = tuple(json.loads(value))
+        values[field.name] = value
+    return cls(**values)
