@@ -55,9 +55,9 @@ def count(archive: Archive, table: str) -> int:
 
 
 @pytest.fixture
-def archive(db_path: Path) -> Any:
-    with Archive(db_path) as arc:
-        yield arc
+def archive(fresh_archive: Archive) -> Archive:
+    """A new archive at ``db_path`` (the shared ``fresh_archive``: no migrations run)."""
+    return fresh_archive
 
 
 # --- opening -------------------------------------------------------------------------------
