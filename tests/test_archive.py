@@ -490,3 +490,25 @@ def test_a_full_disk_is_a_clear_error_and_the_archive_stays_consistent(archive: 
         archive.save_fetch(URL, fetched_at="2024-05-02T10:00:00+00:00", article=big)
     assert str(info.value) == f"{archive.path}: database or disk is full"
     assert (count(archive, "fetches"), count(archive, "snapshots")) == (1, 1)
+
+
+# --- records from rows ---------------------------------------------------------------------
+def test_records_of_an_archive_from_before_a_column_existed(db_path: Path) -> None:
+    """A read-only archive is not migrated: a column a later migration added reads as None."""
+    with Archive(db_path) as arc:
+        arc.save_fetch(URL, fetched_at="2024-05-01T10:00:00+00:00", result=make_result())
+        arc.db.execute("ALTER TABLE fetches DROP COLUMN ip_address")
+        arc.db.execute("ALTER TABLE pages DROP COLUMN crawled_at")
+    with Archive(db_path, readonly=True) as ro:
+        (fetch,) = ro.fetches(URL)
+        assert (fetch.status_code, fetch.ip_address) == (200, None)
+        page = ro.page(URL)
+        assert page is not None
+        assert (page.url, page.crawled_at) == (URL, None)
+
+
+def test_a_run_row_without_sites_reads_as_no_sites(archive: Archive) -> None:
+    cursor = archive.db.execute("INSERT INTO runs (started_at) VALUES ('2024-05-01T10:00:00Z')")
+    run = archive.crawl_state().run(int(cursor.lastrowid or 0))
+    assert run is not None
+    assert (run.sites, run.pages_fetched, run.exit_code) == ((), 0, None)
