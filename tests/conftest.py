@@ -50,3 +50,9 @@ def seed_dir() -> Path:
     if not SEED.is_dir():
         pytest.skip("../shared/seed is not beside this checkout")
     return SEED
+
+
+@pytest.fixture(params=["fast", "httpx"])
+def transport_name(request: pytest.FixtureRequest) -> str:
+    """Each value of the ``transport`` setting: a test that uses this runs once with each."""
+    return str(request.param)
