@@ -277,3 +277,58 @@ transport = 'fast'
         parse_config("[defaults]\ntransport = 'h2'\n", environ={})
     with pytest.raises(errors.ConfigError, match="environment SCRAPER_TRANSPORT: expected 'fast'"):
         parse_config("", environ={"SCRAPER_TRANSPORT": "stock"})
+
+
+# --- end to end: the CLI ------------------------------------------------------------------
+
+
+def _site_config(tmp_path: Path, server: LocalServer) -> Path:
+    path = tmp_path / "sites.toml"
+    path.write_text(
+        f"""
+[defaults]
+delay_seconds = 0
+allow_private = true
+retries = 0
+
+[[site]]
+name = "gazette"
+start_urls = ["{server.url("/index.html")}"]
+max_depth = 1
+""",
+        encoding="utf-8",
+    )
+    return path
+
+
+def test_a_crawl_with_scraper_transport_httpx_goes_through_the_proxy(
+    server: LocalServer, proxied: Proxy, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What ``SCRAPER_TRANSPORT=httpx make bench-crawl`` relies on: the variable reaches every
+    fetch of a crawl (robots.txt, pages, the fetch helper's too), and proxies are honoured."""
+    monkeypatch.setenv("SCRAPER_TRANSPORT", "httpx")
+    config = _site_config(tmp_path, server)
+    args = ["crawl", "--config", str(config), "--db", str(tmp_path / "a.db"), "--quiet"]
+    result = CliRunner().invoke(cli, args, catch_exceptions=False)
+    assert result.exit_code == 0, result.stderr
+    asked = {f.target for f in proxied.forwarded}
+    assert server.url("/robots.txt") in asked
+    assert server.url("/index.html") in asked
+    assert len(asked) >= 3  # the start page and the pages it links to
+    assert {r.path for r in server.requests} == {
+        httpx.URL(t).raw_path.decode() for t in asked
+    }  # nothing went around the proxy
+
+
+def test_a_bad_scraper_transport_is_one_line(
+    server: LocalServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SCRAPER_TRANSPORT", "turbo")
+    config = _site_config(tmp_path, server)
+    args = ["crawl", "--config", str(config), "--db", str(tmp_path / "a.db")]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 2
+    assert result.stderr.strip() == (
+        "Error: environment SCRAPER_TRANSPORT: expected 'fast' or 'httpx', got 'turbo'"
+    )
+    assert server.requests == []
