@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import socket
 import ssl
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -166,6 +167,36 @@ def test_a_proxy_that_is_not_http_is_one_config_line(
     assert result.stderr.count("\n") == 1
     assert "ALL_PROXY" in result.stderr
     assert server.requests == []
+
+
+@pytest.mark.parametrize("scheme", ["http", "https"])
+def test_a_proxy_that_is_down_is_named(
+    monkeypatch: pytest.MonkeyPatch, transport_name: str, scheme: str
+) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))  # bound, never listening: connections are refused
+        port = sock.getsockname()[1]
+        monkeypatch.delenv("NO_PROXY", raising=False)
+        monkeypatch.setenv("ALL_PROXY", f"http://user:secret@127.0.0.1:{port}")
+        with pytest.raises(errors.FetchError) as info:
+            _fetch(f"{scheme}://127.0.0.1:9/", _settings(transport_name))
+    message = str(info.value)
+    assert (
+        message
+        == f"{scheme}://127.0.0.1:9/: proxy error (cannot connect to the proxy 127.0.0.1:{port})"
+    )
+    assert "secret" not in message
+
+
+def test_a_bad_proxy_variable_never_shows_its_password(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NO_PROXY", "")
+    monkeypatch.setenv("HTTPS_PROXY", "socks5://me:hunter2@proxy.example:1080")
+    with pytest.raises(errors.ConfigError) as info:
+        make_client(Settings())
+    assert str(info.value) == (
+        "environment HTTPS_PROXY: 'socks5://me:***@proxy.example:1080': only http:// and "
+        "https:// proxies are supported"
+    )
 
 
 @pytest.mark.parametrize(

@@ -39,6 +39,7 @@ from dataclasses import dataclass
 import httpx
 
 from scraper.errors import ConfigError
+from scraper.fetch.retry import error_chain
 from scraper.fetch.transport import AsyncioTransport
 
 #: the values of the ``transport`` setting
@@ -104,6 +105,33 @@ def _env(environ: Mapping[str, str], name: str) -> tuple[str, str] | None:
     return None
 
 
+def _shown(value: str) -> str:
+    """A proxy variable's value fit for a message: a password in it is masked."""
+    scheme, sep, rest = value.rpartition("://")
+    userinfo, at, host = rest.rpartition("@")
+    if not at or ":" not in userinfo:
+        return repr(value)
+    return repr(f"{scheme}{sep}{userinfo.split(':', 1)[0]}:***@{host}")
+
+
+def _proxy_url(variable: str, value: str) -> httpx.URL:
+    """The proxy a variable names: an http(s) URL with a host and a valid port."""
+    text = value if "://" in value else f"http://{value}"
+    where = f"environment {variable}"
+    try:
+        proxy = httpx.URL(text)
+        port = proxy.port
+    except httpx.InvalidURL as exc:
+        raise ConfigError(f"{where}: not a proxy URL: {_shown(value)}") from exc
+    if proxy.scheme not in ("http", "https"):
+        raise ConfigError(
+            f"{where}: {_shown(value)}: only http:// and https:// proxies are supported"
+        )
+    if not proxy.host or (port is not None and not 0 < port < 65536):
+        raise ConfigError(f"{where}: not a proxy URL: {_shown(value)}")
+    return proxy
+
+
 @dataclass(frozen=True, slots=True)
 class Proxies:
     """The proxies of the environment: one per scheme (or for all), and the bypass list."""
@@ -139,17 +167,7 @@ def environment_proxies(environ: Mapping[str, str] | None = None) -> Proxies:
         variable, value = found
         if variable == "HTTP_PROXY" and env.get("REQUEST_METHOD"):
             continue  # under CGI, HTTP_PROXY is a request header ("httpoxy"), not ours
-        text = value if "://" in value else f"http://{value}"
-        try:
-            proxy = httpx.URL(text)
-        except httpx.InvalidURL as exc:
-            raise ConfigError(f"environment {variable}: not a proxy URL: {value!r}") from exc
-        if proxy.scheme not in ("http", "https") or not proxy.host:
-            raise ConfigError(
-                f"environment {variable}: {value!r}: only http:// and https:// proxies are "
-                "supported"
-            )
-        by_scheme.append((scheme, proxy))
+        by_scheme.append((scheme, _proxy_url(variable, value)))
     no_proxy = _env(env, "no_proxy")
     entries = [] if no_proxy is None else no_proxy[1].split(",")
     if any(entry.strip() == "*" for entry in entries):
@@ -220,11 +238,18 @@ class RoutingTransport(httpx.AsyncBaseTransport):
         written = request.extensions.get(TARGET_EXTENSION)
         target = request.url if written is None else httpx.URL(written)
         transport, proxied = self.leg(name, target)
-        if proxied:
-            request.url = target  # the proxy resolves the name (see the module docstring)
-        response = await transport.handle_async_request(request)
-        if proxied:
-            response.extensions[PROXIED_EXTENSION] = True
+        if not proxied:
+            return await transport.handle_async_request(request)
+        request.url = target  # the proxy resolves the name (see the module docstring)
+        try:
+            response = await transport.handle_async_request(request)
+        except httpx.ConnectError as exc:
+            if any(isinstance(c, ssl.SSLError) for c in error_chain(exc)):
+                raise  # the server's certificate, through the tunnel: not the proxy's fault
+            proxy = self.proxies.proxy_for(target)
+            where = "" if proxy is None else f" {proxy.host}:{proxy.port or 80}"
+            raise httpx.ProxyError(f"cannot connect to the proxy{where}", request=request) from exc
+        response.extensions[PROXIED_EXTENSION] = True
         return response
 
     async def aclose(self) -> None:
