@@ -247,7 +247,8 @@ class RoutingTransport(httpx.AsyncBaseTransport):
             if any(isinstance(c, ssl.SSLError) for c in error_chain(exc)):
                 raise  # the server's certificate, through the tunnel: not the proxy's fault
             proxy = self.proxies.proxy_for(target)
-            where = "" if proxy is None else f" {proxy.host}:{proxy.port or 80}"
+            port = None if proxy is None else proxy.port or (443 if proxy.scheme == "https" else 80)
+            where = "" if proxy is None else f" {proxy.host}:{port}"
             raise httpx.ProxyError(f"cannot connect to the proxy{where}", request=request) from exc
         response.extensions[PROXIED_EXTENSION] = True
         return response
