@@ -2,7 +2,9 @@
 
 Precedence: built-in defaults < ``[defaults]`` < ``[[site]]`` < ``SCRAPER_*`` environment <
 CLI flags.
-Every setting is declared once, in :class:`Settings`, with its default and a help line.
+Every setting is declared once, in :class:`Settings`, with its default and a help line; what
+it accepts (type, range, choices) and its ``SCRAPER_*`` variable follow from that declaration
+(scraper/configspec.py), as do the keys of a ``[[site]]`` from :class:`Site`.
 This module reads the config file it is given and the environment; it does no other I/O.
 """
 
