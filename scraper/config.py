@@ -2,171 +2,147 @@
 
 Precedence: built-in defaults < ``[defaults]`` < ``[[site]]`` < ``SCRAPER_*`` environment <
 CLI flags.
-Every setting is declared once, in :class:`Settings`, with its default and a help line.
+Every setting is declared once, in :class:`Settings`, with its default and a help line; what
+it accepts (type, range, choices) and its ``SCRAPER_*`` variable follow from that declaration
+(scraper/configspec.py), as do the keys of a ``[[site]]`` from :class:`Site`.
 This module reads the config file it is given and the environment; it does no other I/O.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import math
 import os
 import re
 import tomllib
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
+from scraper.configspec import (
+    MAX_DURATION_SECONDS,
+    MAX_WHOLE_NUMBER,
+    coerce,
+    field_specs,
+    from_env_text,
+    is_duration,
+    parse_duration,
+    setting,
+    unknown_key,
+)
 from scraper.errors import BlockedAddressError, ConfigError, UsageError
 from scraper.noise import NoiseRules
 from scraper.urls import check_url_target, normalise_url
 
+__all__ = [
+    "DEFAULT_CONFIG_PATH",
+    "DEFAULT_USER_AGENT",
+    "MAX_DURATION_SECONDS",
+    "MAX_WHOLE_NUMBER",
+    "SETTING_NAMES",
+    "SETTING_SPECS",
+    "SITE_SPECS",
+    "SITE_WIDE_ONLY",
+    "Config",
+    "Settings",
+    "Site",
+    "Transport",
+    "apply_settings",
+    "check_setting",
+    "is_duration",
+    "load_config",
+    "parse_config",
+    "parse_duration",
+    "settings_from_env",
+]
+
 DEFAULT_USER_AGENT = "scraper/0.1 (+https://example.org/scraper)"
 DEFAULT_CONFIG_PATH = Path("config/sites.toml")
-_DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$")
-_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0, None: 1.0}
-
-
-#: the longest duration anything takes (a revisit interval, --since, a robots.txt TTL): 100
-#: years; more is a typo, and would not fit the calendar arithmetic done with it
-MAX_DURATION_SECONDS = 36500 * 86400.0
 _DAY = 86400.0
-#: the largest whole number a setting or option takes (what SQLite and C code take as an int)
-MAX_WHOLE_NUMBER = 2**31 - 1
-
-
-def _as_float(value: int | float) -> float:
-    """A number as a float; a whole number too large for one is infinite."""
-    try:
-        return float(value)
-    except OverflowError:
-        return math.inf
-
-
-def is_duration(text: str) -> bool:
-    """True when ``text`` is written like a duration (``"7d"``, ``"90"``), in range or not."""
-    return _DURATION_RE.match(text) is not None
-
-
-def parse_duration(value: str | int | float, *, where: str = "duration") -> float:
-    """Seconds in ``"90s"``, ``"15m"``, ``"6h"``, ``"7d"``, ``"2w"`` or a bare number of seconds.
-
-    At most :data:`MAX_DURATION_SECONDS` (``36500d``); negative, NaN or infinite is refused.
-    """
-    if isinstance(value, bool):
-        raise ConfigError(f"{where}: expected a duration like '6h', got {value!r}")
-    if isinstance(value, int | float):
-        seconds = _as_float(value)
-        if math.isnan(seconds) or seconds < 0:
-            raise ConfigError(f"{where}: a duration cannot be negative or NaN, got {value!r}")
-    else:
-        match = _DURATION_RE.match(str(value))
-        if not match:
-            raise ConfigError(
-                f"{where}: expected a duration like '90s', '15m', '6h' or '7d', got {value!r}"
-            )
-        seconds = float(match.group(1)) * _UNITS[match.group(2)]
-    if seconds > MAX_DURATION_SECONDS:
-        raise ConfigError(f"{where}: {value!r} is too long (at most 36500d, 100 years)")
-    return seconds
-
-
-def _setting(
-    default: Any,
-    help: str,
-    *,
-    duration: bool = False,
-    minimum: float = 0,
-    maximum: float | None = None,
-    positive: bool = False,
-) -> Any:
-    """A setting's declaration: default, help line, and the range its value must be in
-    (``positive``: more than ``minimum``, not equal to it)."""
-    return field(
-        default=default,
-        metadata={
-            "help": help,
-            "duration": duration,
-            "minimum": minimum,
-            "maximum": maximum,
-            "positive": positive,
-        },
-    )
+#: the fetch transports (scraper.fetch.routing): "fast", asyncio sockets under httpcore, or
+#: "httpx", httpx's stock transport; proxies of the environment are honoured with both
+Transport = Literal["fast", "httpx"]
 
 
 @dataclass(frozen=True, slots=True)
 class Settings:
     """Fetch and crawl settings; the same keys go in ``[defaults]`` and in each ``[[site]]``."""
 
-    user_agent: str = _setting(
+    user_agent: str = setting(
         DEFAULT_USER_AGENT, "User-Agent header; its first word is our robots.txt token"
     )
-    delay_seconds: float = _setting(
+    delay_seconds: float = setting(
         1.0, "minimum seconds between two requests to the same host", maximum=_DAY
     )
-    concurrency_per_host: int = _setting(
+    concurrency_per_host: int = setting(
         2, "requests in flight to one host at most", minimum=1, maximum=1000
     )
-    concurrency: int = _setting(16, "requests in flight in all at most", minimum=1, maximum=10_000)
-    revisit: float = _setting(6 * 3600.0, "how often a known page is due again", duration=True)
-    revisit_min: float = _setting(3600.0, "floor of the adaptive revisit interval", duration=True)
-    revisit_max: float = _setting(
-        7 * 86400.0, "cap of the adaptive revisit interval", duration=True
-    )
-    max_pages: int = _setting(1000, "pages fetched per site per run at most")
-    max_links_per_page: int = _setting(
+    concurrency: int = setting(16, "requests in flight in all at most", minimum=1, maximum=10_000)
+    revisit: float = setting(6 * 3600.0, "how often a known page is due again", duration=True)
+    revisit_min: float = setting(3600.0, "floor of the adaptive revisit interval", duration=True)
+    revisit_max: float = setting(7 * 86400.0, "cap of the adaptive revisit interval", duration=True)
+    max_pages: int = setting(1000, "pages fetched per site per run at most")
+    max_links_per_page: int = setting(
         1000, "links one page may add to the frontier at most (the first ones, in page order)"
     )
-    max_new_pages_per_run: int = _setting(
+    max_new_pages_per_run: int = setting(
         100_000,
         "new URLs one run may add to a site's frontier at most (links, sitemaps and feeds)",
     )
-    max_bytes: int = _setting(
+    max_bytes: int = setting(
         10 * 1024 * 1024, "body size cap, counted after decompression", minimum=1
     )
-    connect_timeout_seconds: float = _setting(
+    connect_timeout_seconds: float = setting(
         10.0, "seconds to open a connection", positive=True, maximum=_DAY
     )
-    read_timeout_seconds: float = _setting(
+    read_timeout_seconds: float = setting(
         20.0, "seconds to wait for the next bytes of a response", positive=True, maximum=_DAY
     )
-    deadline_seconds: float = _setting(
+    deadline_seconds: float = setting(
         60.0, "seconds one URL may take in all, retries included", positive=True, maximum=_DAY
     )
-    max_redirects: int = _setting(10, "redirect hops followed at most", maximum=100)
-    retries: int = _setting(
+    max_redirects: int = setting(10, "redirect hops followed at most", maximum=100)
+    retries: int = setting(
         3, "extra attempts on connect errors, timeouts, 429 and 5xx", maximum=100
     )
-    retry_max_wait_seconds: float = _setting(
+    retry_max_wait_seconds: float = setting(
         60.0, "longest wait before a retry (Retry-After is capped to it)", maximum=_DAY
     )
-    respect_robots: bool = _setting(True, "obey robots.txt and its Crawl-delay")
-    robots_ttl: float = _setting(86400.0, "how long a fetched robots.txt is trusted", duration=True)
-    allow_private: bool = _setting(
+    respect_robots: bool = setting(True, "obey robots.txt and its Crawl-delay")
+    robots_ttl: float = setting(86400.0, "how long a fetched robots.txt is trusted", duration=True)
+    allow_private: bool = setting(
         False, "allow loopback, private and link-local addresses (local sites)"
     )
-    extract_timeout_seconds: float = _setting(
+    extract_timeout_seconds: float = setting(
         20.0, "time budget of one page's extraction", positive=True, maximum=_DAY
     )
-    log_file: str = _setting(
-        "", "file each crawl appends its failed URLs and summary to ([defaults] only)"
+    log_file: str = setting(
+        "",
+        "file each crawl appends its failed URLs and summary to ([defaults] only)",
+        run_wide=True,
     )
     # change monitoring (scraper.noise, scraper.notify); see the README's "Monitoring"
-    ignore_text: tuple[str, ...] = _setting(
-        (), "regexes: matching lines of the text do not count as a change (they are stored)"
+    ignore_text: tuple[str, ...] = setting(
+        (),
+        "regexes: matching lines of the text do not count as a change (they are stored)",
+        items="regex",
     )
-    min_change_words: int = _setting(
+    min_change_words: int = setting(
         0, "changes of fewer words are stored but raise no notification (0: every change)"
     )
-    notify: tuple[str, ...] = _setting((), "Apprise URLs told about changes after each run")
-    notify_digest: bool = _setting(False, "one message per run and target instead of one per page")
-    feed_path: str = _setting("", "write an Atom feed of the site's changes here after each crawl")
+    notify: tuple[str, ...] = setting(
+        (), "Apprise URLs told about changes after each run", items="url"
+    )
+    notify_digest: bool = setting(False, "one message per run and target instead of one per page")
+    feed_path: str = setting("", "write an Atom feed of the site's changes here after each crawl")
+    transport: Transport = setting(
+        "fast", "network layer of direct connections: 'fast' (asyncio sockets) or 'httpx' (stock)"
+    )
 
     def noise_rules(self, boilerplate: Collection[str] = ()) -> NoiseRules:
         """The noise rules of these settings (scraper.noise), with the site's learned
         ``boilerplate`` lines."""
-        # validated when the config was loaded (_coerce_setting)
+        # validated when the config was loaded (configspec.coerce, items="regex")
         patterns = tuple(re.compile(p) for p in self.ignore_text)
         return NoiseRules(
             ignore_text=patterns,
@@ -175,36 +151,32 @@ class Settings:
         )
 
 
-SETTING_NAMES = frozenset(f.name for f in dataclasses.fields(Settings))
-#: settings of a whole run, not of one site: a [[site]] cannot set them
-SITE_WIDE_ONLY = frozenset({"log_file"})
-_SITE_KEYS = {
-    "name": str,
-    "start_urls": list,
-    "sitemaps": list,
-    "feeds": list,
-    "allow": list,
-    "deny": list,
-    "max_depth": int,
-    "strip": list,
-    "trailing_slash": str,
-}
-
-
 @dataclass(frozen=True, slots=True)
 class Site:
     """One ``[[site]]`` table with its settings resolved against ``[defaults]``."""
 
-    name: str
-    start_urls: tuple[str, ...] = ()
-    sitemaps: tuple[str, ...] = ()
-    feeds: tuple[str, ...] = ()
-    allow: tuple[re.Pattern[str], ...] = ()
-    deny: tuple[re.Pattern[str], ...] = ()
-    max_depth: int = 2
-    strip: tuple[str, ...] = ()  #: extra CSS selectors that are chrome on this site
-    trailing_slash: str = "keep"  #: "keep", "strip" or "add" when normalising URLs
+    name: str = field(metadata={"help": "the site's name, used by --site"})
+    start_urls: tuple[str, ...] = setting((), "where the crawl starts")
+    sitemaps: tuple[str, ...] = setting((), "sitemaps or sitemap indexes")
+    feeds: tuple[str, ...] = setting((), "RSS or Atom feeds")
+    allow: tuple[re.Pattern[str], ...] = setting((), "regexes; a URL must match one")
+    deny: tuple[re.Pattern[str], ...] = setting((), "regexes; a URL matching one is never fetched")
+    max_depth: int = setting(2, "link hops from a start URL")
+    strip: tuple[str, ...] = setting((), "extra CSS selectors that are chrome on this site")
+    trailing_slash: Literal["keep", "strip", "add"] = setting(
+        "keep", "a trailing / when normalising URLs: keep, strip or add it"
+    )
     settings: Settings = field(default_factory=Settings)
+
+
+#: the keys of [defaults] and [[site]] tables, and of [[site]] tables only (derived)
+SETTING_SPECS = field_specs(Settings)
+SITE_SPECS = field_specs(Site)
+SETTING_NAMES = frozenset(SETTING_SPECS)
+#: settings of a whole run, not of one site: a [[site]] cannot set them
+SITE_WIDE_ONLY = frozenset(name for name, spec in SETTING_SPECS.items() if spec.run_wide)
+#: the keys only a [[site]] takes (the README documents each; tests/test_docs.py)
+_SITE_KEYS = SITE_SPECS
 
 
 @dataclass(frozen=True, slots=True)
@@ -235,81 +207,23 @@ class Config:
         return tuple(s for s in self.sites if s in wanted)
 
 
-def _number_text(value: float) -> str:
-    return str(int(value)) if float(value).is_integer() else f"{value:g}"
-
-
-def _check_range(value: int | float, spec: dataclasses.Field[Any], where: str) -> None:
-    """The declared range of a number setting (finite, and within minimum..maximum)."""
-    low = spec.metadata.get("minimum", 0)
-    high = spec.metadata.get("maximum")
-    if high is None:
-        high = MAX_WHOLE_NUMBER if isinstance(spec.default, int) else 1e9
-    number = _as_float(value)
-    shown = value if isinstance(value, int) and abs(value) < 10**30 else f"{number:g}"
-    if not math.isfinite(number):
-        raise ConfigError(f"{where}: expected a finite number, got {shown}")
-    if spec.metadata.get("positive") and number <= low:
-        raise ConfigError(f"{where}: must be more than {_number_text(low)}, got {shown}")
-    if number < low:
-        raise ConfigError(f"{where}: must be at least {_number_text(low)}, got {shown}")
-    if number > high:
-        raise ConfigError(f"{where}: must be at most {_number_text(high)}, got {shown}")
-
-
-def _coerce_setting(name: str, value: Any, where: str) -> Any:
-    spec = next(f for f in dataclasses.fields(Settings) if f.name == name)
-    if spec.metadata.get("duration"):
-        return parse_duration(value, where=where)
-    kind: type = type(spec.default)
-    if kind is tuple:
-        items = _str_list(value, where)
-        if name == "ignore_text":
-            _patterns(list(items), where)
-        elif name == "notify" and not all("://" in item for item in items):
-            raise ConfigError(f"{where}: expected Apprise URLs such as 'json://host/path'")
-        return items
-    if kind is bool:
-        if not isinstance(value, bool):
-            raise ConfigError(f"{where}: expected true or false, got {value!r}")
-        return value
-    if kind is float:
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise ConfigError(f"{where}: expected a number, got {value!r}")
-        _check_range(value, spec, where)
-        return float(value)
-    if kind is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"{where}: expected a whole number, got {value!r}")
-        _check_range(value, spec, where)
-        return value
-    if not isinstance(value, str) or not value.strip():
-        raise ConfigError(f"{where}: expected a non-empty string, got {value!r}")
-    if any("\ud800" <= c <= "\udfff" for c in value):
-        raise ConfigError(f"{where}: not valid UTF-8 text: {value!r}")
-    if any(c < " " or c == "\x7f" for c in value):
-        # a setting's text goes into HTTP headers (user_agent): no line breaks, no controls
-        raise ConfigError(f"{where}: a control character is not allowed: {value!r}")
-    return value
-
-
 def check_setting(name: str, value: Any, where: str) -> Any:
     """One setting's value, validated as the config file's would be (for CLI flags)."""
-    return _coerce_setting(name, value, where)
+    return coerce(SETTING_SPECS[name], value, where)
 
 
 def apply_settings(base: Settings, values: Mapping[str, Any], where: str) -> Settings:
-    """``base`` with ``values`` (setting name -> raw value) validated and applied."""
+    """``base`` with ``values`` (setting name -> raw value) validated and applied.
+
+    The keys and rules are those of ``type(base)``: a subclass's own fields are validated too.
+    """
+    specs = field_specs(type(base))
     changes = {}
     for key, value in values.items():
-        if key not in SETTING_NAMES:
-            raise ConfigError(f"{where}: unknown key {key!r}")
-        changes[key] = _coerce_setting(key, value, f"{where}.{key}")
+        if key not in specs:
+            raise ConfigError(f"{where}: {unknown_key(key, specs)}")
+        changes[key] = coerce(specs[key], value, f"{where}.{key}")
     return dataclasses.replace(base, **changes)
-
-
-_TRUE = frozenset({"1", "true", "yes", "on"})
-_FALSE = frozenset({"0", "false", "no", "off", ""})
 
 
 def settings_from_env(base: Settings, environ: Mapping[str, str]) -> Settings:
@@ -318,49 +232,12 @@ def settings_from_env(base: Settings, environ: Mapping[str, str]) -> Settings:
     A value that is not one the setting takes is a ConfigError naming the variable.
     """
     changes: dict[str, Any] = {}
-    for name in sorted(SETTING_NAMES):
+    for name, spec in sorted(field_specs(type(base)).items()):
         variable = f"SCRAPER_{name.upper()}"
         raw = environ.get(variable)
-        if raw is None:
-            continue
-        where = f"environment {variable}"
-        kind = type(getattr(base, name))
-        value: Any = raw
-        text = raw.strip().lower()
-        if kind is bool:
-            if text not in _TRUE | _FALSE:
-                raise ConfigError(f"{where}: expected true or false, got {raw!r}")
-            value = text in _TRUE
-        elif kind is tuple:
-            value = raw.split()  # SCRAPER_NOTIFY="json://a mailto://b": separated by spaces
-        elif kind is int:
-            try:
-                value = int(text)
-            except ValueError:
-                raise ConfigError(f"{where}: expected a whole number, got {raw!r}") from None
-        elif kind is float:
-            try:
-                value = float(text)
-            except ValueError:
-                value = raw  # a duration string such as "6h"
-        changes[name] = _coerce_setting(name, value, where)
+        if raw is not None:
+            changes[name] = from_env_text(spec, raw, f"environment {variable}")
     return dataclasses.replace(base, **changes) if changes else base
-
-
-def _str_list(value: Any, where: str) -> tuple[str, ...]:
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise ConfigError(f"{where}: expected a list of strings")
-    return tuple(value)
-
-
-def _patterns(value: Any, where: str) -> tuple[re.Pattern[str], ...]:
-    compiled = []
-    for i, pattern in enumerate(_str_list(value, where)):
-        try:
-            compiled.append(re.compile(pattern))
-        except re.error as exc:
-            raise ConfigError(f"{where}[{i}]: bad regular expression {pattern!r}: {exc}") from exc
-    return tuple(compiled)
 
 
 def _check_urls(site: Site, where: str) -> None:
@@ -397,32 +274,19 @@ def _load_site(
     site_values: dict[str, Any] = {}
     setting_values: dict[str, Any] = {}
     for key, value in raw.items():
-        if key in _SITE_KEYS:
-            site_values[key] = value
+        if key in SITE_SPECS:
+            if key != "name":
+                site_values[key] = coerce(SITE_SPECS[key], value, f"{where}.{key}")
         elif key in SITE_WIDE_ONLY:
             raise ConfigError(f"{where}: {key!r} is set in [defaults] only (one per run)")
         elif key in SETTING_NAMES:
             setting_values[key] = value
         else:
-            raise ConfigError(f"{where}: unknown key {key!r}")
-    for key in ("start_urls", "sitemaps", "feeds", "strip"):
-        if key in site_values:
-            site_values[key] = _str_list(site_values[key], f"{where}.{key}")
-    for key in ("allow", "deny"):
-        if key in site_values:
-            site_values[key] = _patterns(site_values[key], f"{where}.{key}")
-    depth = site_values.get("max_depth", 2)
-    if isinstance(depth, bool) or not isinstance(depth, int) or depth < 0:
-        raise ConfigError(f"{where}.max_depth: expected a whole number >= 0, got {depth!r}")
-    slash = site_values.get("trailing_slash", "keep")
-    if slash not in {"keep", "strip", "add"}:
-        raise ConfigError(
-            f"{where}.trailing_slash: expected 'keep', 'strip' or 'add', got {slash!r}"
-        )
+            raise ConfigError(f"{where}: {unknown_key(key, {**SITE_SPECS, **SETTING_SPECS})}")
     # precedence: [defaults] < [[site]] < SCRAPER_* (the environment wins over the file)
     settings = apply_settings(defaults, setting_values, where)
     site_values["settings"] = settings_from_env(settings, environ)
-    site = Site(**site_values)
+    site = Site(name=name, **site_values)
     _check_urls(site, where)
     return site
 

@@ -73,3 +73,9 @@ def fresh_archive(_archive_template: Path, db_path: Path) -> Iterator[Any]:
     shutil.copyfile(_archive_template, db_path)
     with Archive(db_path) as archive:
         yield archive
+
+
+@pytest.fixture(params=["fast", "httpx"])
+def transport_name(request: pytest.FixtureRequest) -> str:
+    """Each value of the ``transport`` setting: a test that uses this runs once with each."""
+    return str(request.param)

@@ -1,5 +1,6 @@
 """Every fault of tests/faults.py through fetch(): the specific error (or a correct decode),
-within the deadline, with bombs stopped early and nothing sent to a private address."""
+within the deadline, with bombs stopped early and nothing sent to a private address; each
+test runs with both transports (the ``transport_name`` fixture)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import pytest
 from scraper import errors
 from scraper.config import Settings
 from scraper.fetch import Robots, fetch, fetch_robots, make_client
-from scraper.fetch.transport import AsyncioTransport
+from scraper.fetch.routing import Proxies, RoutingTransport
 from scraper.models import FetchResult
 from tests.faults import FAULTS, Fault, FaultServer, fault_server
 
@@ -42,6 +43,14 @@ HANG_SETTINGS = dataclasses.replace(SETTINGS, read_timeout_seconds=0.4, deadline
 TRICKLE_SETTINGS = dataclasses.replace(SETTINGS, deadline_seconds=2.5)
 #: a liveness guard, not a speed assertion: a fetch that ignored its deadline fails the test
 GUARD_SECONDS = 2 * SETTINGS.deadline_seconds
+#: the transport of the test being run (set by _each_transport)
+TRANSPORT = "fast"
+
+
+@pytest.fixture(autouse=True)
+def _each_transport(transport_name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test of this module runs with each transport."""
+    monkeypatch.setattr(f"{__name__}.TRANSPORT", transport_name)
 
 
 class _CountingStream(httpx.AsyncByteStream):
@@ -59,10 +68,11 @@ class _CountingStream(httpx.AsyncByteStream):
 
 
 class CountingTransport(httpx.AsyncBaseTransport):
-    """The real transport, counting the body bytes fetch pulls off the wire."""
+    """The real transport (the one the fetch's settings name), counting the body bytes fetch
+    pulls off the wire."""
 
     def __init__(self, route_host: str | None = None, port: int | None = None) -> None:
-        self._inner = AsyncioTransport(limits=httpx.Limits())
+        self._inner = RoutingTransport(TRANSPORT, httpx.Limits(), proxies=Proxies())
         self.received = 0
         self.hosts: list[str] = []
         self._route_host = route_host
@@ -99,6 +109,8 @@ def _fetch(
     transport: httpx.AsyncBaseTransport | None = None,
     **kwargs: Any,
 ) -> FetchResult:
+    settings = dataclasses.replace(settings, transport=TRANSPORT)
+
     async def run() -> FetchResult:
         async with make_client(settings, transport=transport) as client:
             return await asyncio.wait_for(fetch(client, url, settings, **kwargs), GUARD_SECONDS)
@@ -338,6 +350,8 @@ def test_name_resolving_to_a_private_address_is_refused(fault_server: FaultServe
 
 
 def _robots(server: FaultServer, settings: Settings = SETTINGS) -> Robots:
+    settings = dataclasses.replace(settings, transport=TRANSPORT)
+
     async def run() -> Robots:
         async with make_client(settings) as client:
             return await asyncio.wait_for(

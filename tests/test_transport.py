@@ -1,5 +1,6 @@
 """fetch/transport.py against real servers on 127.0.0.1: keep-alive, connections the server
-closed while idle, large bodies, TLS verified (and never downgraded), errors as httpx errors."""
+closed while idle, large bodies, TLS verified (and never downgraded), errors as httpx errors;
+each test runs with both transports (the ``transport_name`` fixture)."""
 
 from __future__ import annotations
 
@@ -22,11 +23,19 @@ import trustme
 from scraper import errors
 from scraper.config import Settings
 from scraper.fetch import fetch, make_client
-from scraper.fetch.transport import AsyncioTransport
+from scraper.fetch.routing import TRANSPORT_EXTENSION, Proxies, RoutingTransport
 from scraper.models import FetchResult
 from tests.server import LocalServer
 
 SETTINGS = Settings(allow_private=True, retries=0, deadline_seconds=10.0)
+#: the transport of the test being run (set by _each_transport)
+TRANSPORT = "fast"
+
+
+@pytest.fixture(autouse=True)
+def _each_transport(transport_name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test of this module runs with each transport."""
+    monkeypatch.setattr(f"{__name__}.TRANSPORT", transport_name)
 
 
 def _fetch_all(
@@ -35,12 +44,14 @@ def _fetch_all(
     """Fetch ``urls`` one after another through one client (one connection pool); with
     ``after_each``, wait for the server to set it after each answer (and clear it)."""
 
+    settings = dataclasses.replace(SETTINGS, transport=TRANSPORT)
+
     async def run() -> list[FetchResult]:
         results = []
         loop = asyncio.get_running_loop()
-        async with make_client(SETTINGS) as client:
+        async with make_client(settings) as client:
             for url in urls:
-                results.append(await fetch(client, url, SETTINGS, **kwargs))  # type: ignore[arg-type]
+                results.append(await fetch(client, url, settings, **kwargs))  # type: ignore[arg-type]
                 if after_each is not None:
                     assert await loop.run_in_executor(None, after_each.wait, 60)
                     after_each.clear()
@@ -86,7 +97,7 @@ def test_a_connection_the_server_closed_while_idle_is_not_reused(server: LocalSe
 def test_a_large_body_arrives_whole(server: LocalServer) -> None:
     payload = os.urandom(3 * 1024 * 1024)
     server.route("/big", payload, headers={"Content-Type": "application/octet-stream"})
-    settings = dataclasses.replace(SETTINGS, max_bytes=8 * 1024 * 1024)
+    settings = dataclasses.replace(SETTINGS, max_bytes=8 * 1024 * 1024, transport=TRANSPORT)
 
     async def run() -> FetchResult:
         async with make_client(settings) as client:
@@ -139,13 +150,14 @@ def test_https_with_a_trusted_certificate(
 
 
 def _get(port: int, timeout_seconds: float = 30.0) -> None:
-    """GET http://127.0.0.1:<port>/ through an AsyncioTransport."""
+    """GET http://127.0.0.1:<port>/ through the test's transport (no fetch() around it)."""
 
     async def run() -> None:
-        transport = AsyncioTransport(limits=httpx.Limits())
+        transport = RoutingTransport(TRANSPORT, httpx.Limits(), proxies=Proxies())
         timeout = httpx.Timeout(timeout_seconds)
         async with httpx.AsyncClient(transport=transport, timeout=timeout) as client:
-            await client.get(f"http://127.0.0.1:{port}/")
+            url = f"http://127.0.0.1:{port}/"
+            await client.get(url, extensions={TRANSPORT_EXTENSION: TRANSPORT})
 
     asyncio.run(run())
 

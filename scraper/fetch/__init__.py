@@ -18,8 +18,10 @@ What a fetch guarantees, whatever the server does:
 Politeness between requests (per-host delay, concurrency) is the crawl's job; robots.txt is
 fetched and interpreted here (:func:`fetch_robots`, :class:`Robots`) and cached by the caller.
 
-Modules: ``client`` (make_client, fetch, redirects, the private-address guard), ``transport``
-(httpcore on plain asyncio sockets), ``decompress`` (bounded Content-Encoding), ``content``
+Modules: ``fetcher`` (the ``Fetcher`` seam a rendering fetcher plugs into, ``make_fetcher``),
+``client`` (make_client, fetch, redirects, the private-address guard), ``routing`` (the
+``transport`` setting and the environment's proxies), ``transport`` (httpcore on plain asyncio
+sockets), ``decompress`` (bounded Content-Encoding), ``content``
 (binary sniffing, charsets), ``blockpage``, ``retry`` (httpx errors -> FetchErrors, retry
 policy), ``robots`` and ``worker`` (the same fetch in a helper process, for the crawl).
 """
@@ -37,6 +39,7 @@ from scraper.fetch.client import (
     resolve_host,
 )
 from scraper.fetch.content import decode_body, header_charset, sniff_binary
+from scraper.fetch.fetcher import Fetcher, HttpFetcher, make_fetcher
 from scraper.fetch.retry import RETRY_STATUSES, parse_retry_after, retry_delay
 from scraper.fetch.robots import ROBOTS_MAX_BYTES, Robots, fetch_robots, robots_token
 
@@ -46,6 +49,8 @@ __all__ = [
     "RETRY_STATUSES",
     "ROBOTS_MAX_BYTES",
     "XML_TYPES",
+    "Fetcher",
+    "HttpFetcher",
     "Resolver",
     "Robots",
     "block_page_reason",
@@ -54,6 +59,7 @@ __all__ = [
     "fetch_robots",
     "header_charset",
     "make_client",
+    "make_fetcher",
     "parse_retry_after",
     "resolve_host",
     "retry_delay",

@@ -15,6 +15,7 @@ import socket
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt
@@ -48,7 +49,7 @@ from scraper.fetch.retry import (
     translate_error,
     wait_for_retry,
 )
-from scraper.fetch.transport import AsyncioTransport
+from scraper.fetch.routing import TARGET_EXTENSION, TRANSPORT_EXTENSION, RoutingTransport
 from scraper.models import FetchResult, iso_utc
 from scraper.urls import (
     PRIVATE_OPT_IN,
@@ -90,7 +91,10 @@ def make_client(
     """The one AsyncClient of a run: timeouts, User-Agent, pool limits, TLS verified, no redirects.
 
     Redirects are followed by :func:`fetch` itself, one checked hop at a time. Requests go
-    through :class:`AsyncioTransport` (httpcore on asyncio sockets) unless ``transport`` is given.
+    through a :class:`~scraper.fetch.routing.RoutingTransport` unless ``transport`` is given
+    (a test's): each by the transport its fetch's settings name (``"fast"`` or ``"httpx"``,
+    ``settings.transport`` when the request names none), with ``"httpx"`` through the
+    environment's proxies (read now: a bad proxy variable is a ConfigError here).
     With ``pace``, every request waits for its host's turn first (fetch/pacing.py).
     """
     timeout = httpx.Timeout(
@@ -110,7 +114,7 @@ def make_client(
         follow_redirects=False,
         max_redirects=settings.max_redirects,
         verify=True,
-        transport=paced(transport or AsyncioTransport(limits=limits), pace),
+        transport=paced(transport or RoutingTransport(settings.transport, limits), pace),
     )
 
 
@@ -221,15 +225,20 @@ async def _exchange(
 ) -> _Redirect | _Answer:
     """One request and its answer: a redirect to follow, or the final response with its body.
 
-    With ``pin``, the request goes to that address with the URL's host in the Host header.
+    With ``pin``, the request goes to that address with the URL's host in the Host header (and
+    the URL as written in an extension, for a route through a proxy: fetch/routing.py).
     """
+    extensions: dict[str, Any] = {TRANSPORT_EXTENSION: settings.transport}
     try:
         if pin is None:
-            request = client.build_request("GET", url, headers=headers)
+            request = client.build_request("GET", url, headers=headers, extensions=extensions)
         else:
             target = httpx.URL(url)
             pinned = {**headers, "Host": target.netloc.decode("ascii")}
-            request = client.build_request("GET", target.copy_with(host=pin), headers=pinned)
+            extensions[TARGET_EXTENSION] = url
+            request = client.build_request(
+                "GET", target.copy_with(host=pin), headers=pinned, extensions=extensions
+            )
         response = await client.send(request, stream=True)
     except (httpx.HTTPError, httpx.InvalidURL, httpx.StreamError) as exc:
         raise translate_error(exc, url, settings) from exc

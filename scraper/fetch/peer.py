@@ -2,7 +2,9 @@
 
 What a WARC's ``WARC-IP-Address`` says: the address the fetch really connected to (after DNS,
 after the private-address pin), read from the connection itself, never resolved again. It must
-not guess: a response without a real network connection (a mock transport) has no address.
+not guess: a response without a real network connection (a mock transport) has no address,
+and neither has one that came through a proxy (the connection is the proxy's, not the
+server's).
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ from typing import Any
 
 import httpx
 
+from scraper.fetch.routing import PROXIED_EXTENSION
+
 
 def peer_address(response: httpx.Response) -> str | None:
     """The IP address of the server ``response`` came from, or None when it is not known.
@@ -20,6 +24,8 @@ def peer_address(response: httpx.Response) -> str | None:
     own transport as for :class:`scraper.fetch.transport.AsyncioTransport`; its ``server_addr``
     is the socket's peer name (``(host, port)``, or a 4-tuple for IPv6).
     """
+    if response.extensions.get(PROXIED_EXTENSION):
+        return None
     stream: Any = response.extensions.get("network_stream")
     if stream is None or not hasattr(stream, "get_extra_info"):
         return None
