@@ -214,9 +214,9 @@ def fetch(
 
     from scraper.archive import Archive
     from scraper.config import check_setting
+    from scraper.crawl.pipeline import RobotsCache, fetch_and_archive
     from scraper.errors import UsageError
     from scraper.fetch import make_client
-    from scraper.pipeline import RobotsCache, fetch_and_archive
     from scraper.urls import normalise_url
 
     explicit = config_path is not None

@@ -43,6 +43,7 @@ from scraper.archive import Archive
 from scraper.archive.crawlstate import CrawlState, DuePage, SourceRow
 from scraper.archive.runhealth import earlier_extraction, record_run_extraction
 from scraper.archive.store import check_not_foreign
+from scraper.crawl.frontier import Candidate, Frontier, failure_delay, next_interval
 from scraper.discover import DiscoverError, PageLinks, parse_source
 from scraper.errors import (
     ArchiveError,
@@ -60,7 +61,6 @@ from scraper.fetch.client import RedirectCheck
 from scraper.fetch.pacing import Pacer
 from scraper.fetch.robots import HopRules
 from scraper.fetch.worker import FetchWorker, WorkerGone
-from scraper.frontier import Candidate, Frontier, failure_delay, next_interval
 from scraper.models import Article, FetchResult, iso_utc
 from scraper.sitehealth import ExtractionCounts, collapse_warning
 from scraper.urls import normalise_url, origin_of
