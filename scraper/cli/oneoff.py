@@ -279,7 +279,7 @@ def fetch(
         pacer = _pacer_for(jobs)
         # the crawl's robots.txt rule and cache (its hosts table, when there is an archive)
         state = CrawlState(archive) if archive is not None else None
-        hosts = Hosts(state, pacer, lambda: datetime.now(UTC), set_delays=False)
+        hosts = Hosts(state, pacer, lambda: datetime.now(UTC), one_off=True)
         client = make_client(jobs[0][1], pace=pacer)
         async with client:
             for url, settings, site in jobs:

@@ -91,8 +91,9 @@ class Hosts:
 
     ``state`` None (``fetch --no-store``): nothing is cached or remembered beyond the command.
     ``on_robots(robots, now)`` is told of each robots.txt as it is had (the crawl reads its
-    ``Sitemap:`` lines). ``set_delays``: each host's ``delay_seconds`` is set in the pacer when
-    the host is first met (``scraper fetch`` sets its own beforehand).
+    ``Sitemap:`` lines). ``one_off`` (``scraper fetch``): the pacer's delays are the caller's,
+    set beforehand; and a host the crawl backs off from for failing pages is still asked for
+    its robots.txt (the user asked for the URL), one left alone for its robots.txt is not.
     """
 
     def __init__(
@@ -102,13 +103,13 @@ class Hosts:
         clock: Callable[[], datetime],
         on_robots: Callable[[Robots, datetime], None] | None = None,
         *,
-        set_delays: bool = True,
+        one_off: bool = False,
     ) -> None:
         self.state = state
         self.pacer = pacer
         self.clock = clock
         self.on_robots = on_robots
-        self.set_delays = set_delays
+        self.one_off = one_off
         self.by_origin: dict[str, Host] = {}
         #: origin -> why no page of it could be fetched now (down, backing off), for the summary
         self.problems: dict[str, str] = {}
@@ -122,7 +123,7 @@ class Hosts:
                 slots=asyncio.Semaphore(max(1, settings.concurrency_per_host)),
                 pacer=self.pacer,
             )
-            if self.set_delays:
+            if not self.one_off:
                 self.pacer.set_delay(origin, settings.delay_seconds)
             row = self.state.host(origin) if self.state is not None else None
             if row is not None:
@@ -147,11 +148,10 @@ class Hosts:
         return host.robots if host is not None else None
 
     async def robots(
-        self, client: httpx.AsyncClient, host: Host, settings: Settings, *, force: bool = False
+        self, client: httpx.AsyncClient, host: Host, settings: Settings
     ) -> Robots | None:
         """The host's robots.txt (cached in the archive until it expires); None: no robots, or
-        the host backs off (``force``: ask it all the same, unless its robots.txt is what it
-        backs off for)."""
+        the host backs off (``one_off``: only for its robots.txt)."""
         if not settings.respect_robots:
             return None
         async with host.lock:
@@ -167,7 +167,7 @@ class Hosts:
                 and row.robots_txt is not None
             ):
                 robots = Robots(host.origin, row.robots_status, row.robots_txt)
-            elif not host.deferred or (force and not host.robots_down):
+            elif not host.deferred or (self.one_off and not host.robots_down):
                 await host.turn()
                 try:
                     robots = await fetch_robots(client, host.origin, settings)
@@ -257,7 +257,7 @@ class Hosts:
         host = self.get(origin_of(url), settings)
         refusal = None if host.robots_checked else host.robots_refusal(url)
         if refusal is None:
-            robots = await self.robots(client, host, settings, force=True)
+            robots = await self.robots(client, host, settings)
             if robots is None:
                 return
             refusal = robots.refusal(url, settings.user_agent)
