@@ -175,3 +175,75 @@ def test_unsubscribe_stops_delivery() -> None:
     stop()  # twice is harmless
     bus.emit(PagesDiscovered("s", 2))
     assert seen == [PagesDiscovered("s", 1)]
+
+
+def test_the_one_off_fetch_tells_the_bus_of_a_snapshot(server: LocalServer, db_path: Path) -> None:
+    """``fetch_and_archive`` (``scraper fetch``) writes through the pipeline's store step,
+    which tells subscribers of each snapshot it writes, and of none when nothing changed."""
+    import asyncio
+
+    from scraper.archive import Archive
+    from scraper.config import Settings
+    from scraper.crawl.hosts import Hosts
+    from scraper.crawl.oneoff import fetch_and_archive
+    from scraper.fetch import make_client
+    from scraper.fetch.pacing import Pacer
+
+    server.route("/a.html", article("harbour"))
+    settings = Settings(allow_private=True, retries=0, delay_seconds=0.0)
+    bus = Events()
+    seen: list[Event] = []
+    bus.subscribe(seen.append)
+
+    async def fetch_twice() -> None:
+        with Archive(db_path) as archive:
+            async with make_client(settings) as client:
+                hosts = Hosts(None, Pacer(0.0), lambda: T0, one_off=True)
+                for _ in range(2):
+                    await fetch_and_archive(
+                        client,
+                        server.url("/a.html"),
+                        settings,
+                        archive=archive,
+                        hosts=hosts,
+                        now=lambda: "2026-03-01T12:00:00Z",
+                        site="gazette",
+                        events=bus,
+                    )
+
+    asyncio.run(fetch_twice())
+    assert [
+        (type(e).__name__, e.url, e.outcome) for e in seen if isinstance(e, SnapshotWritten)
+    ] == [("SnapshotWritten", server.url("/a.html"), Outcome.NEW)]
+
+
+def test_reextract_tells_the_bus_of_each_snapshot_it_writes(
+    server: LocalServer, db_path: Path
+) -> None:
+    from scraper.archive import Archive
+    from scraper.learn import reextract
+
+    extra = (
+        "<p class='orchard'>The orchard society will plant forty new apple trees along the "
+        "river path this spring, volunteers are welcome every Saturday morning, and the "
+        "harvest festival in October will share the first fruit with every school.</p>"
+    )
+    page = article("harbour").replace(b"</article>", extra.encode() + b"</article>")
+    server.route("/index.html", _index(["/a.html"]))
+    server.route("/a.html", page)
+    crawl(_config(server), db_path, clock=lambda: T0, extract_workers=0)
+    bus = Events()
+    seen: list[Event] = []
+    bus.subscribe(seen.append)
+    with Archive(db_path) as archive:
+        result = reextract(
+            archive,
+            "gazette",
+            "2026-03-02T12:00:00Z",
+            strip_for=lambda site: (".orchard",),
+            events=bus,
+        )
+    assert [url for url, _ in result.changed] == [server.url("/a.html")], result
+    assert [
+        (e.url, e.snapshot_id, e.change_kind) for e in seen if isinstance(e, SnapshotWritten)
+    ] == [(server.url("/a.html"), result.changed[0][1], "reextract")]

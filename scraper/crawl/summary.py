@@ -34,10 +34,6 @@ def _size(count: int) -> str:
     return f"{count} B"
 
 
-def _pages(count: int) -> str:
-    return f"{count} page" if count == 1 else f"{count} pages"
-
-
 def _counter(label: str | Callable[[int], str], *, runs: bool = True, always: bool = True) -> Any:
     """A counter field: ``label`` (a suffix, or a function of the count) in the summary line,
     stored in the ``runs`` row when ``runs``, shown even when 0 when ``always``."""
