@@ -1,14 +1,15 @@
 """One page: robots -> fetch -> admission -> extract -> store -> reschedule, and its events.
 
 :class:`PagePipeline` takes a due page of a crawl through every step; :func:`fetch_and_archive`
-takes a URL of ``scraper fetch`` through the same steps: the one robots.txt rule and cache
-(:class:`scraper.crawl.hosts.Hosts`), a :class:`~scraper.fetch.fetcher.Fetcher`, the one
-admission gate (:func:`scraper.admission.decide`), extraction, and :func:`store`, the one
-write of a fetch that tells the event bus what it wrote (``reextract`` writes through the
-archive's own re-extraction). The stages are marked ``# --- stage:`` where their time is spent:
-fetch, extract (parse, article and links, in the pool), links, hash, archive write. This module
-owns no policy of its own: limits live in Settings, the revisit policy in frontier.py,
-politeness in hosts.py, storage in archive/; time comes from the clock it is given.
+(oneoff.py) takes a URL of ``scraper fetch`` through the same steps: the one robots.txt rule and
+cache (:class:`scraper.crawl.hosts.Hosts`), a :class:`~scraper.fetch.fetcher.Fetcher`, the one
+admission gate (:func:`scraper.admission.decide`), extraction, and :func:`store`, the one write
+of a fetch that tells the event bus what it wrote (``reextract`` writes through the archive's
+own re-extraction and tells the bus the same way: scraper.learn). The stages are marked
+``# --- stage:`` where their time is spent: fetch, hash, extract (parse, article and links, in
+the pool), links, admission, archive write. This module owns no policy of its own: limits live
+in Settings, the revisit policy in frontier.py, politeness in hosts.py, storage in archive/;
+time comes from the clock it is given.
 """
 
 from __future__ import annotations
