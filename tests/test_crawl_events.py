@@ -247,3 +247,42 @@ def test_reextract_tells_the_bus_of_each_snapshot_it_writes(
     assert [
         (e.url, e.snapshot_id, e.change_kind) for e in seen if isinstance(e, SnapshotWritten)
     ] == [(server.url("/a.html"), result.changed[0][1], "reextract")]
+
+
+def test_one_bus_serves_one_crawl_after_another(server: LocalServer, db_path: Path) -> None:
+    """A crawl leaves nothing of its own subscribed to the caller's bus: the first crawl's
+    progress callback hears nothing of the second one."""
+    _site(server)
+    bus = Events()
+    finished: list[Event] = []
+    bus.subscribe(lambda e: finished.append(e) if isinstance(e, RunFinished) else None)
+    first: list[object] = []
+    second: list[object] = []
+    crawl(
+        _config(server),
+        db_path,
+        clock=lambda: T0,
+        extract_workers=0,
+        events=bus,
+        on_progress=first.append,
+    )
+    shown = len(first)
+    assert shown > 0
+    later = T0 + timedelta(hours=1)
+    crawl(
+        _config(server),
+        db_path,
+        clock=lambda: later,
+        revisit=0,
+        extract_workers=0,
+        events=bus,
+        on_progress=second.append,
+    )
+    assert len(first) == shown
+    assert len(second) > 0
+    assert len(finished) == 2
+
+
+def test_subscribing_what_cannot_be_called_is_refused() -> None:
+    with pytest.raises(ValueError, match="callable"):
+        Events().subscribe(None)  # type: ignore[arg-type]

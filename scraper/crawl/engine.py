@@ -133,13 +133,18 @@ class Crawler:
         self.pool = ExtractPool(extract_workers)
         #: one gap rule for every request of the run, to hosts of a site or any other
         self.pacer = Pacer(defaults.delay_seconds)
-        self.events = events or Events()
+        #: the run's own bus: the summary's counts first (the others see the counts with the
+        #: event), then the caller's callbacks, then the caller's bus (nothing of this run is
+        #: left subscribed to it, so a bus can serve one crawl after another)
+        self.events = Events()
         self.tally = Tally()
-        self.events.subscribe(self.tally)  # first: the others see the counts with the event
+        self.events.subscribe(self.tally)
         if on_failure is not None:
             self.events.subscribe(_failures_to(on_failure))
         if on_progress is not None:
             self.events.subscribe(self._progress_to(on_progress))
+        if events is not None:
+            self.events.subscribe(events.emit)
         site_runs = [
             SiteRun(
                 site=site,

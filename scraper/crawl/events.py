@@ -149,6 +149,8 @@ class Events:
 
     def subscribe(self, subscriber: Subscriber) -> Callable[[], None]:
         """Call ``subscriber(event)`` for every event from now on; return an unsubscribe."""
+        if not callable(subscriber):
+            raise ValueError(f"subscribe() takes a callable(event), not {subscriber!r}")
         self._subscribers.append(subscriber)
 
         def unsubscribe() -> None:
