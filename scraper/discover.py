@@ -21,6 +21,8 @@ from urllib.parse import urldefrag, urljoin
 from lxml import etree
 from selectolax.lexbor import LexborHTMLParser
 
+from scraper.errors import DiscoverError as DiscoverError  # re-exported: the name callers import
+
 #: decompressed size cap of a sitemap or feed (the sitemap protocol allows 50 MB)
 MAX_XML_BYTES = 50 * 1024 * 1024
 FEED_TYPES = frozenset(
@@ -32,10 +34,6 @@ _W3C_DATE = re.compile(
     r"^(\d{4})(?:-(\d{2})(?:-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.\d+)?)?"
     r"\s*(Z|[+-]\d{2}:?\d{2})?)?)?)?$"
 )
-
-
-class DiscoverError(ValueError):
-    """A sitemap or feed body could not be read (not XML, too large once inflated)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,6 +16,12 @@
     │   ├── FetchTimeoutError              a connect/read timeout or the total deadline
     │   ├── BlockPageError                 a 200 whose body is a captcha or "access denied" page
     │   └── SuspectFetchError              a drastic change or cut body no refetch confirmed
+    ├── CorruptBody                        a compressed body that does not decompress (fetch
+    │                                      turns it into a FetchError naming the URL)
+    ├── DiscoverError                      a sitemap or feed body that cannot be read (also a
+    │                                      ValueError; the crawl records it on the source)
+    ├── WorkerGone                         the fetch helper process died, hung or was stopped
+    │                                      (the crawl fetches the page itself; never shown)
     ├── ExtractError              exit 1   no article could be extracted
     ├── ArchiveError              exit 1   the archive cannot be opened, read or written
     └── CrawlLockedError          exit 3   another crawl holds the lock
@@ -144,6 +150,19 @@ class SuspectFetchError(FetchError):
     """A drastic change or a body cut short that a refetch did not confirm: not stored."""
 
     kind = "suspect"
+
+
+class CorruptBody(ScraperError):
+    """A compressed body that does not decompress (bad data, a cut stream); fetch raises it
+    on as a FetchError for the URL."""
+
+
+class DiscoverError(ScraperError, ValueError):
+    """A sitemap or feed body could not be read (not XML, too large once inflated)."""
+
+
+class WorkerGone(ScraperError):
+    """The fetch helper process died, hung or was stopped: the request was not answered."""
 
 
 class ExtractError(ScraperError):

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from scraper.archive import Archive
-from scraper.crawl import GROUP_COMMIT_PAGES, GROUP_COMMIT_SECONDS, _CommitGroup
+from scraper.archive.groupcommit import GROUP_COMMIT_PAGES, GROUP_COMMIT_SECONDS, CommitGroup
 from scraper.errors import ArchiveError
 from scraper.models import FetchResult
 
@@ -40,7 +40,7 @@ def _committed(db_path: Path) -> int:
 
 def test_bookkeeping_waits_and_a_durable_outcome_commits_everything(db_path: Path) -> None:
     with Archive(db_path) as archive:
-        group = _CommitGroup(archive)
+        group = CommitGroup(archive)
         for n in range(3):
             group.write(False, lambda n=n: _save(archive, n))
         assert _committed(db_path) == 0  # three 304s wait for one commit
@@ -50,7 +50,7 @@ def test_bookkeeping_waits_and_a_durable_outcome_commits_everything(db_path: Pat
 
 def test_at_most_group_commit_pages_wait(db_path: Path) -> None:
     with Archive(db_path) as archive:
-        group = _CommitGroup(archive)
+        group = CommitGroup(archive)
         for n in range(GROUP_COMMIT_PAGES - 1):
             group.write(False, lambda n=n: _save(archive, n))
         assert _committed(db_path) == 0
@@ -61,7 +61,7 @@ def test_at_most_group_commit_pages_wait(db_path: Path) -> None:
 def test_a_waiting_outcome_is_committed_by_the_timer(db_path: Path) -> None:
     async def run() -> tuple[int, int]:
         with Archive(db_path) as archive:
-            group = _CommitGroup(archive)
+            group = CommitGroup(archive)
             group.write(False, lambda: _save(archive, 1))
             before = _committed(db_path)
             await asyncio.sleep(GROUP_COMMIT_SECONDS + 0.25)  # nothing else happens meanwhile
@@ -76,7 +76,7 @@ def test_a_failing_write_drops_only_itself(db_path: Path) -> None:
         raise RuntimeError("the write broke half-way")
 
     with Archive(db_path) as archive:
-        group = _CommitGroup(archive)
+        group = CommitGroup(archive)
         group.write(False, lambda: _save(archive, 1))
         with pytest.raises(RuntimeError):
             group.write(False, half_then_fail)
@@ -88,7 +88,7 @@ def test_a_failing_write_drops_only_itself(db_path: Path) -> None:
 
 def test_rollback_drops_the_waiting_outcomes(db_path: Path) -> None:
     with Archive(db_path) as archive:
-        group = _CommitGroup(archive)
+        group = CommitGroup(archive)
         for n in range(5):
             group.write(False, lambda n=n: _save(archive, n))
         group.rollback()
@@ -107,7 +107,7 @@ def test_a_failed_timer_commit_stops_the_next_write(
 
     async def run() -> None:
         with Archive(db_path) as archive:
-            group = _CommitGroup(archive)
+            group = CommitGroup(archive)
             group.write(False, lambda: _save(archive, 1))
             monkeypatch.setattr(archive, "commit_group", full_disk)
             await asyncio.sleep(GROUP_COMMIT_SECONDS + 0.25)

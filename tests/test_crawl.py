@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-import scraper.crawl as crawl_module
+import scraper.crawl.engine as crawl_module
 from scraper.cli import cli
 from scraper.config import Config, parse_config
 from scraper.crawl import (

@@ -12,7 +12,7 @@ import pytest
 from scraper.archive import Archive
 from scraper.archive.sqlite.crawlstate import CrawlState
 from scraper.config import Settings, Site
-from scraper.frontier import Candidate, Frontier, failure_delay, next_interval
+from scraper.crawl.frontier import Candidate, Frontier, failure_delay, next_interval
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 HOUR = 3600.0

@@ -26,7 +26,6 @@ from scraper.errors import ScraperError
 
 if TYPE_CHECKING:
     from scraper.fetch.pacing import Pacer
-    from scraper.fetch.robots import Robots
 
 
 def links_option(fn: Any) -> Any:
@@ -211,12 +210,14 @@ def fetch(
       scraper fetch --format json --no-store https://example.org/a https://example.org/b
     """
     import dataclasses
+    from datetime import UTC, datetime
 
-    from scraper.archive import Archive
+    from scraper.archive import open_archive
     from scraper.config import check_setting
+    from scraper.crawl.hosts import Hosts
+    from scraper.crawl.oneoff import fetch_and_archive
     from scraper.errors import UsageError
     from scraper.fetch import make_client
-    from scraper.pipeline import RobotsCache, fetch_and_archive
     from scraper.urls import normalise_url
 
     explicit = config_path is not None
@@ -242,7 +243,7 @@ def fetch(
     if not jobs:
         sys.exit(UsageError.exit_code)
 
-    archive = None if no_store else Archive(db_path)
+    archive = None if no_store else open_archive(db_path)
     several = len(urls) > 1
     output = _FetchOutput(several)
 
@@ -274,8 +275,10 @@ def fetch(
 
     async def run() -> int:
         errors = 0
-        pacer, honour_crawl_delay = _pacer_for(jobs)
-        robots = RobotsCache(on_fetched=honour_crawl_delay)
+        pacer = _pacer_for(jobs)
+        # the crawl's robots.txt rule and cache (its hosts table, when there is an archive)
+        state = archive.crawl_state() if archive is not None else None
+        hosts = Hosts(state, pacer, lambda: datetime.now(UTC), one_off=True)
         client = make_client(jobs[0][1], pace=pacer)
         async with client:
             for url, settings, site in jobs:
@@ -285,7 +288,7 @@ def fetch(
                         url,
                         settings,
                         archive=archive,
-                        robots=robots,
+                        hosts=hosts,
                         now=now_iso,
                         site=site.name if site else None,
                         strip=site.strip if site else (),
@@ -335,25 +338,18 @@ class _FetchOutput:
             click.echo("\n]")
 
 
-def _pacer_for(jobs: list[tuple[str, Any, Any]]) -> tuple[Pacer, Callable[[Robots], None]]:
-    """The gaps of ``scraper fetch``: each URL's delay_seconds, raised by its robots.txt
-    Crawl-delay (the second value, told of each robots.txt as it is fetched)."""
+def _pacer_for(jobs: list[tuple[str, Any, Any]]) -> Pacer:
+    """The gaps of ``scraper fetch``: each URL's delay_seconds (robots.txt Crawl-delay raises
+    them as each robots.txt is read: scraper.crawl.hosts)."""
     from scraper.fetch.pacing import Pacer
     from scraper.urls import origin_of
 
     # a host that a redirect leads to gets the longest delay of all the URLs'
     pacer = Pacer(max(settings.delay_seconds for _, settings, _ in jobs))
     delays: dict[str, float] = {}
-    user_agents: dict[str, str] = {}
     for url, settings, _ in jobs:
         origin = origin_of(url)
         delays[origin] = max(delays.get(origin, 0.0), settings.delay_seconds)
-        user_agents[origin] = settings.user_agent
     for origin, seconds in delays.items():
         pacer.set_delay(origin, seconds)
-
-    def honour_crawl_delay(robots: Robots) -> None:
-        ua = user_agents.get(robots.origin, "")
-        pacer.raise_delay(robots.origin, robots.crawl_delay(ua))
-
-    return pacer, honour_crawl_delay
+    return pacer

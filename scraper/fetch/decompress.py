@@ -16,6 +16,7 @@ import brotli
 import zstandard
 
 from scraper.errors import BodyTooLargeError, FetchError
+from scraper.errors import CorruptBody as CorruptBody  # re-exported: fetch.client imports it here
 
 _CHUNK = 64 * 1024  # decompression step: output is produced at most this much at a time
 _MAX_ENCODINGS = 3  # Content-Encoding layers accepted ("gzip, gzip" is two)
@@ -42,10 +43,6 @@ class _Layer(Protocol):
     def feed(self, data: bytes) -> Iterator[bytes]: ...
 
     def flush(self) -> Iterator[bytes]: ...
-
-
-class CorruptBody(Exception):
-    """A compressed body that does not decompress; becomes a FetchError in _exchange."""
 
 
 class _ZlibLayer:

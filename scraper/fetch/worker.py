@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from scraper.config import Settings
-from scraper.errors import FetchError
+from scraper.errors import FetchError, WorkerGone
 from scraper.fetch.client import fetch, make_client
 from scraper.fetch.pacing import Pace
 from scraper.fetch.robots import HopRules
@@ -47,9 +47,7 @@ PIPELINE_DEPTH = 3
 GRACE_SECONDS = 5.0
 _HEADER = 4
 
-
-class WorkerGone(Exception):
-    """The helper process died, hung or was stopped: the request was not answered."""
+__all__ = ["PIPELINE_DEPTH", "FetchWorker", "WorkerGone"]
 
 
 def _frame(message: Any) -> bytes:
@@ -84,9 +82,12 @@ class _Link(asyncio.Protocol):
 class FetchWorker:
     """One helper process that fetches for the crawl (see the module docstring)."""
 
-    def __init__(self, pace: Pace | None = None) -> None:
+    def __init__(self, pace: Pace | None = None, *, grace_seconds: float | None = None) -> None:
         #: the turns of every request the child sends (None: the child does not wait for any)
         self.pace = pace
+        #: seconds past a request's own deadline before the child is taken for hung (None:
+        #: GRACE_SECONDS; the crawl gives its one policy's, scraper.crawl.processes)
+        self.grace_seconds = grace_seconds
         self._process: Any = None
         self._transport: asyncio.Transport | None = None
         self._waiting: dict[int, asyncio.Future[tuple[bool, Any]]] = {}
@@ -182,7 +183,8 @@ class FetchWorker:
             message = ("fetch", request_id, number, url, etag, last_modified, granted, rules)
             self._transport.write(_frame(message))
             # fetch() keeps its own deadline; this only catches a child that hangs
-            limit = settings.deadline_seconds + GRACE_SECONDS
+            grace = GRACE_SECONDS if self.grace_seconds is None else self.grace_seconds
+            limit = settings.deadline_seconds + grace
             try:
                 ok, value = await asyncio.wait_for(future, limit)
             except TimeoutError:

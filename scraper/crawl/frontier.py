@@ -3,9 +3,10 @@
 ``Frontier.enqueue`` normalises a candidate URL and applies the site's scope (http(s) only, the
 private-address policy, same host unless ``allow`` patterns say otherwise, ``deny``,
 ``max_depth``) before it reaches the archive; ``Frontier.due`` claims the pages that are due,
-oldest first and fair across hosts. The revisit policy (how long until a page is due again)
-is here too. State lives in the archive (:class:`scraper.archive.CrawlStore`); this
-module holds none between calls, never fetches and never reads the clock: time is passed in.
+oldest first and fair across hosts. The whole revisit policy (how long until a page is due
+again after each outcome, :func:`reschedule`) is here too. State lives in the archive
+(:class:`scraper.archive.CrawlStore`); this module holds none between calls, never
+fetches and never reads the clock: time is passed in.
 """
 
 from __future__ import annotations
@@ -17,11 +18,11 @@ from typing import TYPE_CHECKING
 
 from scraper.archive import DuePage, NewPage
 from scraper.errors import BlockedAddressError, UsageError
-from scraper.models import iso_utc
+from scraper.models import Outcome, iso_utc
 from scraper.urls import check_url_target, normalise_url, origin_of, url_allowed
 
 if TYPE_CHECKING:
-    from scraper.archive import CrawlState
+    from scraper.archive import CrawlStore
     from scraper.config import Settings, Site
 
 #: an unchanged page waits this much longer each time, a changed one this much less
@@ -32,9 +33,12 @@ SCOPE_CACHE_SIZE = 100_000
 #: of a page's links, at most this many times ``max_links_per_page`` are even looked at: the
 #: cost of scoping a page's links stays bounded however many it has
 LINKS_LOOKED_AT_FACTOR = 10
+#: a suspect fetch (a drastic change, a cut body) still unconfirmed at the end of a run (the same
+#: run refetches it after admission.CONFIRM_WAIT_SECONDS) is due again after this at most
+SUSPECT_RECHECK_SECONDS = 600.0
 
 
-def next_interval(previous: float | None, outcome: str, settings: Settings) -> float:
+def next_interval(previous: float | None, outcome: Outcome, settings: Settings) -> float:
     """The adaptive revisit interval (seconds) after a fetch with ``outcome``.
 
     A new page starts at ``revisit``; a changed page comes back sooner (x0.5, down to
@@ -42,9 +46,9 @@ def next_interval(previous: float | None, outcome: str, settings: Settings) -> f
     """
     floor, cap = settings.revisit_min, max(settings.revisit_min, settings.revisit_max)
     base = settings.revisit if previous is None else previous
-    if outcome == "changed":
+    if outcome == Outcome.CHANGED:
         base *= SHRINK
-    elif outcome in {"unchanged", "not_modified"}:
+    elif outcome in {Outcome.UNCHANGED, Outcome.NOT_MODIFIED}:
         base *= GROWTH
     return min(cap, max(floor, base))
 
@@ -53,6 +57,34 @@ def failure_delay(failures: int, settings: Settings) -> float:
     """How long a page that failed ``failures`` times in a row waits before the next attempt."""
     floor = max(settings.revisit_min, 60.0)
     return min(max(settings.revisit_max, floor), floor * 2.0 ** max(0, min(failures - 1, 20)))
+
+
+def reschedule(
+    state: CrawlStore, page: DuePage, settings: Settings, outcome: Outcome, now: datetime
+) -> None:
+    """Store when ``page`` is due again after a fetch that came to ``outcome``."""
+    interval = page.revisit_seconds
+    unchanged = page.unchanged_count
+    if outcome == Outcome.FAILED:
+        wait = failure_delay(page.failures + 1, settings)
+    elif outcome == Outcome.ALIAS:
+        wait = max(settings.revisit_max, settings.revisit_min)
+    elif outcome == Outcome.ROBOTS_BLOCKED:
+        wait = next_interval(interval, outcome, settings)
+    elif outcome == Outcome.SUSPECT:
+        # due again soon: the next run confirms or clears it (when this one did not)
+        wait = min(SUSPECT_RECHECK_SECONDS, max(interval or 0.0, settings.revisit_min))
+    else:
+        interval = next_interval(interval, outcome, settings)
+        wait = interval
+        unchanged = unchanged + 1 if outcome in {Outcome.UNCHANGED, Outcome.NOT_MODIFIED} else 0
+    state.reschedule(
+        page.id,
+        crawled_at=iso_utc(now),
+        next_fetch_at=iso_utc(now + timedelta(seconds=wait)),
+        revisit_seconds=interval,
+        unchanged_count=unchanged,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,7 +98,7 @@ class Candidate:
 class Frontier:
     """One site's frontier over the archive's crawl state."""
 
-    def __init__(self, state: CrawlState, site: Site) -> None:
+    def __init__(self, state: CrawlStore, site: Site) -> None:
         self.state = state
         self.site = site
         self.hosts = frozenset(

@@ -1,0 +1,493 @@
+"""The crawl engine (``scraper crawl``): lock -> seed -> pump due pages -> the page pipeline.
+
+One asyncio event loop fetches (one ``httpx.AsyncClient``, a global limit on requests in flight
+and, per host, a concurrency limit and a minimum delay between request starts that honours
+robots.txt ``Crawl-delay``: hosts.py); extraction runs in a process pool so the loop is never
+blocked by it; on a big recrawl a helper process takes some of the fetches, after the same
+politeness checks (processes.py). Each page goes through the page pipeline (pipeline.py) and
+its outcome is written to the archive as soon as it is known (one savepoint per page); an
+outcome that changes nothing but bookkeeping (a 304) may wait up to a quarter of a second for a
+shared commit (archive/groupcommit.py), so a killed crawl loses at most the pages in flight and
+those, which stay due. What happens is told to subscribers of the run's events (events.py): the
+summary's counts, the progress bar and ``--verbose`` are subscribers.
+
+This module reads the clock (through an injectable ``clock``) and catches ``Exception`` in one
+place only: the per-URL guard, which records the failure and goes on. It does no parsing of
+its own (discover.py, extract/) and no SQL (archive/).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import os
+import signal
+import time
+from collections import deque
+from collections.abc import Callable, Collection, Iterator, Sequence
+from datetime import UTC, datetime
+from itertools import zip_longest
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from scraper.archive import DuePage, Storage, check_not_foreign, open_archive
+from scraper.archive.groupcommit import GROUP_COMMIT_PAGES, GROUP_COMMIT_SECONDS, CommitGroup
+from scraper.crawl.context import RunContext, SiteRun
+from scraper.crawl.events import (
+    Event,
+    Events,
+    FetchFailed,
+    PageFinished,
+    PagesDiscovered,
+    RunFinished,
+    SiteQualityDropped,
+)
+from scraper.crawl.frontier import SUSPECT_RECHECK_SECONDS, Candidate, Frontier
+from scraper.crawl.hosts import Hosts
+from scraper.crawl.lock import CrawlLock
+from scraper.crawl.pipeline import PagePipeline
+from scraper.crawl.processes import (
+    DEFAULT_EXTRACT_WORKERS,
+    Extracted,
+    ExtractPool,
+    WorkerFetcher,
+    _process_alive,
+    extract_page,
+)
+from scraper.crawl.sources import Sources
+from scraper.crawl.summary import CrawlSummary, Tally
+from scraper.errors import ArchiveError
+from scraper.fetch import make_client
+from scraper.fetch.fetcher import HttpFetcher
+from scraper.fetch.pacing import Pacer
+from scraper.models import Outcome, iso_utc
+from scraper.sitehealth import collapse_warning
+
+if TYPE_CHECKING:
+    import httpx
+
+    from scraper.config import Config, Settings, Site
+    from scraper.fetch.robots import Robots
+
+__all__ = [
+    "DEFAULT_EXTRACT_WORKERS",
+    "GROUP_COMMIT_PAGES",
+    "GROUP_COMMIT_SECONDS",
+    "OFFLOAD_BACKLOG_PAGES",
+    "SUSPECT_RECHECK_SECONDS",
+    "CrawlLock",
+    "CrawlSummary",
+    "Crawler",
+    "ExtractPool",
+    "Extracted",
+    "_process_alive",
+    "crawl",
+    "extract_page",
+    "utc_now",
+]
+
+#: due pages claimed from the archive at a time
+CLAIM_BATCH = 256
+#: known pages (revisits) claimed and waiting in a run before a helper process starts
+#: fetching too: a recrawl of unchanged pages is bound by this process's CPU, while a crawl of
+#: new pages is bound by extraction; fewer pages are not worth a process
+OFFLOAD_BACKLOG_PAGES = 128
+
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    """The real clock."""
+    return datetime.now(UTC)
+
+
+class Crawler:
+    """One run over some sites of a config, against an open archive."""
+
+    def __init__(
+        self,
+        archive: Storage,
+        sites: Sequence[Site],
+        *,
+        defaults: Settings,
+        clock: Clock = utc_now,
+        max_pages: int | None = None,
+        revisit: float | None = None,
+        extract_workers: int = DEFAULT_EXTRACT_WORKERS,
+        transport: httpx.AsyncBaseTransport | None = None,
+        on_progress: Callable[[CrawlSummary], None] | None = None,
+        on_failure: Callable[[str, str], None] | None = None,
+        events: Events | None = None,
+    ) -> None:
+        self.archive = archive
+        self.state = archive.crawl_state()
+        self.defaults = defaults
+        self.clock = clock
+        self.transport = transport
+        #: why the run stopped before it was done (SIGTERM), None while it runs
+        self.stopped: str | None = None
+        self.pool = ExtractPool(extract_workers)
+        #: one gap rule for every request of the run, to hosts of a site or any other
+        self.pacer = Pacer(defaults.delay_seconds)
+        #: the run's own bus: the summary's counts first (the others see the counts with the
+        #: event), then the caller's callbacks, then the caller's bus (nothing of this run is
+        #: left subscribed to it, so a bus can serve one crawl after another)
+        self.events = Events()
+        self.tally = Tally()
+        self.events.subscribe(self.tally)
+        if on_failure is not None:
+            self.events.subscribe(_failures_to(on_failure))
+        if on_progress is not None:
+            self.events.subscribe(self._progress_to(on_progress))
+        if events is not None:
+            self.events.subscribe(events.emit)
+        site_runs = [
+            SiteRun(
+                site=site,
+                frontier=Frontier(self.state, site),
+                budget=site.settings.max_pages if max_pages is None else max_pages,
+                boilerplate=boilerplate,
+                noise=site.settings.noise_rules(boilerplate),
+            )
+            for site in sites
+            for boilerplate in (archive.boilerplate(site.name),)
+        ]
+        self.started = 0.0
+        self.started_at = clock()
+        self.run = RunContext(
+            archive=archive,
+            state=self.state,
+            events=self.events,
+            # each robots.txt read gives its Sitemap: lines to the run's sources
+            hosts=Hosts(
+                self.state, self.pacer, clock, lambda r, t: self.sources.robots_sitemaps(r, t)
+            ),
+            group=CommitGroup(archive),
+            clock=clock,
+            sites=site_runs,
+            fetch_slots=asyncio.Semaphore(max(1, defaults.concurrency)),
+            revisit=revisit,
+        )
+        self.sources = Sources(self.run, self.started_at)
+        self.stale_lock_pid: int | None = None
+        #: the fetch helper, once the run has a client (None before and after)
+        self.fetcher: WorkerFetcher | None = None
+
+    def _robots_read(self, robots: Robots, now: datetime) -> None:
+        """Each robots.txt read gives its ``Sitemap:`` lines to the run's sources."""
+        self.sources.robots_sitemaps(robots, now)
+
+    # --- bookkeeping -----------------------------------------------------------------------
+    @property
+    def sites(self) -> list[SiteRun]:
+        return self.run.sites
+
+    @property
+    def run_id(self) -> int:
+        return self.run.run_id
+
+    def now(self) -> datetime:
+        return self.clock()
+
+    def summary(self) -> CrawlSummary:
+        counts: dict[str, Any] = dict(self.tally.values)
+        failed_sites = tuple(
+            run.site.name for run in self.sites if run.done == 0 and run.not_done > 0
+        )
+        return CrawlSummary(
+            run_id=self.run_id,
+            seconds=time.monotonic() - self.started if self.started else 0.0,
+            stale_lock_pid=self.stale_lock_pid,
+            problems=self._problems(failed_sites),
+            failed_sites=failed_sites,
+            stopped=self.stopped,
+            **counts,
+        )
+
+    def judge_extraction(self) -> tuple[str, ...]:
+        """Store each site's extraction counts of this run; return the warning lines of the
+        sites whose extraction collapsed against their earlier runs (each also an event)."""
+        warnings = []
+        for run in self.sites:
+            if not run.extraction.extracted:
+                continue
+            name = run.site.name
+            earlier = self.state.earlier_extraction(name, self.run_id)
+            self.state.record_run_extraction(self.run_id, name, run.extraction)
+            line = collapse_warning(name, run.extraction, earlier)
+            if line is not None:
+                warnings.append(line)
+                self.events.emit(SiteQualityDropped(name, line))
+        return tuple(warnings)
+
+    def _problems(self, failed_sites: Sequence[str]) -> tuple[str, ...]:
+        """The lines that say what went wrong with whole hosts and sites in this run."""
+        lines = self.run.hosts.lines()
+        for run in self.sites:
+            if run.site.name in failed_sites:
+                what = []
+                if run.failed:
+                    what.append(f"{run.failed} failed")
+                if run.not_done > run.failed:
+                    what.append(f"{run.not_done - run.failed} not fetched")
+                lines.append(f"site {run.site.name}: every page failed ({', '.join(what)})")
+        if self.stopped is not None:
+            lines.append(f"{self.stopped}; the pages not done are due next run")
+        return tuple(lines)
+
+    def _progress_to(self, on_progress: Callable[[CrawlSummary], None]) -> Callable[[Event], None]:
+        """The progress bar as a subscriber: the summary so far after each page."""
+
+        def progress(event: Event) -> None:
+            if isinstance(event, PageFinished):
+                on_progress(self.summary())
+
+        return progress
+
+    # --- the run ---------------------------------------------------------------------------
+    async def run_crawl(self, run_id: int) -> CrawlSummary:
+        self.run.run_id = run_id
+        self.started = time.monotonic()
+        self.started_at = self.sources.started_at = self.now()
+        settings = self.sites[0].site.settings if self.sites else self.defaults
+        client = make_client(settings, transport=self.transport, pace=self.pacer)
+        self.fetcher = WorkerFetcher(HttpFetcher(client), self.pacer, self.run.hosts.cached)
+        pipeline = PagePipeline(self.run, client, self.fetcher, self.pool, self.sources)
+        try:
+            async with client:
+                work = asyncio.ensure_future(self._work(client, pipeline))
+                with self._stop_on_sigterm(work):
+                    try:
+                        await work
+                    except asyncio.CancelledError:
+                        if self.stopped is None:
+                            raise
+        except ArchiveError:
+            self.run.group.rollback()  # the connection failed: keep nothing half-written
+            raise
+        finally:
+            try:
+                self.run.group.commit()
+            finally:
+                await self.fetcher.aclose()
+                self.pool.close()
+        return self.summary()
+
+    async def _work(self, client: httpx.AsyncClient, pipeline: PagePipeline) -> None:
+        await self._seed(client)
+        await self._pump(client, pipeline)
+
+    @contextlib.contextmanager
+    def _stop_on_sigterm(self, work: asyncio.Future[None]) -> Iterator[None]:
+        """SIGTERM (``timeout`` in a crontab, a system shutdown) stops the run: the pages in
+        flight are dropped (they stay due), what is done is committed, the run is recorded as
+        stopped and the summary printed, instead of dying with nothing said."""
+        loop = asyncio.get_running_loop()
+
+        def stop() -> None:
+            if self.stopped is None:
+                self.stopped = "the run was stopped (SIGTERM) before it was done"
+                work.cancel()
+
+        try:
+            loop.add_signal_handler(signal.SIGTERM, stop)
+        except (ValueError, RuntimeError, NotImplementedError):  # not the main thread
+            yield
+            return
+        try:
+            yield
+        finally:
+            loop.remove_signal_handler(signal.SIGTERM)
+
+    async def _seed(self, client: httpx.AsyncClient) -> None:
+        now = self.now()
+        for run in self.sites:
+            new = run.frontier.enqueue_many(
+                [Candidate(u) for u in run.site.start_urls], 0, "start", now=now
+            )
+            self.events.emit(PagesDiscovered(run.site.name, len(new)))
+        self.sources.seed(now)
+        # robots.txt of each site's hosts: politeness, and Sitemap: lines
+        for run in self.sites:
+            for origin in sorted(run.frontier.hosts):
+                host = self.run.hosts.get(origin, run.site.settings)
+                await self.run.hosts.robots(client, host, run.site.settings)
+        await self.sources.read_due(client)
+
+    async def _pump(self, client: httpx.AsyncClient, pipeline: PagePipeline) -> None:
+        """Claim due pages and run them, at most ``concurrency + 2 * workers`` at a time."""
+        assert self.fetcher is not None
+        limit = max(1, self.defaults.concurrency) + 2 * max(1, self.pool.workers)
+        buffer: deque[tuple[SiteRun, DuePage]] = deque()
+        pending: set[asyncio.Task[None]] = set()
+        while True:
+            while len(pending) < limit:
+                if not buffer:
+                    buffer.extend(self._claim())
+                    if (
+                        not self.fetcher.starting
+                        and self.transport is None  # a test's transport cannot be sent away
+                        and self._revisits(buffer) >= OFFLOAD_BACKLOG_PAGES
+                    ):
+                        # in the background: this process fetches on while the helper starts
+                        self.fetcher.start_soon()
+                if not buffer:
+                    break
+                run, page = buffer.popleft()
+                pending.add(asyncio.create_task(self._guarded(pipeline, run, page)))
+            if not pending:
+                # nothing due and nothing running: new sources (feeds found on pages)?
+                if await self.sources.read_due(client):
+                    buffer.extend(self._claim())
+                    if buffer:
+                        continue
+                break
+            try:
+                done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+            except asyncio.CancelledError:  # the run is stopped: so are its pages in flight
+                for task in pending:
+                    task.cancel()
+                await asyncio.gather(*pending, return_exceptions=True)
+                raise
+            for task in done:
+                task.result()  # the per-URL guard re-raises only what must stop the run
+
+    @staticmethod
+    def _revisits(buffer: Collection[tuple[SiteRun, DuePage]]) -> int:
+        """Pages waiting that were fetched before: mostly 304s, where fetching is the work
+        (new pages are bound by extraction in the workers instead)."""
+        return sum(1 for _, page in buffer if page.fetched)
+
+    def _claim(self) -> list[tuple[SiteRun, DuePage]]:
+        per_site: list[list[tuple[SiteRun, DuePage]]] = []
+        now = self.now()
+        for run in self.sites:
+            if run.budget <= 0:
+                continue
+            pages = run.frontier.due(
+                min(CLAIM_BATCH, run.budget),
+                now,
+                run_id=self.run_id,
+                revisit_override=self.run.revisit,
+            )
+            run.budget -= len(pages)
+            per_site.append([(run, page) for page in pages])
+        # interleave the sites so that one cannot starve another
+        return [item for group in zip_longest(*per_site) for item in group if item is not None]
+
+    async def _guarded(self, pipeline: PagePipeline, run: SiteRun, page: DuePage) -> None:
+        """The per-URL guard: any failure of one page is recorded and the crawl goes on."""
+        try:
+            await pipeline.page(run, page)
+        except (ArchiveError, asyncio.CancelledError, KeyboardInterrupt):
+            raise
+        except Exception as exc:  # noqa: BLE001  (the one place this is allowed: STYLE.md)
+            message = f"internal: {type(exc).__name__}: {exc}"
+            pipeline.failed(run, page.url, message)
+            pipeline.record(
+                run, page, Outcome.FAILED, fetched_at=iso_utc(self.now()), error=message
+            )
+        self.events.emit(PageFinished(page.url, run.site.name))
+
+
+def _failures_to(on_failure: Callable[[str, str], None]) -> Callable[[Event], None]:
+    """``on_failure(url, cause)`` as a subscriber."""
+
+    def failures(event: Event) -> None:
+        if isinstance(event, FetchFailed):
+            on_failure(event.url, event.cause)
+
+    return failures
+
+
+# --- the entry point -----------------------------------------------------------------------
+
+
+def crawl(
+    config: Config,
+    db_path: str | Path,
+    *,
+    site_names: Sequence[str] = (),
+    max_pages: int | None = None,
+    revisit: float | None = None,
+    clock: Clock = utc_now,
+    extract_workers: int = DEFAULT_EXTRACT_WORKERS,
+    transport: httpx.AsyncBaseTransport | None = None,
+    on_progress: Callable[[CrawlSummary], None] | None = None,
+    on_start: Callable[[CrawlLock], None] | None = None,
+    on_failure: Callable[[str, str], None] | None = None,
+    events: Events | None = None,
+) -> CrawlSummary:
+    """Run one crawl of the selected sites into the archive at ``db_path``.
+
+    Takes the lock first (:class:`CrawlLockedError` when another crawl holds it), records the
+    run in ``runs`` at the start and again at the end, and returns the summary. Pages that fail
+    are recorded, counted and passed to ``on_failure(url, cause)``; they do not make the crawl
+    fail, unless every due page of a site failed (``summary.exit_code`` is then 1, and so is
+    the exit code stored in ``runs``). ``events``: a bus whose subscribers are told what
+    happens to each page (:mod:`scraper.crawl.events`), and last of the run's end.
+    """
+    sites = config.select(tuple(site_names))
+    check_not_foreign(db_path)  # before the lock file is put beside another program's file
+    with CrawlLock(db_path) as lock:
+        if on_start is not None:
+            on_start(lock)
+        with open_archive(db_path) as archive:
+            state = archive.crawl_state()
+            crawler = Crawler(
+                archive,
+                sites,
+                defaults=config.defaults,
+                clock=clock,
+                max_pages=max_pages,
+                revisit=revisit,
+                extract_workers=extract_workers,
+                transport=transport,
+                on_progress=on_progress,
+                on_failure=on_failure,
+                events=events,
+            )
+            crawler.stale_lock_pid = lock.stale_pid
+            started_at = iso_utc(clock())
+            run_id = state.start_run(
+                started_at=started_at, pid=os.getpid(), sites=[s.name for s in sites]
+            )
+            exit_code = 1
+            try:
+                summary = asyncio.run(crawler.run_crawl(run_id))
+                summary = dataclasses.replace(summary, collapsed_sites=crawler.judge_extraction())
+                # imported here: learning extracts, and the fetching process need not load it
+                from scraper.learn import learn_if_grown
+
+                for site in sites if summary.stopped is None else ():
+                    # the new pages teach what recurs on every page; the next run drops it
+                    learn_if_grown(archive, site.name, iso_utc(clock()), strip=site.strip)
+                exit_code = summary.exit_code
+            except KeyboardInterrupt:
+                exit_code = 130
+                raise
+            finally:
+                final = crawler.summary()
+                with contextlib.suppress(ArchiveError):
+                    state.update_run(
+                        run_id,
+                        final.counts(),
+                        ended_at=iso_utc(clock()),
+                        seconds=round(final.seconds, 3),
+                        exit_code=exit_code,
+                    )
+            # after the run's writes are committed; never fails the crawl (scraper.notify)
+            from scraper.notify import after_run
+
+            notices = after_run(
+                archive,
+                sites,
+                now=iso_utc(clock()),
+                started_at=started_at,
+                targets=config.notify_targets(),
+                warnings=summary.collapsed_sites,
+            )
+            summary = dataclasses.replace(summary, notices=tuple(notices))
+            crawler.events.emit(RunFinished(summary))
+            return summary
