@@ -38,6 +38,7 @@ from itertools import zip_longest
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from scraper import stagecpu
 from scraper.admission import CONFIRM_WAIT_SECONDS, Decision, Verdict, decide
 from scraper.archive import Archive
 from scraper.archive.crawlstate import CrawlState, DuePage, SourceRow
@@ -222,6 +223,7 @@ class Extracted:
 
     article: Article
     links: PageLinks
+    cpu: dict[str, object] | None = None  #: the worker's CPU by stage (scraper.stagecpu)
 
 
 def extract_page(
@@ -236,10 +238,11 @@ def extract_page(
     from extraction's one bounded parse."""
     from scraper.extract import extract_with_links
 
-    article, links = extract_with_links(
-        html, url, strip=strip, boilerplate=boilerplate, timeout_seconds=timeout_seconds
-    )
-    return Extracted(article, links)
+    with stagecpu.job():
+        article, links = extract_with_links(
+            html, url, strip=strip, boilerplate=boilerplate, timeout_seconds=timeout_seconds
+        )
+    return Extracted(article, links, stagecpu.take())
 
 
 class ExtractPool:
@@ -528,7 +531,8 @@ class _CommitGroup:
         self.waiting = 0
         if self.failed is not None:
             raise self.failed
-        self.archive.commit_group()
+        with stagecpu.stage("archive"):
+            self.archive.commit_group()
 
     def _commit_later(self) -> None:
         """The timer's commit: a failure is kept and raised by the next write or commit."""
@@ -855,7 +859,7 @@ class Crawler:
     async def _guarded(self, client: httpx.AsyncClient, run: _SiteRun, page: DuePage) -> None:
         """The per-URL guard: any failure of one page is recorded and the crawl goes on."""
         try:
-            await self._page(client, run, page)
+            await stagecpu.steps("engine", self._page(client, run, page))
         except (ArchiveError, asyncio.CancelledError, KeyboardInterrupt):
             raise
         except Exception as exc:  # noqa: BLE001  (the one place this is allowed: STYLE.md)
@@ -1109,8 +1113,9 @@ class Crawler:
             fetched_at = iso_utc(self.now())
             try:
                 async with self._fetch_slots:
-                    result = await self._fetch(
-                        client, page.url, site, etag, last_modified, robots=robots
+                    result = await stagecpu.steps(
+                        "fetch",
+                        self._fetch(client, page.url, site, etag, last_modified, robots=robots),
                     )
             except RobotsDisallowedError as exc:
                 # a redirect to a URL robots.txt keeps us from (checked before it was followed)
@@ -1153,6 +1158,7 @@ class Crawler:
             self._page_failed(run, page.url, why.replace(f"{result.final_url}: ", "", 1))
             self._record(run, page, "failed", fetched_at=fetched_at, result=result, error=why)
             return None
+        stagecpu.merge(done.cpu)
         run.extraction = run.extraction.add(done.article)
         links = done.links
         now = self.now()
@@ -1360,7 +1366,8 @@ class Crawler:
             self._reschedule(page, run.site.settings, kind)
             return kind
 
-        return self.group.write(outcome not in BOOKKEEPING_OUTCOMES, write)
+        with stagecpu.stage("archive"):
+            return self.group.write(outcome not in BOOKKEEPING_OUTCOMES, write)
 
     def _reschedule(self, page: DuePage, settings: Settings, outcome: str) -> None:
         now = self.now()
