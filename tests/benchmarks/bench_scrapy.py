@@ -1,4 +1,4 @@
-"""The peers of ``make bench-crawl``: Scrapy crawling the benchmark's site, bare or with trafilatura.
+"""The peers of make bench-crawl: Scrapy on the benchmark's site, bare or with trafilatura.
 
 Run by bench_crawl.py as ``python -m tests.benchmarks.bench_scrapy BASE_URL --mode bare|trafilatura
 --concurrency N [--db PATH]``; prints ``N pages`` on stderr at the end.
@@ -62,7 +62,9 @@ class SqlitePipeline:
         self.conn.execute("CREATE TABLE IF NOT EXISTS pages (url TEXT, text TEXT)")
 
     def process_item(self, item: dict[str, Any], spider: scrapy.Spider) -> dict[str, Any]:
-        self.conn.execute("INSERT INTO pages (url, text) VALUES (?, ?)", (item["url"], item["text"]))
+        self.conn.execute(
+            "INSERT INTO pages (url, text) VALUES (?, ?)", (item["url"], item["text"])
+        )
         self.conn.commit()
         return item
 
