@@ -1,27 +1,40 @@
-"""Benchmark: ``scraper crawl`` over a generated 2,000-page site on 127.0.0.1.
+"""Benchmark: ``scraper crawl`` against Scrapy over a generated 2,000-page site on 127.0.0.1.
 
-Run with ``make bench-crawl`` (``python -m tests.benchmarks.bench_crawl``). It
+Run with ``make bench-crawl`` (``python -m tests.benchmarks.bench_crawl``; ``ARGS="--pages 500
+--rounds 1"`` for a quick look). It
 
 1. writes 2,000 article pages (30-80 KB each: nav, footer and sidebar chrome, 20-50 internal
    links) and a sitemap into a temporary folder;
-2. serves them from a pre-forked asyncio static server (``serve`` below: keep-alive HTTP/1.1,
-   ETag and Last-Modified, 304 on If-None-Match / If-Modified-Since), in separate processes
-   so the crawl's figures do not include it;
-3. runs ``python -m scraper crawl`` three times into a fresh archive, politeness delays off:
-   the first crawl, a recrawl with nothing changed (``--revisit 0``: conditional GETs) and a
-   recrawl after 5% of the pages changed, and prints for each: pages/s, CPU seconds, peak RSS
-   and snapshots added (plus archive bytes per page after the first);
-4. does it all ``--rounds`` times (3 by default), each round into a fresh archive and from the
-   same site, and judges the goals on the medians of the rounds (a 1.5-second recrawl moves by
-   10-20% from one run to the next on this shared machine; every round is printed too).
+2. serves them with nginx when ``command -v nginx`` finds it, else from a pre-forked asyncio
+   static server (``serve`` below: keep-alive HTTP/1.1, ETag and Last-Modified, 304 on
+   If-None-Match), in separate processes whose CPU is measured and printed per page too (the
+   server must not be what limits the crawl);
+3. measures the extraction limit: ``scraper.extract``'s CPU ms per page on a sample of the
+   site's pages (``--sample``, in a process of its own), and cores x 1000 / that;
+4. runs ``--rounds`` rounds (3 by default), each with four rows in turn (the order reversed
+   every other round), every row into a fresh archive, on the same site and server:
+   - scraper, default transport: the first crawl, a recrawl with nothing changed
+     (``--revisit 0``: conditional GETs) and a recrawl after 5% of the pages changed;
+   - Scrapy's bare crawl (tests/benchmarks/bench_scrapy.py: the same links followed, the same
+     requests in flight, robots.txt obeyed, no HTTP cache, no extraction);
+   - scraper with ``SCRAPER_TRANSPORT=httpx``: the first crawl and the unchanged recrawl (a
+     build without the ``transport`` setting ignores the variable, and the output says so);
+   - Scrapy + ``trafilatura.extract`` in the callback, the text stored in SQLite (the naive
+     build a user would write);
+5. prints every run, then the medians of the rounds, the ratios (scraper / Scrapy+trafilatura,
+   / Scrapy bare, / the extraction limit), the goals, and scraper's CPU per page by stage
+   (first crawl and unchanged recrawl) for its whole process tree, from the reports that
+   ``SCRAPER_STAGE_CPU`` makes each crawl write (scraper/stagecpu.py; merged by
+   stage_report.py), beside the tree's CPU measured from /proc.
 
-CPU and memory are those of the whole crawl process tree (the crawl, the forkserver, its
-extraction workers and the fetch helper), sampled from /proc every 50 ms: CPU is the sum of
-each process's last user+system time, peak RSS the largest sum of the tree's resident sizes
-(an overestimate: the workers share pages with the forkserver). ``getrusage`` of the crawl
-process (from ``wait4``) is printed beside it.
+Rates are pages fetched over the wall clock of the whole command (start-up and shutdown
+included). CPU and memory are those of the whole process tree (the crawl, the forkserver, its
+extraction workers and the fetch helper; Scrapy's one process), sampled from /proc every
+50 ms: CPU is the sum of each process's last user+system time, peak RSS the largest sum of
+the tree's resident sizes (an overestimate: the workers share pages with the forkserver).
 
 Options: ``--pages N``, ``--concurrency N`` (requests in flight, default 4), ``--rounds N``,
+``--sample N``, ``--server auto|nginx|python``, ``--no-peers`` (scraper's rows only),
 ``--keep``.
 
 Fetch model, as measured here: one ``httpx.AsyncClient`` per process (fetch.py's contract) on
@@ -30,7 +43,6 @@ httpcore over plain asyncio sockets (fetch/transport.py; anyio's scopes cost ~0.
 fetch concurrency. The unchanged recrawl is bound by CPU per request: there the crawl hands up
 to 3 requests at a time to a helper process (fetch/worker.py) and fetches the rest itself, so
 both cores work, and 304s that change nothing are committed in groups (crawl._CommitGroup).
-With the helper, 4, 5, 6 or 8 requests in flight gave the same recrawl speed within the noise.
 """
 
 from __future__ import annotations
@@ -559,7 +571,8 @@ def run_peer(
     print(f"\nround {number}, Scrapy {mode}:")
     print(f"  pages fetched {fetched} in {result['wall']:.1f} s: {result['rate']:.1f} pages/s")
     print(
-        f"  CPU {result['cpu'] * 1000 / max(fetched, 1):.1f} ms/page, peak RSS "
+        f"  CPU {result['cpu'] * 1000 / max(fetched, 1):.1f} ms/page "
+        f"(busy {result['cpu'] / result['wall']:.0%} of the wall clock), peak RSS "
         f"{result['peak_tree_rss'] / 2**20:.0f} MB, server CPU "
         f"{result['server_cpu'] * 1000 / max(fetched, 1):.2f} ms/page"
     )
@@ -845,7 +858,8 @@ def _print_summary(
             print(
                 f"  Scrapy {name}: {_median([r['rate'] for r in runs]):.1f} pages/s "
                 f"(rounds: {rates}), {fetched:.0f} pages, CPU "
-                f"{_median([r['cpu'] for r in runs]) * 1000 / fetched:.1f} ms/page, peak RSS "
+                f"{_median([r['cpu'] for r in runs]) * 1000 / fetched:.1f} ms/page (busy "
+                f"{_median([r['cpu'] / r['wall'] for r in runs]):.0%}), peak RSS "
                 f"{_median([r['peak_tree_rss'] for r in runs]) / 2**20:.0f} MB, server "
                 f"{_median([r['server_cpu'] for r in runs]) * 1000 / fetched:.2f} ms/page"
             )
