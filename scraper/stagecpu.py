@@ -35,6 +35,7 @@ import contextlib
 import functools
 import json
 import os
+import sys
 import threading
 import time
 from collections.abc import Awaitable, Callable, Generator, Iterator
@@ -259,9 +260,13 @@ def write(role: str = "crawl") -> Path | None:
         "workers": state.workers,
     }
     folder = Path(_FOLDER)
-    folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{role}-{state.pid}.json"
-    path.write_text(json.dumps(report, indent=1))
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(report, indent=1))
+    except OSError as exc:  # at exit: one line, never a traceback
+        print(f"{ENV}: {path}: cannot write the report: {exc.strerror}", file=sys.stderr)
+        return None
     return path
 
 
