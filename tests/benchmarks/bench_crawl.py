@@ -881,6 +881,26 @@ def _print_summary(
         f"/ extraction limit: {first_httpx / limit:.2f}x"
     )
 
+    # CPU per page barely moves with the machine's load, rates do: what the rates would be if
+    # each ran CPU-bound on the cores it can use (scraper: all; Scrapy: one process, one core)
+    def capacity(runs: list[dict[str, Any]], usable: int) -> float:
+        return usable * 1000 / _median([r["cpu"] * 1000 / max(r["fetched"], 1) for r in runs])
+
+    mine = capacity([r[0] for r in fast], cores)
+    print(
+        "\nCPU-bound capacity (usable cores x 1000 / CPU ms per page; steadier than the rates "
+        "on a shared machine):"
+    )
+    print(f"  scraper first crawl ({cores} cores): {mine:.1f} pages/s")
+    for name in ("bare", "trafilatura"):
+        if rows[name]:
+            theirs = capacity(rows[name], 1)
+            print(
+                f"  Scrapy {name} (1 core): {theirs:.1f} pages/s; "
+                f"scraper / it: {mine / theirs:.2f}x"
+            )
+    print(f"  extraction limit: {limit:.1f} pages/s; scraper / it: {mine / limit:.2f}x")
+
     print_breakdown(
         "CPU by stage, scraper (fast), first crawl",
         [(r[0]["stages"], r[0]["tree_cpu"], r[0]["fetched"]) for r in fast],
