@@ -310,7 +310,8 @@ def _instrument_hashing() -> None:
     class _TimedCompressor(base):  # type: ignore[misc, valid-type]
         def compress(self, data: bytes) -> bytes:
             with _Timer("hash"):
-                return bytes(super().compress(data))
+                compressed: bytes = super().compress(data)
+                return compressed
 
     zstandard.ZstdCompressor = _TimedCompressor  # type: ignore[misc]
 
