@@ -49,6 +49,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.util
 import json
 import os
 import random
@@ -711,6 +712,13 @@ def main() -> None:
     if opts.command[:1] == ["serve"]:
         serve(Path(opts.command[1]), int(opts.command[2]), opts.server_workers)
         return
+    if opts.pages < 10 or opts.rounds < 1 or opts.sample < 1:
+        parser.error("--pages must be at least 10, --rounds and --sample at least 1")
+    if not opts.no_peers and importlib.util.find_spec("scrapy") is None:
+        parser.error(
+            "Scrapy is not installed: `make bench-crawl` installs the bench extra "
+            "(pip install -e '.[bench]'), or pass --no-peers"
+        )
     began = time.monotonic()
     work = Path(tempfile.mkdtemp(prefix="bench-crawl-"))
     site, config = work / "site", work / "sites.toml"
