@@ -836,6 +836,11 @@ max_depth = 5
             print(f"kept {work}")
 
 
+def _ratio(mine: float, theirs: float) -> str:
+    """``mine / theirs`` as "1.23x", or "not run" when the peer did not run (``--no-peers``)."""
+    return "not run" if theirs != theirs else f"{mine / theirs:.2f}x"
+
+
 def _median(values: list[float]) -> float:
     return float(statistics.median(values)) if values else float("nan")
 
@@ -881,11 +886,11 @@ def _print_summary(
     traf = _median([r["rate"] for r in rows["trafilatura"]])
     label = "SCRAPER_TRANSPORT=httpx" + ("" if honoured else ", ignored by this build")
     print("\nratios (medians of the rounds):")
-    print(f"  scraper / Scrapy+trafilatura: {first / traf:.2f}x (goal >= 2)")
-    print(f"  scraper / Scrapy bare:        {first / bare:.2f}x (goal >= 1 with 2x extraction)")
+    print(f"  scraper / Scrapy+trafilatura: {_ratio(first, traf)} (goal >= 2)")
+    print(f"  scraper / Scrapy bare:        {_ratio(first, bare)} (goal >= 1 with 2x extraction)")
     print(f"  scraper / extraction limit:   {first / limit:.2f}x (goal >= 0.7)")
     print(
-        f"  scraper ({label}) / Scrapy+trafilatura: {first_httpx / traf:.2f}x, "
+        f"  scraper ({label}) / Scrapy+trafilatura: {_ratio(first_httpx, traf)}, "
         f"/ extraction limit: {first_httpx / limit:.2f}x"
     )
 
@@ -945,7 +950,7 @@ def _print_summary(
         f"  scraper >= 0.7x the extraction limit: {first / limit:.2f}x, "
         f"{judge(first >= 0.7 * limit)}"
     )
-    print(f"  scraper >= 2x Scrapy+trafilatura: {first / traf:.2f}x, {judge(first >= 2 * traf)}")
+    print(f"  scraper >= 2x Scrapy+trafilatura: {_ratio(first, traf)}, {judge(first >= 2 * traf)}")
     print(
         f"  unchanged recrawl >= {GOALS['recrawl_speedup']:.0f}x faster: {speedup:.1f}x "
         f"(ratio of the medians; round by round: {per_round}), "
