@@ -9,6 +9,8 @@ STAMP := $(VENV)/.installed
 PYWB_VENV := .venv-pywb
 PYWB := pywb==2.10.0
 PYWB_STAMP := $(PYWB_VENV)/.installed-$(PYWB)
+# Scrapy, the peer of bench-crawl: an extra of .venv (it pins nothing of ours; see pyproject.toml)
+BENCH_STAMP := $(VENV)/.installed-bench
 ARGS ?=
 
 .PHONY: install demo test check lint format typecheck bench bench-extract bench-crawl bench-noise stress clean
@@ -23,6 +25,10 @@ $(PYWB_STAMP):
 	test -x $(PYWB_VENV)/bin/python || $(PYTHON) -m venv $(PYWB_VENV)
 	$(PYWB_VENV)/bin/python -m pip install --quiet '$(PYWB)'
 	touch $(PYWB_STAMP)
+
+$(BENCH_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[dev,web,bench]'
+	touch $(BENCH_STAMP)
 
 install: $(STAMP) $(PYWB_STAMP)  ## .venv with scraper, its dev tools and the web extra; pywb in .venv-pywb
 
@@ -50,8 +56,8 @@ bench: bench-extract bench-crawl bench-noise  ## every benchmark, figures printe
 bench-extract: $(STAMP)  ## extraction quality and speed vs plain trafilatura on ../shared/bench
 	$(BIN)/python -m tests.benchmarks.bench_extract $(ARGS)
 
-bench-crawl: $(STAMP)  ## crawl a generated 2,000-page local site: pages/s, CPU, RSS, recrawls
-	$(BIN)/python -m tests.benchmarks.bench_crawl
+bench-crawl: $(BENCH_STAMP)  ## scraper vs Scrapy on a generated local site: pages/s, CPU by stage, RSS
+	$(BIN)/python -m tests.benchmarks.bench_crawl $(ARGS)
 
 bench-noise: $(STAMP)  ## crawl a local site full of noise 10 times, then edit it: versions, notifications
 	$(BIN)/python -m tests.benchmarks.bench_noise

@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, TypeVar
 
+from scraper import stagecpu
 from scraper.errors import ArchiveError
 
 if TYPE_CHECKING:
@@ -73,7 +74,8 @@ class CommitGroup:
         self.waiting = 0
         if self.failed is not None:
             raise self.failed
-        self.archive.commit_group()
+        with stagecpu.stage("archive"):
+            self.archive.commit_group()
 
     def _commit_later(self) -> None:
         """The timer's commit: a failure is kept and raised by the next write or commit."""

@@ -31,6 +31,7 @@ from itertools import zip_longest
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from scraper import stagecpu
 from scraper.archive import DuePage, Storage, check_not_foreign, open_archive
 from scraper.archive.groupcommit import GROUP_COMMIT_PAGES, GROUP_COMMIT_SECONDS, CommitGroup
 from scraper.crawl.context import RunContext, SiteRun
@@ -379,7 +380,7 @@ class Crawler:
     async def _guarded(self, pipeline: PagePipeline, run: SiteRun, page: DuePage) -> None:
         """The per-URL guard: any failure of one page is recorded and the crawl goes on."""
         try:
-            await pipeline.page(run, page)
+            await stagecpu.steps("engine", pipeline.page(run, page))
         except (ArchiveError, asyncio.CancelledError, KeyboardInterrupt):
             raise
         except Exception as exc:  # noqa: BLE001  (the one place this is allowed: STYLE.md)

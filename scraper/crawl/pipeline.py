@@ -18,6 +18,7 @@ import asyncio
 import hashlib
 from typing import TYPE_CHECKING
 
+from scraper import stagecpu
 from scraper.admission import (
     CONFIRM_WAIT_SECONDS,
     Decision,
@@ -170,12 +171,15 @@ class PagePipeline:
             fetched_at = iso_utc(run.now())
             try:
                 async with run.fetch_slots:
-                    result = await self.fetcher.fetch_page(
-                        page.url,
-                        settings,
-                        etag=etag,
-                        last_modified=last_modified,
-                        before_redirect=run.hosts.redirect_check(self.client, settings),
+                    result = await stagecpu.steps(
+                        "fetch",
+                        self.fetcher.fetch_page(
+                            page.url,
+                            settings,
+                            etag=etag,
+                            last_modified=last_modified,
+                            before_redirect=run.hosts.redirect_check(self.client, settings),
+                        ),
                     )
             except RobotsDisallowedError as exc:
                 # a redirect to a URL robots.txt keeps us from (checked before it was followed)
@@ -218,6 +222,7 @@ class PagePipeline:
                 site_run, page, Outcome.FAILED, fetched_at=fetched_at, result=result, error=why
             )
             return None
+        stagecpu.merge(done.cpu)
         site_run.extraction = site_run.extraction.add(done.article)
         # --- stage: links
         links = done.links
@@ -380,7 +385,8 @@ class PagePipeline:
             reschedule(run.state, page, site.settings, kind, run.now())
             return kind, saved
 
-        kind, saved = run.group.write(outcome not in BOOKKEEPING_OUTCOMES, write)
+        with stagecpu.stage("archive"):
+            kind, saved = run.group.write(outcome not in BOOKKEEPING_OUTCOMES, write)
         run.events.emit(PageRecorded(page.url, site.name, kind))
         if saved.snapshot_id is not None:
             run.events.emit(

@@ -23,6 +23,7 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from scraper import stagecpu
 from scraper.errors import ExtractError, RobotsUncheckedError, WorkerGone
 from scraper.fetch.robots import HopRules
 from scraper.fetch.worker import FetchWorker
@@ -83,6 +84,7 @@ class Extracted:
 
     article: Article
     links: PageLinks
+    cpu: dict[str, object] | None = None  #: the worker's CPU by stage (scraper.stagecpu)
 
 
 def extract_page(
@@ -97,10 +99,11 @@ def extract_page(
     from extraction's one bounded parse."""
     from scraper.extract import extract_with_links
 
-    article, links = extract_with_links(
-        html, url, strip=strip, boilerplate=boilerplate, timeout_seconds=timeout_seconds
-    )
-    return Extracted(article, links)
+    with stagecpu.job():
+        article, links = extract_with_links(
+            html, url, strip=strip, boilerplate=boilerplate, timeout_seconds=timeout_seconds
+        )
+    return Extracted(article, links, stagecpu.take())
 
 
 class ExtractPool:

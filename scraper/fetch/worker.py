@@ -33,6 +33,7 @@ import socket
 from dataclasses import dataclass
 from typing import Any
 
+from scraper import stagecpu
 from scraper.config import Settings
 from scraper.errors import FetchError, WorkerGone
 from scraper.fetch.client import fetch, make_client
@@ -51,7 +52,8 @@ __all__ = ["PIPELINE_DEPTH", "FetchWorker", "WorkerGone"]
 
 
 def _frame(message: Any) -> bytes:
-    data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
+    with stagecpu.stage("transfer"):
+        data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
     return len(data).to_bytes(_HEADER, "big") + data
 
 
@@ -68,7 +70,8 @@ class _Link(asyncio.Protocol):
             size = int.from_bytes(self.buffer[:_HEADER], "big")
             if len(self.buffer) < _HEADER + size:
                 return
-            message = pickle.loads(self.buffer[_HEADER : _HEADER + size])
+            with stagecpu.stage("transfer"):
+                message = pickle.loads(self.buffer[_HEADER : _HEADER + size])
             del self.buffer[: _HEADER + size]
             if message[0] == "turn":
                 self.worker._turn_asked(message[1], message[2])
@@ -357,13 +360,16 @@ class _Server:
         if granted is not None:
             _REQUEST.set(_Turns(request_id, granted))
         try:
-            result = await fetch(
-                client,
-                url,
-                settings,
-                etag=etag,
-                last_modified=modified,
-                before_redirect=self.rules.get(rules),
+            result = await stagecpu.steps(
+                "fetch",
+                fetch(
+                    client,
+                    url,
+                    settings,
+                    etag=etag,
+                    last_modified=modified,
+                    before_redirect=self.rules.get(rules),
+                ),
             )
             reply = _answer(request_id, True, result)
         except FetchError as exc:
@@ -381,7 +387,8 @@ class _Server:
                     body = await reader.readexactly(int.from_bytes(header, "big"))
                 except (asyncio.IncompleteReadError, ConnectionError):
                     return  # the parent is done, or gone
-                message = pickle.loads(body)
+                with stagecpu.stage("transfer"):
+                    message = pickle.loads(body)
                 if message[0] == "settings":
                     self.settings[message[1]] = message[2]
                     continue
@@ -416,4 +423,5 @@ def _serve(sock: socket.socket) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the crawl's to handle
     with contextlib.suppress(OSError):
         asyncio.run(_serve_async(sock))
+    stagecpu.write("fetch-helper")  # os._exit runs no atexit
     os._exit(0)
