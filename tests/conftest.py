@@ -50,3 +50,7 @@ def seed_dir() -> Path:
     if not SEED.is_dir():
         pytest.skip("../shared/seed is not beside this checkout")
     return SEED
+
+
+# the throwaway PostgreSQL cluster (tests/pgcluster.py): pg_cluster (session), pg_url (per test)
+from tests.pgcluster import pg_cluster, pg_url  # noqa: E402, F401
