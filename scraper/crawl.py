@@ -40,7 +40,8 @@ from typing import TYPE_CHECKING
 
 from scraper.admission import CONFIRM_WAIT_SECONDS, Decision, Verdict, decide
 from scraper.archive import Archive
-from scraper.archive.crawlstate import CrawlState, DuePage, SourceRow
+from scraper.archive.crawlstate import CrawlState
+from scraper.archive.records import DuePage, SourceRow
 from scraper.archive.runhealth import earlier_extraction, record_run_extraction
 from scraper.archive.store import check_not_foreign
 from scraper.discover import DiscoverError, PageLinks, parse_source

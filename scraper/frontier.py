@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from scraper.archive.crawlstate import DuePage, NewPage
+from scraper.archive.records import DuePage, NewPage
 from scraper.errors import BlockedAddressError, UsageError
 from scraper.models import iso_utc
 from scraper.urls import check_url_target, normalise_url, origin_of, url_allowed

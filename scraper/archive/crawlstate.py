@@ -12,8 +12,9 @@ import json
 import sqlite3
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+
+from scraper.archive.records import DuePage, HostRow, NewPage, SourceRow
 
 if TYPE_CHECKING:
     from scraper.archive.store import Archive
@@ -31,65 +32,6 @@ _RUN_COUNTS = (
     "discovered",
     "bytes",
 )
-
-
-@dataclass(frozen=True, slots=True)
-class NewPage:
-    """A URL to put in the frontier (normalised and in scope already)."""
-
-    url: str
-    site: str
-    host: str  #: scheme://host[:port]
-    depth: int
-    source: str  #: start, sitemap, feed, link, canonical, redirect
-    found_on: str | None = None
-    lastmod: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class DuePage:
-    """A page the frontier hands to the crawl."""
-
-    id: int
-    url: str
-    site: str
-    host: str
-    depth: int
-    next_fetch_at: str | None
-    lastmod: str | None
-    revisit_seconds: float | None
-    unchanged_count: int
-    failures: int
-    fetched: bool  #: fetched before (so a conditional GET is possible)
-    etag: str | None = None  #: validators of the last successful fetch
-    last_modified: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class HostRow:
-    """A host's persisted politeness state."""
-
-    host: str
-    robots_txt: str | None
-    robots_status: int | None
-    robots_fetched_at: str | None
-    robots_expires_at: str | None
-    crawl_delay_seconds: float | None
-    next_allowed_at: str | None
-    failures: int
-    last_error: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class SourceRow:
-    """A sitemap or feed the crawl reads for discovery."""
-
-    url: str
-    site: str
-    kind: str  #: sitemap or feed (what the config or the finder called it)
-    etag: str | None
-    last_modified: str | None
-    next_fetch_at: str | None
 
 
 class CrawlState:

@@ -10,54 +10,15 @@ clock (times are arguments) and never sends anything.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
+
+from scraper.archive.records import Edit, Gone, Queued
 
 if TYPE_CHECKING:
     from scraper.archive.store import Archive
 
 #: the statuses that say a page is gone
 GONE_STATUSES = (404, 410)
-
-
-@dataclass(frozen=True, slots=True)
-class Edit:
-    """A snapshot that a site's subscribers are to hear about."""
-
-    snapshot_id: int
-    previous_id: int
-    url: str
-
-
-@dataclass(frozen=True, slots=True)
-class Gone:
-    """A page that had versions and answered 404/410 on its last two fetches."""
-
-    page_id: int
-    url: str
-    since_fetch_id: int  #: the first fetch of the streak: one message per streak
-    status: int
-    last_snapshot_id: int
-
-
-@dataclass(frozen=True, slots=True)
-class Queued:
-    """One message for one target, as queued (and, once sent, with ``sent_at``)."""
-
-    event_key: str
-    target: str
-    kind: str  #: change, gone, dropped
-    title: str
-    body: str
-    site: str | None = None
-    url: str | None = None
-    snapshot_id: int | None = None
-    previous_id: int | None = None
-    digest: bool = False
-    id: int | None = None
-    attempts: int = 0
-    last_error: str | None = None
-    sent_at: str | None = None
 
 
 def site_cursor(archive: Archive, site: str) -> int | None:

@@ -13,10 +13,10 @@ import re
 import sqlite3
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from scraper.archive.records import Exchange, PageChange, SearchHit, SqlResult
 from scraper.errors import ArchiveError, UsageError
 from scraper.models import iso_utc
 
@@ -34,32 +34,6 @@ _PROGRESS_STEPS = 2000
 
 
 # --- changes ------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class PageChange:
-    """One new version of a page beside the version before it (a ``snapshot_changes`` row)."""
-
-    snapshot_id: int
-    previous_id: int
-    page_id: int
-    url: str
-    site: str | None
-    fetched_at: str
-    previous_fetched_at: str | None
-    title: str | None
-    previous_title: str | None
-    words_added: int
-    words_removed: int
-    title_changed: bool
-    author_changed: bool
-    published_changed: bool
-    updated_changed: bool
-    description_changed: bool
-    cause: str  #: "fetch" (the site changed the page) or "reextract" (our extraction changed)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def changes(
@@ -119,24 +93,6 @@ def changes(
 
 
 # --- full-text search ---------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class SearchHit:
-    """One snapshot that matches a full-text query, with a highlighted snippet."""
-
-    snapshot_id: int
-    page_id: int
-    url: str
-    site: str | None
-    fetched_at: str
-    title: str | None
-    snippet: str
-    rank: float  #: bm25 score: lower is a better match
-    latest: bool  #: the snapshot is the page's newest version
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 # A double-quoted phrase (the closing quote may be missing) or a bare word.
@@ -256,15 +212,6 @@ def search(
 # --- read-only SQL ------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class SqlResult:
-    """The rows of one ``scraper sql`` query, and whether the row cap cut them short."""
-
-    columns: tuple[str, ...]
-    rows: list[tuple[Any, ...]]
-    truncated: bool
-
-
 def run_sql(
     path: str | Path,
     sql: str,
@@ -375,22 +322,6 @@ def snapshot_records(
         )
         record.pop("extractor", None)
         yield record
-
-
-@dataclass(frozen=True, slots=True)
-class Exchange:
-    """One stored HTTP exchange (a ``fetches`` row with its raw blobs' hashes)."""
-
-    fetch_id: int
-    page_id: int
-    url: str  #: the URL that answered (after redirects)
-    fetched_at: str
-    status_code: int | None
-    not_modified: bool
-    body_sha256: str | None
-    headers_sha256: str | None
-    request_sha256: str | None
-    ip_address: str | None = None  #: the server's address as connected; None: not recorded
 
 
 def exchanges(

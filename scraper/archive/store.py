@@ -17,7 +17,6 @@ import json
 import sqlite3
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from http import HTTPStatus
 from pathlib import Path
@@ -28,8 +27,8 @@ import zstandard
 from sqlite_utils import Database
 
 from scraper.admission import Decision, Known, decide, suspect_content
+from scraper.archive.records import Capture
 from scraper.archive.schema import migrate
-from scraper.decode import decode_body
 from scraper.diff import word_counts
 from scraper.errors import ArchiveError, FetchError, UsageError
 from scraper.models import Article, FetchResult, Headers, SaveOutcome, Snapshot
@@ -49,25 +48,6 @@ _SNAPSHOT_COLUMNS = (
     "s.updated, s.language, s.description, s.text, s.markdown, s.metadata, s.raw_sha256, s.cause, "
     "s.confidence"
 )
-
-
-@dataclass(frozen=True, slots=True)
-class Capture:
-    """The newest stored capture of a page, for re-extraction."""
-
-    url: str
-    site: str | None
-    snapshot_id: int  #: the page's latest snapshot
-    body: bytes  #: the raw response body (decompressed)
-    raw_sha256: str
-    fetched_at: str  #: when that body was fetched
-    charset: str | None = None  #: the codec its fetch decoded it with (None: not recorded)
-    content_type: str | None = None  #: its Content-Type header, for captures without charset
-
-    def text(self) -> str:
-        """The body decoded exactly as its fetch did: with the stored charset, else (older
-        captures) by the same decoder from the stored Content-Type header and the bytes."""
-        return decode_body(self.body, self.content_type, charset=self.charset)[0]
 
 
 def header_block(status_line: str, headers: Headers) -> bytes:

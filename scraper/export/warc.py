@@ -26,7 +26,8 @@ from warcio.statusandheaders import (
 from warcio.warcwriter import WARCWriter
 
 from scraper.archive.crawlstate import CrawlState
-from scraper.archive.query import Exchange, exchanges
+from scraper.archive.query import exchanges
+from scraper.archive.records import Exchange
 from scraper.errors import ArchiveError
 from scraper.export.base import ExportStats
 from scraper.models import iso_utc

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from scraper.archive import notifyqueue as queue
+from scraper.archive.records import Queued
 from scraper.errors import ScraperError
 from scraper.notify import messages
 from scraper.notify.send import send, shown
@@ -59,7 +60,7 @@ def queue_events(
 ) -> int:
     """Queue, for each of ``sites`` with ``notify`` targets, its edits not yet queued, its pages
     gone (only ``urls`` when given) and its collapse ``warnings``; returns the rows added."""
-    rows: list[queue.Queued] = []
+    rows: list[Queued] = []
     cursors: dict[str, int] = {}
     for site in sites:
         settings = site.settings
@@ -96,7 +97,7 @@ def queue_events(
         for key, kind, _, url, snap, prev, (title, body) in events:
             for target in settings.notify:
                 rows.append(
-                    queue.Queued(
+                    Queued(
                         key,
                         target,
                         kind,
@@ -118,7 +119,7 @@ def queue_events(
 def send_pending(archive: Archive, *, now: str, targets: Sequence[str] | None = None) -> SendReport:
     """Send every unsent message (to ``targets`` only, when given: the configured ones)."""
     report = SendReport()
-    by_target: dict[str, list[queue.Queued]] = defaultdict(list)
+    by_target: dict[str, list[Queued]] = defaultdict(list)
     for row in queue.unsent(archive, targets):
         by_target[row.target].append(row)
     for target, rows in by_target.items():
