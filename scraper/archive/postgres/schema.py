@@ -321,24 +321,25 @@ _INITIAL = (
 )
 
 _FRONTIER = (
-    # one row per host some worker has held: who may fetch from it, until when, and when the
-    # next request to it may start (the host's delay, Crawl-delay or Retry-After, whoever sent
-    # the last request)
+    # one row per host some worker has held: who may fetch from it and until when, and when
+    # the next request to it may start (its delay, Crawl-delay or Retry-After after the last
+    # request, whoever sent it). Times by the database's clock, the one clock all workers share.
     """
     CREATE TABLE host_leases (
         host TEXT PRIMARY KEY,
         worker_id TEXT,
-        lease_until TEXT,
-        next_request_at TEXT
+        lease_until TIMESTAMPTZ,
+        next_request_at TIMESTAMPTZ
     )
     """,
-    # one row per page a worker holds: claimed for its due time, until the claim expires
+    # one row per page a worker took for its due time; live while that worker holds the lease
+    # of the page's host (so a dead worker's pages are due again when its leases expire)
     """
     CREATE TABLE page_claims (
         page_id BIGINT PRIMARY KEY REFERENCES pages(id),
         worker_id TEXT NOT NULL,
         due_at TEXT,
-        claim_until TEXT NOT NULL
+        claimed_at TIMESTAMPTZ NOT NULL
     )
     """,
     "CREATE INDEX idx_page_claims_worker ON page_claims (worker_id)",

@@ -1,0 +1,68 @@
+"""A crawl worker for the shared-frontier tests: claims due pages of a PostgreSQL archive under
+host leases and fetches them from the local test servers, as ``scraper crawl`` will.
+
+``python -m tests.pgworker DB_URL WORKER_ID DELAY_SECONDS LEASE_SECONDS [hang]``: prints
+``ready`` and waits for a line on stdin (so the test starts all workers at once), then works
+until no page is due, printing ``claimed N`` per claim. With ``hang`` it stops after its first
+claim that got pages, holding them, until killed (a worker that died without a word).
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+
+import httpx
+
+from scraper.archive.postgres.frontier import LeaseLostError, SharedFrontier
+
+NOW = "2026-01-01T00:00:00Z"  #: the due time the tests enqueue pages at
+LATER = "2099-01-01T00:00:00Z"  #: when a handled page is due again (not in this test)
+POLL_SECONDS = 0.05  #: between claims while other workers hold every host with due pages
+
+
+def main(argv: list[str]) -> int:
+    url, worker_id, delay, lease = argv[0], argv[1], float(argv[2]), float(argv[3])
+    hang = argv[4:] == ["hang"]
+    frontier = SharedFrontier.open(
+        url, worker_id=worker_id, lease_seconds=lease, margin_seconds=lease / 3
+    )
+    conn = frontier.conn
+    print("ready", flush=True)
+    sys.stdin.readline()
+    with httpx.Client(headers={"User-Agent": worker_id}, timeout=lease / 4) as client:
+        while True:
+            pages = frontier.claim(now=NOW, limit=4, max_hosts=2)
+            print(f"claimed {len(pages)}", flush=True)
+            if hang and pages:
+                sys.stdin.readline()  # holds its leases and claims until SIGKILL
+            if not pages:
+                due = conn.execute(
+                    "SELECT count(*) FROM pages WHERE next_fetch_at <= %s", (NOW,)
+                ).fetchone()
+                if due is not None and due[0] == 0:
+                    return 0
+                time.sleep(POLL_SECONDS)
+                continue
+            for page in pages:
+                try:
+                    slot = frontier.slot(page.host)
+                except LeaseLostError:
+                    frontier.release([p.id for p in pages if p.host == page.host])
+                    continue
+                time.sleep(slot.wait_seconds)
+                try:
+                    client.get(page.url)
+                finally:
+                    frontier.request_done(page.host, delay_seconds=delay)
+                frontier.done(
+                    page.id,
+                    crawled_at=NOW,
+                    next_fetch_at=LATER,
+                    revisit_seconds=None,
+                    unchanged_count=0,
+                )
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
