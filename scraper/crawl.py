@@ -39,11 +39,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from scraper.admission import CONFIRM_WAIT_SECONDS, Decision, Verdict, decide
-from scraper.archive import Archive
-from scraper.archive.crawlstate import CrawlState
-from scraper.archive.records import DuePage, SourceRow
-from scraper.archive.runhealth import earlier_extraction, record_run_extraction
-from scraper.archive.store import check_not_foreign
+from scraper.archive import (
+    Archive,
+    CrawlState,
+    DuePage,
+    SourceRow,
+    check_not_foreign,
+    earlier_extraction,
+    record_run_extraction,
+)
 from scraper.discover import DiscoverError, PageLinks, parse_source
 from scraper.errors import (
     ArchiveError,

@@ -4,7 +4,7 @@
 private-address policy, same host unless ``allow`` patterns say otherwise, ``deny``,
 ``max_depth``) before it reaches the archive; ``Frontier.due`` claims the pages that are due,
 oldest first and fair across hosts. The revisit policy (how long until a page is due again)
-is here too. State lives in the archive (:class:`scraper.archive.crawlstate.CrawlState`); this
+is here too. State lives in the archive (:class:`scraper.archive.CrawlStore`); this
 module holds none between calls, never fetches and never reads the clock: time is passed in.
 """
 
@@ -15,13 +15,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from scraper.archive.records import DuePage, NewPage
+from scraper.archive import DuePage, NewPage
 from scraper.errors import BlockedAddressError, UsageError
 from scraper.models import iso_utc
 from scraper.urls import check_url_target, normalise_url, origin_of, url_allowed
 
 if TYPE_CHECKING:
-    from scraper.archive.crawlstate import CrawlState
+    from scraper.archive import CrawlState
     from scraper.config import Settings, Site
 
 #: an unchanged page waits this much longer each time, a changed one this much less

@@ -9,7 +9,7 @@ boilerplate over each page's newest stored body; a result that differs from the 
 snapshot is stored as a snapshot with cause ``reextract``, so that ``diff`` and ``changes``
 can tell "our extraction changed" from "the site changed".
 
-Goes through the :class:`~scraper.archive.Archive` API only (no SQL here); never fetches and
+Goes through the :class:`~scraper.archive.PageStore` protocol only (no SQL here); never fetches and
 never reads the clock (``at`` is passed in).
 """
 
@@ -18,11 +18,14 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import islice
+from typing import TYPE_CHECKING
 
 from scraper.admission import decide
-from scraper.archive import Archive
 from scraper.extract import extract
 from scraper.extract.boilerplate import MIN_PAGES, MIN_SHARE, learn_boilerplate
+
+if TYPE_CHECKING:
+    from scraper.archive import PageStore
 
 #: Pages re-extracted per site to learn from (the newest captures the archive returns first).
 LEARN_MAX_PAGES = 200
@@ -52,7 +55,7 @@ class ReextractResult:
 
 
 def learn(
-    archive: Archive,
+    archive: PageStore,
     site: str,
     at: str,
     *,
@@ -77,7 +80,7 @@ def learn(
 
 
 def learn_if_grown(
-    archive: Archive,
+    archive: PageStore,
     site: str,
     at: str,
     *,
@@ -99,7 +102,7 @@ def learn_if_grown(
 
 
 def reextract(
-    archive: Archive,
+    archive: PageStore,
     site: str | None,
     at: str,
     *,

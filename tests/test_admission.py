@@ -271,7 +271,7 @@ def test_the_archive_asks_the_gate_when_no_decision_is_given(tmp_path: Path) -> 
             archive.save_reextracted(URL, blocked, at="2026-03-01T14:00:00Z", raw_sha256=None)
             is None
         )
-        assert [f["error"] for f in archive.fetches(URL)] == [
+        assert [f.error for f in archive.fetches(URL)] == [
             "alias: redirects to http://news.test/",
             None,
         ]

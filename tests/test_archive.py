@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from scraper.archive.store import Archive
+from scraper.archive.sqlite.store import Archive
 from scraper.errors import ArchiveError, BadStatusError, FetchTimeoutError, UsageError
 from scraper.models import Article, FetchResult
 
@@ -131,14 +131,14 @@ def test_readonly_never_migrates(tmp_path: Path) -> None:
 def test_the_page_site_is_set_when_given_and_kept_when_not(archive: Archive) -> None:
     at = "2024-05-01T10:00:00+00:00"
     archive.save_fetch(URL, fetched_at=at, result=make_result(), article=make_article())
-    assert archive.page(URL)["site"] is None  # a one-off fetch names no site
+    assert archive.page(URL).site is None  # a one-off fetch names no site
     archive.save_fetch(URL, fetched_at=at, result=make_result(not_modified=True), site="news")
-    assert archive.page(URL)["site"] == "news"  # a crawl of site "news" claims it
+    assert archive.page(URL).site == "news"  # a crawl of site "news" claims it
     archive.save_fetch(URL, fetched_at=at, result=make_result(), article=make_article())
     archive.save_fetch(URL, fetched_at=at, error="timeout: slow")
-    assert archive.page(URL)["site"] == "news"  # later one-off fetches keep it
+    assert archive.page(URL).site == "news"  # later one-off fetches keep it
     archive.save_fetch(URL, fetched_at=at, error="timeout: slow", site="wire")
-    assert archive.page(URL)["site"] == "wire"
+    assert archive.page(URL).site == "wire"
 
 
 def test_first_fetch_writes_page_fetch_snapshot_raw_and_change(archive: Archive) -> None:
@@ -158,27 +158,27 @@ def test_first_fetch_writes_page_fetch_snapshot_raw_and_change(archive: Archive)
     )
     page = archive.page(URL)
     assert page is not None
-    assert page["site"] == "news"
-    assert page["first_seen"] == page["last_fetched"] == page["last_changed"]
-    assert page["first_seen"] == "2024-05-01T10:00:00+00:00"
-    assert (page["etag"], page["last_status"], page["failures"]) == ('"v1"', 200, 0)
-    assert page["canonical_url"] == URL
+    assert page.site == "news"
+    assert page.first_seen == page.last_fetched == page.last_changed
+    assert page.first_seen == "2024-05-01T10:00:00+00:00"
+    assert (page.etag, page.last_status, page.failures) == ('"v1"', 200, 0)
+    assert page.canonical_url == URL
 
     (fetch,) = archive.fetches(URL)
-    assert fetch["snapshot_id"] == out.snapshot_id
-    assert (fetch["status_code"], fetch["not_modified"], fetch["error"]) == (200, 0, None)
-    assert (fetch["bytes"], fetch["elapsed_ms"], fetch["content_type"]) == (
+    assert fetch.snapshot_id == out.snapshot_id
+    assert (fetch.status_code, fetch.not_modified, fetch.error) == (200, 0, None)
+    assert (fetch.bytes, fetch.elapsed_ms, fetch.content_type) == (
         len(BODY_V1),
         12,
         "text/html",
     )
-    assert fetch["raw_sha256"] == hashlib.sha256(BODY_V1).hexdigest()
+    assert fetch.raw_sha256 == hashlib.sha256(BODY_V1).hexdigest()
 
     (snap,) = archive.snapshots(URL)
     assert snap.id == out.snapshot_id
     assert (snap.title, snap.author, snap.cause) == ("Foxes", "Ann", "fetch")
     assert snap.text == "The quick brown fox\nJumps over the dog"
-    assert snap.raw_sha256 == fetch["raw_sha256"]
+    assert snap.raw_sha256 == fetch.raw_sha256
     assert "text" not in snap.metadata
     assert "markdown" not in snap.metadata
     assert snap.metadata["canonical_url"] == URL
@@ -206,9 +206,9 @@ def test_unchanged_refetch_adds_a_fetch_only(archive: Archive) -> None:
     )
     page = archive.page(URL)
     assert page is not None
-    assert page["last_fetched"] == "2024-05-02T10:00:00+00:00"
-    assert page["last_changed"] == "2024-05-01T10:00:00+00:00"
-    assert archive.fetches(URL)[0]["snapshot_id"] is None
+    assert page.last_fetched == "2024-05-02T10:00:00+00:00"
+    assert page.last_changed == "2024-05-01T10:00:00+00:00"
+    assert archive.fetches(URL)[0].snapshot_id is None
 
 
 def test_changed_page_adds_a_snapshot_and_a_changes_row(archive: Archive) -> None:
@@ -239,7 +239,7 @@ def test_changed_page_adds_a_snapshot_and_a_changes_row(archive: Archive) -> Non
     assert view == ("Foxes", "Red foxes", 2)
     page = archive.page(URL)
     assert page is not None
-    assert (page["etag"], page["last_changed"]) == ('"v2"', "2024-05-03T09:30:00+00:00")
+    assert (page.etag, page.last_changed) == ('"v2"', "2024-05-03T09:30:00+00:00")
     assert [s.title for s in archive.snapshots(URL)] == ["Red foxes", "Foxes"]
     latest = archive.db.execute("SELECT url, title FROM latest_snapshots").fetchall()
     assert latest == [(URL, "Red foxes")]
@@ -258,7 +258,7 @@ def test_not_modified_adds_a_fetch_row_and_touches_last_fetched_only(archive: Ar
     assert out.snapshot_id is None
     assert (count(archive, "fetches"), count(archive, "snapshots")) == (2, 1)
     fetch = archive.fetches(URL)[0]
-    assert (fetch["status_code"], fetch["not_modified"], fetch["raw_sha256"], fetch["bytes"]) == (
+    assert (fetch.status_code, fetch.not_modified, fetch.raw_sha256, fetch.bytes) == (
         304,
         1,
         None,
@@ -266,12 +266,12 @@ def test_not_modified_adds_a_fetch_row_and_touches_last_fetched_only(archive: Ar
     )
     # the 304's header block is the one new blob (its request block equals the first one's)
     assert count(archive, "raw") == raws + 1
-    assert archive.raw(fetch["headers_sha256"]).startswith(b"HTTP/1.1 304 Not Modified\r\n")
+    assert archive.raw(fetch.headers_sha256).startswith(b"HTTP/1.1 304 Not Modified\r\n")
     page = archive.page(URL)
     assert page is not None
-    assert page["last_fetched"] == "2024-05-02T10:00:00+00:00"
-    assert page["last_changed"] == "2024-05-01T10:00:00+00:00"
-    assert page["etag"] == '"v1"'
+    assert page.last_fetched == "2024-05-02T10:00:00+00:00"
+    assert page.last_changed == "2024-05-01T10:00:00+00:00"
+    assert page.etag == '"v1"'
 
 
 def test_failed_fetch_is_recorded_and_never_touches_snapshots(archive: Archive) -> None:
@@ -289,21 +289,21 @@ def test_failed_fetch_is_recorded_and_never_touches_snapshots(archive: Archive) 
     )
     assert count(archive, "snapshots") == 1
     failed = archive.fetches(URL)[:2]
-    assert [(f["error"], f["status_code"], f["elapsed_ms"]) for f in failed] == [
+    assert [(f.error, f.status_code, f.elapsed_ms) for f in failed] == [
         ("timeout: read timeout after 10s", None, None),
         ("status: server answered 503", 503, 40),
     ]
-    assert all(f["snapshot_id"] is None for f in failed)
+    assert all(f.snapshot_id is None for f in failed)
     page = archive.page(URL)
     assert page is not None
-    assert (page["failures"], page["last_error"]) == (2, "timeout: read timeout after 10s")
-    assert page["etag"] == '"v1"'
+    assert (page.failures, page.last_error) == (2, "timeout: read timeout after 10s")
+    assert page.etag == '"v1"'
     archive.save_fetch(
         URL, fetched_at="2024-05-03T10:00:00+00:00", result=make_result(), article=make_article()
     )
     page = archive.page(URL)
     assert page is not None
-    assert (page["failures"], page["last_error"], page["last_status"]) == (0, None, 200)
+    assert (page.failures, page.last_error, page.last_status) == (0, None, 200)
 
 
 def test_failed_first_fetch_creates_the_page_without_snapshot(archive: Archive) -> None:
@@ -314,7 +314,7 @@ def test_failed_first_fetch_creates_the_page_without_snapshot(archive: Archive) 
         1,
         0,
     )
-    assert archive.fetches(URL)[0]["error"] == "dns: unknown host"
+    assert archive.fetches(URL)[0].error == "dns: unknown host"
 
 
 def test_article_not_found_stores_the_fetch_and_raw_but_no_snapshot(archive: Archive) -> None:
@@ -326,7 +326,7 @@ def test_article_not_found_stores_the_fetch_and_raw_but_no_snapshot(archive: Arc
     )
     assert out.snapshot_id is None
     assert count(archive, "snapshots") == 0
-    assert archive.raw(archive.fetches(URL)[0]["raw_sha256"]) == BODY_V1
+    assert archive.raw(archive.fetches(URL)[0].raw_sha256) == BODY_V1
 
 
 # --- raw storage ---------------------------------------------------------------------------
@@ -357,10 +357,10 @@ def test_header_and_request_blocks_are_http_wire_format(archive: Archive) -> Non
         URL, fetched_at="2024-05-01T10:00:00+00:00", result=make_result(), article=make_article()
     )
     fetch = archive.fetches(URL)[0]
-    assert archive.raw(fetch["headers_sha256"]) == (
+    assert archive.raw(fetch.headers_sha256) == (
         b'HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=utf-8\r\nETag: "v1"\r\n\r\n'
     )
-    assert archive.raw(fetch["request_sha256"]) == (
+    assert archive.raw(fetch.request_sha256) == (
         b"GET /post/1 HTTP/1.1\r\nHost: news.example\r\nUser-Agent: scraper-test\r\n\r\n"
     )
 

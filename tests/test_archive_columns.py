@@ -12,7 +12,7 @@ from click.testing import CliRunner, Result
 from sqlite_utils import Database
 
 from scraper.archive import Archive
-from scraper.archive.schema import migrations
+from scraper.archive.sqlite.schema import migrations
 from scraper.cli import cli
 from scraper.extract import extract
 from tests.conftest import FIXTURES

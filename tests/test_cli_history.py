@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from scraper.archive.store import Archive
+from scraper.archive.sqlite.store import Archive
 from scraper.cli import cli
 from scraper.errors import FetchTimeoutError
 from scraper.models import Article, FetchResult

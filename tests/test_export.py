@@ -20,7 +20,7 @@ from click.testing import CliRunner, Result
 from warcio.archiveiterator import ArchiveIterator
 
 from scraper.archive import Archive
-from scraper.archive.query import run_sql
+from scraper.archive.sqlite.query import run_sql
 from scraper.cli import cli
 from scraper.errors import ScraperError
 from scraper.export import (

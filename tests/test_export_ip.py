@@ -18,7 +18,7 @@ from sqlite_utils import Database
 from warcio.archiveiterator import ArchiveIterator
 
 from scraper.archive import Archive
-from scraper.archive.schema import migrations
+from scraper.archive.sqlite.schema import migrations
 from scraper.cli import cli
 from tests.conftest import FIXTURES
 from tests.fixtures.archive_site.build import build_archive

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from scraper.archive import Archive
-from scraper.archive.crawlstate import CrawlState
+from scraper.archive.sqlite.crawlstate import CrawlState
 from scraper.config import Settings, Site
 from scraper.frontier import Candidate, Frontier, failure_delay, next_interval
 

@@ -20,7 +20,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from scraper.archive import Archive
-from scraper.archive.query import changes, fts_query, run_sql, search
+from scraper.archive.sqlite.query import changes, fts_query, run_sql, search
 from scraper.cli import cli
 from scraper.errors import ArchiveError, UsageError
 from scraper.models import Article

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from scraper.archive.query import run_sql
+from scraper.archive.sqlite.query import run_sql
 from tests.fixtures.archive_site.build import build_archive
 
 README = Path(__file__).resolve().parents[1] / "README.md"

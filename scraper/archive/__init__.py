@@ -7,6 +7,7 @@ sqlite_utils.
 
 from __future__ import annotations
 
+from scraper.archive.backends import BACKENDS, check_not_foreign, open_archive, run_sql
 from scraper.archive.protocols import (
     CrawlStore,
     NotifyQueue,
@@ -34,12 +35,16 @@ from scraper.archive.records import (
     SourceRow,
     SqlResult,
 )
-from scraper.archive.store import Archive
+from scraper.archive.sqlite.crawlstate import CrawlState
+from scraper.archive.sqlite.runhealth import earlier_extraction, record_run_extraction
+from scraper.archive.sqlite.store import Archive
 
 __all__ = [
+    "BACKENDS",
     "Archive",
     "Capture",
     "ChangeRecord",
+    "CrawlState",
     "CrawlStore",
     "DuePage",
     "Edit",
@@ -61,4 +66,9 @@ __all__ = [
     "SqlResult",
     "Storage",
     "Transactions",
+    "check_not_foreign",
+    "earlier_extraction",
+    "open_archive",
+    "record_run_extraction",
+    "run_sql",
 ]

@@ -50,7 +50,21 @@ if TYPE_CHECKING:
     from scraper.noise import NoiseRules
     from scraper.sitehealth import ExtractionCounts
 
-__all__ = ["CrawlStore", "NotifyQueue", "PageStore", "Reader", "Storage", "Transactions"]
+#: rows ``scraper sql`` returns unless told otherwise (every backend's default)
+DEFAULT_MAX_ROWS = 1000
+#: seconds a ``scraper sql`` query may run unless told otherwise
+DEFAULT_TIMEOUT_SECONDS = 10.0
+
+__all__ = [
+    "DEFAULT_MAX_ROWS",
+    "DEFAULT_TIMEOUT_SECONDS",
+    "CrawlStore",
+    "NotifyQueue",
+    "PageStore",
+    "Reader",
+    "Storage",
+    "Transactions",
+]
 
 
 @runtime_checkable
@@ -285,7 +299,7 @@ class Reader(Protocol):
 
     def search(
         self,
-        query: str,
+        text: str,
         *,
         site: str | None = None,
         since: datetime | None = None,
@@ -301,8 +315,8 @@ class Reader(Protocol):
         sql: str,
         params: Sequence[Any] | Mapping[str, Any] = (),
         *,
-        max_rows: int = ...,
-        timeout_seconds: float = ...,
+        max_rows: int = DEFAULT_MAX_ROWS,
+        timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,
     ) -> SqlResult:
         """One SQL statement, read-only (the backend itself refuses writes)."""
         ...

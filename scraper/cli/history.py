@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -19,17 +19,20 @@ from scraper.cli.group import (
 )
 from scraper.errors import ScraperError
 
+if TYPE_CHECKING:
+    from scraper.archive import FetchRecord, Storage
+
 # --- history, diff, show: reading the archive ----------------------------------------------
 
 
-def _open_archive_for_reading(db_path: Path) -> Any:
+def _open_archive_for_reading(db_path: Path) -> Storage:
     """The archive opened read-only; a missing file is one clear error (exit 1)."""
-    from scraper.archive import Archive
+    from scraper.archive import open_archive
 
-    return Archive(db_path, readonly=True)
+    return open_archive(db_path, readonly=True)
 
 
-def _page_url(archive: Any, url: str) -> str:
+def _page_url(archive: Storage, url: str) -> str:
     """The URL as the archive stores it: as given, else normalised the way fetch stores it."""
     if archive.page(url) is not None:
         return url
@@ -37,7 +40,7 @@ def _page_url(archive: Any, url: str) -> str:
 
     stored = normalise_url(url)
     if archive.page(stored) is None:
-        raise ScraperError(f"{url}: not in the archive {archive.path}")
+        raise ScraperError(f"{url}: not in the archive {archive.location}")
     return stored
 
 
@@ -55,18 +58,15 @@ def _text_table(headers: list[str], rows: list[list[str]], right: frozenset[int]
     return [line(headers), *(line(r) for r in rows)]
 
 
-_CHANGE_FLAGS = ("title", "author", "published", "updated", "description")
-
-
-def _fetch_result(fetch: dict[str, Any], first_snapshot_id: int | None) -> str:
+def _fetch_result(fetch: FetchRecord, first_snapshot_id: int | None) -> str:
     """What one fetch did: error, not_modified, new, changed or unchanged."""
-    if fetch["error"]:
+    if fetch.error:
         return "error"
-    if fetch["not_modified"]:
+    if fetch.not_modified:
         return "not_modified"
-    if fetch["snapshot_id"] is None:
+    if fetch.snapshot_id is None:
         return "unchanged"
-    return "new" if fetch["snapshot_id"] == first_snapshot_id else "changed"
+    return "new" if fetch.snapshot_id == first_snapshot_id else "changed"
 
 
 @cli.command()
@@ -87,14 +87,15 @@ def history(url: str, db_path: Path, output_format: str) -> None:
     with _open_archive_for_reading(db_path) as archive:
         stored = _page_url(archive, url)
         page = archive.page(stored)
+        assert page is not None  # _page_url found it
         snapshots = archive.snapshots(stored)
         change_rows = archive.snapshot_changes(stored)
         fetches = archive.fetches(stored)
     first_id = snapshots[-1].id if snapshots else None
 
-    snapshot_items = []
+    snapshot_items: list[dict[str, Any]] = []
     for snap in snapshots:
-        change = change_rows.get(snap.id, {})
+        change = change_rows.get(snap.id)
         word_count = snap.metadata.get("word_count") or len(snap.text.split())
         snapshot_items.append(
             {
@@ -102,28 +103,28 @@ def history(url: str, db_path: Path, output_format: str) -> None:
                 "fetched_at": snap.fetched_at,
                 "title": snap.title,
                 "word_count": word_count,
-                "previous_id": change.get("previous_id"),
-                "words_added": change.get("words_added", 0),
-                "words_removed": change.get("words_removed", 0),
-                "changed_fields": [f for f in _CHANGE_FLAGS if change.get(f"{f}_changed")],
+                "previous_id": None if change is None else change.previous_id,
+                "words_added": 0 if change is None else change.words_added,
+                "words_removed": 0 if change is None else change.words_removed,
+                "changed_fields": [] if change is None else change.changed_fields(),
                 "cause": snap.cause,
                 "content_hash": snap.content_hash,
                 "confidence": snap.confidence,
             }
         )
-    fetch_items = [
+    fetch_items: list[dict[str, Any]] = [
         {
-            "id": f["id"],
-            "fetched_at": f["fetched_at"],
-            "status_code": f["status_code"],
-            "not_modified": bool(f["not_modified"]),
+            "id": f.id,
+            "fetched_at": f.fetched_at,
+            "status_code": f.status_code,
+            "not_modified": f.not_modified,
             "result": _fetch_result(f, first_id),
-            "snapshot_id": f["snapshot_id"],
-            "error": f["error"],
-            "elapsed_ms": f["elapsed_ms"],
-            "bytes": f["bytes"],
-            "charset": f["charset"],
-            "final_url": f["url"],
+            "snapshot_id": f.snapshot_id,
+            "error": f.error,
+            "elapsed_ms": f.elapsed_ms,
+            "bytes": f.bytes,
+            "charset": f.charset,
+            "final_url": f.url,
         }
         for f in fetches
     ]
@@ -131,10 +132,10 @@ def history(url: str, db_path: Path, output_format: str) -> None:
         echo_json(
             {
                 "url": stored,
-                "site": page["site"],
-                "first_seen": page["first_seen"],
-                "last_fetched": page["last_fetched"],
-                "last_changed": page["last_changed"],
+                "site": page.site,
+                "first_seen": page.first_seen,
+                "last_fetched": page.last_fetched,
+                "last_changed": page.last_changed,
                 "snapshots": snapshot_items,
                 "fetches": fetch_items,
             }
@@ -143,9 +144,9 @@ def history(url: str, db_path: Path, output_format: str) -> None:
 
     s_count, f_count = len(snapshots), len(fetches)
     click.echo(stored)
-    facts = [f"site: {page['site']}"] if page["site"] else []
+    facts = [f"site: {page.site}"] if page.site else []
     facts += [
-        f"first seen {page['first_seen']}",
+        f"first seen {page.first_seen}",
         f"{s_count} snapshot{'s' if s_count != 1 else ''}",
         f"{f_count} fetch{'es' if f_count != 1 else ''}",
     ]

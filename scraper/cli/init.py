@@ -24,11 +24,10 @@ def init(db_path: Path) -> None:
       scraper init                       # data/archive.db
       scraper init --db ~/notes/app.db   # adopt another program's database
     """
-    from scraper.archive import Archive
+    from scraper.archive import open_archive
 
     existed = db_path.exists() and db_path.stat().st_size > 0
-    with Archive(db_path, adopt=True) as archive:
-        applied = "SELECT count(*) FROM _sqlite_migrations WHERE migration_set = 'scraper'"
-        version = archive.db.execute(applied).fetchone()[0]
+    with open_archive(db_path, adopt=True) as archive:
+        version = archive.schema_version()
     what = "archive ready" if existed else "new archive"
     click.echo(f"{db_path}: {what} (schema: {version} migrations applied)", err=True)

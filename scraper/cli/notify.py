@@ -84,12 +84,12 @@ def notify(config_path: Path, db_path: Path, test: bool, site_names: tuple[str, 
         click.echo(f"{len(targets) - failed} of {len(targets)} targets worked", err=True)
         sys.exit(1 if failed else 0)
 
-    from scraper.archive import Archive
+    from scraper.archive import open_archive
     from scraper.crawl import CrawlLock
     from scraper.notify import send_pending
 
     # a crawl sends the same queue at its end: one sender at a time, or a message goes twice
-    with CrawlLock(db_path), Archive(db_path) as archive:
+    with CrawlLock(db_path), open_archive(db_path) as archive:
         report = send_pending(archive, now=now_iso(), targets=targets)
     for line in report.lines() or ["notify: nothing to send"]:
         click.echo(line, err=True)
@@ -119,13 +119,13 @@ def feed(
       scraper feed --site example-news -o /var/www/changes.atom
       scraper feed --since 7d > changes.atom
     """
-    from scraper.archive import Archive
+    from scraper.archive import open_archive
     from scraper.errors import ScraperError
     from scraper.models import iso_utc
     from scraper.notify.feed import render_feed, write_atomically
 
     since_at = _since(since)
-    with Archive(db_path, readonly=True) as archive:
+    with open_archive(db_path, readonly=True) as archive:
         text = render_feed(
             archive,
             sites=list(site_names) or None,

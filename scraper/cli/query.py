@@ -15,7 +15,7 @@ from typing import IO, Any
 import click
 
 from scraper import __version__
-from scraper.archive.query import DEFAULT_MAX_ROWS, DEFAULT_TIMEOUT_SECONDS
+from scraper.archive.protocols import DEFAULT_MAX_ROWS, DEFAULT_TIMEOUT_SECONDS
 from scraper.cli.group import (
     F,
     cli,
@@ -139,12 +139,11 @@ def changes(
       scraper changes --since 7d
       scraper changes --site example-news --since 2026-05-01 --format json
     """
-    from scraper.archive import Archive
-    from scraper.archive.query import changes as find_changes
+    from scraper.archive import open_archive
 
     since_at = _since(since)
-    with Archive(db_path, readonly=True) as archive:
-        rows = find_changes(archive, since=since_at, site=site, limit=limit or None)
+    with open_archive(db_path, readonly=True) as archive:
+        rows = archive.changes(since=since_at, site=site, limit=limit or None)
     if output_format == "json":
         echo_json([row.to_dict() for row in rows])
         return
@@ -203,15 +202,13 @@ def search(
       scraper search '"city council"' budget --since 30d
       scraper search 서울 --format json
     """
-    from scraper.archive import Archive
-    from scraper.archive.query import search as find
+    from scraper.archive import open_archive
 
     colour = output_format == "table" and sys.stdout.isatty()
     highlight = ("\x1b[1;33m", "\x1b[0m") if colour else ("**", "**")
     since_at = _since(since)
-    with Archive(db_path, readonly=True) as archive:
-        hits = find(
-            archive,
+    with open_archive(db_path, readonly=True) as archive:
+        hits = archive.search(
             " ".join(query),
             site=site,
             since=since_at,
@@ -289,7 +286,7 @@ def sql(
     import csv
     import io
 
-    from scraper.archive.query import run_sql
+    from scraper.archive import run_sql
 
     result = run_sql(db_path, query, dict(params), max_rows=limit, timeout_seconds=timeout_seconds)
     if output_format == "json":
@@ -358,7 +355,7 @@ def export(
       scraper export --format warc --site example-news -o news.warc.gz
       scraper export --format wacz --latest -o archive.wacz
     """
-    from scraper.archive import Archive
+    from scraper.archive import open_archive
     from scraper.export import (
         ExportStats,
         check_output,
@@ -377,7 +374,7 @@ def export(
     else:
         with contextlib.suppress(OSError, ValueError, AttributeError):  # stdout is no file
             check_output(sys.stdout.fileno(), db_path)
-    with Archive(db_path, readonly=True) as archive:
+    with open_archive(db_path, readonly=True) as archive:
 
         def write(out: IO[bytes]) -> ExportStats:
             if output_format == "jsonl":

@@ -3,9 +3,9 @@
 One module per format: ``warc`` (replayable WARC 1.1), ``wacz`` (WARC + CDXJ + pages in a
 WACZ 1.1 package); JSON Lines, the atomic file writer and the Datasette metadata live here.
 
-Reads the archive through ``scraper.archive.query`` and ``Archive.raw`` and writes to a
-binary stream; :func:`write_atomically` puts a file in place only once it is complete
-(a temporary file in the same directory, fsync, rename). It never writes to the archive and
+Reads the archive through its Reader protocol (``snapshot_records``, ``exchanges``, ``raw``)
+and writes to a binary stream; :func:`write_atomically` puts a file in place only once it is
+complete (a temporary file in the same directory, fsync, rename). It never writes to the archive and
 never reads the clock: the export's own time (the warcinfo record's date) is an argument.
 """
 
@@ -21,7 +21,6 @@ from importlib import resources
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, TypeVar
 
-from scraper.archive.query import snapshot_records
 from scraper.errors import ScraperError, UsageError
 from scraper.export.base import ExportStats
 from scraper.export.wacz import write_wacz
@@ -33,7 +32,7 @@ from scraper.export.warc import (
 )
 
 if TYPE_CHECKING:
-    from scraper.archive import Archive
+    from scraper.archive import Storage
 
 __all__ = [
     "IDENTICAL_PAYLOAD_PROFILE",
@@ -53,7 +52,7 @@ T = TypeVar("T")
 
 
 def write_jsonl(
-    archive: Archive,
+    archive: Storage,
     out: IO[bytes],
     *,
     site: str | None = None,
@@ -61,7 +60,7 @@ def write_jsonl(
 ) -> ExportStats:
     """One JSON object per snapshot, oldest first, UTF-8 (see ``query.snapshot_records``)."""
     count = 0
-    for record in snapshot_records(archive, site=site, since=since):
+    for record in archive.snapshot_records(site=site, since=since):
         out.write(json.dumps(record, ensure_ascii=False).encode("utf-8") + b"\n")
         count += 1
     return ExportStats(snapshots=count)

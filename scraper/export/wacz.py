@@ -19,20 +19,19 @@ import tempfile
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
-from scraper.archive.query import exchanges, snapshot_records
 from scraper.errors import ScraperError
 from scraper.export.base import ExportStats
 from scraper.export.warc import write_warc
 
 if TYPE_CHECKING:
-    from scraper.archive import Archive
+    from scraper.archive import Storage
 
 #: the name of the WARC inside the package (``archive/`` is WACZ's folder for WARCs)
 WARC_NAME = "data.warc.gz"
 
 
 def write_wacz(
-    archive: Archive,
+    archive: Storage,
     out: IO[bytes],
     *,
     created_at: str,
@@ -100,14 +99,14 @@ def write_wacz(
 
 
 def _pages(
-    archive: Archive, *, site: str | None, since: dt.datetime | None
+    archive: Storage, *, site: str | None, since: dt.datetime | None
 ) -> dict[str, tuple[str | None, str]]:
     """URL -> (title of its newest snapshot, time of its newest capture in the WARC), for every
     page with a snapshot and a capture, oldest first: a replay tool opens the newest capture."""
     newest: dict[str, str] = {}
-    for exchange in exchanges(archive, site=site, since=since):
+    for exchange in archive.exchanges(site=site, since=since):
         newest[exchange.url] = exchange.fetched_at
     titles: dict[str, str | None] = {}
-    for record in snapshot_records(archive, site=site):
+    for record in archive.snapshot_records(site=site):
         titles[record["url"]] = record.get("title")
     return {url: (title, newest[url]) for url, title in titles.items() if url in newest}

@@ -6,7 +6,7 @@ revisit of the stored 200 response it confirmed, with that response's headers up
 304's (what a browser cache does, RFC 9111 section 4.3.4), so replay tools serve the page and
 not an empty 304. The 304 as received is kept beside it in a ``metadata`` record.
 
-Reads the archive through ``scraper.archive.query`` and ``Archive.raw``; never writes to it
+Reads the archive through its Reader protocol (``exchanges``, ``raw``); never writes to it
 and never reads the clock (the warcinfo record's date is an argument).
 """
 
@@ -25,8 +25,6 @@ from warcio.statusandheaders import (
 )
 from warcio.warcwriter import WARCWriter
 
-from scraper.archive.crawlstate import CrawlState
-from scraper.archive.query import exchanges
 from scraper.archive.records import Exchange
 from scraper.errors import ArchiveError
 from scraper.export.base import ExportStats
@@ -34,7 +32,7 @@ from scraper.models import iso_utc
 from scraper.urls import origin_of
 
 if TYPE_CHECKING:
-    from scraper.archive import Archive
+    from scraper.archive import Storage
 
 #: revisit profiles of WARC 1.1 (section 6.7)
 IDENTICAL_PAYLOAD_PROFILE = "http://netpreserve.org/warc/1.1/revisit/identical-payload-digest"
@@ -63,7 +61,7 @@ class _Written:
 class _WarcExport:
     """The state of one export: what was written, what a later capture may refer to."""
 
-    def __init__(self, archive: Archive, writer: WARCWriter) -> None:
+    def __init__(self, archive: Storage, writer: WARCWriter) -> None:
         self.archive = archive
         self.writer = writer
         self.by_body: dict[str, _Written] = {}  # body sha256 -> its response record
@@ -238,7 +236,7 @@ class _WarcExport:
         """The robots.txt of each host, as the crawl last fetched and kept it (as wget and
         Heritrix record it). The archive keeps the text but not its HTTP headers, so it is a
         ``resource`` record (the content, no protocol), dated when it was fetched."""
-        state = CrawlState(self.archive)
+        state = self.archive.crawl_state()
         for origin in origins:
             row = state.host(origin)
             if row is None or row.robots_txt is None or not row.robots_fetched_at:
@@ -282,7 +280,7 @@ class _WarcExport:
 
 
 def write_warc(
-    archive: Archive,
+    archive: Storage,
     out: IO[bytes],
     *,
     created_at: str,
@@ -333,10 +331,10 @@ def write_warc(
     # (streamed: only one exchange per URL is held, not the whole history)
     newest: dict[str, int] = {}
     if latest:
-        for exchange in exchanges(archive, site=site, since=since):
+        for exchange in archive.exchanges(site=site, since=since):
             newest[exchange.url] = exchange.fetch_id
     origins: dict[str, None] = {}
-    for exchange in exchanges(archive, site=site):
+    for exchange in archive.exchanges(site=site):
         origins.setdefault(origin_of(exchange.url), None)
         if since_at is not None and exchange.fetched_at < since_at:
             pass
@@ -358,11 +356,11 @@ else:
     _Record = object
 
 
-def _raw(archive: Archive, sha256: str) -> bytes:
+def _raw(archive: Storage, sha256: str) -> bytes:
     try:
         return archive.raw(sha256)
     except KeyError as exc:
-        raise ArchiveError(f"{archive.path}: raw blob {sha256} is missing") from exc
+        raise ArchiveError(f"{archive.location}: raw blob {sha256} is missing") from exc
 
 
 def _warc_date(timestamp: str) -> str:

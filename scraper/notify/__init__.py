@@ -14,14 +14,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from scraper.archive import notifyqueue as queue
 from scraper.archive.records import Queued
 from scraper.errors import ScraperError
 from scraper.notify import messages
 from scraper.notify.send import send, shown
 
 if TYPE_CHECKING:
-    from scraper.archive.store import Archive
+    from scraper.archive import Storage
     from scraper.config import Site
 
 __all__ = ["SendReport", "after_run", "queue_events", "send_pending"]
@@ -50,7 +49,7 @@ class SendReport:
 
 
 def queue_events(
-    archive: Archive,
+    archive: Storage,
     sites: Sequence[Site],
     *,
     now: str,
@@ -66,13 +65,13 @@ def queue_events(
         settings = site.settings
         if not settings.notify:
             # what changed while a site had no subscribers is not sent when it gets some
-            cursors[site.name] = queue.latest_snapshot_id(archive, site.name)
+            cursors[site.name] = archive.latest_snapshot_id(site.name)
             continue
         rules = settings.noise_rules(archive.boilerplate(site.name))
         digest = settings.notify_digest
         events: list[tuple[str, str, str, str | None, int | None, int | None, tuple[str, str]]] = []
-        after = queue.site_cursor(archive, site.name)
-        for edit in queue.edits_since(archive, site.name, after_id=after, fetched_since=started_at):
+        after = archive.site_cursor(site.name)
+        for edit in archive.edits_since(site.name, after_id=after, fetched_since=started_at):
             old, new = (
                 archive.snapshot_by_id(edit.previous_id),
                 archive.snapshot_by_id(edit.snapshot_id),
@@ -81,7 +80,7 @@ def queue_events(
                 continue
             text = messages.change_message(old, new, rules)
             events.append((f"change:{new.id}", "change", edit.url, edit.url, new.id, old.id, text))
-        for gone in queue.gone_pages(archive, site.name, urls):
+        for gone in archive.gone_pages(site.name, urls):
             last = archive.snapshot_by_id(gone.last_snapshot_id)
             text = messages.gone_message(
                 gone.url, gone.status, last.title if last else None, gone.last_snapshot_id
@@ -110,17 +109,17 @@ def queue_events(
                         digest=digest,
                     )
                 )
-        cursors[site.name] = max(after or 0, queue.latest_snapshot_id(archive, site.name))
+        cursors[site.name] = max(after or 0, archive.latest_snapshot_id(site.name))
     if not rows and not cursors:
         return 0
-    return queue.enqueue(archive, rows, queued_at=now, cursors=cursors)
+    return archive.queue_notifications(rows, queued_at=now, cursors=cursors)
 
 
-def send_pending(archive: Archive, *, now: str, targets: Sequence[str] | None = None) -> SendReport:
+def send_pending(archive: Storage, *, now: str, targets: Sequence[str] | None = None) -> SendReport:
     """Send every unsent message (to ``targets`` only, when given: the configured ones)."""
     report = SendReport()
     by_target: dict[str, list[Queued]] = defaultdict(list)
-    for row in queue.unsent(archive, targets):
+    for row in archive.unsent(targets):
         by_target[row.target].append(row)
     for target, rows in by_target.items():
         batches = [[r] for r in rows if not r.digest]
@@ -135,10 +134,10 @@ def send_pending(archive: Archive, *, now: str, targets: Sequence[str] | None = 
             reason, attempts = send(target, title, body)
             ids = [r.id for r in batch if r.id is not None]
             if reason is None:
-                queue.mark_sent(archive, ids, sent_at=now, attempts=attempts)
+                archive.mark_sent(ids, sent_at=now, attempts=attempts)
                 report.sent += 1
             else:
-                queue.mark_failed(archive, ids, error=reason, attempts=attempts)
+                archive.mark_failed(ids, error=reason, attempts=attempts)
                 report.failed += 1
                 report.errors.append(f"notify: {shown(target)}: {title}: {reason}")
                 report.skipped += len(batches) - index - 1
@@ -147,7 +146,7 @@ def send_pending(archive: Archive, *, now: str, targets: Sequence[str] | None = 
 
 
 def after_run(
-    archive: Archive,
+    archive: Storage,
     sites: Sequence[Site],
     *,
     now: str,

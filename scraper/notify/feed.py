@@ -17,12 +17,11 @@ from typing import TYPE_CHECKING
 from urllib.parse import quote
 from xml.sax.saxutils import escape
 
-from scraper.archive import notifyqueue as queue
 from scraper.diff import PARAGRAPH_BREAK, word_ops
 from scraper.errors import ScraperError
 
 if TYPE_CHECKING:
-    from scraper.archive.store import Archive
+    from scraper.archive import Storage
     from scraper.config import Site
     from scraper.models import Snapshot
 
@@ -115,7 +114,7 @@ def _entry(snapshot: Snapshot, previous: Snapshot | None, kind: str | None) -> s
 
 
 def render_feed(
-    archive: Archive,
+    archive: Storage,
     *,
     sites: Sequence[str] | None = None,
     since: str | None = None,
@@ -123,16 +122,15 @@ def render_feed(
     limit: int = FEED_ENTRIES,
 ) -> str:
     """The Atom feed of the versions of ``sites`` (None: all) fetched since ``since``."""
-    rows = queue.feed_rows(archive, sites, since=since, limit=limit)
+    rows = archive.feed_entries(sites, since=since, limit=limit)
     entries = []
     for row in rows:
-        snapshot = archive.snapshot_by_id(int(row["id"]))  # type: ignore[call-overload]
+        snapshot = archive.snapshot_by_id(row.snapshot_id)
         if snapshot is None:
             continue
-        prev_id = row["previous_id"]
-        previous = archive.snapshot_by_id(int(prev_id)) if prev_id is not None else None  # type: ignore[call-overload]
-        entries.append(_entry(snapshot, previous, row["kind"]))  # type: ignore[arg-type]
-    updated = str(rows[0]["fetched_at"]) if rows else now
+        previous = archive.snapshot_by_id(row.previous_id) if row.previous_id is not None else None
+        entries.append(_entry(snapshot, previous, row.kind))
+    updated = rows[0].fetched_at if rows else now
     name = ", ".join(sites) if sites else "all sites"
     feed_id = "urn:scraper:feed:" + ",".join(
         quote(name, safe="") for name in sorted(sites or ["all"])
@@ -167,7 +165,7 @@ def write_atomically(path: Path, text: str) -> None:
         raise
 
 
-def write_site_feeds(archive: Archive, sites: Sequence[Site], *, now: str) -> list[str]:
+def write_site_feeds(archive: Storage, sites: Sequence[Site], *, now: str) -> list[str]:
     """Write the feed of each ``feed_path`` of ``sites`` (the sites sharing a path share the
     feed); the notice lines for the feeds that could not be written."""
     by_path: dict[str, list[str]] = {}

@@ -59,9 +59,9 @@ def make_datasette(db_path: Path) -> Datasette:
         raise ScraperError("serve needs Datasette: pip install 'scraper[web]'") from exc
     if not db_path.is_file():
         raise ScraperError(f"{db_path}: no such archive (run scraper crawl or fetch first)")
-    from scraper.archive import Archive
+    from scraper.archive import open_archive
 
-    with Archive(db_path, readonly=True):  # not a database, or not an archive: one line
+    with open_archive(db_path, readonly=True):  # not a database, or not an archive: one line
         pass
     import scraper.web.plugin
 

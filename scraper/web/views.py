@@ -1,6 +1,6 @@
 """Web stage: the plugin's pages — a URL's timeline, the diff of two versions, a version (or the
-page as of a date). Each view reads through ``scraper.web.queries`` and renders one template
-of ``scraper/web/templates``; none writes to the archive.
+page as of a date). Each view reads through ``scraper.archive.sqlite.webqueries`` (Datasette
+serves SQLite) and renders one template of ``scraper/web/templates``; none writes to the archive.
 
 Routes (under Datasette's own ``/-/`` namespace, so they never shadow a database):
 
@@ -13,18 +13,17 @@ Routes (under Datasette's own ``/-/`` namespace, so they never shadow a database
 from __future__ import annotations
 
 import datetime as dt
-import sqlite3
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 from datasette.utils.asgi import Response
 
+from scraper.archive.sqlite import webqueries as queries
 from scraper.diff import metadata_changes
-from scraper.errors import UsageError
+from scraper.errors import ArchiveError, UsageError
 from scraper.models import iso_utc
 from scraper.urls import normalise_url
-from scraper.web import queries
 from scraper.web.render import paragraphs_html, render_diff
 
 if TYPE_CHECKING:
@@ -65,8 +64,8 @@ def _guarded(view: View) -> View:
     async def guarded(datasette: Datasette, request: Request) -> Response:
         try:
             return await view(datasette, request)
-        except (NotFound, sqlite3.Error) as exc:
-            if isinstance(exc, sqlite3.Error):  # a database that is not a scraper archive
+        except (NotFound, ArchiveError) as exc:
+            if isinstance(exc, ArchiveError):  # a database that is not a scraper archive
                 exc = NotFound(f"{request.args.get('db') or 'the database'}: {exc}")
             context = {"ok": False, "error": str(exc), "status": 404, "title": "Not found"}
             html = await datasette.render_template("error.html", context, request=request)

@@ -16,6 +16,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from scraper.archive.protocols import DEFAULT_MAX_ROWS, DEFAULT_TIMEOUT_SECONDS
 from scraper.archive.records import Exchange, PageChange, SearchHit, SqlResult
 from scraper.errors import ArchiveError, UsageError
 from scraper.models import iso_utc
@@ -23,12 +24,8 @@ from scraper.models import iso_utc
 if TYPE_CHECKING:
     import datetime as dt
 
-    from scraper.archive.store import Archive
+    from scraper.archive.sqlite.store import Archive
 
-#: rows ``scraper sql`` prints unless told otherwise
-DEFAULT_MAX_ROWS = 1000
-#: seconds a ``scraper sql`` query may run unless told otherwise
-DEFAULT_TIMEOUT_SECONDS = 10.0
 #: SQLite VM instructions between two checks of the time limit
 _PROGRESS_STEPS = 2000
 

@@ -14,10 +14,13 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from scraper.archive.records import DuePage, HostRow, NewPage, SourceRow
+from scraper.archive.records import DuePage, HostRow, NewPage, RunRecord, SourceRow
+from scraper.archive.sqlite import runhealth
+from scraper.archive.sqlite.versions import record_from_row
 
 if TYPE_CHECKING:
-    from scraper.archive.store import Archive
+    from scraper.archive.sqlite.store import Archive
+    from scraper.sitehealth import ExtractionCounts
 
 #: how many due rows the host-fair ranking looks at per claimed row
 _FAIRNESS_WINDOW = 8
@@ -386,7 +389,16 @@ class CrawlState:
                 },
             )
 
-    def run(self, run_id: int) -> dict[str, Any] | None:
-        """The ``runs`` row, or None."""
+    def run(self, run_id: int) -> RunRecord | None:
+        """The run with this id, or None."""
         rows = self._rows("SELECT * FROM runs WHERE id = ?", (run_id,))
-        return rows[0] if rows else None
+        return record_from_row(RunRecord, rows[0]) if rows else None
+
+    # --- extraction health -------------------------------------------------------------------
+    def record_run_extraction(self, run_id: int, site: str, counts: ExtractionCounts) -> None:
+        """Store (or replace) the extraction counts of ``site`` in crawl run ``run_id``."""
+        runhealth.record_run_extraction(self.archive, run_id, site, counts)
+
+    def earlier_extraction(self, site: str, before_run_id: int) -> ExtractionCounts:
+        """The site's counts of the last runs before ``before_run_id``, added up."""
+        return runhealth.earlier_extraction(self.archive, site, before_run_id)

@@ -12,10 +12,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
-from scraper.archive.records import Edit, Gone, Queued
+from scraper.archive.records import Edit, FeedEntry, Gone, Queued
 
 if TYPE_CHECKING:
-    from scraper.archive.store import Archive
+    from scraper.archive.sqlite.store import Archive
 
 #: the statuses that say a page is gone
 GONE_STATUSES = (404, 410)
@@ -179,9 +179,9 @@ def _queued(row: dict[str, object]) -> Queued:
     )
 
 
-def feed_rows(
+def feed_entries(
     archive: Archive, sites: Sequence[str] | None, *, since: str | None, limit: int
-) -> list[dict[str, object]]:
+) -> list[FeedEntry]:
     """The newest ``limit`` versions found by fetching (not re-extraction) of ``sites`` (None:
     every page), newest first: snapshot id, previous id, url, site, fetched_at, title, kind."""
     sql = (
@@ -198,4 +198,15 @@ def feed_rows(
         params.append(since)
     sql += " ORDER BY s.fetched_at DESC, s.id DESC LIMIT ?"
     params.append(limit)
-    return archive._rows(sql, tuple(params))
+    return [
+        FeedEntry(
+            snapshot_id=int(r["id"]),
+            previous_id=r["previous_id"],
+            url=r["url"],
+            site=r["site"],
+            fetched_at=r["fetched_at"],
+            title=r["title"],
+            kind=r["kind"],
+        )
+        for r in archive._rows(sql, tuple(params))
+    ]

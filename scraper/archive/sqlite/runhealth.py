@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from scraper.sitehealth import EARLIER_RUNS, ExtractionCounts
 
 if TYPE_CHECKING:
-    from scraper.archive.store import Archive
+    from scraper.archive.sqlite.store import Archive
 
 
 def record_run_extraction(

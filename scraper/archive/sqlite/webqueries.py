@@ -1,18 +1,24 @@
-"""Web stage: the read-only questions the timeline and diff views ask the archive.
+"""SQLite archive, the web view's questions: what the Datasette plugin's pages read.
 
-Each function takes a Datasette ``Database`` and runs one SELECT through it (Datasette's
-read-only connection); nothing here writes, and nothing here renders.
+Datasette serves SQLite files, so the plugin (:mod:`scraper.web`) reads through Datasette's
+own read-only connection rather than an :class:`~scraper.archive.sqlite.store.Archive`. Each
+function takes a Datasette ``Database`` and runs one SELECT through it; nothing here writes,
+and nothing here renders. sqlite3 errors (a database that is not a scraper archive) leave as
+:class:`scraper.errors.ArchiveError`.
 """
 
 from __future__ import annotations
 
 import json
+import sqlite3
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from scraper.errors import ArchiveError
 from scraper.models import Snapshot
 
 if TYPE_CHECKING:
-    from datasette.database import Database
+    from datasette.database import Database, Results
 
 #: at most this many fetches on a timeline page (the newest)
 MAX_CAPTURES = 1000
@@ -27,25 +33,27 @@ async def page(
 ) -> dict[str, Any] | None:
     """The pages row of a URL (or an id), or None."""
     if page_id is not None:
-        rows = await db.execute("SELECT * FROM pages WHERE id = ?", [page_id])
+        rows = await _execute(db, "SELECT * FROM pages WHERE id = ?", [page_id])
     else:
-        rows = await db.execute("SELECT * FROM pages WHERE url = ?", [url])
+        rows = await _execute(db, "SELECT * FROM pages WHERE url = ?", [url])
     row = rows.first()
     return None if row is None else dict(row)
 
 
 async def recently_changed(db: Database, limit: int = 50) -> list[dict[str, Any]]:
     """The pages whose content changed last, newest first."""
-    rows = await db.execute(
+    rows = await _execute(
+        db,
         "SELECT url, site, last_changed FROM pages WHERE last_changed IS NOT NULL"
-        f" ORDER BY last_changed DESC, id DESC LIMIT {int(limit)}"
+        f" ORDER BY last_changed DESC, id DESC LIMIT {int(limit)}",
     )
     return [dict(row) for row in rows.rows]
 
 
 async def versions(db: Database, page_id: int) -> list[dict[str, Any]]:
     """Every snapshot of a page, newest first, with the words it added and removed."""
-    rows = await db.execute(
+    rows = await _execute(
+        db,
         """SELECT s.id, s.fetched_at, s.title, s.word_count, s.cause,
                   c.words_added, c.words_removed, c.previous_id, c.title_changed
            FROM snapshots s LEFT JOIN changes c ON c.snapshot_id = s.id
@@ -57,7 +65,8 @@ async def versions(db: Database, page_id: int) -> list[dict[str, Any]]:
 
 async def captures(db: Database, page_id: int) -> list[dict[str, Any]]:
     """The newest fetches of a page (at most MAX_CAPTURES), newest first."""
-    rows = await db.execute(
+    rows = await _execute(
+        db,
         f"""SELECT f.id, f.fetched_at, f.status_code, f.not_modified, f.error, f.snapshot_id,
                    f.url, f.bytes
             FROM fetches f WHERE f.page_id = ?
@@ -69,7 +78,8 @@ async def captures(db: Database, page_id: int) -> list[dict[str, Any]]:
 
 async def snapshot(db: Database, snapshot_id: int) -> Snapshot | None:
     """One snapshot with its page's URL, or None."""
-    rows = await db.execute(
+    rows = await _execute(
+        db,
         f"SELECT {_SNAPSHOT_COLUMNS} FROM snapshots s JOIN pages p ON p.id = s.page_id"
         " WHERE s.id = ?",
         [snapshot_id],
@@ -80,7 +90,8 @@ async def snapshot(db: Database, snapshot_id: int) -> Snapshot | None:
 
 async def snapshot_as_of(db: Database, page_id: int, moment: str) -> Snapshot | None:
     """The page's newest snapshot fetched at or before ``moment`` (UTC ISO 8601), or None."""
-    rows = await db.execute(
+    rows = await _execute(
+        db,
         f"SELECT {_SNAPSHOT_COLUMNS} FROM snapshots s JOIN pages p ON p.id = s.page_id"
         " WHERE s.page_id = ? AND s.fetched_at <= ? ORDER BY s.fetched_at DESC, s.id DESC"
         " LIMIT 1",
@@ -113,3 +124,10 @@ def _snapshot(r: tuple[Any, ...]) -> Snapshot:
         raw_sha256=r[14],
         cause=r[15] or "fetch",
     )
+
+
+async def _execute(db: Database, sql: str, params: Sequence[Any] = ()) -> Results:
+    try:
+        return await db.execute(sql, list(params))
+    except sqlite3.Error as exc:
+        raise ArchiveError(str(exc)) from exc

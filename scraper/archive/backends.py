@@ -1,0 +1,96 @@
+"""Archive backends: which implementation of the storage protocols a ``--db`` value names.
+
+A file path is the SQLite archive (:mod:`scraper.archive.sqlite`); a URL (``scheme://...``) is
+looked up by its scheme in :data:`BACKENDS`, each entry the module that implements it, imported
+only when asked for (a backend's driver is not imported by a SQLite run). Anything else is one
+line: "unsupported database URL". This module holds no SQL and imports no driver itself.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import re
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from scraper.errors import UsageError
+
+if TYPE_CHECKING:
+    from types import ModuleType
+
+    from scraper.archive.protocols import Storage
+    from scraper.archive.records import SqlResult
+
+#: URL scheme -> the module that implements the backend. It provides the functions below with
+#: the same names and signatures: ``open_archive(db, *, readonly, create, adopt)``,
+#: ``check_not_foreign(db)`` and ``run_sql(db, sql, params, *, max_rows, timeout_seconds)``.
+#: A new backend adds its scheme here (see README, "Where to add a storage backend").
+BACKENDS: dict[str, str] = {}
+
+_SQLITE = "scraper.archive.sqlite.backend"
+_URL = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
+
+
+def backend_module(db: str | os.PathLike[str]) -> ModuleType:
+    """The module that implements the backend ``db`` names (UsageError for an unknown URL)."""
+    text = os.fspath(db)
+    match = _URL.match(text)
+    if match is None:
+        return importlib.import_module(_SQLITE)
+    scheme = match.group(1).lower()
+    if scheme in ("file", "sqlite"):
+        raise UsageError(f"{_shown(text)}: unsupported database URL (give a SQLite file as a path)")
+    name = BACKENDS.get(scheme)
+    if name is None:
+        known = ", ".join(f"{s}://" for s in sorted(BACKENDS)) or "none yet"
+        raise UsageError(
+            f"{_shown(text)}: unsupported database URL (a file path is a SQLite archive; "
+            f"URL schemes supported: {known})"
+        )
+    return importlib.import_module(name)
+
+
+def open_archive(
+    db: str | os.PathLike[str],
+    *,
+    readonly: bool = False,
+    create: bool = True,
+    adopt: bool = False,
+) -> Storage:
+    """Open the archive ``db`` names: a path (SQLite) or a URL of a registered backend.
+
+    ``readonly`` opens it for reading only (nothing is created or migrated); ``create=False``
+    refuses a missing archive; ``adopt`` adds scraper's schema to another program's database
+    (``scraper init``). Errors are one line: :class:`scraper.errors.ArchiveError` (exit 1) or
+    :class:`scraper.errors.UsageError` (exit 2).
+    """
+    opened: Storage = backend_module(db).open_archive(
+        db, readonly=readonly, create=create, adopt=adopt
+    )
+    return opened
+
+
+def check_not_foreign(db: str | os.PathLike[str]) -> None:
+    """UsageError when ``db`` is another program's database; reads only, creates nothing."""
+    backend_module(db).check_not_foreign(db)
+
+
+def run_sql(
+    db: str | os.PathLike[str],
+    sql: str,
+    params: Sequence[Any] | Mapping[str, Any] = (),
+    **limits: Any,
+) -> SqlResult:
+    """``scraper sql``: one statement through the backend's own read-only door (``max_rows``,
+    ``timeout_seconds``)."""
+    result: SqlResult = backend_module(db).run_sql(db, sql, params, **limits)
+    return result
+
+
+def _shown(text: str) -> str:
+    """A URL for a message: without its password."""
+    return re.sub(r"://([^:/@]*):[^@/]*@", r"://\1:***@", text)
+
+
+__all__ = ["BACKENDS", "backend_module", "check_not_foreign", "open_archive", "run_sql"]
