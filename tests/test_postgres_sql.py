@@ -3,14 +3,17 @@ every kind refused by PostgreSQL itself, the archive unchanged."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import psycopg
 import pytest
+from click.testing import CliRunner
 
 from scraper.archive.postgres import backend
 from scraper.archive.postgres.query import to_psycopg
 from scraper.archive.records import SqlResult
+from scraper.cli import cli
 from scraper.errors import ArchiveError, UsageError
 
 NOW = "2026-01-02T03:04:05Z"
@@ -155,3 +158,33 @@ def test_a_foreign_database_is_told_apart(pg_url: str, archive_url: str, tmp_pat
     finally:
         with psycopg.connect(other, autocommit=True) as conn:
             conn.execute("DROP TABLE ledger")
+
+
+def test_scraper_sql_takes_a_postgresql_url_in_db_and_scraper_db(archive_url: str) -> None:
+    runner = CliRunner()
+    query = "SELECT site, COUNT(*) AS n FROM pages GROUP BY site ORDER BY site"
+    result = runner.invoke(cli, ["sql", query, "--format", "json", "--db", archive_url])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout) == [{"site": "blog", "n": 1}, {"site": "news", "n": 2}]
+    by_env = runner.invoke(
+        cli, ["sql", "SELECT url FROM pages WHERE site = :s", "-p", "s", "blog", "--format",
+              "csv"], env={"SCRAPER_DB": archive_url},
+    )  # fmt: skip
+    assert by_env.exit_code == 0, by_env.output
+    assert by_env.stdout.splitlines() == ["url", "http://a.test/0"]
+
+
+def test_scraper_sql_refuses_a_write_in_one_line_exit_1(archive_url: str) -> None:
+    result = CliRunner().invoke(cli, ["sql", "DELETE FROM pages", "--db", archive_url])
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    assert result.stderr.startswith("Error: sql: cannot execute DELETE in a read-only transaction")
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert len(_pages(archive_url)) == 3
+
+
+def test_other_commands_on_postgresql_say_so_in_one_line(archive_url: str) -> None:
+    result = CliRunner().invoke(cli, ["history", "http://a.test/0", "--db", archive_url])
+    assert result.exit_code == 1
+    assert "a PostgreSQL archive serves scraper sql so far" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1

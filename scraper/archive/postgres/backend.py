@@ -1,7 +1,7 @@
 """The PostgreSQL backend's entry points, as ``scraper.archive.backends`` calls them by scheme.
 
-``run_sql`` (read-only ``scraper sql``), ``check_not_foreign`` and ``migrate_archive`` (create
-or migrate the schema in place). Each opens its own connection and closes it.
+``run_sql`` (read-only ``scraper sql``), ``check_not_foreign``, ``migrate_archive`` (create or
+migrate the schema in place) and ``open_archive``. Each opens its own connection and closes it.
 """
 
 from __future__ import annotations
@@ -9,13 +9,29 @@ from __future__ import annotations
 import datetime as dt
 import os
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from scraper.archive.postgres import query, schema
 from scraper.archive.postgres.connect import connect, display_url, normalise_url, translated
+from scraper.archive.protocols import DEFAULT_MAX_ROWS, DEFAULT_TIMEOUT_SECONDS
 from scraper.archive.records import SqlResult
-from scraper.errors import UsageError
+from scraper.errors import ArchiveError, UsageError
 from scraper.models import iso_utc
+
+if TYPE_CHECKING:
+    from scraper.archive.protocols import Storage
+
+
+def open_archive(
+    db: str | os.PathLike[str], *, readonly: bool = False, create: bool = True, adopt: bool = False
+) -> Storage:
+    """Not yet: the PostgreSQL archive has its schema, ``scraper sql`` and the shared frontier
+    (``frontier.SharedFrontier``); the page store, reader and notify queue on it are to come.
+    Refused in one line, before anything is written."""
+    raise ArchiveError(
+        f"{display_url(normalise_url(os.fspath(db)))}: a PostgreSQL archive serves scraper sql "
+        "so far; fetch, crawl and the other commands need a SQLite archive for now"
+    )
 
 
 def migrate_archive(db: str | os.PathLike[str], *, now: str | None = None) -> list[str]:
@@ -49,8 +65,8 @@ def run_sql(
     sql: str,
     params: Sequence[Any] | Mapping[str, Any] = (),
     *,
-    max_rows: int,
-    timeout_seconds: float,
+    max_rows: int = DEFAULT_MAX_ROWS,
+    timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,
 ) -> SqlResult:
     """``scraper sql`` on the archive ``db``: one statement, read-only (see ``query.py``)."""
     return query.run_sql(
