@@ -188,3 +188,10 @@ def test_other_commands_on_postgresql_say_so_in_one_line(archive_url: str) -> No
     assert result.exit_code == 1
     assert "a PostgreSQL archive serves scraper sql so far" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_an_unknown_url_scheme_is_a_usage_error_without_the_password() -> None:
+    result = CliRunner().invoke(cli, ["sql", "SELECT 1", "--db", "mysql://me:hunter2@db.test/a"])
+    assert result.exit_code == 2
+    assert "unsupported database URL" in result.stderr
+    assert "hunter2" not in result.stderr

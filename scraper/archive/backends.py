@@ -94,7 +94,7 @@ def run_sql(
 
 def _shown(text: str) -> str:
     """A URL for a message: without its password."""
-    return re.sub(r"://([^:/@]*):[^@/]*@", r"://\1:***@", text)
+    return re.sub(r"(:/+)([^:/@]*):[^@/]*@", r"\1\2:***@", text)
 
 
 __all__ = ["BACKENDS", "backend_module", "check_not_foreign", "open_archive", "run_sql"]
