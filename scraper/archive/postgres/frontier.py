@@ -34,6 +34,18 @@ DEFAULT_LEASE_SECONDS = 60.0
 #: a request may start only while this much of the lease is left (the holder's requests must
 #: end before the lease can pass to another worker; keep it above the fetch timeout)
 DEFAULT_LEASE_MARGIN_SECONDS = 30.0
+#: a page is due at ``now``, or (``--revisit``) when last handled before ``before``; never
+#: twice to one run (``run``: a crawl run's id, which ``pages.run_id`` records as for SQLite)
+_DUE = (
+    "(next_fetch_at <= %(now)s"
+    " OR (%(before)s::text IS NOT NULL AND COALESCE(crawled_at, '') < %(before)s))"
+    " AND (%(run)s::bigint IS NULL OR run_id IS DISTINCT FROM %(run)s::bigint)"
+)
+_DUE_P = (
+    _DUE.replace("next_fetch_at", "p.next_fetch_at")
+    .replace("crawled_at", "p.crawled_at")
+    .replace(" run_id", " p.run_id")
+)
 _DUE_COLUMNS = (
     "p.id, p.url, p.site, p.host, p.depth, p.next_fetch_at, p.lastmod, p.revisit_seconds, "
     "p.unchanged_count, p.failures, p.last_fetched, p.etag, p.last_modified"
@@ -136,8 +148,12 @@ class SharedFrontier:
         limit: int,
         sites: Sequence[str] | None = None,
         max_hosts: int = 8,
+        crawled_before: str | None = None,
+        run_id: int | None = None,
     ) -> list[DuePage]:
-        """Up to ``limit`` due pages (``next_fetch_at <= now``), from hosts this worker holds.
+        """Up to ``limit`` due pages (``next_fetch_at <= now``, or with ``crawled_before``
+        (``--revisit``) last handled before it), from hosts this worker holds. With
+        ``run_id``, pages claimed by that run before are left out, and these are marked.
 
         First it takes leases of up to ``max_hosts`` hosts in all (keeping those it has) among
         the hosts with due pages that no live lease holds, skipping rows another worker has
@@ -149,29 +165,35 @@ class SharedFrontier:
         site_list = list(sites) if sites is not None else None
         with translated(self.location), self.conn.transaction():
             self.conn.execute(
-                """
+                f"""
                 INSERT INTO host_leases (host)
                 SELECT DISTINCT host FROM pages
-                WHERE host IS NOT NULL AND next_fetch_at <= %(now)s
+                WHERE host IS NOT NULL AND {_DUE}
                     AND (%(sites)s::text[] IS NULL OR site = ANY(%(sites)s::text[]))
                 ON CONFLICT (host) DO NOTHING
                 """,
-                {"now": now, "sites": site_list},
+                {"now": now, "sites": site_list, "before": crawled_before, "run": run_id},
             )
             # hosts this worker is done with (nothing due, nothing claimed) go back to all
             self.conn.execute(
-                """
+                f"""
                 UPDATE host_leases l SET worker_id = NULL, lease_until = NULL
                 WHERE l.worker_id = %(me)s
                     AND NOT EXISTS (
                         SELECT 1 FROM pages p WHERE p.host = l.host
-                            AND p.next_fetch_at <= %(now)s
+                            AND {_DUE_P}
                             AND (%(sites)s::text[] IS NULL OR p.site = ANY(%(sites)s::text[])))
                     AND NOT EXISTS (
                         SELECT 1 FROM page_claims c JOIN pages p ON p.id = c.page_id
                         WHERE p.host = l.host AND c.worker_id = %(me)s)
                 """,
-                {"me": self.worker_id, "now": now, "sites": site_list},
+                {
+                    "me": self.worker_id,
+                    "now": now,
+                    "sites": site_list,
+                    "before": crawled_before,
+                    "run": run_id,
+                },
             )
             held = self.conn.execute(
                 "SELECT count(*) FROM host_leases WHERE worker_id = %s "
@@ -181,13 +203,13 @@ class SharedFrontier:
             room = max(0, max_hosts - int(held[0] if held else 0))
             if room:
                 self.conn.execute(
-                    """
+                    f"""
                     WITH free AS (
                         SELECT l.host FROM host_leases l
                         WHERE (l.worker_id IS NULL OR l.lease_until <= clock_timestamp())
                             AND EXISTS (
                                 SELECT 1 FROM pages p
-                                WHERE p.host = l.host AND p.next_fetch_at <= %(now)s
+                                WHERE p.host = l.host AND {_DUE_P}
                                     AND (%(sites)s::text[] IS NULL
                                         OR p.site = ANY(%(sites)s::text[])))
                         ORDER BY l.next_request_at NULLS FIRST, l.host
@@ -201,6 +223,8 @@ class SharedFrontier:
                     {
                         "now": now,
                         "sites": site_list,
+                        "before": crawled_before,
+                        "run": run_id,
                         "room": room,
                         "me": self.worker_id,
                         "lease": self.lease_seconds,
@@ -219,7 +243,7 @@ class SharedFrontier:
                     JOIN mine ON mine.host = p.host
                     LEFT JOIN page_claims c ON c.page_id = p.id
                     LEFT JOIN host_leases cl ON cl.host = p.host
-                    WHERE p.next_fetch_at <= %(now)s
+                    WHERE {_DUE_P}
                         AND (%(sites)s::text[] IS NULL OR p.site = ANY(%(sites)s::text[]))
                         -- no live claim: none, or one taken under a lease that has passed on
                         AND (c.page_id IS NULL OR c.worker_id <> cl.worker_id
@@ -230,7 +254,14 @@ class SharedFrontier:
                 FROM due ORDER BY turn, next_fetch_at, lastmod DESC NULLS LAST, id
                 LIMIT %(limit)s
                 """,
-                {"me": self.worker_id, "now": now, "sites": site_list, "limit": limit},
+                {
+                    "me": self.worker_id,
+                    "now": now,
+                    "sites": site_list,
+                    "before": crawled_before,
+                    "run": run_id,
+                    "limit": limit,
+                },
             ).fetchall()
             if rows:
                 # FOR UPDATE of the pages: a worker rescheduling one of them waits for us
@@ -248,6 +279,10 @@ class SharedFrontier:
                     """,
                     (self.worker_id, ids, [row[5] for row in rows]),
                 )
+                if run_id is not None:
+                    self.conn.execute(
+                        "UPDATE pages SET run_id = %s WHERE id = ANY(%s)", (run_id, ids)
+                    )
         return [
             DuePage(
                 id=row[0],
