@@ -11,7 +11,7 @@ PYWB := pywb==2.10.0
 PYWB_STAMP := $(PYWB_VENV)/.installed-$(PYWB)
 ARGS ?=
 
-.PHONY: install demo test check lint format typecheck bench bench-extract bench-crawl bench-noise stress clean
+.PHONY: install demo test check lint format typecheck bench bench-extract bench-crawl bench-noise stress clean bench-scale
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -55,6 +55,9 @@ bench-crawl: $(STAMP)  ## crawl a generated 2,000-page local site: pages/s, CPU,
 
 bench-noise: $(STAMP)  ## crawl a local site full of noise 10 times, then edit it: versions, notifications
 	$(BIN)/python -m tests.benchmarks.bench_noise
+
+bench-scale: $(STAMP)  ## one frontier shared by 1, 2, 3 workers on a throwaway PostgreSQL, beside SQLite
+	$(BIN)/python -m tests.benchmarks.bench_scale $(ARGS)
 
 stress: $(STAMP)  ## the fault matrix, a 5,000-page crawl with faulty pages, 20+ random SIGKILLs
 	$(BIN)/python -m tests.benchmarks.stress
