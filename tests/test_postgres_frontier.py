@@ -163,17 +163,17 @@ def test_the_next_holder_waits_for_the_delay_crawl_delay_and_retry_after(archive
     a.claim(now=NOW, limit=10, max_hosts=1)
     [host] = a.hosts_held()
     assert a.slot(host).wait_seconds == 0.0  # never requested: at once
-    a.request_done(host, delay_seconds=120.0)
-    assert 0.0 < a.slot(host).wait_seconds <= 120.0
+    a.request_done(host, delay_seconds=10.0)  # shorter than the lease margin (20 s)
+    assert 0.0 < a.slot(host).wait_seconds <= 10.0
     a.release_hosts()
     b.claim(now=NOW, limit=10, max_hosts=2)
     assert host in b.hosts_held()
-    assert 0.0 < b.slot(host).wait_seconds <= 120.0  # the gap holds across workers
+    assert 0.0 < b.slot(host).wait_seconds <= 10.0  # the gap holds across workers
     [other] = [h for h in b.hosts_held() if h != host]
     with psycopg.connect(archive_url, autocommit=True) as conn:
         conn.execute("INSERT INTO hosts (host, crawl_delay_seconds) VALUES (%s, 200)", (other,))
     b.request_done(other, delay_seconds=0.0)
-    assert 120.0 < b.slot(other).wait_seconds <= 200.0  # robots.txt Crawl-delay wins
+    assert 100.0 < b.slot(other).wait_seconds <= 200.0  # robots.txt Crawl-delay wins
     b.defer(other, seconds=3600)
     assert 3000.0 < b.slot(other).wait_seconds <= 3600.0  # Retry-After
     with psycopg.connect(archive_url, autocommit=True) as conn:
@@ -264,3 +264,32 @@ def test_a_sigkilled_workers_pages_are_taken_over(
         assert _finish(proc) == 0
     workers = _check_fetched_once_and_spaced(servers, 0.2)
     assert "dead0" not in workers  # it fetched nothing: its claimed pages were taken over
+
+
+def test_the_lease_outlasts_the_wait_for_the_slot(archive_url: str) -> None:
+    a = _frontier(archive_url, "a", lease=3.0)
+    a.enqueue(_pages(["http://h.test"], 1), now=NOW)
+    a.claim(now=NOW, limit=10)
+    a.request_done("http://h.test", delay_seconds=600.0)
+    assert a.slot("http://h.test").wait_seconds > 500.0
+    with psycopg.connect(archive_url) as conn:
+        row = conn.execute("SELECT lease_until - next_request_at FROM host_leases").fetchone()
+    assert row is not None
+    assert row[0].total_seconds() == pytest.approx(3.0)  # held until 3 s past the slot
+
+
+def test_a_deferred_host_is_not_leased_until_it_is_ready(archive_url: str) -> None:
+    a = _frontier(archive_url, "a")
+    a.enqueue(_pages(["http://slow.test", "http://ok.test"], 2), now=NOW)
+    a.defer("http://slow.test", seconds=3600)
+    with psycopg.connect(archive_url, autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO hosts (host, next_allowed_at) "
+            "VALUES ('http://ok.test', '2999-01-01T00:00:00Z')"
+        )
+    assert a.claim(now=NOW, limit=10, max_hosts=2) == []  # both kept away: nothing leased
+    assert a.hosts_held() == []
+    with psycopg.connect(archive_url, autocommit=True) as conn:
+        conn.execute("UPDATE hosts SET next_allowed_at = '2000-01-01T00:00:00Z'")
+    got = a.claim(now=NOW, limit=10, max_hosts=2)
+    assert {p.host for p in got} == {"http://ok.test"}

@@ -156,9 +156,10 @@ class SharedFrontier:
         ``run_id``, pages claimed by that run before are left out, and these are marked.
 
         First it takes leases of up to ``max_hosts`` hosts in all (keeping those it has) among
-        the hosts with due pages that no live lease holds, skipping rows another worker has
-        locked; then it claims due pages of its hosts that no live claim holds, oldest due
-        first and fair across its hosts. One transaction.
+        the hosts with due pages that no live lease holds and no deferral keeps away for longer
+        than the lease margin, skipping rows another worker has locked; then it claims due
+        pages of its hosts that no live claim holds, oldest due first and fair across its
+        hosts. One transaction.
         """
         if limit <= 0:
             return []
@@ -207,6 +208,13 @@ class SharedFrontier:
                     WITH free AS (
                         SELECT l.host FROM host_leases l
                         WHERE (l.worker_id IS NULL OR l.lease_until <= clock_timestamp())
+                            -- a host deferred (Retry-After, backoff) is left until it is ready
+                            AND COALESCE(l.next_request_at, '-infinity') <= clock_timestamp()
+                                + make_interval(secs => %(margin)s)
+                            AND NOT EXISTS (
+                                SELECT 1 FROM hosts h WHERE h.host = l.host
+                                    AND h.next_allowed_at::timestamptz > clock_timestamp()
+                                        + make_interval(secs => %(margin)s))
                             AND EXISTS (
                                 SELECT 1 FROM pages p
                                 WHERE p.host = l.host AND {_DUE_P}
@@ -226,6 +234,7 @@ class SharedFrontier:
                         "before": crawled_before,
                         "run": run_id,
                         "room": room,
+                        "margin": self.margin_seconds,
                         "me": self.worker_id,
                         "lease": self.lease_seconds,
                     },
@@ -352,17 +361,23 @@ class SharedFrontier:
             for a request to finish before it can pass on.
         """
         with translated(self.location), self.conn.transaction():
+            # the lease is renewed to last ``lease`` past the slot's start, so it cannot pass
+            # to another worker while this one waits for the slot
             row = self.conn.execute(
                 """
-                UPDATE host_leases l
-                SET lease_until = clock_timestamp() + make_interval(secs => %(lease)s)
-                WHERE l.host = %(host)s AND l.worker_id = %(me)s
-                    AND l.lease_until > clock_timestamp() + make_interval(secs => %(margin)s)
-                RETURNING GREATEST(0, EXTRACT(EPOCH FROM (
-                    GREATEST(l.next_request_at,
+                WITH mine AS (
+                    SELECT l.host, GREATEST(clock_timestamp(), l.next_request_at,
                         (SELECT h.next_allowed_at::timestamptz FROM hosts h
-                         WHERE h.host = l.host))
-                    - clock_timestamp())))
+                         WHERE h.host = l.host)) AS start_at
+                    FROM host_leases l
+                    WHERE l.host = %(host)s AND l.worker_id = %(me)s
+                        AND l.lease_until > clock_timestamp() + make_interval(secs => %(margin)s)
+                    FOR UPDATE
+                )
+                UPDATE host_leases l
+                SET lease_until = mine.start_at + make_interval(secs => %(lease)s)
+                FROM mine WHERE l.host = mine.host
+                RETURNING EXTRACT(EPOCH FROM (mine.start_at - clock_timestamp()))
                 """,
                 {
                     "host": host,
@@ -373,7 +388,7 @@ class SharedFrontier:
             ).fetchone()
         if row is None:
             raise LeaseLostError(f"{host}: the lease is not held by {self.worker_id}")
-        return Slot(host=host, wait_seconds=float(row[0] or 0.0))
+        return Slot(host=host, wait_seconds=max(0.0, float(row[0] or 0.0)))
 
     def request_done(self, host: str, *, delay_seconds: float) -> None:
         """A request to ``host`` has ended: the next may start ``delay_seconds`` from now, or
