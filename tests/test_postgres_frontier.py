@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -293,3 +294,35 @@ def test_a_deferred_host_is_not_leased_until_it_is_ready(archive_url: str) -> No
         conn.execute("UPDATE hosts SET next_allowed_at = '2000-01-01T00:00:00Z'")
     got = a.claim(now=NOW, limit=10, max_hosts=2)
     assert {p.host for p in got} == {"http://ok.test"}
+
+
+def test_a_page_rescheduled_while_being_claimed_is_not_claimed(archive_url: str) -> None:
+    """The race of a takeover with the old holder's last done(): the claim re-reads the page
+    once it holds its lock, and leaves it when it is no longer due."""
+    a = _frontier(archive_url, "a")
+    a.enqueue(_pages(["http://h.test"], 2), now=NOW)
+    [first] = a.claim(now=NOW, limit=1)
+    got: list[list[int]] = []
+    with psycopg.connect(archive_url) as other:  # another worker, mid-way through its done()
+        other.execute("UPDATE pages SET next_fetch_at = %s WHERE id <> %s", (LATER, first.id))
+        claimer = threading.Thread(
+            target=lambda: got.append([p.id for p in a.claim(now=NOW, limit=10)])
+        )
+        claimer.start()
+        deadline = time.monotonic() + BUDGET_SECONDS
+        while not _waiting_for_a_lock(archive_url):  # the claim has found the page due
+            assert time.monotonic() < deadline, "the claim never reached the page's lock"
+            assert claimer.is_alive(), got
+            time.sleep(0.05)
+        other.commit()
+    claimer.join(timeout=BUDGET_SECONDS)
+    assert got == [[]]
+
+
+def _waiting_for_a_lock(url: str) -> bool:
+    with psycopg.connect(url) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+        ).fetchone()
+    return bool(row and row[0])

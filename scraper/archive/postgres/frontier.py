@@ -273,11 +273,18 @@ class SharedFrontier:
                 },
             ).fetchall()
             if rows:
-                # FOR UPDATE of the pages: a worker rescheduling one of them waits for us
+                # lock the pages, and keep those still due once locked: a worker whose done()
+                # for one of them was committing meanwhile has moved it on (the row lock
+                # re-reads the WHERE on the newest version of the row)
+                locked = self.conn.execute(
+                    f"SELECT p.id FROM pages p WHERE p.id = ANY(%(ids)s) AND {_DUE_P} "
+                    "ORDER BY p.id FOR UPDATE",
+                    {"ids": [row[0] for row in rows], "now": now, "before": crawled_before,
+                     "run": run_id},
+                ).fetchall()  # fmt: skip
+                still_due = {row[0] for row in locked}
+                rows = [row for row in rows if row[0] in still_due]
                 ids = [row[0] for row in rows]
-                self.conn.execute(
-                    "SELECT id FROM pages WHERE id = ANY(%s) ORDER BY id FOR UPDATE", (ids,)
-                )
                 self.conn.execute(
                     """
                     INSERT INTO page_claims (page_id, worker_id, due_at, claimed_at)
@@ -326,16 +333,22 @@ class SharedFrontier:
             another worker may have the page); nothing is written.
         """
         with translated(self.location), self.conn.transaction():
-            owned = self.conn.execute(
-                """
-                DELETE FROM page_claims c USING pages p, host_leases l
-                WHERE c.page_id = %s AND p.id = c.page_id AND l.host = p.host
-                    AND c.worker_id = %s AND l.worker_id = %s
-                RETURNING c.page_id
-                """,
-                (page_id, self.worker_id, self.worker_id),
+            # locks in the order claim() takes them (lease, page, claim): the lease FOR SHARE,
+            # so no worker takes the host over until this page is recorded
+            held = self.conn.execute(
+                "SELECT p.id FROM pages p JOIN host_leases l ON l.host = p.host "
+                "WHERE p.id = %s AND l.worker_id = %s FOR SHARE OF l FOR UPDATE OF p",
+                (page_id, self.worker_id),
             ).fetchone()
-            if owned is None:
+            owned = (
+                held
+                and self.conn.execute(
+                    "DELETE FROM page_claims WHERE page_id = %s AND worker_id = %s "
+                    "RETURNING page_id",
+                    (page_id, self.worker_id),
+                ).fetchone()
+            )
+            if not owned:
                 raise LeaseLostError(f"page {page_id}: no longer claimed by {self.worker_id}")
             self.conn.execute(
                 "UPDATE pages SET crawled_at = %s, next_fetch_at = %s, revisit_seconds = %s, "
