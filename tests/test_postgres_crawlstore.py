@@ -180,7 +180,8 @@ def test_two_runs_at_once_share_hosts_not_pages(pg_url: str) -> None:
     """PostgreSQL only: two crawl runs on one database get disjoint hosts (SQLite's lock
     keeps a second crawl out instead)."""
     migrate_archive(pg_url, now=T0)
-    one, two = PgCrawlState.open(pg_url, max_hosts=1), PgCrawlState.open(pg_url, max_hosts=1)
+    one = PgCrawlState.open(pg_url, max_hosts=1, worker_id="one")
+    two = PgCrawlState.open(pg_url, max_hosts=1, worker_id="two")
     try:
         one.enqueue([_page(f"https://{h}.test/{n}") for h in "ab" for n in range(2)], now=T0)
         run1 = one.start_run(started_at=T0, pid=1, sites=["news"])
@@ -191,7 +192,13 @@ def test_two_runs_at_once_share_hosts_not_pages(pg_url: str) -> None:
         assert {p.host for p in got1}.isdisjoint({p.host for p in got2})
         with psycopg.connect(pg_url) as conn:
             workers = conn.execute("SELECT DISTINCT worker_id FROM page_claims").fetchall()
-        assert sorted(workers) == [(f"run:{run1}",), (f"run:{run2}",)]
+        assert sorted(workers) == [("one",), ("two",)]
+        # a later run of the same worker takes up what an earlier one left unfinished
+        run3 = one.start_run(started_at=T1, pid=1, sites=["news"])
+        assert sorted(p.id for p in one.claim_due("news", now=T1, limit=10, run_id=run3)) == sorted(
+            p.id for p in got1
+        )
+        assert two.claim_due("news", now=T1, limit=10, run_id=run2) == []
     finally:
         one.close()
         two.close()

@@ -2,15 +2,18 @@
 
 Frontier, hosts and robots.txt cache, discovery sources, runs and their extraction health, with
 the SQLite archive's meanings (``scraper.archive.sqlite.crawlstate``). The difference is how due
-pages are handed out: ``claim_due`` claims them through :class:`SharedFrontier`, the run as the
-worker (``run:<id>``), so crawls that run at once against one database, on one machine or
-several, never get one host or one page at the same time. It never fetches, parses or reads
+pages are handed out: ``claim_due`` claims them through :class:`SharedFrontier`, each instance
+one worker, so crawls that run at once against one database, on one machine or several, never
+get one host or one page at the same time. It never fetches, parses or reads
 the clock; each method is one transaction.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import secrets
+import socket
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -42,31 +45,36 @@ _HOST_COLUMNS = (
 class PgCrawlState:
     """The crawl's view of a PostgreSQL archive, on one connection (autocommit between calls).
 
-    :param max_hosts: how many hosts one run holds at a time (the rest are for other runs).
+    One instance is one worker of the shared frontier (a crawl process: its runs follow one
+    another, so a later run takes up what an earlier one left); other instances, in this
+    process or on other machines, are other workers.
+
+    :param max_hosts: how many hosts this worker holds at a time (the rest are for others).
+    :param worker_id: unique among the workers; by default host name, process id and a token.
     """
 
-    def __init__(self, conn: psycopg.Connection, *, location: str, max_hosts: int = 8) -> None:
+    def __init__(
+        self,
+        conn: psycopg.Connection,
+        *,
+        location: str,
+        max_hosts: int = 8,
+        worker_id: str | None = None,
+    ) -> None:
         self.conn = conn
         self.location = location
         self.max_hosts = max_hosts
-        self._frontiers: dict[int, SharedFrontier] = {}
+        worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+        self.shared = SharedFrontier(conn, location=location, worker_id=worker_id)
 
     @classmethod
-    def open(cls, url: str, **options: int) -> PgCrawlState:
+    def open(cls, url: str, **options: Any) -> PgCrawlState:
         """On a new connection to the (migrated) archive at ``url``."""
         url = normalise_url(url)
         return cls(connect(url, autocommit=True), location=display_url(url), **options)
 
     def close(self) -> None:
         self.conn.close()
-
-    def frontier(self, run_id: int) -> SharedFrontier:
-        """The shared frontier as run ``run_id`` sees it (its leases, claims and slots)."""
-        if run_id not in self._frontiers:
-            self._frontiers[run_id] = SharedFrontier(
-                self.conn, location=self.location, worker_id=f"run:{run_id}"
-            )
-        return self._frontiers[run_id]
 
     def _one(self, sql: str, params: Sequence[Any] | Mapping[str, Any] = ()) -> Any:
         with translated(self.location):
@@ -141,7 +149,7 @@ class PgCrawlState:
         The run takes leases of free hosts with due pages (``max_hosts`` at most) and claims
         their pages: another run at the same time gets other hosts, and no page twice.
         """
-        return self.frontier(run_id).claim(
+        return self.shared.claim(
             now=now,
             limit=limit,
             sites=[site],
@@ -351,7 +359,7 @@ class PgCrawlState:
                 },
             )
         if ended_at is not None:
-            self.frontier(run_id).release_hosts()
+            self.shared.release_hosts()
 
     def run(self, run_id: int) -> RunRecord | None:
         """The run with this id, or None."""

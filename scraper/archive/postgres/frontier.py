@@ -153,7 +153,9 @@ class SharedFrontier:
     ) -> list[DuePage]:
         """Up to ``limit`` due pages (``next_fetch_at <= now``, or with ``crawled_before``
         (``--revisit``) last handled before it), from hosts this worker holds. With
-        ``run_id``, pages claimed by that run before are left out, and these are marked.
+        ``run_id`` (a crawl run of this worker), pages claimed by that run before are left
+        out, pages this worker claimed in an earlier run (which ended or died) are due
+        again, and the claimed ones are marked with the run.
 
         First it takes leases of up to ``max_hosts`` hosts in all (keeping those it has) among
         the hosts with due pages that no live lease holds and no deferral keeps away for longer
@@ -254,9 +256,11 @@ class SharedFrontier:
                     LEFT JOIN host_leases cl ON cl.host = p.host
                     WHERE {_DUE_P}
                         AND (%(sites)s::text[] IS NULL OR p.site = ANY(%(sites)s::text[]))
-                        -- no live claim: none, or one taken under a lease that has passed on
+                        -- no live claim: none, or one taken under a lease that has passed on,
+                        -- or this worker's own of an earlier run (_DUE_P leaves this run's)
                         AND (c.page_id IS NULL OR c.worker_id <> cl.worker_id
-                            OR c.due_at IS DISTINCT FROM p.next_fetch_at)
+                            OR c.due_at IS DISTINCT FROM p.next_fetch_at
+                            OR %(run)s::bigint IS NOT NULL)
                 )
                 SELECT id, url, site, host, depth, next_fetch_at, lastmod, revisit_seconds,
                     unchanged_count, failures, last_fetched, etag, last_modified
