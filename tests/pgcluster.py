@@ -210,13 +210,56 @@ class PgCluster:
         return self.url(name)
 
 
+_PREFIX = "scraper-pg-"
+_OWNER = "owner.pid"  #: the process that started a cluster, in the cluster's temp dir
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_orphans(bindir: Path) -> int:
+    """Stop and remove the clusters whose owner died without stopping them (a test run that
+    was SIGKILLed), so they do not pile up; never one whose owner lives. How many."""
+    removed = 0
+    for base in Path(tempfile.gettempdir()).glob(f"{_PREFIX}*"):
+        try:
+            owner = int((base / _OWNER).read_text())
+        except (OSError, ValueError):
+            continue  # not ours, or still being set up
+        if _alive(owner):
+            continue
+        for datadir in base.glob("*/data"):
+            owner_of = datadir.stat() if os.geteuid() == 0 else None  # run as its owner
+            with contextlib.suppress(OSError, subprocess.SubprocessError):
+                subprocess.run(
+                    [str(bindir / "pg_ctl"), "stop", "--pgdata", str(datadir), "--mode",
+                     "immediate", "--wait"],
+                    capture_output=True, timeout=START_BUDGET_SECONDS,
+                    user=owner_of.st_uid if owner_of else None,
+                    group=owner_of.st_gid if owner_of else None,
+                    extra_groups=[] if owner_of else None,
+                )  # fmt: skip
+        shutil.rmtree(base, ignore_errors=True)
+        removed += 1
+    return removed
+
+
 @contextlib.contextmanager
 def running_cluster() -> Iterator[PgCluster]:
     """Init and start a cluster in a new temp dir; stop it and remove the dir afterwards."""
     bindir = find_bindir()
     user = _run_as()
-    base = Path(tempfile.mkdtemp(prefix="scraper-pg-"))  # short: a socket path has 107 bytes
+    remove_orphans(bindir)
+    base = Path(tempfile.mkdtemp(prefix=_PREFIX))  # short: a socket path has 107 bytes
     try:
+        (base / _OWNER).write_text(str(os.getpid()))
         if user is not None:
             os.chown(base, user.pw_uid, user.pw_gid)
         for attempt in range(3):  # the free port can be taken between probe and start
