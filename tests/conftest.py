@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -50,6 +51,28 @@ def seed_dir() -> Path:
     if not SEED.is_dir():
         pytest.skip("../shared/seed is not beside this checkout")
     return SEED
+
+
+@pytest.fixture(scope="session")
+def _archive_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One new, migrated SQLite archive per test session, copied by ``fresh_archive``."""
+    from scraper.archive import Archive
+
+    path = tmp_path_factory.mktemp("template") / "archive.db"
+    Archive(path).close()  # the last connection's close checkpoints the WAL into the file
+    return path
+
+
+@pytest.fixture
+def fresh_archive(_archive_template: Path, db_path: Path) -> Iterator[Any]:
+    """A new, empty archive at ``db_path``, open (a copy of a migrated file: no migrations run)."""
+    import shutil
+
+    from scraper.archive import Archive
+
+    shutil.copyfile(_archive_template, db_path)
+    with Archive(db_path) as archive:
+        yield archive
 
 
 # the throwaway PostgreSQL cluster (tests/pgcluster.py): pg_cluster (session), pg_url (per test)

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from scraper.archive.sqlite.store import Archive
-from scraper.errors import ArchiveError, BadStatusError, FetchTimeoutError, UsageError
+from scraper.errors import ArchiveError, BadStatusError, FetchTimeoutError
 from scraper.models import Article, FetchResult
 
 URL = "https://news.example/post/1"
@@ -55,9 +55,9 @@ def count(archive: Archive, table: str) -> int:
 
 
 @pytest.fixture
-def archive(db_path: Path) -> Any:
-    with Archive(db_path) as arc:
-        yield arc
+def archive(fresh_archive: Archive) -> Archive:
+    """A new archive at ``db_path`` (the shared ``fresh_archive``: no migrations run)."""
+    return fresh_archive
 
 
 # --- opening -------------------------------------------------------------------------------
@@ -128,17 +128,6 @@ def test_readonly_never_migrates(tmp_path: Path) -> None:
 
 
 # --- save_fetch: versioning ----------------------------------------------------------------
-def test_the_page_site_is_set_when_given_and_kept_when_not(archive: Archive) -> None:
-    at = "2024-05-01T10:00:00+00:00"
-    archive.save_fetch(URL, fetched_at=at, result=make_result(), article=make_article())
-    assert archive.page(URL).site is None  # a one-off fetch names no site
-    archive.save_fetch(URL, fetched_at=at, result=make_result(not_modified=True), site="news")
-    assert archive.page(URL).site == "news"  # a crawl of site "news" claims it
-    archive.save_fetch(URL, fetched_at=at, result=make_result(), article=make_article())
-    archive.save_fetch(URL, fetched_at=at, error="timeout: slow")
-    assert archive.page(URL).site == "news"  # later one-off fetches keep it
-    archive.save_fetch(URL, fetched_at=at, error="timeout: slow", site="wire")
-    assert archive.page(URL).site == "wire"
 
 
 def test_first_fetch_writes_page_fetch_snapshot_raw_and_change(archive: Archive) -> None:
@@ -398,119 +387,7 @@ def test_a_second_connection_sees_nothing_until_commit(db_path: Path, archive: A
         assert len(reader.fetches(URL)) == 1
 
 
-# --- reading by reference ------------------------------------------------------------------
-@pytest.fixture
-def three_versions(archive: Archive) -> tuple[Archive, list[int]]:
-    ids = []
-    for day, text in (("01", "one"), ("03", "one two"), ("05", "one two three")):
-        out = archive.save_fetch(
-            URL,
-            fetched_at=f"2024-05-{day}T12:00:00+00:00",
-            article=make_article(text),
-        )
-        assert out.snapshot_id is not None
-        ids.append(out.snapshot_id)
-    return archive, ids
-
-
-@pytest.mark.parametrize(
-    ("ref", "index"),
-    [
-        ("-1", 2),
-        ("-2", 1),
-        ("-3", 0),
-        ("2024-05-04", 1),
-        ("2024-05-03", 1),  # a bare date counts to the end of that day
-        ("2024-05-03T11:59:59Z", 0),
-        ("2024-05-03T12:00:00+00:00", 1),
-        ("2024-05-03T13:30:00+01:00", 1),
-        ("2030-01-01", 2),
-    ],
-)
-def test_snapshot_refs(three_versions: tuple[Archive, list[int]], ref: str, index: int) -> None:
-    archive, ids = three_versions
-    assert archive.snapshot(URL, ref).id == ids[index]
-
-
-def test_snapshot_ref_by_id(three_versions: tuple[Archive, list[int]]) -> None:
-    archive, ids = three_versions
-    assert archive.snapshot(URL, ids[1]).text == "one two"
-    assert archive.snapshot(URL, str(ids[0])).text == "one"
-
-
-@pytest.mark.parametrize(
-    ("ref", "message"),
-    [
-        ("-4", "no snapshot -4: the page has 3 snapshots"),
-        ("999", "no snapshot with id 999"),
-        ("yesterday", "unknown snapshot reference 'yesterday'"),
-        ("2024-04-30", "no snapshot on or before 2024-04-30"),
-    ],
-)
-def test_unknown_snapshot_refs_are_usage_errors(
-    three_versions: tuple[Archive, list[int]], ref: str, message: str
-) -> None:
-    archive, _ = three_versions
-    with pytest.raises(UsageError) as info:
-        archive.snapshot(URL, ref)
-    assert str(info.value).startswith(f"{URL}: {message}")
-
-
-def test_snapshot_of_an_unknown_page(archive: Archive) -> None:
-    with pytest.raises(UsageError, match="no snapshots in the archive"):
-        archive.snapshot("https://nowhere.example/", "-1")
-    assert archive.page("https://nowhere.example/") is None
-    assert archive.snapshots("https://nowhere.example/") == []
-    assert archive.fetches("https://nowhere.example/") == []
-
-
-def test_snapshot_at(three_versions: tuple[Archive, list[int]]) -> None:
-    archive, ids = three_versions
-    at = archive.snapshot_at(URL, "2024-05-02")
-    assert at is not None
-    assert at.id == ids[0]
-    assert archive.snapshot_at(URL, "2024-04-01") is None
-
-
-def test_validators(archive: Archive) -> None:
-    assert archive.validators(URL) == (None, None)
-    result = FetchResult(
-        url=URL,
-        final_url=URL,
-        status_code=200,
-        fetched_at="2024-05-01T10:00:00+00:00",
-        elapsed_ms=1,
-        headers=(("ETag", '"abc"'), ("Last-Modified", "Wed, 01 May 2024 09:00:00 GMT")),
-        body=b"x",
-    )
-    archive.save_fetch(
-        URL, fetched_at="2024-05-01T10:00:00+00:00", result=result, article=make_article()
-    )
-    assert archive.validators(URL) == ('"abc"', "Wed, 01 May 2024 09:00:00 GMT")
-
-
 # --- boilerplate, re-extraction, migration -------------------------------------------------
-def test_boilerplate_round_trip_and_site_texts(archive: Archive) -> None:
-    for n in (1, 2):
-        archive.save_fetch(
-            f"https://news.example/post/{n}",
-            fetched_at=f"2024-05-0{n}T10:00:00+00:00",
-            article=make_article(f"Story {n}\nShare this"),
-            site="news",
-        )
-    archive.save_fetch(
-        "https://other.example/", fetched_at="2024-05-01T10:00:00+00:00", article=make_article("x")
-    )
-    assert archive.site_texts("news") == ["Story 2\nShare this", "Story 1\nShare this"]
-    assert archive.site_texts("news", limit=1) == ["Story 2\nShare this"]
-    assert archive.boilerplate("news") == frozenset()
-    archive.set_boilerplate(
-        "news", {"Share this": 2, "Subscribe": 5}, learned_at="2024-05-03T00:00:00Z"
-    )
-    assert archive.boilerplate("news") == frozenset({"Share this", "Subscribe"})
-    archive.set_boilerplate("news", {"Subscribe": 6}, learned_at="2024-05-04T00:00:00Z")
-    assert archive.boilerplate("news") == frozenset({"Subscribe"})
-    assert archive.boilerplate("other") == frozenset()
 
 
 def test_latest_captures_and_save_reextracted(archive: Archive) -> None:
@@ -613,3 +490,25 @@ def test_a_full_disk_is_a_clear_error_and_the_archive_stays_consistent(archive: 
         archive.save_fetch(URL, fetched_at="2024-05-02T10:00:00+00:00", article=big)
     assert str(info.value) == f"{archive.path}: database or disk is full"
     assert (count(archive, "fetches"), count(archive, "snapshots")) == (1, 1)
+
+
+# --- records from rows ---------------------------------------------------------------------
+def test_records_of_an_archive_from_before_a_column_existed(db_path: Path) -> None:
+    """A read-only archive is not migrated: a column a later migration added reads as None."""
+    with Archive(db_path) as arc:
+        arc.save_fetch(URL, fetched_at="2024-05-01T10:00:00+00:00", result=make_result())
+        arc.db.execute("ALTER TABLE fetches DROP COLUMN ip_address")
+        arc.db.execute("ALTER TABLE pages DROP COLUMN crawled_at")
+    with Archive(db_path, readonly=True) as ro:
+        (fetch,) = ro.fetches(URL)
+        assert (fetch.status_code, fetch.ip_address) == (200, None)
+        page = ro.page(URL)
+        assert page is not None
+        assert (page.url, page.crawled_at) == (URL, None)
+
+
+def test_a_run_row_without_sites_reads_as_no_sites(archive: Archive) -> None:
+    cursor = archive.db.execute("INSERT INTO runs (started_at) VALUES ('2024-05-01T10:00:00Z')")
+    run = archive.crawl_state().run(int(cursor.lastrowid or 0))
+    assert run is not None
+    assert (run.sites, run.pages_fetched, run.exit_code) == ((), 0, None)

@@ -42,17 +42,23 @@ def backend_module(db: str | os.PathLike[str]) -> ModuleType:
     match = _URL.match(text)
     if match is None:
         return importlib.import_module(_SQLITE)
-    scheme = match.group(1).lower()
-    if scheme in ("file", "sqlite"):
-        raise UsageError(f"{_shown(text)}: unsupported database URL (give a SQLite file as a path)")
-    name = BACKENDS.get(scheme)
-    if name is None:
-        known = ", ".join(f"{s}://" for s in sorted(BACKENDS)) or "none yet"
-        raise UsageError(
-            f"{_shown(text)}: unsupported database URL (a file path is a SQLite archive; "
-            f"URL schemes supported: {known})"
-        )
-    return importlib.import_module(name)
+    return importlib.import_module(check_scheme(match.group(1), _shown(text)))
+
+
+def check_scheme(scheme: str, shown: str | None = None) -> str:
+    """The module of the backend for URL ``scheme``; UsageError naming ``shown`` (the URL as
+    a message may show it) when no backend serves it."""
+    name = BACKENDS.get(scheme.lower())
+    if name is not None:
+        return name
+    shown = shown or f"{scheme}://..."
+    if scheme.lower() in ("file", "sqlite"):
+        raise UsageError(f"{shown}: unsupported database URL (give a SQLite file as a path)")
+    known = ", ".join(f"{s}://" for s in sorted(BACKENDS)) or "none yet"
+    raise UsageError(
+        f"{shown}: unsupported database URL (a file path is a SQLite archive; "
+        f"URL schemes supported: {known})"
+    )
 
 
 def open_archive(
@@ -97,4 +103,11 @@ def _shown(text: str) -> str:
     return re.sub(r"(:/+)([^:/@]*):[^@/]*@", r"\1\2:***@", text)
 
 
-__all__ = ["BACKENDS", "backend_module", "check_not_foreign", "open_archive", "run_sql"]
+__all__ = [
+    "BACKENDS",
+    "backend_module",
+    "check_not_foreign",
+    "check_scheme",
+    "open_archive",
+    "run_sql",
+]

@@ -119,6 +119,9 @@ def _check_db_path(ctx: click.Context, param: click.Parameter, value: Path) -> P
     if ctx.get_parameter_source(param.name or "db_path") is click.core.ParameterSource.DEFAULT:
         return value
     if re.fullmatch(r"[A-Za-z][A-Za-z0-9+.-]*:", str(value).split("/", 1)[0]):
+        from scraper.archive.backends import check_scheme
+
+        check_scheme(str(value).split(":", 1)[0])  # a URL no backend serves: one line, exit 2
         return value  # a database URL (postgresql://...), not a file: not ours to judge here
     parent = value.parent
     if not parent.is_dir():

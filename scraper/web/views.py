@@ -12,6 +12,7 @@ Routes (under Datasette's own ``/-/`` namespace, so they never shadow a database
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
@@ -30,6 +31,8 @@ if TYPE_CHECKING:
     from datasette.app import Datasette
     from datasette.database import Database
     from datasette.utils.asgi import Request
+
+    from scraper.archive import FetchRecord, PageRecord
 
 PREFIX = "/-/scraper"
 
@@ -91,15 +94,20 @@ async def timeline(datasette: Datasette, request: Request) -> Response:
             row["href"] = page_url(row["url"], db.name)
         return await _render(datasette, request, "scraper_index.html", {"recent": recent})
     page = await _page(db, request)
-    versions = await queries.versions(db, page["id"])
-    captures = await queries.captures(db, page["id"])
+    versions = await queries.versions(db, page.id)
+    fetches = await queries.captures(db, page.id)
     newest = versions[0]["id"] if versions else None
     for v in versions:
         v["href"] = version_url(v["id"], db.name)
         v["diff_href"] = diff_url(v["previous_id"], v["id"], db.name) if v["previous_id"] else None
-    for c in captures:
-        c["outcome"] = _outcome(c)
-        c["href"] = version_url(c["snapshot_id"], db.name) if c["snapshot_id"] else None
+    captures = [
+        {
+            **dataclasses.asdict(f),
+            "outcome": _outcome(f),
+            "href": version_url(f.snapshot_id, db.name) if f.snapshot_id else None,
+        }
+        for f in fetches
+    ]
     return await _render(
         datasette,
         request,
@@ -111,7 +119,7 @@ async def timeline(datasette: Datasette, request: Request) -> Response:
             "max_captures": queries.MAX_CAPTURES,
             "newest": newest,
             "oldest": versions[-1]["id"] if versions else None,
-            "table_url": datasette.urls.table(db.name, "pages") + f"/{page['id']}",
+            "table_url": datasette.urls.table(db.name, "pages") + f"/{page.id}",
         },
     )
 
@@ -160,9 +168,9 @@ async def as_of(datasette: Datasette, request: Request) -> Response:
     page = await _page(db, request)
     at = (request.args.get("at") or "").strip()
     moment = _moment(at)
-    snap = await queries.snapshot_as_of(db, page["id"], moment)
+    snap = await queries.snapshot_as_of(db, page.id, moment)
     if snap is None:
-        raise NotFound(f"{page['url']} has no version fetched before {at}")
+        raise NotFound(f"{page.url} has no version fetched before {at}")
     return await _version(datasette, request, db, snap, at)
 
 
@@ -212,7 +220,7 @@ def _database(datasette: Datasette, request: Request) -> Database:
         raise NotFound(f"no database {name!r}") from exc
 
 
-async def _page(db: Database, request: Request) -> dict[str, Any]:
+async def _page(db: Database, request: Request) -> PageRecord:
     url = request.args.get("url")
     page_id = request.args.get("page_id")
     if page_id is not None and page_id.isdigit():
@@ -253,11 +261,11 @@ def _moment(text: str) -> str:
     return iso_utc(moment)
 
 
-def _outcome(capture: dict[str, Any]) -> str:
-    if capture["error"]:
-        return str(capture["error"])
-    if capture["not_modified"]:
+def _outcome(capture: FetchRecord) -> str:
+    if capture.error:
+        return capture.error
+    if capture.not_modified:
         return "not modified (304)"
-    if capture["snapshot_id"]:
+    if capture.snapshot_id:
         return "changed: new version"
     return "unchanged"

@@ -235,6 +235,8 @@ def record_from_row(cls: type[_R], row: Mapping[str, Any]) -> _R:
         if field.name not in row:
             continue
         value = row[field.name]
+        if value is None and field.default not in (dataclasses.MISSING, None):
+            continue  # NULL in a column whose record has a non-NULL default (runs.sites)
         if field.type in ("bool", bool) and value is not None:
             value = bool(value)
         elif field.type == "tuple[str, ...]" and isinstance(value, str):

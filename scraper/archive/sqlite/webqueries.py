@@ -14,6 +14,8 @@ import sqlite3
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from scraper.archive.records import FetchRecord, PageRecord
+from scraper.archive.sqlite.versions import record_from_row
 from scraper.errors import ArchiveError
 from scraper.models import Snapshot
 
@@ -30,14 +32,14 @@ _SNAPSHOT_COLUMNS = """s.id, s.page_id, p.url, s.fetched_at, s.content_hash, s.t
 
 async def page(
     db: Database, *, url: str | None = None, page_id: int | None = None
-) -> dict[str, Any] | None:
-    """The pages row of a URL (or an id), or None."""
+) -> PageRecord | None:
+    """The page with this URL (or id), or None."""
     if page_id is not None:
         rows = await _execute(db, "SELECT * FROM pages WHERE id = ?", [page_id])
     else:
         rows = await _execute(db, "SELECT * FROM pages WHERE url = ?", [url])
     row = rows.first()
-    return None if row is None else dict(row)
+    return None if row is None else record_from_row(PageRecord, dict(row))
 
 
 async def recently_changed(db: Database, limit: int = 50) -> list[dict[str, Any]]:
@@ -63,17 +65,17 @@ async def versions(db: Database, page_id: int) -> list[dict[str, Any]]:
     return [dict(row) for row in rows.rows]
 
 
-async def captures(db: Database, page_id: int) -> list[dict[str, Any]]:
+async def captures(db: Database, page_id: int) -> list[FetchRecord]:
     """The newest fetches of a page (at most MAX_CAPTURES), newest first."""
     rows = await _execute(
         db,
-        f"""SELECT f.id, f.fetched_at, f.status_code, f.not_modified, f.error, f.snapshot_id,
-                   f.url, f.bytes
+        f"""SELECT f.id, f.page_id, f.fetched_at, f.status_code, f.not_modified, f.error,
+                   f.snapshot_id, f.url, f.bytes
             FROM fetches f WHERE f.page_id = ?
             ORDER BY f.fetched_at DESC, f.id DESC LIMIT {MAX_CAPTURES}""",
         [page_id],
     )
-    return [dict(row) for row in rows.rows]
+    return [record_from_row(FetchRecord, dict(row)) for row in rows.rows]
 
 
 async def snapshot(db: Database, snapshot_id: int) -> Snapshot | None:
