@@ -4,6 +4,8 @@ every kind refused by PostgreSQL itself, the archive unchanged."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import psycopg
@@ -195,3 +197,40 @@ def test_an_unknown_url_scheme_is_a_usage_error_without_the_password() -> None:
     assert result.exit_code == 2
     assert "unsupported database URL" in result.stderr
     assert "hunter2" not in result.stderr
+
+
+def test_a_database_without_the_archive_says_how_to_make_one(pg_url: str) -> None:
+    with pytest.raises(ArchiveError, match=r"no scraper archive in this database \(python -m"):
+        _sql(pg_url, "SELECT * FROM pages")
+
+
+def _migrate_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "scraper.archive.postgres", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+def test_the_migrate_command_creates_and_migrates_and_refuses_in_one_line(pg_url: str) -> None:
+    first = _migrate_cli("migrate", pg_url)
+    assert first.returncode == 0, first.stderr
+    assert first.stderr.strip().endswith("applied: m001_initial, m002_shared_frontier")
+    again = _migrate_cli("migrate", pg_url)
+    assert again.stderr.strip().endswith("applied: none (up to date)")
+    assert _sql(pg_url, "SELECT count(*) FROM pages").rows == [(0,)]
+    with psycopg.connect(pg_url.rsplit("/", 1)[0] + "/postgres", autocommit=True) as conn:
+        conn.execute("CREATE DATABASE foreign_for_migrate")
+    foreign = pg_url.rsplit("/", 1)[0] + "/foreign_for_migrate"
+    with psycopg.connect(foreign, autocommit=True) as conn:
+        conn.execute("CREATE TABLE orders (id int)")
+    refused = _migrate_cli("migrate", foreign)
+    assert refused.returncode == 1
+    assert refused.stderr.startswith("Error: ")
+    assert "foreign_for_migrate: the database has tables (orders) but is not a scraper" in (
+        refused.stderr
+    )
+    assert len(refused.stderr.strip().splitlines()) == 1
+    assert _migrate_cli("migrate", "data/archive.db").returncode == 2

@@ -39,7 +39,10 @@ def migrate_archive(db: str | os.PathLike[str], *, now: str | None = None) -> li
     the names of the migrations applied."""
     url = normalise_url(os.fspath(db))
     with connect(url, autocommit=True) as conn, translated(url):
-        return schema.migrate(conn, now=now or iso_utc(dt.datetime.now(dt.UTC)))
+        try:
+            return schema.migrate(conn, now=now or iso_utc(dt.datetime.now(dt.UTC)))
+        except ArchiveError as exc:  # schema.migrate does not know the URL: name it
+            raise ArchiveError(f"{display_url(url)}: {exc}") from exc
 
 
 def check_not_foreign(db: str | os.PathLike[str]) -> None:

@@ -14,6 +14,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from scraper.archive.postgres import schema
 from scraper.archive.postgres.connect import connect, display_url, one_line
 from scraper.archive.records import SqlResult
 from scraper.errors import ArchiveError
@@ -76,6 +77,14 @@ def run_sql(
     conn = connect(url, application="scraper sql")
     try:
         conn.execute("SET TRANSACTION READ ONLY")
+        ours = conn.execute(
+            "SELECT to_regclass(%s) IS NOT NULL", (schema.MIGRATIONS_TABLE,)
+        ).fetchone()
+        if not (ours and ours[0]):
+            raise ArchiveError(
+                f"{display_url(url)}: no scraper archive in this database "
+                f"(python -m scraper.archive.postgres migrate URL creates one)"
+            )
         conn.execute(
             "SELECT set_config('statement_timeout', %s, true)",
             (str(int(timeout_seconds * 1000)),),
