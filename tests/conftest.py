@@ -76,4 +76,4 @@ def fresh_archive(_archive_template: Path, db_path: Path) -> Iterator[Any]:
 
 
 # the throwaway PostgreSQL cluster (tests/pgcluster.py): pg_cluster (session), pg_url (per test)
-from tests.pgcluster import pg_cluster, pg_url  # noqa: E402, F401
+from tests.pgcluster import _pg_archive_template, pg_cluster, pg_url, postgres_db  # noqa: E402, F401

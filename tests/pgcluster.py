@@ -200,13 +200,16 @@ class PgCluster:
             check=False,
         )  # fmt: skip
 
-    def create_database(self, name: str) -> str:
-        """An empty database ``name``; returns its URL."""
+    def create_database(self, name: str, *, template: str | None = None) -> str:
+        """An empty database ``name`` (or a copy of ``template``); returns its URL."""
         import psycopg
         from psycopg import sql
 
+        statement = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name))
+        if template is not None:
+            statement += sql.SQL(" TEMPLATE {}").format(sql.Identifier(template))
         with psycopg.connect(self.url(), autocommit=True) as conn:
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+            conn.execute(statement)
         return self.url(name)
 
 
@@ -312,3 +315,21 @@ def pg_cluster() -> Iterator[PgCluster]:
 def pg_url(pg_cluster: PgCluster) -> str:
     """A fresh, empty database on the session's cluster, as a ``postgresql://`` URL."""
     return pg_cluster.create_database(f"t{os.getpid()}_{next(_names)}")
+
+
+@pytest.fixture(scope="session")
+def _pg_archive_template(pg_cluster: PgCluster) -> str:
+    """One migrated archive database per session, the template of ``postgres_db``."""
+    from scraper.archive.postgres.backend import migrate_archive
+
+    name = f"archive_template_{os.getpid()}"
+    migrate_archive(pg_cluster.create_database(name))
+    return name
+
+
+@pytest.fixture
+def postgres_db(pg_cluster: PgCluster, _pg_archive_template: str) -> str:
+    """A new, empty PostgreSQL archive (a copy of a migrated template), as a ``--db`` URL:
+    the contract suite's database for the ``postgres`` backend."""
+    return pg_cluster.create_database(f"a{os.getpid()}_{next(_names)}",
+                                      template=_pg_archive_template)  # fmt: skip

@@ -25,13 +25,10 @@ if TYPE_CHECKING:
 def open_archive(
     db: str | os.PathLike[str], *, readonly: bool = False, create: bool = True, adopt: bool = False
 ) -> Storage:
-    """Not yet: the PostgreSQL archive has its schema, ``scraper sql`` and the shared frontier
-    (``frontier.SharedFrontier``); the page store, reader and notify queue on it are to come.
-    Refused in one line, before anything is written."""
-    raise ArchiveError(
-        f"{display_url(normalise_url(os.fspath(db)))}: a PostgreSQL archive serves scraper sql "
-        "so far; fetch, crawl and the other commands need a SQLite archive for now"
-    )
+    """The PostgreSQL archive at the URL ``db`` (see :class:`PgArchive`)."""
+    from scraper.archive.postgres.store import PgArchive
+
+    return PgArchive(os.fspath(db), readonly=readonly, create=create, adopt=adopt)
 
 
 def migrate_archive(db: str | os.PathLike[str], *, now: str | None = None) -> list[str]:
