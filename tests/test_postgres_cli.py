@@ -5,12 +5,16 @@ the archive themselves and join when they open it through ``open_archive``.)"""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from scraper.archive import open_archive
 from scraper.cli import cli
 from tests.contract.values import BODY_V2, EDITED, T1, T2, URL, article, result
+from tests.server import LocalServer
+from tests.test_cli import PAGE
 
 
 def run(*args: str) -> object:
@@ -47,3 +51,18 @@ def test_the_reading_commands_read_a_postgresql_archive(postgres_db: str) -> Non
                  "versions FROM fetches", *db, "--format", "json")  # fmt: skip
     assert counts.exit_code == 0, counts.stderr
     assert json.loads(counts.stdout) == [{"fetches": 2, "versions": 2}]
+
+
+def test_fetch_on_a_url_refuses_in_one_line_and_leaves_no_file(
+    server: LocalServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``fetch`` still opens SQLite files only: a URL must not become a directory tree."""
+    monkeypatch.chdir(tmp_path)
+    out = CliRunner().invoke(
+        cli, ["fetch", server.url(PAGE), "--allow-private", "--db",
+              "postgresql://me:pw@127.0.0.1:9/db"],
+    )  # fmt: skip
+    assert out.exit_code == 1
+    assert "needs a SQLite archive file for now, not a database URL" in out.stderr
+    assert "pw@" not in out.stderr
+    assert list(tmp_path.iterdir()) == []

@@ -4,8 +4,6 @@ every kind refused by PostgreSQL itself, the archive unchanged."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import psycopg
@@ -193,41 +191,30 @@ def test_an_unknown_url_scheme_is_a_usage_error_without_the_password() -> None:
 
 
 def test_a_database_without_the_archive_says_how_to_make_one(pg_url: str) -> None:
-    with pytest.raises(ArchiveError, match=r"no scraper archive in this database \(python -m"):
+    with pytest.raises(ArchiveError, match=r"no scraper archive in this database \(scraper init"):
         _sql(pg_url, "SELECT * FROM pages")
 
 
-def _migrate_cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "scraper.archive.postgres", *args],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-
-
-def test_the_migrate_command_creates_and_migrates_and_refuses_in_one_line(pg_url: str) -> None:
-    first = _migrate_cli("migrate", pg_url)
-    assert first.returncode == 0, first.stderr
-    assert first.stderr.strip().endswith(
-        "applied: m001_initial, m002_backfill_changes, m003_crawl_frontier, "
-        "m004_boilerplate_sites, m005_confidence_and_charset, m006_change_monitoring, "
-        "m007_ip_address, pg001_shared_frontier"
-    )
-    again = _migrate_cli("migrate", pg_url)
-    assert again.stderr.strip().endswith("applied: none (up to date)")
+def test_init_creates_the_archive_and_other_commands_refuse_a_foreign_database(
+    pg_url: str,
+) -> None:
+    runner = CliRunner()
+    first = runner.invoke(cli, ["init", "--db", pg_url])
+    assert first.exit_code == 0, first.stderr
+    assert "(schema: 8 migrations applied)" in first.stderr
     assert _sql(pg_url, "SELECT count(*) FROM pages").rows == [(0,)]
+    assert runner.invoke(cli, ["init", "--db", pg_url]).exit_code == 0  # again: up to date
     with psycopg.connect(pg_url.rsplit("/", 1)[0] + "/postgres", autocommit=True) as conn:
-        conn.execute("CREATE DATABASE foreign_for_migrate")
-    foreign = pg_url.rsplit("/", 1)[0] + "/foreign_for_migrate"
+        conn.execute("CREATE DATABASE foreign_for_init")
+    foreign = pg_url.rsplit("/", 1)[0] + "/foreign_for_init"
     with psycopg.connect(foreign, autocommit=True) as conn:
         conn.execute("CREATE TABLE orders (id int)")
-    refused = _migrate_cli("migrate", foreign)
-    assert refused.returncode == 1
-    assert refused.stderr.startswith("Error: ")
-    assert "foreign_for_migrate: the database has tables (orders) but is not a scraper" in (
-        refused.stderr
-    )
+    refused = runner.invoke(cli, ["export", "--format", "jsonl", "--db", foreign])
+    assert refused.exit_code == 1
+    assert "foreign_for_init: no scraper archive in this database (scraper init" in (refused.stderr)
     assert len(refused.stderr.strip().splitlines()) == 1
-    assert _migrate_cli("migrate", "data/archive.db").returncode == 2
+    with psycopg.connect(foreign) as conn:  # nothing was added to it
+        assert conn.execute("SELECT to_regclass('pages')").fetchone() == (None,)
+    adopted = runner.invoke(cli, ["init", "--db", foreign])  # init is how you say: adopt it
+    assert adopted.exit_code == 0, adopted.stderr
+    assert _sql(foreign, "SELECT count(*) FROM orders, pages").rows == [(0,)]

@@ -50,7 +50,7 @@ class PgConnection:
                 ):
                     raise ArchiveError(
                         f"{self.location}: no scraper archive in this database "
-                        "(python -m scraper.archive.postgres migrate URL creates one)"
+                        "(scraper init --db URL creates one)"
                     )
                 if readonly:
                     self.conn.execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")

@@ -83,7 +83,7 @@ def run_sql(
         if not (ours and ours[0]):
             raise ArchiveError(
                 f"{display_url(url)}: no scraper archive in this database "
-                f"(python -m scraper.archive.postgres migrate URL creates one)"
+                f"(scraper init --db URL creates one)"
             )
         conn.execute(
             "SELECT set_config('statement_timeout', %s, true)",
