@@ -127,7 +127,7 @@ class PgCluster:
         )
 
     def init(self) -> None:
-        """``initdb``: trust authentication (the socket and 127.0.0.1 only), UTF-8, C locale."""
+        """``initdb``: trust authentication (the socket and 127.0.0.1 only), UTF-8, C.UTF-8."""
         for path in (self.datadir, self.socket_dir):
             path.mkdir(mode=0o700)
             if self.user is not None:
@@ -145,7 +145,7 @@ class PgCluster:
             "--encoding",
             "UTF8",
             "--locale",
-            "C",
+            "C.UTF-8",  # lower() and so text search fold non-ASCII letters too
             "--no-sync",
         )
 

@@ -60,3 +60,16 @@ def test_the_read_only_role_reads_and_cannot_write(archive_url: str) -> None:
     assert run_sql(as_reader, "SELECT count(*) FROM pages").rows == [(1,)]
     with pytest.raises(ArchiveError, match="^sql: "):
         run_sql(as_reader, "DELETE FROM pages")
+
+
+def test_search_folds_case_beyond_ascii_and_reads_tokens_as_the_text(archive_url: str) -> None:
+    from scraper.archive import open_archive
+    from tests.contract.values import URL, result
+    from tests.contract.values import article as make_article
+
+    with open_archive(archive_url) as store:
+        text = "Москва e-mail 3.14 naïve café 서울에서"
+        store.save_fetch(URL, fetched_at=NOW, result=result(), article=make_article(text))
+        for query in ("москва", "МОСКВА", "e-mail", "3.14", "NAÏVE café", "서울", "caf*"):
+            assert [h.url for h in store.search(query)] == [URL], query
+        assert store.search("fox\x00москва") == []  # a NUL is a space: both words needed

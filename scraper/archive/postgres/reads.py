@@ -26,37 +26,44 @@ from scraper.models import iso_utc
 _TOKEN = re.compile(r"\w+", re.UNICODE)
 
 
-def tsquery(text: str) -> str:
-    """A ``to_tsquery('simple', ...)`` expression for what a user typed; never a syntax error
-    (only word characters reach it, each lexeme quoted)."""
-    terms: list[str] = []
-    for match in _QUERY_TOKEN.finditer(text):
+def tsquery(text: str) -> tuple[str, list[str]]:
+    """A SQL expression of type ``tsquery`` with ``%s`` placeholders, and their values, for
+    what a user typed; never a syntax error. Each word or phrase goes through
+    ``phraseto_tsquery('simple', ...)``, so it is split and normalised as the stored text was;
+    a prefix (``word*``) ends in its last word's lexeme with ``:*``; terms are ANDed, and
+    ``OR`` between two groups ORs them."""
+    groups: list[list[tuple[str, list[str]]]] = [[]]
+    for match in _QUERY_TOKEN.finditer(text.replace("\x00", " ")):  # no NUL in a text value
         phrase, word = match.group(1), match.group(2)
         prefix = False
         if phrase is None:
             assert word is not None
             if word == "OR":
-                if terms and terms[-1] != "|":
-                    terms.append("|")
+                if groups[-1]:
+                    groups.append([])
                 continue
             prefix = word.endswith("*")
             phrase = word.rstrip("*")
             if _HANGUL.match(phrase):
                 prefix = True
-        tokens = _TOKEN.findall(phrase)
-        if not tokens or not _WORD.search(phrase):
+        if not _WORD.search(phrase):
             continue
-        lexemes = [f"'{t.lower()}'" for t in tokens]
-        if prefix:
-            lexemes[-1] += ":*"
-        if terms and terms[-1] != "|":
-            terms.append("&")
-        terms.append("(" + " <-> ".join(lexemes) + ")")
-    while terms and terms[-1] in ("|", "&"):
-        terms.pop()
-    if not terms:
+        tokens = _TOKEN.findall(phrase)
+        if not (prefix and tokens):
+            groups[-1].append(("phraseto_tsquery('simple', %s)", [phrase]))
+            continue
+        last = "to_tsquery('simple', %s)"  # only word characters: a lexeme, then :*
+        if len(tokens) == 1:
+            groups[-1].append((last, [f"'{tokens[0]}':*"]))
+        else:
+            head = " ".join(tokens[:-1])
+            groups[-1].append((f"(phraseto_tsquery('simple', %s) <-> {last})",
+                               [head, f"'{tokens[-1]}':*"]))  # fmt: skip
+    groups = [group for group in groups if group]
+    if not groups:
         raise UsageError(f"search: {text!r} has no words to look for")
-    return " ".join(terms)
+    sql = " || ".join("(" + " && ".join(term for term, _ in group) + ")" for group in groups)
+    return sql, [value for group in groups for _, values in group for value in values]
 
 
 def _headline_options(highlight: tuple[str, str]) -> str:
@@ -131,16 +138,19 @@ class PgReads(PgPages):
     ) -> list[SearchHit]:
         """Full-text search over snapshot titles and text, best match first (each page once,
         as its newest matching version, unless ``all_versions``). Never writes."""
+        expression, words = tsquery(query)
         params: dict[str, Any] = {
-            "q": tsquery(query),
+            **{f"w{n}": word for n, word in enumerate(words)},
             "since": None if since is None else iso_utc(since),
             "site": site,
             "options": _headline_options(highlight),
             "limit": limit,
         }
         once = "" if all_versions else "AND h.n = 1"
+        counter = iter(range(len(words)))
+        numbered = re.sub(r"%s", lambda _: f"%(w{next(counter)})s", expression)
         sql = f"""
-            WITH q AS (SELECT to_tsquery('simple', %(q)s) AS query),
+            WITH q AS (SELECT {numbered} AS query),
             hits AS (
                 SELECT s.id, s.page_id, s.fetched_at, s.title, s.text,
                     ts_rank(f.document, q.query) AS score,
