@@ -1,29 +1,25 @@
-"""Crawl state in the archive: the frontier (``pages`` scheduling columns), hosts, sources, runs.
+"""SQLite archive, the crawl's state: its schedule (:mod:`.schedule`), hosts, sources, runs.
 
-All SQL the crawl needs beyond :meth:`Archive.save_fetch` lives here. It never fetches, parses
-or reads the clock: every timestamp is passed in (UTC ISO 8601 text from ``models.iso_utc``,
-which compares correctly as text). Each method is one short transaction, so a killed crawl
-leaves the state as of its last finished page.
+All SQL the crawl needs beyond :meth:`Archive.save_fetch` lives here and in :mod:`.schedule`.
+It never fetches, parses or reads the clock: every timestamp is passed in (UTC ISO 8601 text
+from ``models.iso_utc``, which compares correctly as text). Each method is one short
+transaction, so a killed crawl leaves the state as of its last finished page.
 """
 
 from __future__ import annotations
 
 import json
-import sqlite3
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING
 
-from scraper.archive.records import DuePage, HostRow, NewPage, RunRecord, SourceRow
+from scraper.archive.records import HostRow, RunRecord, SourceRow
 from scraper.archive.sqlite import runhealth
+from scraper.archive.sqlite.schedule import Schedule
 from scraper.archive.sqlite.versions import record_from_row
 
 if TYPE_CHECKING:
-    from scraper.archive.sqlite.store import Archive
     from scraper.sitehealth import ExtractionCounts
 
-#: how many due rows the host-fair ranking looks at per claimed row
-_FAIRNESS_WINDOW = 8
 _RUN_COUNTS = (
     "pages_fetched",
     "new",
@@ -37,198 +33,8 @@ _RUN_COUNTS = (
 )
 
 
-class CrawlState:
+class CrawlState(Schedule):
     """The crawl's view of an :class:`Archive`: frontier, hosts, sources and runs."""
-
-    def __init__(self, archive: Archive) -> None:
-        self.archive = archive
-
-    def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
-        return self.archive._rows(sql, tuple(params))
-
-    @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        """The open transaction if there is one (no savepoint needed), else a new one."""
-        conn = self.archive.db.conn
-        if conn.in_transaction:
-            with self.archive._errors():
-                yield conn
-            return
-        with self.archive.transaction() as conn:
-            yield conn
-
-    # --- frontier --------------------------------------------------------------------------
-    def enqueue(self, pages: Iterable[NewPage], *, now: str) -> list[str]:
-        """Add pages to the frontier, due at ``now``; return the URLs that were new.
-
-        A known URL keeps its schedule, except that it takes the smaller depth, adopts the site
-        when it had none (a one-off fetch), becomes due when it was never scheduled, and becomes
-        due now when a sitemap or feed gives a ``lastmod`` newer than its last fetch.
-        """
-        batch = {p.url: p for p in pages}
-        if not batch:
-            return []
-        with self.archive.transaction() as conn:
-            known: set[str] = set()
-            urls = list(batch)
-            for start in range(0, len(urls), 500):
-                chunk = urls[start : start + 500]
-                marks = ",".join("?" * len(chunk))
-                known.update(
-                    row[0]
-                    for row in conn.execute(f"SELECT url FROM pages WHERE url IN ({marks})", chunk)
-                )
-            conn.executemany(
-                """
-                INSERT INTO pages (url, site, host, first_seen, next_fetch_at, depth, source,
-                    found_on, lastmod)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-                ON CONFLICT (url) DO UPDATE SET
-                    site = COALESCE(pages.site, excluded.site),
-                    host = COALESCE(pages.host, excluded.host),
-                    depth = MIN(pages.depth, excluded.depth),
-                    source = COALESCE(pages.source, excluded.source),
-                    next_fetch_at = CASE
-                        WHEN pages.next_fetch_at IS NULL THEN excluded.next_fetch_at
-                        WHEN excluded.lastmod IS NOT NULL
-                            AND excluded.lastmod > COALESCE(pages.lastmod, '')
-                            AND excluded.lastmod > COALESCE(pages.last_fetched, '')
-                            THEN MIN(pages.next_fetch_at, excluded.next_fetch_at)
-                        ELSE pages.next_fetch_at END,
-                    lastmod = CASE WHEN excluded.lastmod > COALESCE(pages.lastmod, '')
-                        THEN excluded.lastmod ELSE pages.lastmod END
-                """,
-                [
-                    (
-                        p.url,
-                        p.site,
-                        p.host,
-                        now,
-                        now,
-                        p.depth,
-                        p.source,
-                        p.found_on,
-                        p.lastmod,
-                    )
-                    for p in batch.values()
-                ],
-            )
-        return [url for url in batch if url not in known]
-
-    def claim_due(
-        self,
-        site: str,
-        *,
-        now: str,
-        limit: int,
-        run_id: int,
-        crawled_before: str | None = None,
-    ) -> list[DuePage]:
-        """Up to ``limit`` due pages of ``site``, oldest due first and fair across hosts.
-
-        A page is due when ``next_fetch_at <= now``, or (``--revisit``) when the crawl last
-        handled it before ``crawled_before``. Claimed pages are marked with ``run_id`` so the
-        same run never hands them out twice; a later run sees them due again until the crawl
-        reschedules them.
-        """
-        if limit <= 0:
-            return []
-        with self.archive.transaction() as conn:
-            cursor = conn.execute(
-                """
-                WITH due AS (
-                    SELECT id, url, site, host, depth, next_fetch_at, lastmod, revisit_seconds,
-                        unchanged_count, failures, last_fetched, etag, last_modified
-                    FROM pages
-                    WHERE site = :site AND host IS NOT NULL
-                        AND (run_id IS NULL OR run_id != :run)
-                        AND (next_fetch_at <= :now
-                            OR (:before IS NOT NULL AND COALESCE(crawled_at, '') < :before))
-                    ORDER BY next_fetch_at, lastmod DESC, id
-                    LIMIT :window
-                ), ranked AS (
-                    SELECT *, ROW_NUMBER() OVER (
-                        PARTITION BY host ORDER BY next_fetch_at, lastmod DESC, id) AS turn
-                    FROM due
-                )
-                SELECT id, url, site, host, depth, next_fetch_at, lastmod, revisit_seconds,
-                    unchanged_count, failures, last_fetched, etag, last_modified
-                FROM ranked ORDER BY turn, next_fetch_at, lastmod DESC, id LIMIT :limit
-                """,
-                {
-                    "site": site,
-                    "run": run_id,
-                    "now": now,
-                    "before": crawled_before,
-                    "window": limit * _FAIRNESS_WINDOW,
-                    "limit": limit,
-                },
-            )
-            rows = cursor.fetchall()
-            ids = [row[0] for row in rows]
-            for start in range(0, len(ids), 500):
-                chunk = ids[start : start + 500]
-                marks = ",".join("?" * len(chunk))
-                conn.execute(f"UPDATE pages SET run_id = ? WHERE id IN ({marks})", [run_id, *chunk])
-        return [
-            DuePage(
-                id=row[0],
-                url=row[1],
-                site=row[2],
-                host=row[3],
-                depth=row[4],
-                next_fetch_at=row[5],
-                lastmod=row[6],
-                revisit_seconds=row[7],
-                unchanged_count=row[8],
-                failures=row[9],
-                fetched=row[10] is not None,
-                etag=row[11],
-                last_modified=row[12],
-            )
-            for row in rows
-        ]
-
-    def release(self, page_ids: Sequence[int]) -> None:
-        """Hand claimed pages back (they were not attempted), so this run may claim them again."""
-        with self.archive.transaction() as conn:
-            conn.executemany(
-                "UPDATE pages SET run_id = NULL WHERE id = ?", [(i,) for i in page_ids]
-            )
-
-    def reschedule(
-        self,
-        page_id: int,
-        *,
-        crawled_at: str,
-        next_fetch_at: str,
-        revisit_seconds: float | None,
-        unchanged_count: int,
-    ) -> None:
-        """Record when the crawl handled a page and when it is due again (idempotent).
-
-        Inside an open transaction (the one that saved the fetch) it joins that transaction.
-        """
-        with self._write() as conn:
-            conn.execute(
-                "UPDATE pages SET crawled_at = ?, next_fetch_at = ?, revisit_seconds = ?, "
-                "unchanged_count = ? WHERE id = ?",
-                (crawled_at, next_fetch_at, revisit_seconds, unchanged_count, page_id),
-            )
-
-    def last_body_sha256(self, page_id: int) -> str | None:
-        """sha256 of the body of the page's last successful, non-304 fetch."""
-        rows = self._rows(
-            "SELECT raw_sha256 FROM fetches WHERE page_id = ? AND raw_sha256 IS NOT NULL "
-            "AND error IS NULL ORDER BY id DESC LIMIT 1",
-            (page_id,),
-        )
-        return rows[0]["raw_sha256"] if rows else None
-
-    def page_count(self, site: str) -> int:
-        """How many pages of ``site`` the frontier knows."""
-        rows = self._rows("SELECT COUNT(*) AS n FROM pages WHERE site = ?", (site,))
-        return int(rows[0]["n"])
 
     # --- hosts -----------------------------------------------------------------------------
     def host(self, host: str) -> HostRow | None:
