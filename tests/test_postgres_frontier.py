@@ -182,14 +182,24 @@ def test_the_next_holder_waits_for_the_delay_crawl_delay_and_retry_after(archive
     assert b.slot(other).wait_seconds > 3600.0  # hosts.next_allowed_at (backoff) too
 
 
-def _workers(url: str, count: int, *, delay: float, lease: float, prefix: str = "w",
-             hang: bool = False) -> list[subprocess.Popen[str]]:  # fmt: skip
+def _workers(
+    url: str,
+    count: int,
+    *,
+    delay: float,
+    lease: float,
+    prefix: str = "w",
+    hang: bool = False,
+    mode: str | None = None,
+) -> list[subprocess.Popen[str]]:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     for i in range(count):
         worker = f"{prefix}{i}"
         args = [sys.executable, "-m", "tests.pgworker", url, worker, str(delay), str(lease)]
         if hang:
             args.append("hang")
+        if mode is not None:
+            args.append(mode)
         _procs.append(subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                       text=True, env=env, cwd=ROOT))  # fmt: skip
     procs = _procs[-count:]
@@ -326,3 +336,64 @@ def _waiting_for_a_lock(url: str) -> bool:
             "WHERE datname = current_database() AND wait_event_type = 'Lock'"
         ).fetchone()
     return bool(row and row[0])
+
+
+def _article(n: int, version: str) -> bytes:
+    sentences = " ".join(
+        f"Paragraph {k} of story {n} tells the {version} account of the harbour works."
+        for k in range(6)
+    )
+    return (f"<html><head><title>Story {n} {version}</title></head><body><article>"
+            f"<h1>Story {n} {version}</h1><p>{sentences}</p><p>{sentences}</p>"
+            "</article></body></html>").encode()  # fmt: skip
+
+
+def test_workers_through_the_protocols_archive_each_change_once(
+    postgres_db: str, servers: list[LocalServer]
+) -> None:
+    """Three crawl workers (store protocols only: claim, slot, fetch, extract, save and
+    reschedule in one transaction) crawl four hosts twice; between the rounds some pages
+    change. Every page is fetched once a round, each change makes one version, no two
+    versions of a page are alike, and each host's delay holds across the workers."""
+    from scraper.archive import open_archive
+
+    for srv in servers:
+        for n in range(5):
+            srv.route(f"/p{n}", body=_article(n, "first"), headers={"Content-Type": "text/html"})
+    with open_archive(postgres_db) as store:
+        pages = [
+            NewPage(url=srv.url(f"/p{n}"), site="site", host=srv.url("/").rstrip("/"),
+                    depth=0, source="start")
+            for srv in servers for n in range(5)
+        ]  # fmt: skip
+        assert len(store.crawl_state().enqueue(pages, now=NOW)) == 20
+    delay = 0.2
+    for proc in _workers(postgres_db, 3, delay=delay, lease=30.0, mode="archive"):
+        assert _finish(proc) == 0
+    for srv in servers:  # two pages of each host change
+        for n in (0, 1):
+            srv.route(f"/p{n}", body=_article(n, "second"), headers={"Content-Type": "text/html"})
+    with psycopg.connect(postgres_db, autocommit=True) as conn:
+        conn.execute("UPDATE pages SET next_fetch_at = %s", (NOW,))
+    for proc in _workers(postgres_db, 3, delay=delay, lease=30.0, mode="archive", prefix="r"):
+        assert _finish(proc) == 0
+
+    for srv in servers:
+        assert Counter(r.path for r in srv.requests) == {f"/p{n}": 2 for n in range(5)}
+        times = sorted(r.at for r in srv.requests)
+        assert min(b - a for a, b in zip(times, times[1:], strict=False)) >= delay - 0.002
+    with psycopg.connect(postgres_db) as conn:
+        assert conn.execute("SELECT count(*) FROM fetches").fetchone() == (40,)
+        versions: dict[str, int] = dict(conn.execute(
+            "SELECT p.url, count(*) FROM snapshots s JOIN pages p ON p.id = s.page_id "
+            "GROUP BY p.url"
+        ).fetchall())  # fmt: skip
+        assert versions == {
+            srv.url(f"/p{n}"): 2 if n in (0, 1) else 1 for srv in servers for n in range(5)
+        }
+        alike = conn.execute(
+            "SELECT count(*) FROM (SELECT page_id, content_hash FROM snapshots "
+            "GROUP BY page_id, content_hash HAVING count(*) > 1) AS twice"
+        ).fetchone()
+        assert alike == (0,)
+        assert conn.execute("SELECT count(*) FROM page_claims").fetchone() == (0,)
