@@ -13,6 +13,8 @@ PostgreSQL will do, less discovery.
 
 from __future__ import annotations
 
+import os
+import signal
 import sys
 import time
 
@@ -25,9 +27,12 @@ LATER = "2099-01-01T00:00:00Z"  #: when a handled page is due again (not in this
 POLL_SECONDS = 0.05  #: between claims while other workers hold every host with due pages
 
 
-def archive_worker(url: str, worker_id: str, delay: float) -> int:
+def archive_worker(
+    url: str, worker_id: str, delay: float, lease: float, *, die_in_save: bool = False
+) -> int:
     """Claim, wait for the host's slot, fetch, extract, save and reschedule, until nothing is
-    due; one transaction per page."""
+    due; one transaction per page. ``die_in_save``: SIGKILL itself inside the first page's
+    transaction, between its save and its reschedule (a worker that dies mid-write)."""
     from scraper import extract
     from scraper.archive import open_archive
     from scraper.archive.postgres.crawlstore import PgCrawlState
@@ -36,6 +41,7 @@ def archive_worker(url: str, worker_id: str, delay: float) -> int:
     with open_archive(url) as store:
         state = store.crawl_state()
         assert isinstance(state, PgCrawlState)
+        state.shared.lease_seconds, state.shared.margin_seconds = lease, lease / 3
         run = state.start_run(started_at=NOW, pid=0, sites=["site"])
         print("ready", flush=True)
         sys.stdin.readline()
@@ -67,6 +73,9 @@ def archive_worker(url: str, worker_id: str, delay: float) -> int:
                         store.save_fetch(page.url, fetched_at=NOW, result=result, site="site",
                                          article=extract(response.content, url=page.url),
                                          run_id=run)  # fmt: skip
+                        if die_in_save:
+                            print("dying", flush=True)
+                            os.kill(os.getpid(), signal.SIGKILL)
                         state.reschedule(page.id, crawled_at=NOW, next_fetch_at=LATER,
                                          revisit_seconds=None, unchanged_count=0)  # fmt: skip
         state.update_run(run, {}, ended_at=NOW, exit_code=0)
@@ -75,8 +84,8 @@ def archive_worker(url: str, worker_id: str, delay: float) -> int:
 
 def main(argv: list[str]) -> int:
     url, worker_id, delay, lease = argv[0], argv[1], float(argv[2]), float(argv[3])
-    if argv[4:] == ["archive"]:
-        return archive_worker(url, worker_id, delay)
+    if argv[4:5] == ["archive"]:
+        return archive_worker(url, worker_id, delay, lease, die_in_save=argv[5:] == ["die"])
     hang = argv[4:] == ["hang"]
     frontier = SharedFrontier.open(
         url, worker_id=worker_id, lease_seconds=lease, margin_seconds=lease / 3

@@ -199,7 +199,7 @@ def _workers(
         if hang:
             args.append("hang")
         if mode is not None:
-            args.append(mode)
+            args += mode.split()
         _procs.append(subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                       text=True, env=env, cwd=ROOT))  # fmt: skip
     procs = _procs[-count:]
@@ -397,3 +397,44 @@ def test_workers_through_the_protocols_archive_each_change_once(
         ).fetchone()
         assert alike == (0,)
         assert conn.execute("SELECT count(*) FROM page_claims").fetchone() == (0,)
+
+
+def test_a_worker_killed_inside_a_write_leaves_nothing_half_written(
+    postgres_db: str, servers: list[LocalServer]
+) -> None:
+    """SIGKILL between a page's save and its reschedule, in one transaction: PostgreSQL rolls
+    the page back whole, and once the dead worker's leases expire the others archive every
+    page once."""
+    from scraper.archive import open_archive
+
+    for srv in servers:
+        for n in range(5):
+            srv.route(f"/p{n}", body=_article(n, "only"), headers={"Content-Type": "text/html"})
+    with open_archive(postgres_db) as store:
+        store.crawl_state().enqueue(
+            [NewPage(url=srv.url(f"/p{n}"), site="site", host=srv.url("/").rstrip("/"),
+                     depth=0, source="start") for srv in servers for n in range(5)],
+            now=NOW,
+        )  # fmt: skip
+    [dying] = _workers(postgres_db, 1, delay=0.1, lease=3.0, prefix="dead", mode="archive die")
+    assert _finish(dying) == -signal.SIGKILL
+    with psycopg.connect(postgres_db) as conn:
+        assert conn.execute("SELECT count(*) FROM fetches").fetchone() == (0,)  # rolled back
+        assert conn.execute("SELECT count(*) FROM snapshots").fetchone() == (0,)
+        assert conn.execute(
+            "SELECT count(*) FROM pages WHERE crawled_at IS NOT NULL"
+        ).fetchone() == (0,)
+        held = conn.execute(
+            "SELECT count(*) FROM host_leases WHERE worker_id IS NOT NULL"
+        ).fetchone()
+    assert held is not None
+    assert held[0] > 0  # it died holding hosts
+    for proc in _workers(postgres_db, 2, delay=0.1, lease=30.0, mode="archive"):
+        assert _finish(proc) == 0
+    with psycopg.connect(postgres_db) as conn:
+        per_page = conn.execute(
+            "SELECT count(DISTINCT f.id), count(DISTINCT s.id) FROM pages p "
+            "LEFT JOIN fetches f ON f.page_id = p.id LEFT JOIN snapshots s ON s.page_id = p.id "
+            "GROUP BY p.id"
+        ).fetchall()
+    assert per_page == [(1, 1)] * 20
