@@ -66,3 +66,23 @@ def test_fetch_on_a_url_refuses_in_one_line_and_leaves_no_file(
     assert "needs a SQLite archive file for now, not a database URL" in out.stderr
     assert "pw@" not in out.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_lost_connection_is_one_line_naming_the_database(postgres_db: str) -> None:
+    import psycopg
+
+    from scraper.errors import ArchiveError
+
+    with open_archive(postgres_db) as store:
+        store.save_fetch(URL, fetched_at=T1, result=result(), article=article(), site="news")
+        assert store.snapshots(URL)  # the connection works
+        with psycopg.connect(postgres_db, autocommit=True) as admin:  # the server drops us
+            admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        with pytest.raises(ArchiveError) as lost:
+            store.snapshots(URL)
+    message = str(lost.value)
+    assert message.startswith(f"{postgres_db}: ")
+    assert "\n" not in message
