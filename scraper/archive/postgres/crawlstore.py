@@ -15,7 +15,7 @@ import os
 import secrets
 import socket
 from collections.abc import Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Self
 
 from scraper.archive.postgres.connect import connect, display_url, normalise_url, translated
 from scraper.archive.postgres.frontier import SharedFrontier
@@ -42,12 +42,9 @@ _HOST_COLUMNS = (
 )
 
 
-class PgCrawlState:
-    """The crawl's view of a PostgreSQL archive, on one connection (autocommit between calls).
-
-    One instance is one worker of the shared frontier (a crawl process: its runs follow one
-    another, so a later run takes up what an earlier one left); other instances, in this
-    process or on other machines, are other workers.
+class PgHostState:
+    """The crawl's hosts, robots.txt cache and discovery sources on PostgreSQL, on one
+    connection (autocommit between calls): the base of :class:`PgCrawlState`.
 
     :param max_hosts: how many hosts this worker holds at a time (the rest are for others).
     :param worker_id: unique among the workers; by default host name, process id and a token.
@@ -68,7 +65,7 @@ class PgCrawlState:
         self.shared = SharedFrontier(conn, location=location, worker_id=worker_id)
 
     @classmethod
-    def open(cls, url: str, **options: Any) -> PgCrawlState:
+    def open(cls, url: str, **options: Any) -> Self:
         """On a new connection to the (migrated) archive at ``url``."""
         url = normalise_url(url)
         return cls(connect(url, autocommit=True), location=display_url(url), **options)
@@ -79,123 +76,6 @@ class PgCrawlState:
     def _one(self, sql: str, params: Sequence[Any] | Mapping[str, Any] = ()) -> Any:
         with translated(self.location):
             return self.conn.execute(sql, params).fetchone()
-
-    # --- frontier --------------------------------------------------------------------------
-    def enqueue(self, pages: Iterable[NewPage], *, now: str) -> list[str]:
-        """Add pages to the frontier, due at ``now``; return the URLs that were new.
-
-        A known URL keeps its schedule, except that it takes the smaller depth, adopts the site
-        when it had none, becomes due when it was never scheduled, and becomes due now when a
-        sitemap or feed gives a ``lastmod`` newer than its last fetch (as for SQLite).
-        """
-        batch = {p.url: p for p in pages}
-        if not batch:
-            return []
-        values = list(batch.values())
-        with translated(self.location), self.conn.transaction():
-            known = {
-                row[0]
-                for row in self.conn.execute(
-                    "SELECT url FROM pages WHERE url = ANY(%s)", (list(batch),)
-                )
-            }
-            self.conn.execute(
-                """
-                INSERT INTO pages (url, site, host, first_seen, next_fetch_at, depth, source,
-                    found_on, lastmod)
-                SELECT u, s, h, %(now)s, %(now)s, d, src, f, l
-                FROM unnest(%(u)s::text[], %(s)s::text[], %(h)s::text[], %(d)s::int[],
-                    %(src)s::text[], %(f)s::text[], %(l)s::text[]) AS t(u, s, h, d, src, f, l)
-                ORDER BY u
-                ON CONFLICT (url) DO UPDATE SET
-                    site = COALESCE(pages.site, EXCLUDED.site),
-                    host = COALESCE(pages.host, EXCLUDED.host),
-                    depth = LEAST(pages.depth, EXCLUDED.depth),
-                    source = COALESCE(pages.source, EXCLUDED.source),
-                    next_fetch_at = CASE
-                        WHEN pages.next_fetch_at IS NULL THEN EXCLUDED.next_fetch_at
-                        WHEN EXCLUDED.lastmod IS NOT NULL
-                            AND EXCLUDED.lastmod > COALESCE(pages.lastmod, '')
-                            AND EXCLUDED.lastmod > COALESCE(pages.last_fetched, '')
-                            THEN LEAST(pages.next_fetch_at, EXCLUDED.next_fetch_at)
-                        ELSE pages.next_fetch_at END,
-                    lastmod = CASE WHEN EXCLUDED.lastmod > COALESCE(pages.lastmod, '')
-                        THEN EXCLUDED.lastmod ELSE pages.lastmod END
-                """,
-                {
-                    "now": now,
-                    "u": [p.url for p in values],
-                    "s": [p.site for p in values],
-                    "h": [p.host for p in values],
-                    "d": [p.depth for p in values],
-                    "src": [p.source for p in values],
-                    "f": [p.found_on for p in values],
-                    "l": [p.lastmod for p in values],
-                },
-            )
-        return [url for url in batch if url not in known]
-
-    def claim_due(
-        self,
-        site: str,
-        *,
-        now: str,
-        limit: int,
-        run_id: int,
-        crawled_before: str | None = None,
-    ) -> list[DuePage]:
-        """Up to ``limit`` due pages of ``site``, fair across the hosts this run holds.
-
-        The run takes leases of free hosts with due pages (``max_hosts`` at most) and claims
-        their pages: another run at the same time gets other hosts, and no page twice.
-        """
-        return self.shared.claim(
-            now=now,
-            limit=limit,
-            sites=[site],
-            max_hosts=self.max_hosts,
-            crawled_before=crawled_before,
-            run_id=run_id,
-        )
-
-    def release(self, page_ids: Sequence[int]) -> None:
-        """Hand claimed pages back (not attempted): due again for their host's holder."""
-        with translated(self.location), self.conn.transaction():
-            ids = list(page_ids)
-            self.conn.execute("DELETE FROM page_claims WHERE page_id = ANY(%s)", (ids,))
-            self.conn.execute("UPDATE pages SET run_id = NULL WHERE id = ANY(%s)", (ids,))
-
-    def reschedule(
-        self,
-        page_id: int,
-        *,
-        crawled_at: str,
-        next_fetch_at: str,
-        revisit_seconds: float | None,
-        unchanged_count: int,
-    ) -> None:
-        """Record when the crawl handled a page and when it is due again, and drop its claim
-        (idempotent)."""
-        with translated(self.location), self.conn.transaction():
-            self.conn.execute(
-                "UPDATE pages SET crawled_at = %s, next_fetch_at = %s, revisit_seconds = %s, "
-                "unchanged_count = %s WHERE id = %s",
-                (crawled_at, next_fetch_at, revisit_seconds, unchanged_count, page_id),
-            )
-            self.conn.execute("DELETE FROM page_claims WHERE page_id = %s", (page_id,))
-
-    def last_body_sha256(self, page_id: int) -> str | None:
-        """sha256 of the body of the page's last successful, non-304 fetch."""
-        row = self._one(
-            "SELECT raw_sha256 FROM fetches WHERE page_id = %s AND raw_sha256 IS NOT NULL "
-            "AND error IS NULL ORDER BY id DESC LIMIT 1",
-            (page_id,),
-        )
-        return row[0] if row else None
-
-    def page_count(self, site: str) -> int:
-        """How many pages of ``site`` the frontier knows."""
-        return int(self._one("SELECT count(*) FROM pages WHERE site = %s", (site,))[0])
 
     # --- hosts -----------------------------------------------------------------------------
     def host(self, host: str) -> HostRow | None:
@@ -319,6 +199,132 @@ class PgCrawlState:
                 """,
                 (fetched_at, next_fetch_at, status, error, etag, last_modified, entries, url),
             )
+
+
+class PgCrawlState(PgHostState):
+    """The crawl's view of a PostgreSQL archive: the CrawlStore protocol.
+
+    One instance is one worker of the shared frontier (a crawl process: its runs follow one
+    another, so a later run takes up what an earlier one left); other instances, in this
+    process or on other machines, are other workers. Hosts and sources: :class:`PgHostState`.
+    """
+
+    # --- frontier --------------------------------------------------------------------------
+    def enqueue(self, pages: Iterable[NewPage], *, now: str) -> list[str]:
+        """Add pages to the frontier, due at ``now``; return the URLs that were new.
+
+        A known URL keeps its schedule, except that it takes the smaller depth, adopts the site
+        when it had none, becomes due when it was never scheduled, and becomes due now when a
+        sitemap or feed gives a ``lastmod`` newer than its last fetch (as for SQLite).
+        """
+        batch = {p.url: p for p in pages}
+        if not batch:
+            return []
+        values = list(batch.values())
+        with translated(self.location), self.conn.transaction():
+            known = {
+                row[0]
+                for row in self.conn.execute(
+                    "SELECT url FROM pages WHERE url = ANY(%s)", (list(batch),)
+                )
+            }
+            self.conn.execute(
+                """
+                INSERT INTO pages (url, site, host, first_seen, next_fetch_at, depth, source,
+                    found_on, lastmod)
+                SELECT u, s, h, %(now)s, %(now)s, d, src, f, l
+                FROM unnest(%(u)s::text[], %(s)s::text[], %(h)s::text[], %(d)s::int[],
+                    %(src)s::text[], %(f)s::text[], %(l)s::text[]) AS t(u, s, h, d, src, f, l)
+                ORDER BY u
+                ON CONFLICT (url) DO UPDATE SET
+                    site = COALESCE(pages.site, EXCLUDED.site),
+                    host = COALESCE(pages.host, EXCLUDED.host),
+                    depth = LEAST(pages.depth, EXCLUDED.depth),
+                    source = COALESCE(pages.source, EXCLUDED.source),
+                    next_fetch_at = CASE
+                        WHEN pages.next_fetch_at IS NULL THEN EXCLUDED.next_fetch_at
+                        WHEN EXCLUDED.lastmod IS NOT NULL
+                            AND EXCLUDED.lastmod > COALESCE(pages.lastmod, '')
+                            AND EXCLUDED.lastmod > COALESCE(pages.last_fetched, '')
+                            THEN LEAST(pages.next_fetch_at, EXCLUDED.next_fetch_at)
+                        ELSE pages.next_fetch_at END,
+                    lastmod = CASE WHEN EXCLUDED.lastmod > COALESCE(pages.lastmod, '')
+                        THEN EXCLUDED.lastmod ELSE pages.lastmod END
+                """,
+                {
+                    "now": now,
+                    "u": [p.url for p in values],
+                    "s": [p.site for p in values],
+                    "h": [p.host for p in values],
+                    "d": [p.depth for p in values],
+                    "src": [p.source for p in values],
+                    "f": [p.found_on for p in values],
+                    "l": [p.lastmod for p in values],
+                },
+            )
+        return [url for url in batch if url not in known]
+
+    def claim_due(
+        self,
+        site: str,
+        *,
+        now: str,
+        limit: int,
+        run_id: int,
+        crawled_before: str | None = None,
+    ) -> list[DuePage]:
+        """Up to ``limit`` due pages of ``site``, fair across the hosts this run holds.
+
+        The run takes leases of free hosts with due pages (``max_hosts`` at most) and claims
+        their pages: another run at the same time gets other hosts, and no page twice.
+        """
+        return self.shared.claim(
+            now=now,
+            limit=limit,
+            sites=[site],
+            max_hosts=self.max_hosts,
+            crawled_before=crawled_before,
+            run_id=run_id,
+        )
+
+    def release(self, page_ids: Sequence[int]) -> None:
+        """Hand claimed pages back (not attempted): due again for their host's holder."""
+        with translated(self.location), self.conn.transaction():
+            ids = list(page_ids)
+            self.conn.execute("DELETE FROM page_claims WHERE page_id = ANY(%s)", (ids,))
+            self.conn.execute("UPDATE pages SET run_id = NULL WHERE id = ANY(%s)", (ids,))
+
+    def reschedule(
+        self,
+        page_id: int,
+        *,
+        crawled_at: str,
+        next_fetch_at: str,
+        revisit_seconds: float | None,
+        unchanged_count: int,
+    ) -> None:
+        """Record when the crawl handled a page and when it is due again, and drop its claim
+        (idempotent)."""
+        with translated(self.location), self.conn.transaction():
+            self.conn.execute(
+                "UPDATE pages SET crawled_at = %s, next_fetch_at = %s, revisit_seconds = %s, "
+                "unchanged_count = %s WHERE id = %s",
+                (crawled_at, next_fetch_at, revisit_seconds, unchanged_count, page_id),
+            )
+            self.conn.execute("DELETE FROM page_claims WHERE page_id = %s", (page_id,))
+
+    def last_body_sha256(self, page_id: int) -> str | None:
+        """sha256 of the body of the page's last successful, non-304 fetch."""
+        row = self._one(
+            "SELECT raw_sha256 FROM fetches WHERE page_id = %s AND raw_sha256 IS NOT NULL "
+            "AND error IS NULL ORDER BY id DESC LIMIT 1",
+            (page_id,),
+        )
+        return row[0] if row else None
+
+    def page_count(self, site: str) -> int:
+        """How many pages of ``site`` the frontier knows."""
+        return int(self._one("SELECT count(*) FROM pages WHERE site = %s", (site,))[0])
 
     # --- runs ------------------------------------------------------------------------------
     def start_run(self, *, started_at: str, pid: int, sites: Sequence[str]) -> int:

@@ -36,10 +36,9 @@ if TYPE_CHECKING:
     import psycopg
 
 
-class PgPages(PgConnection):
-    """The page store and one page's reads on PostgreSQL."""
+class PgWrites(PgConnection):
+    """The page store's writes on PostgreSQL."""
 
-    # --- writes ----------------------------------------------------------------------------
     def _store_raw(self, conn: psycopg.Connection, data: bytes) -> str:
         """Store ``data`` once by sha256 (zstd-compressed); return the sha256."""
         sha = hashlib.sha256(data).hexdigest()
@@ -253,7 +252,10 @@ class PgPages(PgConnection):
                     (site, learned_at, learned_from),
                 )
 
-    # --- reads -----------------------------------------------------------------------------
+
+class PgPages(PgWrites):
+    """One page's reads on PostgreSQL (and the writes, from :class:`PgWrites`)."""
+
     def validators(self, url: str) -> tuple[str | None, str | None]:
         """(etag, last_modified) from the page's last successful fetch, for a conditional GET."""
         rows = self._rows("SELECT etag, last_modified FROM pages WHERE url = %s", (url,))

@@ -74,8 +74,8 @@ def _headline_options(highlight: tuple[str, str]) -> str:
     )
 
 
-class PgReads(PgPages):
-    """Changes, search, export rows, the feed and the notification queue on PostgreSQL."""
+class PgQuestions(PgPages):
+    """Changes, search, export rows and the feed on PostgreSQL. Never writes."""
 
     def changes(
         self,
@@ -291,7 +291,10 @@ class PgReads(PgPages):
             for r in rows
         ]
 
-    # --- the notification queue --------------------------------------------------------------
+
+class PgReads(PgQuestions):
+    """The notification queue on PostgreSQL (and the questions, from :class:`PgQuestions`)."""
+
     def site_cursor(self, site: str) -> int | None:
         """The id up to which the site's snapshots are queued (None: never queued)."""
         rows = self._rows("SELECT snapshot_id FROM notify_cursor WHERE site = %s", (site,))
