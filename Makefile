@@ -13,12 +13,12 @@ PYWB_STAMP := $(PYWB_VENV)/.installed-$(PYWB)
 BENCH_STAMP := $(VENV)/.installed-bench
 ARGS ?=
 
-.PHONY: install demo test check lint format typecheck bench bench-extract bench-crawl bench-noise stress clean
+.PHONY: install demo test check lint format typecheck bench bench-extract bench-crawl bench-noise stress clean bench-scale
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev,web]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,web,postgres]'
 	touch $(STAMP)
 
 $(PYWB_STAMP):
@@ -61,6 +61,9 @@ bench-crawl: $(BENCH_STAMP)  ## scraper vs Scrapy on a generated local site: pag
 
 bench-noise: $(STAMP)  ## crawl a local site full of noise 10 times, then edit it: versions, notifications
 	$(BIN)/python -m tests.benchmarks.bench_noise
+
+bench-scale: $(STAMP)  ## one frontier shared by 1, 2, 3 workers on a throwaway PostgreSQL, beside SQLite
+	$(BIN)/python -m tests.benchmarks.bench_scale $(ARGS)
 
 stress: $(STAMP)  ## the fault matrix, a 5,000-page crawl with faulty pages, 20+ random SIGKILLs
 	$(BIN)/python -m tests.benchmarks.stress

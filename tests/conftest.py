@@ -79,3 +79,7 @@ def fresh_archive(_archive_template: Path, db_path: Path) -> Iterator[Any]:
 def transport_name(request: pytest.FixtureRequest) -> str:
     """Each value of the ``transport`` setting: a test that uses this runs once with each."""
     return str(request.param)
+
+
+# the throwaway PostgreSQL cluster (tests/pgcluster.py): pg_cluster (session), pg_url (per test)
+from tests.pgcluster import _pg_archive_template, pg_cluster, pg_url, postgres_db  # noqa: E402, F401

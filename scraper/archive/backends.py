@@ -26,10 +26,14 @@ if TYPE_CHECKING:
 #: the same names and signatures: ``open_archive(db, *, readonly, create, adopt)``,
 #: ``check_not_foreign(db)`` and ``run_sql(db, sql, params, *, max_rows, timeout_seconds)``.
 #: A new backend adds its scheme here (see README, "Where to add a storage backend").
-BACKENDS: dict[str, str] = {}
+BACKENDS: dict[str, str] = {
+    "postgresql": "scraper.archive.postgres.backend",
+    "postgres": "scraper.archive.postgres.backend",
+}
 
 _SQLITE = "scraper.archive.sqlite.backend"
-_URL = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
+# ":/" too: click's Path type makes "postgresql://h/db" "postgresql:/h/db" (2+ letters: not C:/)
+_URL = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]+):/")
 
 
 def backend_module(db: str | os.PathLike[str]) -> ModuleType:
@@ -96,7 +100,7 @@ def run_sql(
 
 def _shown(text: str) -> str:
     """A URL for a message: without its password."""
-    return re.sub(r"://([^:/@]*):[^@/]*@", r"://\1:***@", text)
+    return re.sub(r"(:/+)([^:/@]*):[^@/]*@", r"\1\2:***@", text)
 
 
 __all__ = [

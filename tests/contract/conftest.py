@@ -18,7 +18,7 @@ import pytest
 from scraper.archive import Storage, open_archive
 
 #: the backends every contract test runs against
-BACKENDS = ["sqlite"]
+BACKENDS = ["sqlite", "postgres"]
 
 
 @pytest.fixture(params=BACKENDS)
