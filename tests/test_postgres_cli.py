@@ -1,6 +1,7 @@
 """The reading commands on a PostgreSQL archive: history, diff, show, search, changes, sql and
-export read what the store wrote, as they read a SQLite file. (``fetch`` and ``crawl`` open
-the archive themselves and join when they open it through ``open_archive``.)"""
+export read what the store wrote, as they read a SQLite file. The commands that write through
+the crawl's state (crawl, fetch, reextract, boilerplate, notify) refuse a URL in one line until
+the crawl takes its turns per host from the PostgreSQL leases."""
 
 from __future__ import annotations
 
@@ -86,3 +87,33 @@ def test_a_lost_connection_is_one_line_naming_the_database(postgres_db: str) -> 
     message = str(lost.value)
     assert message.startswith(f"{postgres_db}: ")
     assert "\n" not in message
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["crawl"],
+        ["reextract"],
+        ["boilerplate", "--site", "news"],
+        ["notify"],
+    ],
+    ids=lambda c: c[0],
+)
+def test_the_crawl_state_commands_refuse_a_url_in_one_line(
+    command: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No traceback, no file or lock made of the URL, the password not shown."""
+    monkeypatch.chdir(tmp_path)
+    config = tmp_path / "sites.toml"
+    config.write_text(
+        '[[site]]\nname = "news"\nstart_urls = ["https://example.org/"]\n'
+        'notify = ["json://127.0.0.1:9/hook"]\n'
+    )
+    out = CliRunner().invoke(
+        cli, [*command, "--config", str(config), "--db", "postgresql://me:pw@127.0.0.1:9/db"]
+    )
+    assert out.exit_code == 1, out.output
+    assert "needs a SQLite archive file for now, not a database URL" in out.stderr
+    assert "pw@" not in out.stderr
+    assert "Traceback" not in out.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["sites.toml"]

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from scraper.frontier import Candidate, Frontier
 
 from scraper.archive import open_archive
 from scraper.archive.postgres.backend import migrate_archive
@@ -18,6 +17,7 @@ from scraper.archive.postgres.crawlstore import PgCrawlState
 from scraper.archive.protocols import CrawlStore
 from scraper.archive.records import NewPage
 from scraper.config import Settings, Site
+from scraper.crawl.frontier import Candidate, Frontier
 from scraper.sitehealth import ExtractionCounts
 
 T0 = "2026-03-01T12:00:00Z"

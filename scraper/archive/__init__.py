@@ -7,7 +7,13 @@ sqlite_utils.
 
 from __future__ import annotations
 
-from scraper.archive.backends import BACKENDS, check_not_foreign, open_archive, run_sql
+from scraper.archive.backends import (
+    BACKENDS,
+    check_not_foreign,
+    open_archive,
+    require_file,
+    run_sql,
+)
 from scraper.archive.protocols import (
     CrawlStore,
     NotifyQueue,
@@ -70,5 +76,6 @@ __all__ = [
     "earlier_extraction",
     "open_archive",
     "record_run_extraction",
+    "require_file",
     "run_sql",
 ]

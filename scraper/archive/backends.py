@@ -14,7 +14,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from scraper.errors import UsageError
+from scraper.errors import ArchiveError, UsageError
 
 if TYPE_CHECKING:
     from types import ModuleType
@@ -81,6 +81,17 @@ def open_archive(
     return opened
 
 
+def require_file(db: str | os.PathLike[str]) -> None:
+    """ArchiveError when ``db`` is a database URL: for the commands that write through the
+    crawl's state (crawl, fetch, reextract, boilerplate, notify), which run on SQLite only until
+    the crawl takes its turns per host from the PostgreSQL leases."""
+    if _URL.match(str(db)):
+        shown = _shown(str(db))
+        raise ArchiveError(
+            f"{shown}: this command needs a SQLite archive file for now, not a database URL"
+        )
+
+
 def check_not_foreign(db: str | os.PathLike[str]) -> None:
     """UsageError when ``db`` is another program's database; reads only, creates nothing."""
     backend_module(db).check_not_foreign(db)
@@ -109,5 +120,6 @@ __all__ = [
     "check_not_foreign",
     "check_scheme",
     "open_archive",
+    "require_file",
     "run_sql",
 ]

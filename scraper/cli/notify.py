@@ -84,11 +84,12 @@ def notify(config_path: Path, db_path: Path, test: bool, site_names: tuple[str, 
         click.echo(f"{len(targets) - failed} of {len(targets)} targets worked", err=True)
         sys.exit(1 if failed else 0)
 
-    from scraper.archive import open_archive
+    from scraper.archive import open_archive, require_file
     from scraper.crawl import CrawlLock
     from scraper.notify import send_pending
 
     # a crawl sends the same queue at its end: one sender at a time, or a message goes twice
+    require_file(db_path)
     with CrawlLock(db_path), open_archive(db_path) as archive:
         report = send_pending(archive, now=now_iso(), targets=targets)
     for line in report.lines() or ["notify: nothing to send"]:

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from scraper import stagecpu
-from scraper.archive import DuePage, Storage, check_not_foreign, open_archive
+from scraper.archive import DuePage, Storage, check_not_foreign, open_archive, require_file
 from scraper.archive.groupcommit import GROUP_COMMIT_PAGES, GROUP_COMMIT_SECONDS, CommitGroup
 from scraper.crawl.context import RunContext, SiteRun
 from scraper.crawl.events import (
@@ -430,6 +430,7 @@ def crawl(
     happens to each page (:mod:`scraper.crawl.events`), and last of the run's end.
     """
     sites = config.select(tuple(site_names))
+    require_file(db_path)  # the crawl's turns per host are not shared across machines yet
     check_not_foreign(db_path)  # before the lock file is put beside another program's file
     with CrawlLock(db_path) as lock:
         if on_start is not None:

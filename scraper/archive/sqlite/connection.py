@@ -20,7 +20,7 @@ from typing import Any, Self
 import zstandard
 from sqlite_utils import Database
 
-from scraper.archive.backends import _URL, _shown
+from scraper.archive.backends import require_file
 from scraper.archive.sqlite.schema import migrate
 from scraper.errors import ArchiveError, UsageError
 
@@ -98,9 +98,7 @@ class Connection:
         self.path = Path(path)
         self.readonly = readonly
         self._compressor = zstandard.ZstdCompressor(level=ZSTD_LEVEL)
-        if _URL.match(str(path)):  # a command that opens files only, given a URL: no file for it
-            raise ArchiveError(f"{_shown(str(path))}: this command needs a SQLite archive file "
-                               "for now, not a database URL")  # fmt: skip
+        require_file(path)  # a command that opens files only, given a URL: no file for it
         if self.path.is_dir():
             raise ArchiveError(f"{self.path}: is a directory, not an archive file")
         if (readonly or not create) and not self.path.exists():
