@@ -25,7 +25,7 @@ from scraper.crawl.events import (
 )
 from scraper.models import Outcome
 from tests.server import LocalServer
-from tests.test_crawl_collapse import article, chrome, serve
+from tests.test_sitehealth import article, chrome, serve
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 

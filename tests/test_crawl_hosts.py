@@ -10,7 +10,7 @@ from click.testing import CliRunner, Result
 
 from scraper.cli import cli
 from tests.server import LocalServer
-from tests.test_crawl_collapse import article
+from tests.test_sitehealth import article
 
 
 def _run(*args: str) -> Result:
