@@ -286,10 +286,7 @@ def test_every_httpx_error_becomes_a_fetch_error(
 
 def _connect_error(cause: Exception) -> Handler:
     def fail(request: httpx.Request) -> httpx.Response:
-        try:
-            raise cause
-        except Exception as exc:
-            raise httpx.ConnectError(str(exc), request=request) from exc
+        raise httpx.ConnectError(str(cause), request=request) from cause
 
     return fail
 
