@@ -22,14 +22,14 @@ __all__ = ["fault_server"]
 
 HTML_FAULTS = [f for f in FAULTS if f.accept is None]
 #: faults that are the host's trouble, not the page's: a crawl backs off from the whole host
-#: after a few of them (tested in test_crawl.py), so they get a crawl of their own below
+#: after a few of them (tested in test_crawl_engine.py), so they get a crawl of their own below
 HOST_TROUBLE = {"FetchTimeoutError", "FetchError"}
 PAGE_FAULTS = [
     f for f in HTML_FAULTS if f.expect not in HOST_TROUBLE and f.path not in ("/429", "/503-date")
 ]
 
 #: budgets far above what a fault that ends needs, on a slow and busy machine too (as in
-#: tests/test_faults.py): a fault must end with its own outcome, not with a timeout
+#: tests/test_fetch_faults.py): a fault must end with its own outcome, not with a timeout
 LIMITS = """
 [defaults]
 user_agent = "faultbot/1.0"

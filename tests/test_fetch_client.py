@@ -1,4 +1,4 @@
-"""fetch.py through httpx.MockTransport: headers sent, statuses, retries, redirects and the
+"""fetch/client.py through httpx.MockTransport: headers sent, statuses, retries, redirects and the
 private-address guard per hop, content types, charsets, block pages, robots.txt."""
 
 from __future__ import annotations
