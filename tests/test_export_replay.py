@@ -15,22 +15,17 @@ from pathlib import Path
 
 import httpx
 import pytest
-from click.testing import CliRunner, Result
 from warcio.archiveiterator import ArchiveIterator
 
-from scraper.cli import cli
 from tests.conftest import FIXTURES
 from tests.fixtures.archive_site.build import CAPTURES, body, build_archive
 from tests.server import LocalServer
+from tests.sites import run, write_sites
 from tests.tools import pywb, require, tool
 
 PAGE = "/blog/lighthouse.html"
 V1 = (FIXTURES / "site" / "blog" / "lighthouse.html").read_bytes()
 ARTICLE_SENTENCE = b"twice a night to check the lamp"  # in the article of V1, written by hand
-
-
-def run(*args: str) -> Result:
-    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
 
 
 def serve_with_etag(server: LocalServer, page: bytes, etag: str) -> None:
@@ -296,19 +291,7 @@ def test_robots_txt_is_exported_as_a_record(server: LocalServer, tmp_path: Path)
     robots = "User-agent: *\nDisallow: /private/\n"
     server.route("/robots.txt", robots, headers={"Content-Type": "text/plain"})
     serve_with_etag(server, V1, '"v1"')
-    config = tmp_path / "sites.toml"
-    config.write_text(
-        f"""
-[defaults]
-delay_seconds = 0
-allow_private = true
-
-[[site]]
-name = "local"
-start_urls = ["{server.url(PAGE)}"]
-max_depth = 0
-"""
-    )
+    config = write_sites(tmp_path, server.url(PAGE), name="local", retries=None)
     db = tmp_path / "archive.db"
     crawled = run("crawl", "--config", str(config), "--db", str(db), "--quiet")
     assert crawled.exit_code == 0, crawled.output

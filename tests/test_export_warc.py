@@ -13,25 +13,20 @@ from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner, Result
 from sqlite_utils import Database
 from warcio.archiveiterator import ArchiveIterator
 
 from scraper.archive import Archive
 from scraper.archive.sqlite.schema import migrations
-from scraper.cli import cli
 from tests.conftest import FIXTURES
 from tests.fixtures.archive_site.build import build_archive
 from tests.server import LocalServer
+from tests.sites import run, write_sites
 from tests.tools import tool
 
 PAGE = "/blog/lighthouse.html"
 V1 = (FIXTURES / "site" / "blog" / "lighthouse.html").read_bytes()
 IP = "WARC-IP-Address"
-
-
-def run(*args: str) -> Result:
-    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
 
 
 def serve_with_etag(server: LocalServer, etag: str = '"v1"') -> None:
@@ -141,19 +136,7 @@ def test_a_crawl_records_the_address(other_server: LocalServer, tmp_path: Path) 
     other_server.route(
         "/robots.txt", "User-agent: *\nAllow: /\n", headers={"Content-Type": "text/plain"}
     )
-    config = tmp_path / "sites.toml"
-    config.write_text(
-        f"""
-[defaults]
-delay_seconds = 0
-allow_private = true
-
-[[site]]
-name = "local"
-start_urls = ["{other_server.url(PAGE)}"]
-max_depth = 0
-"""
-    )
+    config = write_sites(tmp_path, other_server.url(PAGE), name="local", retries=None)
     db = tmp_path / "archive.db"
     crawled = run("crawl", "--config", str(config), "--db", str(db), "--quiet")
     assert crawled.exit_code == 0, crawled.output

@@ -8,11 +8,11 @@ from contextlib import closing
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-from scraper.cli import cli
+from tests import sites
 from tests.noisy_site import NoisySite
 from tests.server import LocalServer
+from tests.sites import write_sites
 
 
 @pytest.fixture
@@ -25,29 +25,18 @@ def noisy() -> Iterator[tuple[NoisySite, LocalServer]]:
 
 
 def write_config(tmp_path: Path, server: LocalServer, site_extra: str = "") -> Path:
-    path = tmp_path / "sites.toml"
-    path.write_text(
-        f"""
-[defaults]
-delay_seconds = 0
-allow_private = true
-respect_robots = false
-retries = 0
-
-[[site]]
-name = "town"
-start_urls = ["{server.url("/news/")}"]
-max_depth = 1
-{site_extra}
-""",
-        encoding="utf-8",
+    return write_sites(
+        tmp_path,
+        server.url("/news/"),
+        name="town",
+        max_depth=1,
+        respect_robots=False,
+        site=site_extra,
     )
-    return path
 
 
 def crawl(config: Path, db_path: Path) -> None:
-    args = ["crawl", "--config", str(config), "--db", str(db_path), "--quiet", "--revisit", "0"]
-    result = CliRunner().invoke(cli, args, catch_exceptions=False)
+    result = sites.crawl(config, db_path, "--quiet", "--revisit", "0")
     assert result.exit_code == 0, result.output
 
 

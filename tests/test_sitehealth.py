@@ -8,12 +8,13 @@ import sqlite3
 from contextlib import closing
 from pathlib import Path
 
-from click.testing import CliRunner, Result
+from click.testing import Result
 
-from scraper.cli import cli
 from scraper.extract import extract
 from scraper.sitehealth import LOW_CONFIDENCE, ExtractionCounts, collapse_warning
+from tests import sites
 from tests.server import LocalServer
+from tests.sites import write_sites
 
 TOPICS = ["harbour", "library", "market", "bridge", "school", "orchard"]
 
@@ -77,22 +78,8 @@ def weak_pages(pages: dict[str, bytes]) -> tuple[int, int]:
 
 
 def crawl(tmp_path: Path, server: LocalServer, site: str) -> Result:
-    config = tmp_path / "sites.toml"
-    config.write_text(
-        f"""
-[defaults]
-delay_seconds = 0
-allow_private = true
-retries = 0
-
-[[site]]
-name = "{site}"
-start_urls = ["{server.base}/index.html"]
-max_depth = 1
-"""
-    )
-    args = ["crawl", "--config", str(config), "--db", str(tmp_path / "a.db"), "--revisit", "0"]
-    return CliRunner().invoke(cli, args, catch_exceptions=False)
+    config = write_sites(tmp_path, f"{server.base}/index.html", name=site, max_depth=1)
+    return sites.crawl(config, tmp_path / "a.db", "--revisit", "0")
 
 
 def warnings(result: Result) -> list[str]:
