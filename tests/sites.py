@@ -12,6 +12,7 @@ from pathlib import Path
 from click.testing import CliRunner, Result
 
 from scraper.cli import cli
+from tests.server import LocalServer
 
 
 def write_sites(
@@ -47,6 +48,14 @@ def write_sites(
     lines += [site, ""]
     path.write_text("\n".join(lines), encoding="utf-8")
     return path
+
+
+def write_town(where: Path, server: LocalServer, site: str = "") -> Path:
+    """The ``sites.toml`` of a :class:`tests.noisy_site.NoisySite` served by ``server``: the
+    site "town" from its ``/news/`` index, one level deep, robots.txt not asked."""
+    return write_sites(
+        where, server.url("/news/"), name="town", max_depth=1, respect_robots=False, site=site
+    )
 
 
 def run(*args: str) -> Result:

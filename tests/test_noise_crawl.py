@@ -12,7 +12,7 @@ import pytest
 from tests import sites
 from tests.noisy_site import NoisySite
 from tests.server import LocalServer
-from tests.sites import write_sites
+from tests.sites import write_town as write_config
 
 
 @pytest.fixture
@@ -22,17 +22,6 @@ def noisy() -> Iterator[tuple[NoisySite, LocalServer]]:
     site.serve(server)
     yield site, server
     server.stop()
-
-
-def write_config(tmp_path: Path, server: LocalServer, site_extra: str = "") -> Path:
-    return write_sites(
-        tmp_path,
-        server.url("/news/"),
-        name="town",
-        max_depth=1,
-        respect_robots=False,
-        site=site_extra,
-    )
 
 
 def crawl(config: Path, db_path: Path) -> None:

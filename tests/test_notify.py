@@ -19,7 +19,8 @@ from scraper.notify import after_run
 from tests import sites
 from tests.noisy_site import NoisySite
 from tests.server import LocalServer
-from tests.sites import run, write_sites
+from tests.sites import run
+from tests.sites import write_town as write_config
 from tests.webhook import Webhook
 
 ATOM = "{http://www.w3.org/2005/Atom}"
@@ -39,17 +40,6 @@ def hook() -> Iterator[Webhook]:
     receiver = Webhook().start()
     yield receiver
     receiver.stop()
-
-
-def write_config(tmp_path: Path, server: LocalServer, site_extra: str) -> Path:
-    return write_sites(
-        tmp_path,
-        server.url("/news/"),
-        name="town",
-        max_depth=1,
-        respect_robots=False,
-        site=site_extra,
-    )
 
 
 def crawl(config: Path, db_path: Path) -> Any:
