@@ -6,7 +6,6 @@ from __future__ import annotations
 import datetime as dt
 import email.utils
 import json
-import sqlite3
 import subprocess
 import time
 import zipfile
@@ -17,6 +16,7 @@ import httpx
 import pytest
 from warcio.archiveiterator import ArchiveIterator
 
+from scraper.archive import open_archive
 from tests.conftest import FIXTURES
 from tests.fixtures.archive_site.build import CAPTURES, body, build_archive
 from tests.server import LocalServer
@@ -85,11 +85,10 @@ def test_newest_capture_of_an_unchanged_page_replays_in_pywb(
     next_second()
     assert run("fetch", url, "--db", str(db), "--allow-private").exit_code == 0
     assert server.requests_to(PAGE)[-1].headers.get("If-None-Match") == '"v1"'
-    with sqlite3.connect(db) as conn:
-        [(ok_at,), (not_modified_at,)] = conn.execute(
-            "SELECT fetched_at FROM fetches ORDER BY fetched_at"
-        ).fetchall()
-        assert conn.execute("SELECT sum(not_modified) FROM fetches").fetchone() == (1,)
+    with open_archive(db, readonly=True) as archive:
+        ok, not_modified = sorted(archive.fetches(url), key=lambda fetch: fetch.fetched_at)
+    assert (ok.not_modified, not_modified.not_modified) == (False, True)
+    ok_at, not_modified_at = ok.fetched_at, not_modified.fetched_at
     warc = tmp_path / "archive.warc.gz"
     exported = run("export", "--db", str(db), "--format", "warc", "-o", str(warc))
     assert exported.exit_code == 0, exported.output
@@ -309,8 +308,10 @@ def test_robots_txt_is_exported_as_a_record(server: LocalServer, tmp_path: Path)
         [str(tool("warcio")), "check", str(warc)], capture_output=True, text=True, check=False
     )
     assert check.returncode == 0, check.stdout + check.stderr
-    with sqlite3.connect(db) as conn:
-        [(robots_at,)] = conn.execute("SELECT robots_fetched_at FROM hosts").fetchall()
+    with open_archive(db, readonly=True) as archive:
+        host = archive.crawl_state().host(server.base)
+    assert host is not None
+    robots_at = host.robots_fetched_at
     with pywb([warc], tmp_path / "pywb") as base:
         answer = replay(base, robots_at, server.url("/robots.txt"))
         assert answer.status_code == 200
