@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
@@ -15,7 +14,7 @@ from click.testing import CliRunner
 from scraper.archive import open_archive
 from scraper.cli import cli
 from tests.conftest import FIXTURES
-from tests.server import LocalServer
+from tests.server import LocalServer, with_etag
 
 PAGE = "/blog/lighthouse.html"
 V1 = (FIXTURES / "site" / "blog" / "lighthouse.html").read_bytes()
@@ -34,22 +33,7 @@ def rows(db: Path, sql: str) -> list[tuple[object, ...]]:
 
 def serve_with_etag(server: LocalServer, body: bytes, etag: str) -> None:
     """PAGE answers ``body`` with an ETag, and 304 when the client already has it."""
-
-    def handler(req: BaseHTTPRequestHandler) -> None:
-        if req.headers.get("If-None-Match") == etag:
-            req.send_response(304)
-            req.send_header("ETag", etag)
-            req.send_header("Content-Length", "0")
-            req.end_headers()
-            return
-        req.send_response(200)
-        req.send_header("Content-Type", "text/html; charset=utf-8")
-        req.send_header("ETag", etag)
-        req.send_header("Content-Length", str(len(body)))
-        req.end_headers()
-        req.wfile.write(body)
-
-    server.route(PAGE, handler=handler)
+    server.route(PAGE, handler=with_etag(body, etag, not_modified_headers={"Content-Length": "0"}))
 
 
 # --- extract ------------------------------------------------------------------------------

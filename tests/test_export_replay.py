@@ -19,7 +19,7 @@ from warcio.archiveiterator import ArchiveIterator
 from scraper.archive import open_archive
 from tests.conftest import FIXTURES
 from tests.fixtures.archive_site.build import CAPTURES, body, build_archive
-from tests.server import LocalServer
+from tests.server import LocalServer, with_etag
 from tests.sites import run, write_sites
 from tests.tools import pywb, require, tool
 
@@ -30,22 +30,12 @@ ARTICLE_SENTENCE = b"twice a night to check the lamp"  # in the article of V1, w
 
 def serve_with_etag(server: LocalServer, page: bytes, etag: str) -> None:
     """PAGE answers ``page`` with an ETag, and 304 when the client already has it."""
-
-    def handler(req: BaseHTTPRequestHandler) -> None:
-        if req.headers.get("If-None-Match") == etag:
-            req.send_response(304)
-            req.send_header("ETag", etag)
-            req.send_header("Cache-Control", "max-age=60")
-            req.end_headers()
-            return
-        req.send_response(200)
-        req.send_header("Content-Type", "text/html; charset=utf-8")
-        req.send_header("ETag", etag)
-        req.send_header("Cache-Control", "max-age=0")
-        req.send_header("Content-Length", str(len(page)))
-        req.end_headers()
-        req.wfile.write(page)
-
+    handler = with_etag(
+        page,
+        etag,
+        headers={"Cache-Control": "max-age=0"},
+        not_modified_headers={"Cache-Control": "max-age=60"},
+    )
     server.route(PAGE, handler=handler)
 
 

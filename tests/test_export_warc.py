@@ -9,7 +9,6 @@ import sqlite3
 import subprocess
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
@@ -20,7 +19,7 @@ from scraper.archive import Archive
 from scraper.archive.sqlite.schema import migrations
 from tests.conftest import FIXTURES
 from tests.fixtures.archive_site.build import build_archive
-from tests.server import LocalServer
+from tests.server import LocalServer, with_etag
 from tests.sites import run, write_sites
 from tests.tools import tool
 
@@ -31,21 +30,7 @@ IP = "WARC-IP-Address"
 
 def serve_with_etag(server: LocalServer, etag: str = '"v1"') -> None:
     """PAGE answers V1 with an ETag, and 304 when the client already has it."""
-
-    def handler(req: BaseHTTPRequestHandler) -> None:
-        if req.headers.get("If-None-Match") == etag:
-            req.send_response(304)
-            req.send_header("ETag", etag)
-            req.end_headers()
-            return
-        req.send_response(200)
-        req.send_header("Content-Type", "text/html; charset=utf-8")
-        req.send_header("ETag", etag)
-        req.send_header("Content-Length", str(len(V1)))
-        req.end_headers()
-        req.wfile.write(V1)
-
-    server.route(PAGE, handler=handler)
+    server.route(PAGE, handler=with_etag(V1, etag))
 
 
 def next_second() -> None:
