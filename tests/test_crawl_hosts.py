@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from tests.gazette import article
 from tests.server import LocalServer
 from tests.sites import run as _run
 from tests.sites import write_sites
-from tests.test_sitehealth import article
 
 
 def _config(tmp_path: Path, server: LocalServer) -> Path:
