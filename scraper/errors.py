@@ -26,7 +26,7 @@
     ├── ArchiveError              exit 1   the archive cannot be opened, read or written
     └── CrawlLockedError          exit 3   another crawl holds the lock
 
-Errors from httpx never leave ``fetch.py`` and errors from sqlite3 never leave ``archive/``:
+Errors from httpx never leave ``scraper/fetch/`` and errors from sqlite3 never leave ``archive/``:
 they are translated at that boundary with ``raise ... from exc``.
 """
 

@@ -90,7 +90,7 @@ class Article:
     extractor: dict[str, str] = field(default_factory=dict)  #: versions, for provenance
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict with the fields DESIGN.md promises."""
+        """A JSON-ready dict with the fields ../shared/DESIGN.md promises."""
         data = asdict(self)
         data["authors"] = list(self.authors)
         data["tags"] = list(self.tags)

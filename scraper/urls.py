@@ -1,6 +1,6 @@
 """URLs: normalisation, allow/deny rules and the private-address (SSRF) policy. Pure.
 
-Nothing here touches the network: DNS resolution of a host name is fetch.py's job, which
+Nothing here touches the network: DNS resolution of a host name is fetch/client.py's job, which
 then asks :func:`is_private_address` about every address the name resolves to.
 
 Hosts are parsed the way browsers (the WHATWG URL standard) and ``inet_aton`` parse them, so
@@ -455,7 +455,7 @@ def url_host(url: str) -> str | IPAddress:
 def check_url_target(url: str, allow_private: bool) -> None:
     """Refuse a URL that is not http(s), or whose host is a private address or name.
 
-    This is the part of the SSRF policy that needs no DNS: fetch.py also resolves host names
+    This is the part of the SSRF policy that needs no DNS: fetch/client.py resolves host names
     and checks every address with :func:`is_private_address`. Raises BlockedAddressError
     (or UsageError for a string that is not a URL at all).
     """

@@ -40,6 +40,14 @@ def server() -> Iterator[LocalServer]:
 
 
 @pytest.fixture
+def site_server() -> Iterator[LocalServer]:
+    """A server on 127.0.0.1 serving tests/fixtures/crawl_site/: a small site to crawl."""
+    srv = LocalServer(FIXTURES / "crawl_site").start()
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture
 def db_path(tmp_path: Path) -> Path:
     """Where a test's archive lives: a real SQLite file under tmp_path."""
     return tmp_path / "archive.db"

@@ -163,7 +163,7 @@ class Fault:
 
 XML = ("application/xml", "text/xml", "application/rss+xml")
 
-#: every fault, with the outcome under the test settings of tests/test_faults.py
+#: every fault, with the outcome under the test settings of tests/test_fetch_faults.py
 FAULTS = (
     Fault("/ok", "a normal page", "ok"),
     Fault("/article-mentions-captcha", "an article about captchas", "ok"),

@@ -11,7 +11,7 @@ import mimetypes
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -160,5 +160,36 @@ def once_then(first: bytes, then: bytes) -> Callable[[BaseHTTPRequestHandler], N
         body = first if not served else then
         served.append(1)
         respond(body)(request)
+
+    return handler
+
+
+def with_etag(
+    body: bytes,
+    etag: str,
+    *,
+    headers: Mapping[str, str] | None = None,
+    not_modified_headers: Mapping[str, str] | None = None,
+) -> Callable[[BaseHTTPRequestHandler], None]:
+    """A route handler that answers HTML ``body`` with ``etag``, and 304 to a request that
+    already has it (If-None-Match); ``headers`` go with the 200, ``not_modified_headers``
+    with the 304."""
+
+    def handler(request: BaseHTTPRequestHandler) -> None:
+        if request.headers.get("If-None-Match") == etag:
+            request.send_response(304)
+            request.send_header("ETag", etag)
+            for name, value in (not_modified_headers or {}).items():
+                request.send_header(name, value)
+            request.end_headers()
+            return
+        request.send_response(200)
+        request.send_header("Content-Type", "text/html; charset=utf-8")
+        request.send_header("ETag", etag)
+        for name, value in (headers or {}).items():
+            request.send_header(name, value)
+        request.send_header("Content-Length", str(len(body)))
+        request.end_headers()
+        request.wfile.write(body)
 
     return handler

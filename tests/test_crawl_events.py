@@ -24,8 +24,8 @@ from scraper.crawl.events import (
     SnapshotWritten,
 )
 from scraper.models import Outcome
+from tests.gazette import article, chrome, serve
 from tests.server import LocalServer
-from tests.test_crawl_collapse import article, chrome, serve
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 

@@ -16,12 +16,10 @@ from pathlib import Path
 from typing import IO, Any
 
 import pytest
-from click.testing import CliRunner, Result
 from warcio.archiveiterator import ArchiveIterator
 
 from scraper.archive import Archive
 from scraper.archive.sqlite.query import run_sql
-from scraper.cli import cli
 from scraper.errors import ScraperError
 from scraper.export import (
     IDENTICAL_PAYLOAD_PROFILE,
@@ -30,6 +28,7 @@ from scraper.export import (
 )
 from tests.fixtures.archive_site.build import CAPTURES, HERE, build_archive
 from tests.server import LocalServer
+from tests.sites import run
 
 BUDGET = "https://daily.example/news/budget"
 SEOUL = "https://daily.example/news/seoul"
@@ -42,10 +41,6 @@ SITE = HERE
 @pytest.fixture(scope="module")
 def fixture_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_archive(tmp_path_factory.mktemp("export") / "archive.db")
-
-
-def run(*args: str) -> Result:
-    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
 
 
 def records(path: Path) -> list[dict[str, Any]]:

@@ -14,6 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from scraper import errors
+from scraper.archive import open_archive
 from scraper.cli import cli
 from tests.faults import FAULTS, Fault, FaultServer, fault_server
 from tests.server import LocalServer
@@ -22,14 +23,14 @@ __all__ = ["fault_server"]
 
 HTML_FAULTS = [f for f in FAULTS if f.accept is None]
 #: faults that are the host's trouble, not the page's: a crawl backs off from the whole host
-#: after a few of them (tested in test_crawl.py), so they get a crawl of their own below
+#: after a few of them (tested in test_crawl_engine.py), so they get a crawl of their own below
 HOST_TROUBLE = {"FetchTimeoutError", "FetchError"}
 PAGE_FAULTS = [
     f for f in HTML_FAULTS if f.expect not in HOST_TROUBLE and f.path not in ("/429", "/503-date")
 ]
 
 #: budgets far above what a fault that ends needs, on a slow and busy machine too (as in
-#: tests/test_faults.py): a fault must end with its own outcome, not with a timeout
+#: tests/test_fetch_faults.py): a fault must end with its own outcome, not with a timeout
 LIMITS = """
 [defaults]
 user_agent = "faultbot/1.0"
@@ -141,15 +142,11 @@ def test_a_block_page_never_replaces_a_good_snapshot(server: LocalServer, db_pat
     blocked = CliRunner().invoke(cli, args)
     assert blocked.exit_code == 1
     assert "captcha" in blocked.stderr
-    assert rows(db_path, "select count(*) from snapshots") == [(1,)]
-    (text,) = rows(db_path, "select text from latest_snapshots")[0]
-    assert "twice a night to check the lamp" in str(text)
-    assert rows(
-        db_path, "select coalesce(error, '') like 'block_page:%' from fetches order by id"
-    ) == [
-        (0,),
-        (1,),
-    ]
+    with open_archive(db_path, readonly=True) as archive:
+        [snapshot] = archive.snapshots(url)
+        fetched = list(reversed(archive.fetches(url)))  # oldest first
+    assert "twice a night to check the lamp" in snapshot.text
+    assert [(f.error or "").startswith("block_page:") for f in fetched] == [False, True]
 
 
 def test_crawl_of_every_fault_records_each_and_keeps_the_good_pages(
@@ -158,25 +155,21 @@ def test_crawl_of_every_fault_records_each_and_keeps_the_good_pages(
     """One crawl whose start URLs are every fault of a page (not of its host): each is recorded
     with its own error, and only articles are stored."""
     db = crawl_faults(fault_server, tmp_path, PAGE_FAULTS)
-    outcome = {
-        url: error
-        for url, error in rows(
-            db, "select p.url, f.error from fetches f join pages p on p.id = f.page_id"
-        )
-    }
-    stored = {url for (url,) in rows(db, "select url from latest_snapshots")}
-    for fault in PAGE_FAULTS:
-        url = fault_server.url(fault.path)
-        if fault.path.startswith(("/redirect-chain/3", "/redirect-relative")):
-            continue  # stored under the URL the redirect ends at
-        assert url in outcome, f"{fault.path} was not attempted"
-        if fault.expect == "ok":
-            assert outcome[url] is None, fault.path
-        else:
-            kind = getattr(errors, fault.expect).kind
-            assert str(outcome[url]).startswith(f"{kind}: "), (fault.path, outcome[url])
-            assert url not in stored, fault.path
-    assert fault_server.url("/ok") in stored
+    with open_archive(db, readonly=True) as archive:
+        for fault in PAGE_FAULTS:
+            url = fault_server.url(fault.path)
+            if fault.path.startswith(("/redirect-chain/3", "/redirect-relative")):
+                continue  # stored under the URL the redirect ends at
+            fetched = archive.fetches(url)
+            assert fetched, f"{fault.path} was not attempted"
+            error = fetched[0].error
+            if fault.expect == "ok":
+                assert error is None, fault.path
+            else:
+                kind = getattr(errors, fault.expect).kind
+                assert str(error).startswith(f"{kind}: "), (fault.path, error)
+                assert archive.snapshots(url) == [], fault.path
+        assert archive.snapshots(fault_server.url("/ok"))
     assert rows(db, "pragma integrity_check") == [("ok",)]
 
 
@@ -187,10 +180,13 @@ def test_crawl_backs_off_a_host_in_trouble_and_stores_nothing_bogus(
     host is deferred (kept in the archive), and nothing half-read becomes a snapshot."""
     trouble = [f for f in HTML_FAULTS if f not in PAGE_FAULTS and f.expect != "ok"]
     db = crawl_faults(fault_server, tmp_path, trouble, exit_code=1)  # no page of it could be had
-    errors_seen = rows(db, "select error from fetches")
-    assert errors_seen, "nothing was attempted"
-    assert all(isinstance(e, str) and e for (e,) in errors_seen)
-    assert rows(db, "select count(*) from snapshots") == [(0,)]
-    ((deferred_until,),) = rows(db, "select next_allowed_at from hosts")
-    assert deferred_until is not None
+    with open_archive(db, readonly=True) as archive:
+        urls = [fault_server.url(fault.path) for fault in trouble]
+        errors_seen = [f.error for url in urls for f in archive.fetches(url)]
+        assert errors_seen, "nothing was attempted"
+        assert all(isinstance(e, str) and e for e in errors_seen)
+        assert [s for url in urls for s in archive.snapshots(url)] == []
+        host = archive.crawl_state().host(fault_server.base)
+    assert host is not None
+    assert host.next_allowed_at is not None
     assert rows(db, "pragma integrity_check") == [("ok",)]

@@ -17,12 +17,9 @@ from scraper.cli import cli
 from scraper.crawl import CrawlLock
 from tests.conftest import FIXTURES
 from tests.server import LocalServer
+from tests.sites import run, write_sites
 
 PAGE = "/blog/lighthouse.html"
-
-
-def run(*args: str) -> Result:
-    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
 
 
 def rows(db: Path, sql: str) -> list[tuple[object, ...]]:
@@ -38,31 +35,8 @@ def one_line(result: Result) -> str:
     return lines[0]
 
 
-@pytest.fixture
-def site_server() -> Iterator[LocalServer]:
-    srv = LocalServer(FIXTURES / "crawl_site").start()
-    yield srv
-    srv.stop()
-
-
 def write_config(tmp_path: Path, server: LocalServer, site_extra: str = "") -> Path:
-    path = tmp_path / "sites.toml"
-    path.write_text(
-        f"""
-[defaults]
-delay_seconds = 0
-allow_private = true
-retries = 0
-
-[[site]]
-name = "gazette"
-start_urls = ["{server.base}/index.html"]
-max_depth = 0
-{site_extra}
-""",
-        encoding="utf-8",
-    )
-    return path
+    return write_sites(tmp_path, f"{server.base}/index.html", site=site_extra)
 
 
 @pytest.fixture
@@ -309,21 +283,8 @@ def test_sitemap_lines_and_index_children_keep_to_the_site(
     server.route("/child.xml", _urlset("/p1.html"), headers=xml)
     for path, title in (("/index.html", "Home"), ("/p1.html", "Page one")):
         server.route(path, PAGE_HTML.format(title, BODY_TEXT))
-    config = tmp_path / "sites.toml"
-    config.write_text(
-        f"""
-[defaults]
-delay_seconds = 0
-allow_private = true
-retries = 0
-
-[[site]]
-name = "s"
-start_urls = ["{server.base}/index.html"]
-deny = ["/denied/"]
-max_depth = 0
-""",
-        encoding="utf-8",
+    config = write_sites(
+        tmp_path, f"{server.base}/index.html", name="s", site='deny = ["/denied/"]'
     )
     db = tmp_path / "archive.db"
     result = run("crawl", "--config", str(config), "--db", str(db))
@@ -673,22 +634,13 @@ def test_a_page_with_300000_links_adds_max_links_per_page(
 ) -> None:
     links = "".join(f'<a href="/p/{i}.html">{i}</a> ' for i in range(300_000))
     server.route("/many.html", f"<html><body><p>{BODY_TEXT}</p>{links}</body></html>")
-    config = tmp_path / "sites.toml"
-    config.write_text(
-        f"""
-[defaults]
-delay_seconds = 0
-allow_private = true
-retries = 0
-extract_timeout_seconds = 3600   # the work, not the budget, is what this test is about
-max_bytes = 33554432
-
-[[site]]
-name = "s"
-start_urls = ["{server.base}/many.html"]
-max_depth = 3
-""",
-        encoding="utf-8",
+    config = write_sites(
+        tmp_path,
+        f"{server.base}/many.html",
+        name="s",
+        max_depth=3,
+        # the work, not the budget, is what this test is about
+        defaults="extract_timeout_seconds = 3600\nmax_bytes = 33554432",
     )
     db = tmp_path / "archive.db"
     result = run("crawl", "--config", str(config), "--db", str(db), "--max-pages", "1")
@@ -703,21 +655,13 @@ def test_one_run_adds_at_most_max_new_pages_per_run(server: LocalServer, tmp_pat
     xml = {"Content-Type": "application/xml"}
     server.route("/big.xml", _urlset(*(f"/s/{i}.html" for i in range(5000))), headers=xml)
     server.route("/index.html", PAGE_HTML.format("Home", BODY_TEXT))
-    config = tmp_path / "sites.toml"
-    config.write_text(
-        f"""
-[defaults]
-delay_seconds = 0
-allow_private = true
-retries = 0
-max_new_pages_per_run = 120
-
-[[site]]
-name = "s"
-start_urls = ["{server.base}/index.html"]
-sitemaps = ["{server.base}/big.xml"]
-""",
-        encoding="utf-8",
+    config = write_sites(
+        tmp_path,
+        f"{server.base}/index.html",
+        name="s",
+        max_depth=None,
+        defaults="max_new_pages_per_run = 120",
+        site=f'sitemaps = ["{server.base}/big.xml"]',
     )
     db = tmp_path / "archive.db"
     result = run("crawl", "--config", str(config), "--db", str(db), "--max-pages", "0")
@@ -736,22 +680,7 @@ sitemaps = ["{server.base}/big.xml"]
 
 
 def _site_config(tmp_path: Path, server: LocalServer, path: str = "/a.html") -> Path:
-    config = tmp_path / "sites.toml"
-    config.write_text(
-        f"""
-[defaults]
-delay_seconds = 0
-allow_private = true
-retries = 0
-
-[[site]]
-name = "s"
-start_urls = ["{server.base}{path}"]
-max_depth = 0
-""",
-        encoding="utf-8",
-    )
-    return config
+    return write_sites(tmp_path, f"{server.base}{path}", name="s")
 
 
 def _redirect(server: LocalServer, path: str, location: str) -> None:

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterator
-from contextlib import closing
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-from scraper.cli import cli
+from scraper.archive import ChangeRecord, open_archive
+from tests import sites
 from tests.noisy_site import NoisySite
 from tests.server import LocalServer
+from tests.sites import write_town as write_config
 
 
 @pytest.fixture
@@ -24,45 +23,23 @@ def noisy() -> Iterator[tuple[NoisySite, LocalServer]]:
     server.stop()
 
 
-def write_config(tmp_path: Path, server: LocalServer, site_extra: str = "") -> Path:
-    path = tmp_path / "sites.toml"
-    path.write_text(
-        f"""
-[defaults]
-delay_seconds = 0
-allow_private = true
-respect_robots = false
-retries = 0
-
-[[site]]
-name = "town"
-start_urls = ["{server.url("/news/")}"]
-max_depth = 1
-{site_extra}
-""",
-        encoding="utf-8",
-    )
-    return path
-
-
 def crawl(config: Path, db_path: Path) -> None:
-    args = ["crawl", "--config", str(config), "--db", str(db_path), "--quiet", "--revisit", "0"]
-    result = CliRunner().invoke(cli, args, catch_exceptions=False)
+    result = sites.crawl(config, db_path, "--quiet", "--revisit", "0")
     assert result.exit_code == 0, result.output
 
 
-def rows(db_path: Path, sql: str) -> list[tuple[object, ...]]:
-    with closing(sqlite3.connect(db_path)) as conn:
-        return conn.execute(sql).fetchall()
+def snapshots_per_page(db_path: Path, noisy: tuple[NoisySite, LocalServer]) -> dict[str, int]:
+    """How many versions the archive holds of each article of the site, by file name."""
+    site, server = noisy
+    with open_archive(db_path, readonly=True) as archive:
+        return {f"{n}.html": len(archive.snapshots(server.url(site.path(n)))) for n in site.pages}
 
 
-def snapshots_per_page(db_path: Path) -> dict[str, int]:
-    found = rows(
-        db_path,
-        "SELECT p.url, COUNT(s.id) FROM pages p LEFT JOIN snapshots s ON s.page_id = p.id "
-        "WHERE p.url LIKE '%/news/%.html' GROUP BY p.url",
-    )
-    return {str(url).rsplit("/", 1)[1]: int(n) for url, n in found}  # type: ignore[call-overload]
+def edits(db_path: Path, url: str) -> list[ChangeRecord]:
+    """The page's changes from one stored version to the next (not its first version)."""
+    with open_archive(db_path, readonly=True) as archive:
+        changes = archive.snapshot_changes(url)
+    return [change for _, change in sorted(changes.items()) if change.previous_id is not None]
 
 
 def test_noise_adds_no_versions_and_edits_do(
@@ -72,7 +49,7 @@ def test_noise_adds_no_versions_and_edits_do(
     config = write_config(tmp_path, server)
     for _ in range(4):
         crawl(config, db_path)
-    counts = snapshots_per_page(db_path)
+    counts = snapshots_per_page(db_path, noisy)
     # page 1 flips between two headlines: the second variant is new once, then reverted
     assert {k: v for k, v in counts.items() if k != "1.html"} == {
         "2.html": 1,
@@ -80,25 +57,26 @@ def test_noise_adds_no_versions_and_edits_do(
         "4.html": 1,
     }
     assert counts["1.html"] <= 2
-    kinds = {str(k) for (k,) in rows(db_path, "SELECT DISTINCT change_kind FROM fetches")}
+    with open_archive(db_path, readonly=True) as archive:
+        urls = [server.url("/news/"), *(server.url(site.path(n)) for n in site.pages)]
+        kinds = {fetch.change_kind for url in urls for fetch in archive.fetches(url)}
     assert "noise" in kinds
     site.edit(2, "number")
     site.edit(3, "correction")
     site.edit(4, "headline")
     crawl(config, db_path)
-    after = snapshots_per_page(db_path)
+    after = snapshots_per_page(db_path, noisy)
     assert (after["2.html"], after["3.html"], after["4.html"]) == (2, 2, 2)
-    edits = rows(
-        db_path,
-        "SELECT c.kind, c.words_added, c.words_removed, c.title_changed FROM changes c "
-        "JOIN snapshots s ON s.id = c.snapshot_id JOIN pages p ON p.id = s.page_id "
-        "WHERE c.previous_id IS NOT NULL AND p.url NOT LIKE '%/1.html' ORDER BY p.url",
-    )
-    # the changes row counts the stored texts' words (the counters line differs too)
-    assert [(kind, title) for kind, _, _, title in edits] == [("edit", 0), ("edit", 0), ("edit", 1)]
-    assert edits[0][1] >= 1
-    assert edits[0][2] >= 1
-    assert edits[1][1] >= 9  # the correction note's words
+    number, correction, headline = (edits(db_path, server.url(site.path(n))) for n in (2, 3, 4))
+    # the change record counts the stored texts' words (the counters line differs too)
+    assert [(c.kind, c.title_changed) for c in (*number, *correction, *headline)] == [
+        ("edit", False),
+        ("edit", False),
+        ("edit", True),
+    ]
+    assert number[0].words_added >= 1
+    assert number[0].words_removed >= 1
+    assert correction[0].words_added >= 9  # the correction note's words
 
 
 def test_a_flip_back_is_recorded_as_reverted(
@@ -107,24 +85,18 @@ def test_a_flip_back_is_recorded_as_reverted(
     site, server = noisy
     config = write_config(tmp_path, server)
     # crawl until the A/B page has shown both headlines and flipped back at least once
+    url = server.url(site.path(1))
     for _ in range(30):
         crawl(config, db_path)
-        reverted = rows(
-            db_path,
-            "SELECT f.same_as_snapshot_id FROM fetches f JOIN pages p ON p.id = f.page_id "
-            "WHERE p.url LIKE '%/1.html' AND f.change_kind = 'reverted'",
-        )
+        with open_archive(db_path, readonly=True) as archive:
+            reverted = [f for f in archive.fetches(url) if f.change_kind == "reverted"]
         if reverted:
             break
     assert reverted, "the A/B page never flipped back in 30 crawls"
-    assert snapshots_per_page(db_path)["1.html"] == 2
-    (same_as,) = reverted[0]
-    first = rows(
-        db_path,
-        "SELECT MIN(s.id) FROM snapshots s JOIN pages p ON p.id = s.page_id "
-        "WHERE p.url LIKE '%/1.html'",
-    )
-    assert same_as == first[0][0]
+    assert snapshots_per_page(db_path, noisy)["1.html"] == 2
+    with open_archive(db_path, readonly=True) as archive:
+        first = min(snapshot.id for snapshot in archive.snapshots(url))
+    assert reverted[-1].same_as_snapshot_id == first
 
 
 def test_ignore_text_and_min_change_words_from_the_config(
@@ -136,18 +108,9 @@ def test_ignore_text_and_min_change_words_from_the_config(
     site.edit(3, "correction")  # an ignored line: no version
     site.edit(2, "number")  # one word changed: a version, of kind minor
     crawl(config, db_path)
-    counts = snapshots_per_page(db_path)
+    counts = snapshots_per_page(db_path, noisy)
     assert (counts["2.html"], counts["3.html"]) == (2, 1)
-    (kind,) = rows(
-        db_path,
-        "SELECT c.kind FROM changes c JOIN snapshots s ON s.id = c.snapshot_id "
-        "JOIN pages p ON p.id = s.page_id "
-        "WHERE p.url LIKE '%/2.html' AND c.previous_id IS NOT NULL",
-    )
-    assert kind == ("minor",)
-    text = rows(
-        db_path,
-        "SELECT s.text FROM snapshots s JOIN pages p ON p.id = s.page_id "
-        "WHERE p.url LIKE '%/3.html'",
-    )
-    assert "Correction:" not in str(text)  # the stored version is the one before the note
+    assert [change.kind for change in edits(db_path, server.url(site.path(2)))] == ["minor"]
+    with open_archive(db_path, readonly=True) as archive:
+        [stored] = archive.snapshots(server.url(site.path(3)))
+    assert "Correction:" not in stored.text  # the stored version is the one before the note

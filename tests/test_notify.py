@@ -12,14 +12,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner
 
 from scraper.archive import Archive
-from scraper.cli import cli
 from scraper.config import load_config
 from scraper.notify import after_run
+from tests import sites
 from tests.noisy_site import NoisySite
 from tests.server import LocalServer
+from tests.sites import run
+from tests.sites import write_town as write_config
 from tests.webhook import Webhook
 
 ATOM = "{http://www.w3.org/2005/Atom}"
@@ -41,35 +42,8 @@ def hook() -> Iterator[Webhook]:
     receiver.stop()
 
 
-def write_config(tmp_path: Path, server: LocalServer, site_extra: str) -> Path:
-    path = tmp_path / "sites.toml"
-    path.write_text(
-        f"""
-[defaults]
-delay_seconds = 0
-allow_private = true
-respect_robots = false
-retries = 0
-
-[[site]]
-name = "town"
-start_urls = ["{server.url("/news/")}"]
-max_depth = 1
-{site_extra}
-""",
-        encoding="utf-8",
-    )
-    return path
-
-
-def run(*args: str) -> Any:
-    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
-
-
 def crawl(config: Path, db_path: Path) -> Any:
-    result = run(
-        "crawl", "--config", str(config), "--db", str(db_path), "--quiet", "--revisit", "0"
-    )
+    result = sites.crawl(config, db_path, "--quiet", "--revisit", "0")
     assert result.exit_code == 0, result.output
     return result
 

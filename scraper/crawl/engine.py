@@ -383,7 +383,7 @@ class Crawler:
             await stagecpu.steps("engine", pipeline.page(run, page))
         except (ArchiveError, asyncio.CancelledError, KeyboardInterrupt):
             raise
-        except Exception as exc:  # noqa: BLE001  (the one place this is allowed: STYLE.md)
+        except Exception as exc:  # noqa: BLE001  (the per-URL guard: ../shared/STYLE.md section 3)
             message = f"internal: {type(exc).__name__}: {exc}"
             pipeline.failed(run, page.url, message)
             pipeline.record(

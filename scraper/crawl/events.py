@@ -164,5 +164,5 @@ class Events:
         for subscriber in tuple(self._subscribers):
             try:
                 subscriber(event)
-            except Exception:  # noqa: BLE001  (a subscriber never breaks the crawl: module doc)
+            except Exception:  # boundary: a subscriber never breaks the crawl (logged; module doc)
                 LOG.exception("event subscriber %r failed on %r", subscriber, event)

@@ -43,13 +43,14 @@ _ERRORS: tuple[tuple[type[Exception], type[httpx.TransportError]], ...] = (
     (httpcore.RemoteProtocolError, httpx.RemoteProtocolError),
     (httpcore.ProtocolError, httpx.ProtocolError),
 )
+_THEIRS = tuple(theirs for theirs, _ in _ERRORS)
 
 
 @contextmanager
 def _as_httpx_errors(request: httpx.Request) -> Iterator[None]:
     try:
         yield
-    except Exception as exc:
+    except _THEIRS as exc:
         for theirs, ours in _ERRORS:
             if isinstance(exc, theirs):
                 raise ours(str(exc) or type(exc).__name__, request=request) from exc

@@ -406,6 +406,8 @@ class _Server:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             for client in self.clients.values():
+                # a boundary (the helper is exiting): one client that fails to close must not
+                # keep the others open, and there is no one left to tell
                 with contextlib.suppress(Exception):
                     await client.aclose()
 

@@ -48,7 +48,7 @@ from scraper.fetch import fetch, fetch_robots, make_client
 from tests.benchmarks.bench_crawl import WORDS
 from tests.benchmarks.stress_gate import GateReport, gate_ok, print_gate, stress_gate
 from tests.faults import FAULTS, Fault, FaultServer
-from tests.test_faults import CountingTransport
+from tests.test_fetch_faults import CountingTransport
 
 REPO = Path(__file__).resolve().parents[2]
 MATRIX_SETTINGS = Settings(

@@ -1,5 +1,5 @@
 """Storage contract, one page through time: its site, snapshot references, validators,
-boilerplate (moved here from tests/test_archive.py: they need no SQL)."""
+boilerplate (moved here from tests/test_archive_sqlite_writes.py: they need no SQL)."""
 
 from __future__ import annotations
 

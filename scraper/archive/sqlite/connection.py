@@ -26,7 +26,7 @@ from scraper.errors import ArchiveError, UsageError
 
 #: how long a write waits for another process's write to finish before failing
 BUSY_TIMEOUT_MS = 30_000
-#: zstd level 3: zlib-6's ratio for a fraction of the CPU (PERF-NOTES.md)
+#: zstd level 3: zlib-6's ratio for a fraction of the CPU (../shared/PERF-NOTES.md)
 ZSTD_LEVEL = 3
 
 

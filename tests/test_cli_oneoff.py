@@ -6,15 +6,15 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
+from scraper.archive import open_archive
 from scraper.cli import cli
 from tests.conftest import FIXTURES
-from tests.server import LocalServer
+from tests.server import LocalServer, with_etag
 
 PAGE = "/blog/lighthouse.html"
 V1 = (FIXTURES / "site" / "blog" / "lighthouse.html").read_bytes()
@@ -33,22 +33,7 @@ def rows(db: Path, sql: str) -> list[tuple[object, ...]]:
 
 def serve_with_etag(server: LocalServer, body: bytes, etag: str) -> None:
     """PAGE answers ``body`` with an ETag, and 304 when the client already has it."""
-
-    def handler(req: BaseHTTPRequestHandler) -> None:
-        if req.headers.get("If-None-Match") == etag:
-            req.send_response(304)
-            req.send_header("ETag", etag)
-            req.send_header("Content-Length", "0")
-            req.end_headers()
-            return
-        req.send_response(200)
-        req.send_header("Content-Type", "text/html; charset=utf-8")
-        req.send_header("ETag", etag)
-        req.send_header("Content-Length", str(len(body)))
-        req.end_headers()
-        req.wfile.write(body)
-
-    server.route(PAGE, handler=handler)
+    server.route(PAGE, handler=with_etag(body, etag, not_modified_headers={"Content-Length": "0"}))
 
 
 # --- extract ------------------------------------------------------------------------------
@@ -107,25 +92,27 @@ def test_fetch_archives_then_304_then_change(server: LocalServer, db_path: Path)
     assert first.exit_code == 0, first.stderr
     assert "The lighthouse keeper's last winter" in first.stdout
     assert "twice a night to check the lamp" in first.stdout
-    assert rows(db_path, "select count(*) from fetches") == [(1,)]
-    assert rows(db_path, "select url, title from latest_snapshots") == [
-        (url, "The lighthouse keeper's last winter")
-    ]
+    with open_archive(db_path, readonly=True) as archive:
+        assert len(archive.fetches(url)) == 1
+        [snapshot] = archive.snapshots(url)
+    assert snapshot.title == "The lighthouse keeper's last winter"
 
     second = run("fetch", url, "--db", str(db_path), "--allow-private")
     assert second.exit_code == 0, second.stderr
     assert server.requests_to(PAGE)[-1].headers.get("If-None-Match") == '"v1"'
     assert "twice a night" in second.stdout  # the archived article is printed
-    assert rows(db_path, "select count(*), sum(not_modified) from fetches") == [(2, 1)]
-    assert rows(db_path, "select count(*) from snapshots") == [(1,)]
+    with open_archive(db_path, readonly=True) as archive:
+        assert sorted(f.not_modified for f in archive.fetches(url)) == [False, True]
+        assert len(archive.snapshots(url)) == 1
 
     serve_with_etag(server, V2, '"v2"')
     third = run("fetch", url, "--db", str(db_path), "--allow-private")
     assert third.exit_code == 0, third.stderr
-    assert rows(db_path, "select count(*) from snapshots") == [(2,)]
-    assert rows(
-        db_path, "select count(*) from raw where sha256 in (select raw_sha256 from snapshots)"
-    ) == [(2,)]
+    with open_archive(db_path, readonly=True) as archive:
+        snapshots = archive.snapshots(url)
+        assert len(snapshots) == 2
+        bodies = {archive.raw(s.raw_sha256) for s in snapshots if s.raw_sha256}
+    assert bodies == {V1, V2}
 
     diff = run("diff", url, "--db", str(db_path))
     assert diff.exit_code == 0, diff.stderr
@@ -161,8 +148,10 @@ def test_fetch_refuses_loopback_without_opt_in(server: LocalServer, db_path: Pat
     assert result.exit_code == 1
     assert server.url(PAGE) in result.stderr
     assert server.requests == []  # refused before connecting
-    assert rows(db_path, "select count(*) from snapshots") == [(0,)]
-    assert rows(db_path, "select error like 'blocked_address%' from fetches") == [(1,)]
+    with open_archive(db_path, readonly=True) as archive:
+        assert archive.snapshots(server.url(PAGE)) == []
+        [fetch] = archive.fetches(server.url(PAGE))
+    assert (fetch.error or "").startswith("blocked_address")
 
 
 @pytest.mark.parametrize(
@@ -190,10 +179,10 @@ def test_fetch_bad_answers_are_recorded(
     assert url in lines[0]
     assert needle in lines[0]
     assert "Traceback" not in result.stderr
-    errors = rows(db_path, "select error, snapshot_id from fetches")
-    assert len(errors) == 1
-    assert errors[0][0]
-    assert errors[0][1] is None
+    with open_archive(db_path, readonly=True) as archive:
+        [fetch] = archive.fetches(url)
+    assert fetch.error
+    assert fetch.snapshot_id is None
 
 
 def test_fetch_refused_connection(db_path: Path) -> None:
@@ -202,7 +191,9 @@ def test_fetch_refused_connection(db_path: Path) -> None:
     assert result.exit_code == 1
     assert url in result.stderr
     assert "refused" in result.stderr.lower()
-    assert rows(db_path, "select count(*) from fetches where error is not null") == [(1,)]
+    with open_archive(db_path, readonly=True) as archive:
+        [fetch] = archive.fetches(url)
+    assert fetch.error
 
 
 def test_one_failed_url_does_not_stop_the_others(server: LocalServer, db_path: Path) -> None:
@@ -211,7 +202,9 @@ def test_one_failed_url_does_not_stop_the_others(server: LocalServer, db_path: P
     result = run("fetch", bad, good, "--db", str(db_path), "--allow-private")
     assert result.exit_code == 1
     assert bad in result.stderr
-    assert rows(db_path, "select url from latest_snapshots") == [(good,)]
+    with open_archive(db_path, readonly=True) as archive:
+        assert [s.url for s in archive.snapshots(good)] == [good]
+        assert archive.snapshots(bad) == []
 
 
 def test_fetch_invalid_url_is_a_usage_error(db_path: Path) -> None:

@@ -32,6 +32,7 @@ from scraper.fetch.transport import AsyncioTransport
 from scraper.models import FetchResult
 from tests.proxy import Forwarded, Proxy
 from tests.server import LocalServer
+from tests.sites import write_sites
 
 PAGE = "<html><head><title>Via</title></head><body><p>through the proxy</p></body></html>"
 
@@ -314,22 +315,7 @@ transport = 'fast'
 
 
 def _site_config(tmp_path: Path, server: LocalServer) -> Path:
-    path = tmp_path / "sites.toml"
-    path.write_text(
-        f"""
-[defaults]
-delay_seconds = 0
-allow_private = true
-retries = 0
-
-[[site]]
-name = "gazette"
-start_urls = ["{server.url("/index.html")}"]
-max_depth = 1
-""",
-        encoding="utf-8",
-    )
-    return path
+    return write_sites(tmp_path, server.url("/index.html"), max_depth=1)
 
 
 def test_a_crawl_with_scraper_transport_httpx_goes_through_the_proxy(

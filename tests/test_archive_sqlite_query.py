@@ -17,14 +17,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner, Result
 
 from scraper.archive import Archive
 from scraper.archive.sqlite.query import changes, fts_query, run_sql, search
-from scraper.cli import cli
 from scraper.errors import ArchiveError, UsageError
 from scraper.models import Article
 from tests.fixtures.archive_site.build import build_archive
+from tests.sites import run
 
 BUDGET = "https://daily.example/news/budget"
 SEOUL = "https://daily.example/news/seoul"
@@ -43,10 +42,6 @@ def fixture_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def archive(fixture_db: Path) -> Iterator[Archive]:
     with Archive(fixture_db, readonly=True) as opened:
         yield opened
-
-
-def run(*args: str) -> Result:
-    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
 
 
 def when(text: str) -> dt.datetime:

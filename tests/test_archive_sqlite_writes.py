@@ -11,37 +11,9 @@ import pytest
 
 from scraper.archive.sqlite.store import Archive
 from scraper.errors import ArchiveError, BadStatusError, FetchTimeoutError
-from scraper.models import Article, FetchResult
-
-URL = "https://news.example/post/1"
-BODY_V1 = b"<html><body><article><p>The quick brown fox</p></article></body></html>"
-BODY_V2 = b"<html><body><article><p>The quick red fox</p></article></body></html>"
-
-
-def make_result(
-    body: bytes = BODY_V1,
-    *,
-    url: str = URL,
-    status: int = 200,
-    etag: str | None = '"v1"',
-    not_modified: bool = False,
-) -> FetchResult:
-    headers: list[tuple[str, str]] = [("Content-Type", "text/html; charset=utf-8")]
-    if etag:
-        headers.append(("ETag", etag))
-    return FetchResult(
-        url=url,
-        final_url=url,
-        status_code=status,
-        fetched_at="2024-05-01T10:00:00+00:00",
-        elapsed_ms=12,
-        headers=tuple(headers),
-        request_headers=(("Host", "news.example"), ("User-Agent", "scraper-test")),
-        body=body,
-        text=body.decode(),
-        content_type="text/html",
-        not_modified=not_modified,
-    )
+from scraper.models import Article
+from tests.contract.values import BODY_V1, BODY_V2, URL
+from tests.contract.values import result as make_result
 
 
 def make_article(text: str = "The quick brown fox\nJumps over the dog", **kw: Any) -> Article:

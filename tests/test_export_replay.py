@@ -6,7 +6,6 @@ from __future__ import annotations
 import datetime as dt
 import email.utils
 import json
-import sqlite3
 import subprocess
 import time
 import zipfile
@@ -15,13 +14,13 @@ from pathlib import Path
 
 import httpx
 import pytest
-from click.testing import CliRunner, Result
 from warcio.archiveiterator import ArchiveIterator
 
-from scraper.cli import cli
+from scraper.archive import open_archive
 from tests.conftest import FIXTURES
 from tests.fixtures.archive_site.build import CAPTURES, body, build_archive
-from tests.server import LocalServer
+from tests.server import LocalServer, with_etag
+from tests.sites import run, write_sites
 from tests.tools import pywb, require, tool
 
 PAGE = "/blog/lighthouse.html"
@@ -29,28 +28,14 @@ V1 = (FIXTURES / "site" / "blog" / "lighthouse.html").read_bytes()
 ARTICLE_SENTENCE = b"twice a night to check the lamp"  # in the article of V1, written by hand
 
 
-def run(*args: str) -> Result:
-    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
-
-
 def serve_with_etag(server: LocalServer, page: bytes, etag: str) -> None:
     """PAGE answers ``page`` with an ETag, and 304 when the client already has it."""
-
-    def handler(req: BaseHTTPRequestHandler) -> None:
-        if req.headers.get("If-None-Match") == etag:
-            req.send_response(304)
-            req.send_header("ETag", etag)
-            req.send_header("Cache-Control", "max-age=60")
-            req.end_headers()
-            return
-        req.send_response(200)
-        req.send_header("Content-Type", "text/html; charset=utf-8")
-        req.send_header("ETag", etag)
-        req.send_header("Cache-Control", "max-age=0")
-        req.send_header("Content-Length", str(len(page)))
-        req.end_headers()
-        req.wfile.write(page)
-
+    handler = with_etag(
+        page,
+        etag,
+        headers={"Cache-Control": "max-age=0"},
+        not_modified_headers={"Cache-Control": "max-age=60"},
+    )
     server.route(PAGE, handler=handler)
 
 
@@ -90,11 +75,10 @@ def test_newest_capture_of_an_unchanged_page_replays_in_pywb(
     next_second()
     assert run("fetch", url, "--db", str(db), "--allow-private").exit_code == 0
     assert server.requests_to(PAGE)[-1].headers.get("If-None-Match") == '"v1"'
-    with sqlite3.connect(db) as conn:
-        [(ok_at,), (not_modified_at,)] = conn.execute(
-            "SELECT fetched_at FROM fetches ORDER BY fetched_at"
-        ).fetchall()
-        assert conn.execute("SELECT sum(not_modified) FROM fetches").fetchone() == (1,)
+    with open_archive(db, readonly=True) as archive:
+        ok, not_modified = sorted(archive.fetches(url), key=lambda fetch: fetch.fetched_at)
+    assert (ok.not_modified, not_modified.not_modified) == (False, True)
+    ok_at, not_modified_at = ok.fetched_at, not_modified.fetched_at
     warc = tmp_path / "archive.warc.gz"
     exported = run("export", "--db", str(db), "--format", "warc", "-o", str(warc))
     assert exported.exit_code == 0, exported.output
@@ -296,19 +280,7 @@ def test_robots_txt_is_exported_as_a_record(server: LocalServer, tmp_path: Path)
     robots = "User-agent: *\nDisallow: /private/\n"
     server.route("/robots.txt", robots, headers={"Content-Type": "text/plain"})
     serve_with_etag(server, V1, '"v1"')
-    config = tmp_path / "sites.toml"
-    config.write_text(
-        f"""
-[defaults]
-delay_seconds = 0
-allow_private = true
-
-[[site]]
-name = "local"
-start_urls = ["{server.url(PAGE)}"]
-max_depth = 0
-"""
-    )
+    config = write_sites(tmp_path, server.url(PAGE), name="local", retries=None)
     db = tmp_path / "archive.db"
     crawled = run("crawl", "--config", str(config), "--db", str(db), "--quiet")
     assert crawled.exit_code == 0, crawled.output
@@ -326,8 +298,10 @@ max_depth = 0
         [str(tool("warcio")), "check", str(warc)], capture_output=True, text=True, check=False
     )
     assert check.returncode == 0, check.stdout + check.stderr
-    with sqlite3.connect(db) as conn:
-        [(robots_at,)] = conn.execute("SELECT robots_fetched_at FROM hosts").fetchall()
+    with open_archive(db, readonly=True) as archive:
+        host = archive.crawl_state().host(server.base)
+    assert host is not None
+    robots_at = host.robots_fetched_at
     with pywb([warc], tmp_path / "pywb") as base:
         answer = replay(base, robots_at, server.url("/robots.txt"))
         assert answer.status_code == 200

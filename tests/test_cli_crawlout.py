@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
+from scraper.archive import open_archive
 from scraper.cli import cli
 from tests.server import LocalServer
 
@@ -72,12 +73,14 @@ def crawl(cfg: Path, db: Path, *args: str) -> Result:
     )
 
 
-def run_row(db: Path) -> tuple[int, int, int]:
-    with closing(sqlite3.connect(db)) as conn:
-        row = conn.execute(
-            "SELECT pages_fetched, failed, exit_code FROM runs ORDER BY id DESC LIMIT 1"
-        ).fetchone()
-    return int(row[0]), int(row[1]), int(row[2])
+def run_row(db: Path, result: Result) -> tuple[int, int, int | None]:
+    """(pages fetched, failed, exit code) of the run whose summary ``result`` printed."""
+    found = re.search(r"^crawl #(\d+): ", result.stderr, re.M)
+    assert found, result.stderr
+    with open_archive(db, readonly=True) as archive:
+        run = archive.crawl_state().run(int(found[1]))
+    assert run is not None
+    return run.pages_fetched, run.failed, run.exit_code
 
 
 def test_a_host_that_refuses_connections_is_named_with_its_cause_every_run(
@@ -98,7 +101,7 @@ def test_a_host_that_refuses_connections_is_named_with_its_cause_every_run(
         assert "robots.txt could not be fetched" not in result.stderr
         assert "disallowed by robots.txt" not in result.stderr
         assert "Traceback" not in result.stderr
-        assert run_row(db)[2] == 1
+        assert run_row(db, result)[2] == 1
 
 
 def test_a_host_that_never_answers_is_named_as_timed_out(tmp_path: Path, silent: str) -> None:
@@ -124,7 +127,7 @@ def test_a_site_without_robots_whose_pages_all_fail_exits_1(tmp_path: Path, refu
     assert f"problem: {refused}: connection refused; 1 page failed" in result.stderr
     # a failed request counts as fetched, in the summary and in the runs row
     assert re.search(r"crawl #1: 1 pages fetched, .* 1 failed", result.stderr)
-    assert run_row(db) == (1, 1, 1)
+    assert run_row(db, result) == (1, 1, 1)
 
 
 @pytest.fixture
@@ -156,7 +159,7 @@ def test_partial_failures_exit_0_and_verbose_lists_each_failed_url(
     ]
     assert re.search(r"crawl #1: 3 pages fetched, 1 new, .* 2 failed", result.stderr)
     assert "problem:" not in result.stderr
-    assert run_row(db) == (3, 2, 0)
+    assert run_row(db, result) == (3, 2, 0)
 
 
 def test_default_output_does_not_list_urls_and_quiet_prints_only_summary_and_problems(

@@ -9,20 +9,18 @@ import sqlite3
 import subprocess
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner, Result
 from sqlite_utils import Database
 from warcio.archiveiterator import ArchiveIterator
 
 from scraper.archive import Archive
 from scraper.archive.sqlite.schema import migrations
-from scraper.cli import cli
 from tests.conftest import FIXTURES
 from tests.fixtures.archive_site.build import build_archive
-from tests.server import LocalServer
+from tests.server import LocalServer, with_etag
+from tests.sites import run, write_sites
 from tests.tools import tool
 
 PAGE = "/blog/lighthouse.html"
@@ -30,27 +28,9 @@ V1 = (FIXTURES / "site" / "blog" / "lighthouse.html").read_bytes()
 IP = "WARC-IP-Address"
 
 
-def run(*args: str) -> Result:
-    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
-
-
 def serve_with_etag(server: LocalServer, etag: str = '"v1"') -> None:
     """PAGE answers V1 with an ETag, and 304 when the client already has it."""
-
-    def handler(req: BaseHTTPRequestHandler) -> None:
-        if req.headers.get("If-None-Match") == etag:
-            req.send_response(304)
-            req.send_header("ETag", etag)
-            req.end_headers()
-            return
-        req.send_response(200)
-        req.send_header("Content-Type", "text/html; charset=utf-8")
-        req.send_header("ETag", etag)
-        req.send_header("Content-Length", str(len(V1)))
-        req.end_headers()
-        req.wfile.write(V1)
-
-    server.route(PAGE, handler=handler)
+    server.route(PAGE, handler=with_etag(V1, etag))
 
 
 def next_second() -> None:
@@ -141,19 +121,7 @@ def test_a_crawl_records_the_address(other_server: LocalServer, tmp_path: Path) 
     other_server.route(
         "/robots.txt", "User-agent: *\nAllow: /\n", headers={"Content-Type": "text/plain"}
     )
-    config = tmp_path / "sites.toml"
-    config.write_text(
-        f"""
-[defaults]
-delay_seconds = 0
-allow_private = true
-
-[[site]]
-name = "local"
-start_urls = ["{other_server.url(PAGE)}"]
-max_depth = 0
-"""
-    )
+    config = write_sites(tmp_path, other_server.url(PAGE), name="local", retries=None)
     db = tmp_path / "archive.db"
     crawled = run("crawl", "--config", str(config), "--db", str(db), "--quiet")
     assert crawled.exit_code == 0, crawled.output

@@ -6,33 +6,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from click.testing import CliRunner, Result
-
-from scraper.cli import cli
+from tests.gazette import article
 from tests.server import LocalServer
-from tests.test_crawl_collapse import article
-
-
-def _run(*args: str) -> Result:
-    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+from tests.sites import run as _run
+from tests.sites import write_sites
 
 
 def _config(tmp_path: Path, server: LocalServer) -> Path:
-    path = tmp_path / "sites.toml"
-    path.write_text(
-        f"""
-[defaults]
-delay_seconds = 0
-allow_private = true
-retries = 0
-
-[[site]]
-name = "gazette"
-start_urls = ["{server.base}/p.html"]
-max_depth = 0
-"""
-    )
-    return path
+    return write_sites(tmp_path, f"{server.base}/p.html")
 
 
 def _down(server: LocalServer) -> None:

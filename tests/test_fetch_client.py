@@ -1,4 +1,4 @@
-"""fetch.py through httpx.MockTransport: headers sent, statuses, retries, redirects and the
+"""fetch/client.py through httpx.MockTransport: headers sent, statuses, retries, redirects and the
 private-address guard per hop, content types, charsets, block pages, robots.txt."""
 
 from __future__ import annotations
@@ -286,10 +286,7 @@ def test_every_httpx_error_becomes_a_fetch_error(
 
 def _connect_error(cause: Exception) -> Handler:
     def fail(request: httpx.Request) -> httpx.Response:
-        try:
-            raise cause
-        except Exception as exc:
-            raise httpx.ConnectError(str(exc), request=request) from exc
+        raise httpx.ConnectError(str(cause), request=request) from cause
 
     return fail
 

@@ -8,23 +8,18 @@ import json
 import sqlite3
 from pathlib import Path
 
-from click.testing import CliRunner, Result
 from sqlite_utils import Database
 
 from scraper.archive import Archive
 from scraper.archive.sqlite.schema import migrations
-from scraper.cli import cli
 from scraper.extract import extract
 from tests.conftest import FIXTURES
 from tests.server import LocalServer
+from tests.sites import run
 
 RU_TEXT = (FIXTURES / "charset" / "bridge-ru.html").read_text(encoding="utf-8")
 RU_SENTENCE = "После двух лет ремонта мост через гавань снова открыт для пешеходов"
 LIGHTHOUSE = (FIXTURES / "site" / "blog" / "lighthouse.html").read_bytes()
-
-
-def run(*args: str) -> Result:
-    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
 
 
 def rows(db: Path, sql: str) -> list[tuple[object, ...]]:
