@@ -15,7 +15,7 @@ from scraper.archive import open_archive
 from scraper.cli import cli
 from tests.contract.values import BODY_V2, EDITED, T1, T2, URL, article, result
 from tests.server import LocalServer
-from tests.test_cli import PAGE
+from tests.test_cli_oneoff import PAGE
 
 
 def run(*args: str) -> object:
