@@ -50,6 +50,7 @@ from scraper.crawl.lock import CrawlLock
 from scraper.crawl.pipeline import PagePipeline
 from scraper.crawl.processes import (
     DEFAULT_EXTRACT_WORKERS,
+    QUEUE_DEPTH,
     Extracted,
     ExtractPool,
     WorkerFetcher,
@@ -317,9 +318,10 @@ class Crawler:
         await self.sources.read_due(client)
 
     async def _pump(self, client: httpx.AsyncClient, pipeline: PagePipeline) -> None:
-        """Claim due pages and run them, at most ``concurrency + 2 * workers`` at a time."""
+        """Claim due pages and run them, at most ``concurrency + (QUEUE_DEPTH + 1) * workers``
+        at a time: the pool's queue stays full while the next pages are fetched."""
         assert self.fetcher is not None
-        limit = max(1, self.defaults.concurrency) + 2 * max(1, self.pool.workers)
+        limit = max(1, self.defaults.concurrency) + (QUEUE_DEPTH + 1) * max(1, self.pool.workers)
         buffer: deque[tuple[SiteRun, DuePage]] = deque()
         pending: set[asyncio.Task[None]] = set()
         while True:
