@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 from scraper import stagecpu
 from scraper.archive import DuePage, Storage, check_not_foreign, open_archive
 from scraper.archive.groupcommit import GROUP_COMMIT_PAGES, GROUP_COMMIT_SECONDS, CommitGroup
-from scraper.crawl.context import RunContext, SiteRun
+from scraper.crawl.context import LearnTexts, RunContext, SiteRun
 from scraper.crawl.events import (
     Event,
     Events,
@@ -63,6 +63,7 @@ from scraper.errors import ArchiveError
 from scraper.fetch import make_client
 from scraper.fetch.fetcher import HttpFetcher
 from scraper.fetch.pacing import Pacer
+from scraper.learn import LEARN_MAX_PAGES, learn_if_grown
 from scraper.models import Outcome, iso_utc
 from scraper.sitehealth import collapse_warning
 
@@ -155,6 +156,9 @@ class Crawler:
             for site in sites
             for boilerplate in (archive.boilerplate(site.name),)
         ]
+        for run in site_runs:
+            if not run.boilerplate:  # its texts are what learning it extracts: keep some
+                run.learn_texts = LearnTexts(LEARN_MAX_PAGES)
         self.started = 0.0
         self.started_at = clock()
         self.run = RunContext(
@@ -460,12 +464,17 @@ def crawl(
             try:
                 summary = asyncio.run(crawler.run_crawl(run_id))
                 summary = dataclasses.replace(summary, collapsed_sites=crawler.judge_extraction())
-                # imported here: learning extracts, and the fetching process need not load it
-                from scraper.learn import learn_if_grown
-
-                for site in sites if summary.stopped is None else ():
+                for run in crawler.sites if summary.stopped is None else ():
                     # the new pages teach what recurs on every page; the next run drops it
-                    learn_if_grown(archive, site.name, iso_utc(clock()), strip=site.strip)
+                    # (from the texts this run extracted, where they are the ones it needs)
+                    texts = run.learn_texts
+                    learn_if_grown(
+                        archive,
+                        run.site.name,
+                        iso_utc(clock()),
+                        strip=run.site.strip,
+                        known={} if texts is None else texts.texts,
+                    )
                 exit_code = summary.exit_code
             except KeyboardInterrupt:
                 exit_code = 130

@@ -244,6 +244,16 @@ class PagePipeline:
         )
         # --- stage: archive write
         self._admit(site_run, page, result, done.article, decision, fetched_at)
+        texts = site_run.learn_texts
+        if (
+            texts is not None
+            and decision.admitted
+            and done.unbudgeted
+            and not redirected
+            and result.final_url == page.url
+        ):
+            # what learning the boilerplate at the end of the run would extract again
+            texts.add(page.id, page.url, body_sha, done.article.text)
         return decision
 
     def _admit(

@@ -88,6 +88,9 @@ class Extracted:
     article: Article
     links: PageLinks
     cpu: dict[str, object] | None = None  #: the worker's CPU by stage (scraper.stagecpu)
+    #: done before any of extraction's budget checks could cut a stage short: the article
+    #: is the one ``extract()`` gives without a budget
+    unbudgeted: bool = False
 
 
 def extract_page(
@@ -100,13 +103,21 @@ def extract_page(
     """The work done for a page in a worker process: the article, and the links (parsing them
     there too keeps the event loop's process, the one that fetches and writes, lighter), both
     from extraction's one bounded parse."""
-    from scraper.extract import extract_with_links
+    from scraper.extract import (
+        _BUDGET_SHARE_BEFORE_CONTENT,
+        _BUDGET_SHARE_BEFORE_FALLBACK,
+        extract_with_links,
+    )
 
+    started = time.perf_counter()
     with stagecpu.job():
         article, links = extract_with_links(
             html, url, strip=strip, boilerplate=boilerplate, timeout_seconds=timeout_seconds
         )
-    return Extracted(article, links, stagecpu.take())
+    # extraction checks its budget against these shares of it: below the least, it cut nothing
+    share = min(_BUDGET_SHARE_BEFORE_CONTENT, _BUDGET_SHARE_BEFORE_FALLBACK)
+    unbudgeted = time.perf_counter() - started < timeout_seconds * share
+    return Extracted(article, links, stagecpu.take(), unbudgeted)
 
 
 class ExtractPool:
