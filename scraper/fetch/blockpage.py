@@ -74,6 +74,20 @@ def _strip_invisible(text: str) -> str:
     return "".join(kept)
 
 
+_WORD = re.compile(r"\S+")  # what str.split() splits out: \s is str.isspace() in re
+
+
+def _longer_than(text: str, limit: int) -> bool:
+    """Whether ``" ".join(text.split())`` is longer than ``limit``, reading only as far as it
+    takes (an article's visible text is not split whole to learn that it is long)."""
+    length = -1
+    for word in _WORD.finditer(text):
+        length += word.end() - word.start() + 1
+        if length > limit:
+            return True
+    return False
+
+
 def block_page_reason(text: str) -> str | None:
     """Why the HTML ``text`` looks like a captcha, bot check or "access denied" page, or None.
 
@@ -82,11 +96,11 @@ def block_page_reason(text: str) -> str | None:
     """
     if len(text) > _BLOCK_PAGE_MAX_CHARS:
         return None
-    title = html_title(text)
     visible = html.unescape(_TAG.sub(" ", _strip_invisible(text)))
-    visible = " ".join(visible.split())
-    if len(visible) > BLOCK_PAGE_MAX_TEXT_CHARS:
+    if _longer_than(visible, BLOCK_PAGE_MAX_TEXT_CHARS):  # an article: most pages stop here
         return None
+    visible = " ".join(visible.split())
+    title = html_title(text)
     if title and _BLOCK_TITLE.match(title):
         return f"title {title[:80]!r}"
     lower = text.lower()
