@@ -74,18 +74,17 @@ def _strip_invisible(text: str) -> str:
     return "".join(kept)
 
 
-_WORD = re.compile(r"\S+")  # what str.split() splits out: \s is str.isspace() in re
-
-
 def _longer_than(text: str, limit: int) -> bool:
     """Whether ``" ".join(text.split())`` is longer than ``limit``, reading only as far as it
-    takes (an article's visible text is not split whole to learn that it is long)."""
-    length = -1
-    for word in _WORD.finditer(text):
-        length += word.end() - word.start() + 1
-        if length > limit:
+    takes: the words of a prefix are those of the whole up to it (the last one maybe cut), so
+    a prefix that is too long already tells (an article's text is not split whole)."""
+    size = limit + 1
+    while True:
+        if len(" ".join(text[:size].split())) > limit:
             return True
-    return False
+        if size >= len(text):
+            return False
+        size *= 4
 
 
 def block_page_reason(text: str) -> str | None:
