@@ -6,8 +6,8 @@ robots.txt ``Crawl-delay``: hosts.py); extraction runs in a process pool so the 
 blocked by it; on a big recrawl a helper process takes some of the fetches, after the same
 politeness checks (processes.py). Each page goes through the page pipeline (pipeline.py) and
 its outcome is written to the archive as soon as it is known (one savepoint per page); an
-outcome that changes nothing but bookkeeping (a 304) may wait up to a quarter of a second for a
-shared commit (archive/groupcommit.py), so a killed crawl loses at most the pages in flight and
+outcome that tells of no trouble (a 304, a new snapshot) may wait up to a quarter of a second for
+a shared commit (archive/groupcommit.py), so a killed crawl loses at most the pages in flight and
 those, which stay due. What happens is told to subscribers of the run's events (events.py): the
 summary's counts, the progress bar and ``--verbose`` are subscribers.
 
