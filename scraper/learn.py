@@ -64,15 +64,24 @@ def learn(
     min_pages: int = MIN_PAGES,
     min_share: float = MIN_SHARE,
     max_pages: int = LEARN_MAX_PAGES,
+    known: Mapping[str, tuple[str, str]] | None = None,
 ) -> LearnResult:
     """Relearn the boilerplate of ``site`` from its stored pages and store it (``at``: now).
 
     Pages without a stored raw body are learned from their stored text instead.
+
+    :param known: texts already extracted the way learning extracts them (``strip``, no
+        boilerplate, no time budget), by URL: ``(sha256 of the raw body, text)``; a page whose
+        newest stored body is that one is not extracted again (a crawl passes what it just
+        extracted)
     """
-    texts = [
-        extract(capture.text(), capture.url, strip=strip).text
-        for capture in islice(archive.latest_captures(site), max_pages)
-    ]
+    texts = []
+    for capture in islice(archive.latest_captures(site), max_pages):
+        seen = None if known is None else known.get(capture.url)
+        if seen is not None and seen[0] == capture.raw_sha256:
+            texts.append(seen[1])
+        else:
+            texts.append(extract(capture.text(), capture.url, strip=strip).text)
     if not texts:
         texts = archive.site_texts(site, limit=max_pages)
     lines = learn_boilerplate(texts, min_pages=min_pages, min_share=min_share)
@@ -87,19 +96,20 @@ def learn_if_grown(
     *,
     strip: Sequence[str] = (),
     growth: float = RELEARN_GROWTH,
+    known: Mapping[str, tuple[str, str]] | None = None,
 ) -> LearnResult | None:
     """Learn the site's boilerplate if it was never learned from enough pages, or if the site
     has grown by ``growth`` since: what ``scraper crawl`` calls after each run.
 
     Learning re-extracts up to LEARN_MAX_PAGES stored pages, so it is done a few times as a
     site grows (at 3 pages, then about every +25%), never on every cron run. Returns None
-    when nothing was (re)learned.
+    when nothing was (re)learned. ``known``: as for :func:`learn`.
     """
     pages = min(archive.site_page_count(site), LEARN_MAX_PAGES)
     before = archive.boilerplate_learned_from(site)
     if pages < MIN_PAGES or (before is not None and pages < before * growth):
         return None
-    return learn(archive, site, at, strip=strip)
+    return learn(archive, site, at, strip=strip, known=known)
 
 
 def reextract(

@@ -1,4 +1,4 @@
-"""Group commit of the crawl's bookkeeping writes, over the archive's group transaction.
+"""Group commit of the crawl's writes, over the archive's group transaction.
 
 The crawl calls ``group.write(durable, fn)`` for each page's outcome, ``commit()`` at the end of
 a run and ``rollback()`` when the connection failed; the policy (at most GROUP_COMMIT_PAGES
@@ -21,7 +21,7 @@ from scraper.errors import ArchiveError
 if TYPE_CHECKING:
     from scraper.archive import Transactions
 
-#: outcomes that only update bookkeeping (a 304, the same bytes again) share one commit, at
+#: outcomes that may wait (a 304, the same bytes again, a new snapshot) share one commit, at
 #: most this many of them and never held longer than GROUP_COMMIT_SECONDS
 GROUP_COMMIT_PAGES = 64
 GROUP_COMMIT_SECONDS = 0.25
@@ -30,14 +30,15 @@ T = TypeVar("T")
 
 
 class CommitGroup:
-    """Group commit for bookkeeping-only outcomes.
+    """Group commit of the crawl's outcomes.
 
-    A page's outcome is written in one savepoint. One that changes the archive (a new or changed
-    snapshot, a failure, an alias, a robots.txt block) is committed at once, together with
-    whatever waits. One that only says "not modified" or "the same bytes again" may wait, for at
-    most GROUP_COMMIT_PAGES outcomes or GROUP_COMMIT_SECONDS, so that a recrawl of unchanged
-    pages does not pay a commit per page. A crash loses at most those waiting outcomes: their
-    pages are still due in the archive, and the next run asks for them again.
+    A page's outcome is written in one savepoint. One the caller calls durable (in a crawl: a
+    failure, an alias, a robots.txt block) is committed at once, together with whatever waits.
+    The others ("not modified", "the same bytes again", a new or changed snapshot) may wait, for
+    at most GROUP_COMMIT_PAGES outcomes or GROUP_COMMIT_SECONDS, so that neither a recrawl of
+    unchanged pages nor a first crawl pays a commit per page. A crash loses at most those
+    waiting outcomes, each whole: their pages are still due in the archive, and the next run
+    asks for them again.
     """
 
     def __init__(self, archive: Transactions) -> None:

@@ -6,8 +6,8 @@ robots.txt ``Crawl-delay``: hosts.py); extraction runs in a process pool so the 
 blocked by it; on a big recrawl a helper process takes some of the fetches, after the same
 politeness checks (processes.py). Each page goes through the page pipeline (pipeline.py) and
 its outcome is written to the archive as soon as it is known (one savepoint per page); an
-outcome that changes nothing but bookkeeping (a 304) may wait up to a quarter of a second for a
-shared commit (archive/groupcommit.py), so a killed crawl loses at most the pages in flight and
+outcome that tells of no trouble (a 304, a new snapshot) may wait up to a quarter of a second for
+a shared commit (archive/groupcommit.py), so a killed crawl loses at most the pages in flight and
 those, which stay due. What happens is told to subscribers of the run's events (events.py): the
 summary's counts, the progress bar and ``--verbose`` are subscribers.
 
@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 from scraper import stagecpu
 from scraper.archive import DuePage, Storage, check_not_foreign, open_archive, require_file
 from scraper.archive.groupcommit import GROUP_COMMIT_PAGES, GROUP_COMMIT_SECONDS, CommitGroup
-from scraper.crawl.context import RunContext, SiteRun
+from scraper.crawl.context import LearnTexts, RunContext, SiteRun
 from scraper.crawl.events import (
     Event,
     Events,
@@ -50,6 +50,7 @@ from scraper.crawl.lock import CrawlLock
 from scraper.crawl.pipeline import PagePipeline
 from scraper.crawl.processes import (
     DEFAULT_EXTRACT_WORKERS,
+    QUEUE_DEPTH,
     Extracted,
     ExtractPool,
     WorkerFetcher,
@@ -62,6 +63,7 @@ from scraper.errors import ArchiveError
 from scraper.fetch import make_client
 from scraper.fetch.fetcher import HttpFetcher
 from scraper.fetch.pacing import Pacer
+from scraper.learn import LEARN_MAX_PAGES, learn_if_grown
 from scraper.models import Outcome, iso_utc
 from scraper.sitehealth import collapse_warning
 
@@ -154,6 +156,9 @@ class Crawler:
             for site in sites
             for boilerplate in (archive.boilerplate(site.name),)
         ]
+        for run in site_runs:
+            if not run.boilerplate:  # its texts are what learning it extracts: keep some
+                run.learn_texts = LearnTexts(LEARN_MAX_PAGES)
         self.started = 0.0
         self.started_at = clock()
         self.run = RunContext(
@@ -317,9 +322,10 @@ class Crawler:
         await self.sources.read_due(client)
 
     async def _pump(self, client: httpx.AsyncClient, pipeline: PagePipeline) -> None:
-        """Claim due pages and run them, at most ``concurrency + 2 * workers`` at a time."""
+        """Claim due pages and run them, at most ``concurrency + (QUEUE_DEPTH + 1) * workers``
+        at a time: the pool's queue stays full while the next pages are fetched."""
         assert self.fetcher is not None
-        limit = max(1, self.defaults.concurrency) + 2 * max(1, self.pool.workers)
+        limit = max(1, self.defaults.concurrency) + (QUEUE_DEPTH + 1) * max(1, self.pool.workers)
         buffer: deque[tuple[SiteRun, DuePage]] = deque()
         pending: set[asyncio.Task[None]] = set()
         while True:
@@ -459,12 +465,17 @@ def crawl(
             try:
                 summary = asyncio.run(crawler.run_crawl(run_id))
                 summary = dataclasses.replace(summary, collapsed_sites=crawler.judge_extraction())
-                # imported here: learning extracts, and the fetching process need not load it
-                from scraper.learn import learn_if_grown
-
-                for site in sites if summary.stopped is None else ():
+                for run in crawler.sites if summary.stopped is None else ():
                     # the new pages teach what recurs on every page; the next run drops it
-                    learn_if_grown(archive, site.name, iso_utc(clock()), strip=site.strip)
+                    # (from the texts this run extracted, where they are the ones it needs)
+                    texts = run.learn_texts
+                    learn_if_grown(
+                        archive,
+                        run.site.name,
+                        iso_utc(clock()),
+                        strip=run.site.strip,
+                        known={} if texts is None else texts.texts,
+                    )
                 exit_code = summary.exit_code
             except KeyboardInterrupt:
                 exit_code = 130

@@ -60,9 +60,12 @@ if TYPE_CHECKING:
     from scraper.models import Article, FetchResult, SaveOutcome
     from scraper.noise import NoiseRules
 
-#: the outcomes that add nothing to the archive but a fetch row and a new due time: they may
-#: wait for the group commit
+#: the outcomes that add nothing to the archive but a fetch row and a new due time
 BOOKKEEPING_OUTCOMES = frozenset({Outcome.NOT_MODIFIED, Outcome.UNCHANGED})
+#: these, and an admitted fetch (a new or changed snapshot), may wait for the group commit: a
+#: crash loses them together with their pages' new due times, so that those pages are due
+#: again and the next run fetches them; a failure, an alias, a suspect fetch or a robots.txt
+#: block is committed at once
 
 
 def store(
@@ -244,6 +247,16 @@ class PagePipeline:
         )
         # --- stage: archive write
         self._admit(site_run, page, result, done.article, decision, fetched_at)
+        texts = site_run.learn_texts
+        if (
+            texts is not None
+            and decision.admitted
+            and done.unbudgeted
+            and not redirected
+            and result.final_url == page.url
+        ):
+            # what learning the boilerplate at the end of the run would extract again
+            texts.add(page.id, page.url, body_sha, done.article.text)
         return decision
 
     def _admit(
@@ -364,8 +377,8 @@ class PagePipeline:
         decision: Decision | None = None,
     ) -> Outcome:
         """Store one page's fetch and its next due time together; return the outcome (``outcome``,
-        or new/changed/unchanged as the archive decided). Committed at once unless the outcome
-        is bookkeeping only (see :class:`scraper.archive.groupcommit.CommitGroup`)."""
+        or new/changed/unchanged as the archive decided). Committed at once when it tells of
+        trouble, else with the group commit (:class:`scraper.archive.groupcommit.CommitGroup`)."""
         run = self.run
         site = site_run.site
 
@@ -385,8 +398,9 @@ class PagePipeline:
             reschedule(run.state, page, site.settings, kind, run.now())
             return kind, saved
 
+        durable = outcome is not None and outcome not in BOOKKEEPING_OUTCOMES
         with stagecpu.stage("archive"):
-            kind, saved = run.group.write(outcome not in BOOKKEEPING_OUTCOMES, write)
+            kind, saved = run.group.write(durable, write)
         run.events.emit(PageRecorded(page.url, site.name, kind))
         if saved.snapshot_id is not None:
             run.events.emit(

@@ -42,6 +42,9 @@ DEFAULT_EXTRACT_WORKERS = max(1, len(os.sched_getaffinity(0)))
 #: extra seconds past a job's own budget before its helper is taken for hung and killed
 GRACE_SECONDS = 5.0
 EXTRACT_GRACE_SECONDS = GRACE_SECONDS
+#: pages handed to the extraction pool per worker: one on it, one waiting (measured with
+#: ``make bench-crawl``: with one per worker, a worker idled between pages)
+QUEUE_DEPTH = 2
 
 
 def _process_alive(pid: int) -> bool:
@@ -85,6 +88,9 @@ class Extracted:
     article: Article
     links: PageLinks
     cpu: dict[str, object] | None = None  #: the worker's CPU by stage (scraper.stagecpu)
+    #: done before any of extraction's budget checks could cut a stage short: the article
+    #: is the one ``extract()`` gives without a budget
+    unbudgeted: bool = False
 
 
 def extract_page(
@@ -97,13 +103,21 @@ def extract_page(
     """The work done for a page in a worker process: the article, and the links (parsing them
     there too keeps the event loop's process, the one that fetches and writes, lighter), both
     from extraction's one bounded parse."""
-    from scraper.extract import extract_with_links
+    from scraper.extract import (
+        _BUDGET_SHARE_BEFORE_CONTENT,
+        _BUDGET_SHARE_BEFORE_FALLBACK,
+        extract_with_links,
+    )
 
+    started = time.perf_counter()
     with stagecpu.job():
         article, links = extract_with_links(
             html, url, strip=strip, boilerplate=boilerplate, timeout_seconds=timeout_seconds
         )
-    return Extracted(article, links, stagecpu.take())
+    # extraction checks its budget against these shares of it: below the least, it cut nothing
+    share = min(_BUDGET_SHARE_BEFORE_CONTENT, _BUDGET_SHARE_BEFORE_FALLBACK)
+    unbudgeted = time.perf_counter() - started < timeout_seconds * share
+    return Extracted(article, links, stagecpu.take(), unbudgeted)
 
 
 class ExtractPool:
@@ -111,9 +125,13 @@ class ExtractPool:
 
     Workers come from a forkserver: they do not inherit the crawl's open files (the lock, the
     database), and they exit when the crawl is gone. A page whose extraction hangs past its
-    budget is failed and the pool is replaced, so one bad page cannot stall the crawl. No
-    more pages are handed to the pool than it has workers, so a page's budget runs from
-    when a worker takes it, not from when it was queued behind slower pages.
+    budget is failed and the pool is replaced, so one bad page cannot stall the crawl.
+
+    Up to ``QUEUE_DEPTH`` pages per worker are handed to the pool, so that a worker that ends
+    a page finds the next one waiting instead of idling while the crawl's process (busy
+    fetching and writing) answers. A page's budget still runs from when a worker takes it,
+    not from when it was queued behind slower pages: its clock starts when it gets one of the
+    ``workers`` running slots, that is when the page before it on its worker has ended.
     """
 
     def __init__(
@@ -129,8 +147,10 @@ class ExtractPool:
         self.job: Callable[..., Extracted] = job or extract_page
         self.grace_seconds = grace_seconds
         self._pool: ProcessPoolExecutor | None = None
-        #: the running loop and its semaphore of ``workers`` slots
-        self._slots: tuple[asyncio.AbstractEventLoop, asyncio.Semaphore] | None = None
+        #: the running loop, its semaphore of pages handed to the pool and its semaphore of
+        #: ``workers`` running slots (a page's budget runs from when it gets one)
+        self._slots: tuple[asyncio.AbstractEventLoop, asyncio.Semaphore, asyncio.Semaphore] | None
+        self._slots = None
 
     def _executor(self) -> ProcessPoolExecutor:
         if self._pool is None:
@@ -168,15 +188,35 @@ class ExtractPool:
             return self.job(*args)
         loop = asyncio.get_running_loop()
         if self._slots is None or self._slots[0] is not loop:
-            self._slots = (loop, asyncio.Semaphore(self.workers))
-        async with self._slots[1]:  # a free worker takes the page as soon as it is submitted
-            return await self._run(args, url, timeout_seconds)
-
-    async def _run(self, args: tuple[object, ...], url: str, timeout_seconds: float) -> Extracted:
-        loop = asyncio.get_running_loop()
-        for attempt in (1, 2):
+            self._slots = (
+                loop,
+                asyncio.Semaphore(QUEUE_DEPTH * self.workers),
+                asyncio.Semaphore(self.workers),
+            )
+        _, handed, running = self._slots
+        async with handed:
             pool = self._executor()
             future = loop.run_in_executor(pool, self.job, *args)
+            try:
+                # the pool runs pages in the order they were handed to it, and the running
+                # slots are taken in the same order: a page gets one once the page before it
+                # on its worker has ended, so its budget starts no earlier than its work
+                async with running:
+                    return await self._wait(pool, future, args, url, timeout_seconds)
+            finally:
+                if not future.done():  # cancelled while queued (the run was stopped)
+                    future.cancel()
+
+    async def _wait(
+        self,
+        pool: ProcessPoolExecutor,
+        future: asyncio.Future[Extracted],
+        args: tuple[object, ...],
+        url: str,
+        timeout_seconds: float,
+    ) -> Extracted:
+        loop = asyncio.get_running_loop()
+        for attempt in (1, 2):
             try:
                 return await asyncio.wait_for(future, timeout_seconds + self.grace_seconds)
             except TimeoutError:
@@ -191,6 +231,8 @@ class ExtractPool:
                     self._kill()
                 if attempt == 2:
                     raise ExtractError(f"{url}: the extraction process died") from None
+                pool = self._executor()
+                future = loop.run_in_executor(pool, self.job, *args)
         raise AssertionError("unreachable")
 
     def close(self) -> None:

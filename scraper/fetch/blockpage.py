@@ -74,6 +74,19 @@ def _strip_invisible(text: str) -> str:
     return "".join(kept)
 
 
+def _longer_than(text: str, limit: int) -> bool:
+    """Whether ``" ".join(text.split())`` is longer than ``limit``, reading only as far as it
+    takes: the words of a prefix are those of the whole up to it (the last one maybe cut), so
+    a prefix that is too long already tells (an article's text is not split whole)."""
+    size = limit + 1
+    while True:
+        if len(" ".join(text[:size].split())) > limit:
+            return True
+        if size >= len(text):
+            return False
+        size *= 4
+
+
 def block_page_reason(text: str) -> str | None:
     """Why the HTML ``text`` looks like a captcha, bot check or "access denied" page, or None.
 
@@ -82,11 +95,11 @@ def block_page_reason(text: str) -> str | None:
     """
     if len(text) > _BLOCK_PAGE_MAX_CHARS:
         return None
-    title = html_title(text)
     visible = html.unescape(_TAG.sub(" ", _strip_invisible(text)))
-    visible = " ".join(visible.split())
-    if len(visible) > BLOCK_PAGE_MAX_TEXT_CHARS:
+    if _longer_than(visible, BLOCK_PAGE_MAX_TEXT_CHARS):  # an article: most pages stop here
         return None
+    visible = " ".join(visible.split())
+    title = html_title(text)
     if title and _BLOCK_TITLE.match(title):
         return f"title {title[:80]!r}"
     lower = text.lower()

@@ -24,6 +24,10 @@ _R = TypeVar("_R")
 
 #: the metadata columns whose change a ``changes`` row flags
 FLAGGED_FIELDS = ("title", "author", "published", "updated", "description")
+#: the fields of an Article kept in ``snapshots.metadata`` (all but its text and Markdown)
+_METADATA_FIELDS = tuple(
+    f.name for f in dataclasses.fields(Article) if f.name not in ("text", "markdown")
+)
 
 SNAPSHOT_COLUMNS = (
     "s.id, s.page_id, p.url, s.fetched_at, s.content_hash, s.title, s.author, s.published, "
@@ -76,8 +80,11 @@ def write_snapshot(
     ).fetchone()
     if previous is not None and previous[1] == content_hash:
         return None
-    metadata = article.to_dict()
-    del metadata["text"], metadata["markdown"]
+    # Article.to_dict() less text and Markdown, without copying them first (asdict copies
+    # every field deeply): the same JSON
+    metadata = {name: getattr(article, name) for name in _METADATA_FIELDS}
+    metadata["authors"] = list(article.authors)
+    metadata["tags"] = list(article.tags)
     cursor = conn.execute(
         """
         INSERT INTO snapshots (page_id, fetched_at, content_hash, title, author, published,
