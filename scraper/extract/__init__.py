@@ -31,10 +31,12 @@ from functools import cache, lru_cache
 from selectolax.lexbor import LexborHTMLParser
 
 from scraper.discover import PageLinks, parse_page
+from scraper.extract.blocks import read_content
 from scraper.extract.boilerplate import boilerplate_keys, learn_boilerplate
 from scraper.extract.clean import (
     MAX_DEPTH,
     MAX_HTML_CHARS,
+    Region,
     absolute_links,
     decode,
     drop_chrome,
@@ -44,7 +46,14 @@ from scraper.extract.clean import (
     parse,
 )
 from scraper.extract.content import Content, is_chrome_line, main_content
-from scraper.extract.crosscheck import cheap_confidence, choose, cross_check, whole_page
+from scraper.extract.crosscheck import (
+    Whole,
+    cheap_confidence,
+    choose,
+    cross_check,
+    free_chars,
+    whole_page,
+)
 from scraper.extract.metadata import Metadata, guess_published, read_metadata, reading_time
 from scraper.models import Article
 
@@ -107,6 +116,13 @@ def extract(
     return _extract(html, url, strip, boilerplate, timeout_seconds, links, want_links=False)[0]
 
 
+def extract_traced(html: str | bytes) -> tuple[Article, str]:
+    """``extract(html)`` and the path that gave its text (see :func:`_content`): for the
+    benchmark's per-path counts, not part of the API."""
+    article, _links, path = _extract(html, None, (), (), None, False, want_links=False)
+    return article, path
+
+
 def extract_with_links(
     html: str | bytes,
     url: str,
@@ -118,7 +134,10 @@ def extract_with_links(
 ) -> tuple[Article, PageLinks]:
     """The article of ``html`` and what the page links to, both from the one bounded parse
     (a crawl needs both: parsing the raw page again would undo the bounds on nesting)."""
-    return _extract(html, url, strip, boilerplate, timeout_seconds, links, want_links=True)
+    article, page_links, _path = _extract(
+        html, url, strip, boilerplate, timeout_seconds, links, want_links=True
+    )
+    return article, page_links
 
 
 def _extract(
@@ -130,7 +149,7 @@ def _extract(
     links: bool,
     *,
     want_links: bool,
-) -> tuple[Article, PageLinks]:
+) -> tuple[Article, PageLinks, str]:
     if not isinstance(html, str | bytes | bytearray | memoryview):
         raise TypeError(f"extract() wants str or bytes, not {type(html).__name__}")
     if url is not None and not isinstance(url, str):
@@ -144,7 +163,7 @@ def _extract(
     source = decode(bytes(html) if not isinstance(html, str | bytes) else html)
     tree = parse(source)
     if tree is None:
-        return Article(url=url, extractor=versions), PageLinks()
+        return Article(url=url, extractor=versions), PageLinks(), "direct"
     # before any cleaning: navigation is where most of a page's links are
     page_links = parse_page(tree, url) if want_links and url else PageLinks()
     meta = read_metadata(tree, url)
@@ -178,27 +197,46 @@ def _extract(
             or key in learned
         )
 
-    if _over_budget(started, timeout_seconds) or len(region.html) > MAX_CONTENT_CHARS:
+    def over_budget(share: float) -> bool:
+        return _over_budget(started, timeout_seconds, share)
+
+    content, confidence, path = _content(region, tree, whole, drop, links, over_budget)
+    return _article(url, meta, content, versions, confidence), page_links, path
+
+
+def _content(
+    region: Region,
+    tree: LexborHTMLParser,
+    whole: Whole,
+    drop: Callable[[str, str, str], bool],
+    links: bool,
+    over_budget: Callable[[float], bool],
+) -> tuple[Content, float, str]:
+    """The main content, its confidence and the path that gave it: "direct" (the region's
+    own blocks, confirmed by the cross-check), "region" (trafilatura on the region),
+    "fallback" (trafilatura on the whole page as well) or "cheap" (over the budget)."""
+    if region.node is None:
+        return Content("", ""), 0.0, "direct"
+    if over_budget(_BUDGET_SHARE_BEFORE_CONTENT):
         content = _cheap_content(tree, drop, region.captions)
-        confidence = cheap_confidence(content.text, whole)
-    else:
-        content = _linked(
-            main_content(region.html, drop=drop, markdown_only=region.captions),
-            links and (lambda: main_content(region.html, drop=drop, links=True)),
-        )
-        verdict = cross_check(content.text, whole)
-        confidence = verdict.confidence
-        # the source is bounded (MAX_HTML_CHARS, nesting defused): trafilatura copes with it
-        if verdict.doubtful and not _over_budget(
-            started, timeout_seconds, _BUDGET_SHARE_BEFORE_FALLBACK
-        ):
-            alternative = _linked(
-                main_content(whole.html, drop=drop, fast=False, comments=True),
-                links
-                and (lambda: main_content(whole.linked_html, drop=drop, fast=False, links=True)),
-            )
-            content, confidence = choose(content, alternative, whole)
-    return _article(url, meta, content, versions, confidence), page_links
+        return content, cheap_confidence(content.text, whole), "cheap"
+    direct = read_content(region.node, drop=drop, markdown_only=region.captions, links=links)
+    if tree.body is not None:  # what cleaning left: the chrome it cut is no part of the article
+        whole = dataclasses.replace(whole, free_chars=free_chars(tree.body))
+    verdict = cross_check(direct.text, whole)
+    if not verdict.doubtful or over_budget(_BUDGET_SHARE_BEFORE_FALLBACK):
+        return direct, verdict.confidence, "direct"
+    if not region.is_body and tree.body is not None:
+        # the container may be the wrong one: the blocks of the whole cleaned page compete
+        body = read_content(tree.body, drop=drop, markdown_only=region.captions, links=links)
+        direct, _confidence = choose(direct, body, whole)
+    # the source is bounded (MAX_HTML_CHARS, nesting defused): trafilatura copes with it
+    alternative = _linked(
+        main_content(whole.html, drop=drop, comments=True),
+        links and (lambda: main_content(whole.linked_html, drop=drop, comments=True, links=True)),
+    )
+    content, confidence = choose(direct, alternative, whole)
+    return content, confidence, "fallback"
 
 
 def _linked(content: Content, linked: Callable[[], Content] | bool) -> Content:

@@ -260,11 +260,22 @@ class Cleaned:
 
 @dataclass(frozen=True, slots=True)
 class Region:
-    """The part of the page trafilatura gets."""
+    """The part of the page the content is read from."""
 
-    html: str
+    #: the chosen container, or the body; None for a page without a body
+    node: LexborNode | None = None
+    #: whether ``node`` is the whole body (no container qualified)
+    is_body: bool = True
     #: the comparison keys of figure captions (kept in Markdown, not in the text)
     captions: frozenset[str] = frozenset()
+
+    def html(self) -> str:
+        """The region as a document, for trafilatura (serialised only when asked)."""
+        if self.node is None:
+            return "<html><body></body></html>"
+        if self.is_body:
+            return f"<html>{self.node.html or ''}</html>"
+        return f"<html><body>{self.node.html or ''}</body></html>"
 
 
 def drop_never_content(tree: LexborHTMLParser, *, strip: Sequence[str] = ()) -> None:
@@ -457,14 +468,12 @@ def main_region(tree: LexborHTMLParser) -> Region:
     """
     body = tree.body
     if body is None:
-        return Region("<html><body></body></html>")
+        return Region()
     _drop_link_paragraphs(body)  # before the choice: teasers are not the article's text
     node = _article_container(body) or body
     _drop_deep(node)
     captions = _captions_to_paragraphs(tree, node)
-    if node is body:
-        return Region(f"<html>{body.html or ''}</html>", captions)
-    return Region(f"<html><body>{node.html or ''}</body></html>", captions)
+    return Region(node, node is body, captions)
 
 
 def _article_container(body: LexborNode) -> LexborNode | None:

@@ -43,7 +43,7 @@ import re
 from collections import Counter
 from dataclasses import dataclass
 
-from selectolax.lexbor import LexborHTMLParser
+from selectolax.lexbor import LexborHTMLParser, LexborNode
 
 from scraper.extract.clean import norm_line
 from scraper.extract.content import Content
@@ -90,6 +90,13 @@ class Verdict:
 
     doubtful: bool
     confidence: float
+
+
+def free_chars(node: LexborNode) -> int:
+    """Characters of ``node``'s visible text outside links, spaces counted once."""
+    text_chars = len(" ".join(node.text(deep=True).split()))
+    link_chars = sum(len(" ".join(a.text(deep=True).split())) for a in node.css("a"))
+    return max(0, text_chars - link_chars)
 
 
 def whole_page(tree: LexborHTMLParser, source: str, *, linked: bool = False) -> Whole:
