@@ -55,7 +55,7 @@ def test_markdown_keeps_levels_numbers_tables_and_links() -> None:
         "<table><tr><th>item</th><th>cost</th></tr><tr><td>steel</td><td>4</td></tr></table>"
     )
     assert tree.body is not None
-    content = read_content(tree.body, drop=_never, links=True)
+    content, _unguarded = read_content(tree.body, drop=_never, links=True)
     assert content.markdown.split("\n") == [
         f"{PROSE} See [the report](https://x.example/r).",
         "",
@@ -82,7 +82,7 @@ def test_a_list_of_short_links_is_dropped_and_a_list_of_prose_is_kept() -> None:
     facts = "".join(f"<li>Fact {i}: the pier is {i} metres long</li>" for i in range(4))
     tree = _body(f"<p>{PROSE}</p><ul>{menu}</ul><ul>{facts}</ul>")
     assert tree.body is not None
-    text = read_content(tree.body, drop=_never).text
+    text = read_content(tree.body, drop=_never)[0].text
     assert "Section 3" not in text
     assert "Fact 3: the pier is 3 metres long" in text
 
@@ -147,3 +147,42 @@ def test_the_direct_text_is_stable_across_runs() -> None:
     html = f"<html><body><article><h1>Pier</h1>{story}<ul><li>a</li></ul></article></body></html>"
     first = extract(html)
     assert all(extract(html) == first for _ in range(3))
+
+
+def test_a_comment_thread_longer_than_the_story_is_left_out() -> None:
+    """Cleaning's guard keeps a chrome-named subtree that holds much of the page's text; the
+    direct path drops it when the rest has prose enough to be the article."""
+    story = "".join(f"<p>{PROSE} Part {i}.</p>" for i in range(4))
+    replies = "".join(
+        f"<li><p>Reply {i}: I have walked past that pier every morning for thirty years and "
+        "I do not believe a word of the council's promises about the spring opening.</p></li>"
+        for i in range(20)
+    )
+    html = (
+        "<html><body><article>"
+        f"{story}<div class='comments-area'><ol>{replies}</ol></div>"
+        "</article></body></html>"
+    )
+    article = extract(html)
+    assert f"{PROSE} Part 3." in article.text
+    assert "Reply 0:" not in article.text
+
+
+def test_a_chrome_named_wrapper_around_the_whole_story_keeps_it() -> None:
+    story = "".join(f"<p>{PROSE} Part {i}.</p>" for i in range(6))
+    html = f"<html><body><div class='sidebar-layout'>{story}</div></body></html>"
+    article = extract(html)
+    assert f"{PROSE} Part 0." in article.text
+    assert f"{PROSE} Part 5." in article.text
+
+
+def test_an_image_gallery_is_chrome() -> None:
+    story = "".join(f"<p>{PROSE} Part {i}.</p>" for i in range(5))
+    gallery = (
+        "<div class='asset_gallery'><div class='caption'>The pier at dawn, seen from the "
+        "harbour wall. Photo: the harbour office</div><span>Image 1 of 8</span></div>"
+    )
+    article = extract(f"<html><body><article>{gallery}{story}</article></body></html>")
+    assert "Image 1 of 8" not in article.text
+    assert "Photo: the harbour office" not in article.text
+    assert f"{PROSE} Part 4." in article.text

@@ -36,6 +36,7 @@ from scraper.extract.boilerplate import boilerplate_keys, learn_boilerplate
 from scraper.extract.clean import (
     MAX_DEPTH,
     MAX_HTML_CHARS,
+    Cleaned,
     Region,
     absolute_links,
     decode,
@@ -200,7 +201,7 @@ def _extract(
     def over_budget(share: float) -> bool:
         return _over_budget(started, timeout_seconds, share)
 
-    content, confidence, path = _content(region, tree, whole, drop, links, over_budget)
+    content, confidence, path = _content(region, tree, whole, drop, links, over_budget, cleaned)
     return _article(url, meta, content, versions, confidence), page_links, path
 
 
@@ -211,6 +212,7 @@ def _content(
     drop: Callable[[str, str, str], bool],
     links: bool,
     over_budget: Callable[[float], bool],
+    cleaned: Cleaned,
 ) -> tuple[Content, float, str]:
     """The main content, its confidence and the path that gave it: "direct" (the region's
     own blocks, confirmed by the cross-check), "region" (trafilatura on the region),
@@ -220,7 +222,14 @@ def _content(
     if over_budget(_BUDGET_SHARE_BEFORE_CONTENT):
         content = _cheap_content(tree, drop, region.captions)
         return content, cheap_confidence(content.text, whole), "cheap"
-    direct = read_content(region.node, drop=drop, markdown_only=region.captions, links=links)
+    guarded = cleaned.guarded
+    direct, unguarded = read_content(
+        region.node, drop=drop, markdown_only=region.captions, links=links, guarded=guarded
+    )
+    if unguarded:
+        # what the direct path left out is no part of the page's text for the cross-check
+        for node in cleaned.guarded_nodes:
+            node.remove()
     if tree.body is not None:  # what cleaning left: the chrome it cut is no part of the article
         whole = dataclasses.replace(whole, free_chars=free_chars(tree.body))
     verdict = cross_check(direct.text, whole)
@@ -228,7 +237,9 @@ def _content(
         return direct, verdict.confidence, "direct"
     if not region.is_body and tree.body is not None:
         # the container may be the wrong one: the blocks of the whole cleaned page compete
-        body = read_content(tree.body, drop=drop, markdown_only=region.captions, links=links)
+        body, _unguarded = read_content(
+            tree.body, drop=drop, markdown_only=region.captions, links=links, guarded=guarded
+        )
         direct, _confidence = choose(direct, body, whole)
     # the source is bounded (MAX_HTML_CHARS, nesting defused): trafilatura copes with it
     alternative = _linked(

@@ -112,6 +112,8 @@ class Block:
     number: int = 0
     #: the ids of the elements that hold the block, outermost first (see :func:`main_blocks`)
     path: tuple[int, ...] = ()
+    #: whether the block is inside a subtree named as chrome that cleaning's guard kept
+    guarded: bool = False
 
 
 class _Walker:
@@ -129,9 +131,11 @@ class _Walker:
         "_path",
         "_rows",
         "_elements",
+        "_guarded",
+        "_in_guarded",
     )
 
-    def __init__(self, links: bool) -> None:
+    def __init__(self, links: bool, guarded: frozenset[int] = frozenset()) -> None:
         self.blocks: list[Block] = []
         self._parts: list[str] = []
         #: the parts with link markup, when links are kept
@@ -146,6 +150,8 @@ class _Walker:
         #: the ids of the elements being walked, outermost first; ids count elements
         self._path: list[int] = []
         self._elements = 0
+        self._guarded = guarded
+        self._in_guarded = 0
 
     def flush(self, kind: str, level: int, row: int) -> None:
         if not self._parts:
@@ -162,7 +168,15 @@ class _Walker:
             number, self._number = self._number, 0
             self.blocks.append(
                 Block(
-                    kind, text, min(link, len(text)), level, row, linked, number, tuple(self._path)
+                    kind,
+                    text,
+                    min(link, len(text)),
+                    level,
+                    row,
+                    linked,
+                    number,
+                    tuple(self._path),
+                    self._in_guarded > 0,
                 )
             )
 
@@ -230,8 +244,11 @@ class _Walker:
                 self._number = inner_number
             self._elements += 1
             self._path.append(self._elements)
+            guarded = bool(self._guarded) and child.mem_id in self._guarded
+            self._in_guarded += guarded
             self.visit(child, inner_kind, inner_level, inner_row, inner_counter)
             self.flush(inner_kind, inner_level, inner_row)
+            self._in_guarded -= guarded
             self._path.pop()
             if tag in _LINK_TESTED and _link_farm(self.blocks, start):
                 del self.blocks[start:]
@@ -306,12 +323,28 @@ def main_blocks(blocks: list[Block]) -> list[Block]:
     return [b for b in blocks if len(b.path) > best_depth and b.path[best_depth] == best]
 
 
-def read_blocks(node: LexborNode, *, links: bool = False) -> list[Block]:
+def unguarded_blocks(blocks: list[Block]) -> list[Block]:
+    """``blocks`` without those in guarded chrome (see :class:`clean.Cleaned`) when the rest
+    has prose enough to be the article: a comment thread longer than the story is kept by
+    cleaning's guard, and dropped here; a mislabelled wrapper holding the story is not."""
+    if not any(b.guarded for b in blocks):
+        return blocks
+    rest = [b for b in blocks if not b.guarded]
+    prose = [chars for b in rest if (chars := _prose_chars(b))]
+    if sum(prose) < MAIN_MIN_PROSE_CHARS or len(prose) < MAIN_MIN_PROSE_BLOCKS:
+        return blocks
+    return rest
+
+
+def read_blocks(
+    node: LexborNode, *, links: bool = False, guarded: frozenset[int] = frozenset()
+) -> list[Block]:
     """The blocks of ``node``'s subtree, in document order, link farms left out.
 
     :param links: also render each block with its links as ``[text](url)`` (``linked``)
+    :param guarded: ``mem_id`` of subtrees whose blocks are marked ``guarded``
     """
-    walker = _Walker(links)
+    walker = _Walker(links, guarded)
     walker.visit(node, "p", 0, -1)
     walker.flush("p", 0, -1)
     return walker.blocks
@@ -323,15 +356,19 @@ def read_content(
     drop: Callable[[str, str, str], bool],
     markdown_only: frozenset[str] = frozenset(),
     links: bool = False,
-) -> Content:
+    guarded: frozenset[int] = frozenset(),
+) -> tuple[Content, bool]:
     """Text and Markdown of ``node``'s blocks, without those ``drop`` calls chrome (see
-    :func:`scraper.extract.content.main_content` for ``drop`` and ``markdown_only``)."""
+    :func:`scraper.extract.content.main_content` for ``drop`` and ``markdown_only``), and
+    whether the blocks of ``guarded`` subtrees were left out (:func:`unguarded_blocks`)."""
     text_lines: list[str] = []
     markdown: list[str] = []
     previous = ""
     row = -1
     row_in_text = False  # whether the current table row has a line in the text
-    for block in main_blocks(read_blocks(node, links=links)):
+    blocks = read_blocks(node, links=links, guarded=guarded)
+    kept = unguarded_blocks(blocks)
+    for block in main_blocks(kept):
         key = norm_line(block.text) if len(block.text) <= MAX_TESTED_CHARS else ""
         if key and drop(block.kind, block.text, key):
             continue
@@ -353,7 +390,8 @@ def read_content(
         separator = "\n" if block.kind == previous and block.kind in {"item", "cell"} else "\n\n"
         markdown.append(separator + _markdown_line(block.kind, block.level, shown, block.number))
         previous = block.kind
-    return Content("\n".join(text_lines), "".join(markdown).strip("\n"))
+    content = Content("\n".join(text_lines), "".join(markdown).strip("\n"))
+    return content, kept is not blocks
 
 
 def _markdown_line(kind: str, level: int, text: str, number: int = 0) -> str:

@@ -63,7 +63,7 @@ _CHROME_WORDS = (
     "comments|comment-form|comment-list|respond|disqus|"
     "breadcrumb|breadcrumbs|pagination|pager|skip-link|skiplink|scroll-to-top|back-to-top|"
     "sidebar|widget|widgets|advert|advertisement|ads|ad-slot|adslot|sponsored|promo|"
-    "modal|popup|overlay|toolbar|"
+    "modal|popup|overlay|toolbar|gallery|slideshow|carousel|lightbox|"
     "byline|author-info|author-bio|about-author|post-meta|entry-meta|article-meta|"
     "meta-data|dateline|timestamp|post-date|entry-date|publish-date|reading-time|read-time|"
     "time-to-read|time-ago|views-counter|view-count|like-button|comment-counter|"
@@ -256,6 +256,11 @@ class Cleaned:
 
     #: the visible text before chrome was removed, one text node a line ("3 min read" is here)
     page_text: str = ""
+    #: the ``mem_id`` of subtrees named as chrome but kept by the guard (they hold much of
+    #: the page's text: a long comment thread, or a mislabelled wrapper of the article)
+    guarded: frozenset[int] = frozenset()
+    #: those subtrees
+    guarded_nodes: tuple[LexborNode, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -334,8 +339,11 @@ def drop_chrome(tree: LexborHTMLParser) -> Cleaned:
         return Cleaned()
     page_text: str = body.text(deep=True, separator="\n")
     total = len(page_text)
+    guarded: dict[int, LexborNode] = {}
     for node in body.css("header, footer, aside, form"):
-        _drop(node, total)
+        # a form around the whole page is how some frameworks build every page
+        if not _drop(node, total) and node.tag != "form":
+            guarded[node.mem_id] = node
     # a second query: what the first pass removed is no longer listed
     for node in body.css("[class], [id], [data-hook], [data-testid]"):
         if node.tag == "body":
@@ -344,7 +352,8 @@ def drop_chrome(tree: LexborHTMLParser) -> Cleaned:
         for key in ("class", "id", "data-hook", "data-testid"):
             value = attrs.get(key)
             if value and _is_chrome_attr(value):
-                _drop(node, total)
+                if not _drop(node, total):
+                    guarded[node.mem_id] = node
                 break
 
     for heading in body.css("h1, h2, h3, h4, h5, h6"):
@@ -356,7 +365,7 @@ def drop_chrome(tree: LexborHTMLParser) -> Cleaned:
                 or not _drop(parent, total)
             ):
                 heading.remove()
-    return Cleaned(page_text=page_text)
+    return Cleaned(page_text, frozenset(guarded), tuple(guarded.values()))
 
 
 #: A teaser: a paragraph that is one link of this many words or more (not a bare URL).

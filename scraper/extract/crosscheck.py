@@ -58,8 +58,17 @@ PROSE_CHECKED = 5
 DOUBT_MIN_WORDS = 20
 DOUBT_PAGE_SHARE = 0.35
 DOUBT_PROSE_QUALITY = 0.4
+#: ... and below this confidence (short, or missing the page's longest paragraphs).
+DOUBT_CONFIDENCE = 0.6
 #: The second candidate is kept when the region's text has fewer words than this share of it.
 FALLBACK_WORDS_SHARE = 0.7
+#: ... or when its prose quality is higher by this margin and it has at least this share of
+#: the region's words.
+FALLBACK_PROSE_MARGIN = 0.4
+#: What the second candidate adds is a repeat of the region's text when less than this share
+#: of its words are new.
+REPEAT_NOVELTY = 0.2
+FALLBACK_MIN_WORDS_SHARE = 0.25
 #: Texts this long (words) are long enough for full confidence.
 CONFIDENT_WORDS = 150
 #: Lines this long (words) are prose; a text with this share of its characters in them reads
@@ -160,7 +169,7 @@ def cross_check(text: str, whole: Whole) -> Verdict:
         or len(text) < DOUBT_PAGE_SHARE * whole.free_chars
     )
     confidence = (0.4 + 0.6 * prose * _length_factor(words)) * (0.4 + 0.6 * quality)
-    return Verdict(doubtful, confidence)
+    return Verdict(doubtful or confidence < DOUBT_CONFIDENCE, confidence)
 
 
 def agreement(first: str, second: str) -> float:
@@ -175,14 +184,33 @@ def agreement(first: str, second: str) -> float:
     return 2 * common / (sum(a.values()) + sum(b.values()))
 
 
+def _repeats(primary: str, alternative: str) -> bool:
+    """Whether what ``alternative`` has beyond ``primary`` is mostly ``primary``'s own words
+    again: copies of the article that the page hides (trafilatura reads the source, where an
+    inline style does not hide them), not an article that the region missed."""
+    mine = Counter(_WORD_RE.findall(primary.lower()))
+    extra = Counter(_WORD_RE.findall(alternative.lower())) - mine
+    if not extra:
+        return True
+    new = sum(n for word, n in extra.items() if word not in mine)
+    return new < REPEAT_NOVELTY * sum(extra.values())
+
+
 def choose(primary: Content, alternative: Content, whole: Whole) -> tuple[Content, float]:
     """The region's content or the whole page's, and the confidence in the one kept."""
     words = len(_WORD_RE.findall(primary.text))
     other = len(_WORD_RE.findall(alternative.text))
-    kept = alternative if words < FALLBACK_WORDS_SHARE * other else primary
-    kept_words = max(words, other) if kept is alternative else words
+    primary_quality = _prose_quality(primary.text, whole)
+    other_quality = _prose_quality(alternative.text, whole)
+    better_prose = (
+        other_quality >= primary_quality + FALLBACK_PROSE_MARGIN
+        and other >= FALLBACK_MIN_WORDS_SHARE * words
+    )
+    longer = words < FALLBACK_WORDS_SHARE * other and not _repeats(primary.text, alternative.text)
+    kept = alternative if longer or better_prose else primary
+    kept_words = other if kept is alternative else words
     agreed = agreement(primary.text, alternative.text)
-    quality = _prose_quality(kept.text, whole)
+    quality = other_quality if kept is alternative else primary_quality
     confidence = (
         (0.2 + 0.8 * agreed) * (0.5 + 0.5 * _length_factor(kept_words)) * (0.4 + 0.6 * quality)
     )
