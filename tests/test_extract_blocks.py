@@ -186,3 +186,13 @@ def test_an_image_gallery_is_chrome() -> None:
     assert "Image 1 of 8" not in article.text
     assert "Photo: the harbour office" not in article.text
     assert f"{PROSE} Part 4." in article.text
+
+
+def test_a_list_of_links_that_is_most_of_the_region_is_its_content() -> None:
+    """An index page: the list of links is the page, not a menu beside it."""
+    index = "".join(f"<li><a href='/l/{i}'>Language {i}</a></li>" for i in range(40))
+    tree = _body(f"<p>This is a list of programming languages.</p><ul>{index}</ul>")
+    assert tree.body is not None
+    text = read_content(tree.body, drop=_never)[0].text
+    assert "Language 0" in text
+    assert "Language 39" in text

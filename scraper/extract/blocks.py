@@ -91,6 +91,8 @@ LINK_FARM_SHARE = 0.6
 #: ... and it has at least this many blocks, each on average shorter than LINK_FARM_BLOCK_CHARS.
 LINK_FARM_MIN_BLOCKS = 3
 LINK_FARM_BLOCK_CHARS = 120
+#: A link farm holding this share of the region's text is its content (an index, a listing).
+FARM_KEEP_SHARE = 0.5
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +123,7 @@ class _Walker:
 
     __slots__ = (
         "blocks",
+        "farms",
         "_flushes",
         "_in_link",
         "_link",
@@ -137,6 +140,8 @@ class _Walker:
 
     def __init__(self, links: bool, guarded: frozenset[int] = frozenset()) -> None:
         self.blocks: list[Block] = []
+        #: the (start, end) ranges of ``blocks`` that are link farms, inner ones first
+        self.farms: list[tuple[int, int]] = []
         self._parts: list[str] = []
         #: the parts with link markup, when links are kept
         self._marked: list[str] = []
@@ -251,7 +256,7 @@ class _Walker:
             self._in_guarded -= guarded
             self._path.pop()
             if tag in _LINK_TESTED and _link_farm(self.blocks, start):
-                del self.blocks[start:]
+                self.farms.append((start, len(self.blocks)))
 
     def _visit_link(self, node: LexborNode, kind: str, level: int, row: int) -> None:
         self._in_link += 1
@@ -347,7 +352,20 @@ def read_blocks(
     walker = _Walker(links, guarded)
     walker.visit(node, "p", 0, -1)
     walker.flush("p", 0, -1)
-    return walker.blocks
+    return _without_farms(walker.blocks, walker.farms)
+
+
+def _without_farms(blocks: list[Block], farms: list[tuple[int, int]]) -> list[Block]:
+    """``blocks`` without the link farms that are a small part of the text: a menu beside
+    the article goes, a list of links that is the page (an index, a listing) stays."""
+    if not farms:
+        return blocks
+    total = sum(len(b.text) for b in blocks)
+    doomed = [False] * len(blocks)
+    for start, end in farms:
+        if sum(len(b.text) for b in blocks[start:end]) < FARM_KEEP_SHARE * total:
+            doomed[start:end] = [True] * (end - start)
+    return [b for b, gone in zip(blocks, doomed, strict=True) if not gone]
 
 
 def read_content(

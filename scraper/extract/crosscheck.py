@@ -83,7 +83,7 @@ class Whole:
 
     #: the page as trafilatura gets it for the second candidate
     html: str
-    #: characters of visible text outside links
+    #: characters of visible text outside links (the caller narrows it to what cleaning left)
     free_chars: int
     #: comparison keys of the page's longest paragraphs, longest first
     prose: tuple[str, ...]
