@@ -2,20 +2,20 @@
 
 The page is decoded and parsed once (selectolax/lexbor). Metadata is read from that tree
 (JSON-LD, OpenGraph, ``<meta>``, the page), then the same tree is cut down to what could be
-content (``clean.py``), and trafilatura finds the main content in the much smaller rest
-(``content.py``), from which post-header lines and the site's learned boilerplate
-(``boilerplate.py``) are dropped. That text is cross-checked against the page as a whole
-(``crosscheck.py``): when they disagree, trafilatura runs again on the whole page, the
-better-supported of the two is kept, and the evidence gives ``Article.confidence``. The
-links of the page (for a crawl's discovery) are read from the same tree before any
-cleaning (:func:`extract_with_links`).
+content (``clean.py``) and the region that holds the article is chosen. Its text is read
+straight off the tree (``blocks.py``: the blocks of the element that holds most of the
+page's prose, link farms and the chrome lines of ``content.py`` left out, the site's learned
+boilerplate (``boilerplate.py``) too) and cross-checked against the page as a whole
+(``crosscheck.py``). Only when the cross-check doubts it does trafilatura run, once, on the
+whole page, and the better-supported of the two is kept; the evidence gives
+``Article.confidence``. The links of the page (for a crawl's discovery) are read from the
+same tree before any cleaning (:func:`extract_with_links`).
 
 Time budget: the input is bounded (``MAX_HTML_CHARS`` characters, ``MAX_DEPTH`` levels of
 nesting), so every stage has a bounded worst case; in addition the budget is checked between
-stages: a page whose parse and cleaning already used half of it skips htmldate and
-trafilatura (as does a page whose cleaned tree is still larger than ``MAX_CONTENT_CHARS``)
-and gets the text of its paragraphs instead; one that used a quarter of it before the
-cross-check skips the second candidate. A thread cannot be stopped from outside, so
+stages: a page whose parse and cleaning already used half of it skips htmldate and the
+content stages and gets the text of its paragraphs instead; one that used a quarter of it
+before the cross-check skips the second candidate. A thread cannot be stopped from outside, so
 the budget is cooperative: it bounds the expensive stages, not a single pathological call.
 Never raises for any ``str`` or ``bytes``.
 """
@@ -69,7 +69,7 @@ __all__ = [
     "learn_boilerplate",
 ]
 
-#: A cleaned page larger than this skips trafilatura (its cost grows with the tree).
+#: A page larger than this skips trafilatura (its cost grows with the tree).
 MAX_CONTENT_CHARS = 1_500_000
 #: The share of the time budget after which htmldate and trafilatura are skipped.
 _BUDGET_SHARE_BEFORE_CONTENT = 0.5
@@ -215,8 +215,9 @@ def _content(
     cleaned: Cleaned,
 ) -> tuple[Content, float, str]:
     """The main content, its confidence and the path that gave it: "direct" (the region's
-    own blocks, confirmed by the cross-check), "region" (trafilatura on the region),
-    "fallback" (trafilatura on the whole page as well) or "cheap" (over the budget)."""
+    own blocks: confirmed by the cross-check, or doubtful on a page too large or too late
+    for trafilatura), "fallback" (doubtful: trafilatura ran on the whole page too, and the
+    better-supported candidate is kept) or "cheap" (over the budget before any of it)."""
     if region.node is None:
         return Content("", ""), 0.0, "direct"
     if over_budget(_BUDGET_SHARE_BEFORE_CONTENT):
@@ -233,7 +234,11 @@ def _content(
     if tree.body is not None:  # what cleaning left: the chrome it cut is no part of the article
         whole = dataclasses.replace(whole, free_chars=free_chars(tree.body))
     verdict = cross_check(direct.text, whole)
-    if not verdict.doubtful or over_budget(_BUDGET_SHARE_BEFORE_FALLBACK):
+    if (
+        not verdict.doubtful
+        or len(whole.html) > MAX_CONTENT_CHARS
+        or over_budget(_BUDGET_SHARE_BEFORE_FALLBACK)
+    ):
         return direct, verdict.confidence, "direct"
     if not region.is_body and tree.body is not None:
         # the container may be the wrong one: the blocks of the whole cleaned page compete
