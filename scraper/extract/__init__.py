@@ -59,7 +59,6 @@ from scraper.extract.metadata import Metadata, guess_published, read_metadata, r
 from scraper.models import Article
 
 __all__ = [
-    "MAX_CONTENT_CHARS",
     "MAX_DEPTH",
     "MAX_HTML_CHARS",
     "MIN_ARTICLE_WORDS",
@@ -69,8 +68,6 @@ __all__ = [
     "learn_boilerplate",
 ]
 
-#: A page larger than this skips trafilatura (its cost grows with the tree).
-MAX_CONTENT_CHARS = 1_500_000
 #: The share of the time budget after which htmldate and trafilatura are skipped.
 _BUDGET_SHARE_BEFORE_CONTENT = 0.5
 #: The share of the time budget after which the cross-check's second candidate is skipped:
@@ -215,8 +212,8 @@ def _content(
     cleaned: Cleaned,
 ) -> tuple[Content, float, str]:
     """The main content, its confidence and the path that gave it: "direct" (the region's
-    own blocks: confirmed by the cross-check, or doubtful on a page too large or too late
-    for trafilatura), "fallback" (doubtful: trafilatura ran on the whole page too, and the
+    own blocks: confirmed by the cross-check, or doubtful too late in the time budget for
+    trafilatura), "fallback" (doubtful: trafilatura ran on the whole page too, and the
     better-supported candidate is kept) or "cheap" (over the budget before any of it)."""
     if region.node is None:
         return Content("", ""), 0.0, "direct"
@@ -234,11 +231,7 @@ def _content(
     if tree.body is not None:  # what cleaning left: the chrome it cut is no part of the article
         whole = dataclasses.replace(whole, free_chars=free_chars(tree.body))
     verdict = cross_check(direct.text, whole)
-    if (
-        not verdict.doubtful
-        or len(whole.html) > MAX_CONTENT_CHARS
-        or over_budget(_BUDGET_SHARE_BEFORE_FALLBACK)
-    ):
+    if not verdict.doubtful or over_budget(_BUDGET_SHARE_BEFORE_FALLBACK):
         return direct, verdict.confidence, "direct"
     if not region.is_body and tree.body is not None:
         # the container may be the wrong one: the blocks of the whole cleaned page compete

@@ -164,13 +164,11 @@ def cross_check(text: str, whole: Whole) -> Verdict:
     words = len(_WORD_RE.findall(text))
     prose = _prose_share(text, whole)
     quality = _prose_quality(text, whole)
-    doubtful = (
-        words < DOUBT_MIN_WORDS
-        or quality < DOUBT_PROSE_QUALITY
-        or len(text) < DOUBT_PAGE_SHARE * whole.free_chars
-    )
+    poor = words < DOUBT_MIN_WORDS or quality < DOUBT_PROSE_QUALITY
+    small = len(text) < DOUBT_PAGE_SHARE * whole.free_chars
     confidence = (0.4 + 0.6 * prose * _length_factor(words)) * (0.4 + 0.6 * quality)
-    return Verdict(doubtful or confidence < DOUBT_CONFIDENCE, confidence)
+    doubtful = poor or small or confidence < DOUBT_CONFIDENCE
+    return Verdict(doubtful, confidence)
 
 
 def agreement(first: str, second: str) -> float:
