@@ -196,3 +196,16 @@ def test_a_list_of_links_that_is_most_of_the_region_is_its_content() -> None:
     text = read_content(tree.body, drop=_never)[0].text
     assert "Language 0" in text
     assert "Language 39" in text
+
+
+def test_short_lines_repeated_three_times_are_labels() -> None:
+    cards = "".join(
+        f"<div><p>{PROSE} Card {i}.</p><div>Read more</div><div>Back</div></div>" for i in range(3)
+    )
+    tree = _body(f"{cards}<table><tr><td>Yes</td></tr><tr><td>Yes</td></tr><tr><td>Yes</td></tr>")
+    assert tree.body is not None
+    lines = read_content(tree.body, drop=_never)[0].text.splitlines()
+    assert "Read more" not in lines
+    assert "Back" not in lines
+    assert f"{PROSE} Card 2." in lines
+    assert lines.count("Yes") == 3  # a table's cells repeat values by nature

@@ -341,6 +341,25 @@ def unguarded_blocks(blocks: list[Block]) -> list[Block]:
     return rest
 
 
+#: A line of at most this many words that occurs this often is a control's label ("Back",
+#: "Read more", "Image", "Add to cart"), not text.
+LABEL_MAX_WORDS = 3
+LABEL_MIN_REPEATS = 3
+
+
+def _without_repeated_labels(blocks: list[Block]) -> list[Block]:
+    """``blocks`` without short loose lines repeated LABEL_MIN_REPEATS times or more (table
+    cells, list items and headings repeat values by nature and are kept)."""
+    counts: dict[str, int] = {}
+    for block in blocks:
+        if block.kind == "p" and block.text.count(" ") < LABEL_MAX_WORDS:
+            counts[block.text] = counts.get(block.text, 0) + 1
+    labels = {text for text, n in counts.items() if n >= LABEL_MIN_REPEATS}
+    if not labels:
+        return blocks
+    return [b for b in blocks if b.kind != "p" or b.text not in labels]
+
+
 def read_blocks(
     node: LexborNode, *, links: bool = False, guarded: frozenset[int] = frozenset()
 ) -> list[Block]:
@@ -386,7 +405,7 @@ def read_content(
     row_in_text = False  # whether the current table row has a line in the text
     blocks = read_blocks(node, links=links, guarded=guarded)
     kept = unguarded_blocks(blocks)
-    for block in main_blocks(kept):
+    for block in _without_repeated_labels(main_blocks(kept)):
         key = norm_line(block.text) if len(block.text) <= MAX_TESTED_CHARS else ""
         if key and drop(block.kind, block.text, key):
             continue
