@@ -209,3 +209,14 @@ def test_short_lines_repeated_three_times_are_labels() -> None:
     assert "Back" not in lines
     assert f"{PROSE} Card 2." in lines
     assert lines.count("Yes") == 3  # a table's cells repeat values by nature
+
+
+def test_a_loose_line_that_is_a_link_is_a_teaser() -> None:
+    tree = _body(
+        f"<p>{PROSE}</p><div><a href='/other'>Lakers vs Nets: NBA make final decision</a> "
+        "[VIDEO]</div><p>The pier, said the <a href='/m'>harbour master</a>, is ready.</p>"
+    )
+    assert tree.body is not None
+    text = read_content(tree.body, drop=_never)[0].text
+    assert "Lakers vs Nets" not in text
+    assert "The pier, said the harbour master, is ready." in text

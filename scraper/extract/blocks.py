@@ -345,19 +345,29 @@ def unguarded_blocks(blocks: list[Block]) -> list[Block]:
 #: "Read more", "Image", "Add to cart"), not text.
 LABEL_MAX_WORDS = 3
 LABEL_MIN_REPEATS = 3
+#: A loose line shorter than this, with this share of its characters in links, is a link to
+#: somewhere else (list items are judged as a list, by the link-farm test).
+LINK_LINE_MAX_CHARS = 200
+LINK_LINE_SHARE = 0.8
 
 
-def _without_repeated_labels(blocks: list[Block]) -> list[Block]:
-    """``blocks`` without short loose lines repeated LABEL_MIN_REPEATS times or more (table
-    cells, list items and headings repeat values by nature and are kept)."""
+def _without_labels(blocks: list[Block]) -> list[Block]:
+    """``blocks`` without loose lines that are links (:func:`_link_line`) and without short
+    loose lines repeated LABEL_MIN_REPEATS times or more (table cells, list items and
+    headings repeat values by nature and are kept)."""
     counts: dict[str, int] = {}
     for block in blocks:
         if block.kind == "p" and block.text.count(" ") < LABEL_MAX_WORDS:
             counts[block.text] = counts.get(block.text, 0) + 1
     labels = {text for text, n in counts.items() if n >= LABEL_MIN_REPEATS}
-    if not labels:
-        return blocks
-    return [b for b in blocks if b.kind != "p" or b.text not in labels]
+    return [b for b in blocks if b.kind != "p" or not (b.text in labels or _link_line(b))]
+
+
+def _link_line(block: Block) -> bool:
+    """A loose line that is a link and little else: a teaser for another page ("Lakers vs
+    Nets: NBA make final decision [VIDEO]"), a masthead, "Explore further"."""
+    size = len(block.text)
+    return size < LINK_LINE_MAX_CHARS and block.link_chars >= LINK_LINE_SHARE * size
 
 
 def read_blocks(
@@ -405,7 +415,7 @@ def read_content(
     row_in_text = False  # whether the current table row has a line in the text
     blocks = read_blocks(node, links=links, guarded=guarded)
     kept = unguarded_blocks(blocks)
-    for block in _without_repeated_labels(main_blocks(kept)):
+    for block in _without_labels(main_blocks(kept)):
         key = norm_line(block.text) if len(block.text) <= MAX_TESTED_CHARS else ""
         if key and drop(block.kind, block.text, key):
             continue
