@@ -220,3 +220,16 @@ def test_a_loose_line_that_is_a_link_is_a_teaser() -> None:
     text = read_content(tree.body, drop=_never)[0].text
     assert "Lakers vs Nets" not in text
     assert "The pier, said the harbour master, is ready." in text
+
+
+def test_a_long_site_footer_does_not_outweigh_a_short_page() -> None:
+    """The guard keeps a footer that holds much of a short page's text; its lines are not the
+    article's when the page has any text of its own (a block page, a short notice)."""
+    about = " ".join([PROSE] * 4)
+    html = (
+        "<html><body><main><h1>Access denied</h1><p>You may not see this page.</p></main>"
+        f"<footer><p>{about}</p><p>{about}</p></footer></body></html>"
+    )
+    article = extract(html)
+    assert "Access denied" in article.text or "You may not see this page." in article.text
+    assert "harbour master" not in article.text

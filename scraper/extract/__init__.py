@@ -222,7 +222,12 @@ def _content(
         return content, cheap_confidence(content.text, whole), "cheap"
     guarded = cleaned.guarded
     direct, unguarded = read_content(
-        region.node, drop=drop, markdown_only=region.captions, links=links, guarded=guarded
+        region.node,
+        drop=drop,
+        markdown_only=region.captions,
+        links=links,
+        guarded=guarded,
+        landmarks=cleaned.landmarks,
     )
     if unguarded:
         # what the direct path left out is no part of the page's text for the cross-check
@@ -236,7 +241,12 @@ def _content(
     if not region.is_body and tree.body is not None:
         # the container may be the wrong one: the blocks of the whole cleaned page compete
         body, _unguarded = read_content(
-            tree.body, drop=drop, markdown_only=region.captions, links=links, guarded=guarded
+            tree.body,
+            drop=drop,
+            markdown_only=region.captions,
+            links=links,
+            guarded=guarded,
+            landmarks=cleaned.landmarks,
         )
         direct, _confidence = choose(direct, body, whole)
     # the source is bounded (MAX_HTML_CHARS, nesting defused): trafilatura copes with it

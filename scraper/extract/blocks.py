@@ -114,8 +114,9 @@ class Block:
     number: int = 0
     #: the ids of the elements that hold the block, outermost first (see :func:`main_blocks`)
     path: tuple[int, ...] = ()
-    #: whether the block is inside a subtree named as chrome that cleaning's guard kept
-    guarded: bool = False
+    #: whether the block is inside a subtree named as chrome that cleaning's guard kept: 1
+    #: by its class or id, 2 by its tag (a page landmark: header, footer, aside)
+    guarded: int = 0
 
 
 class _Walker:
@@ -136,9 +137,16 @@ class _Walker:
         "_elements",
         "_guarded",
         "_in_guarded",
+        "_in_landmark",
+        "_landmarks",
     )
 
-    def __init__(self, links: bool, guarded: frozenset[int] = frozenset()) -> None:
+    def __init__(
+        self,
+        links: bool,
+        guarded: frozenset[int] = frozenset(),
+        landmarks: frozenset[int] = frozenset(),
+    ) -> None:
         self.blocks: list[Block] = []
         #: the (start, end) ranges of ``blocks`` that are link farms, inner ones first
         self.farms: list[tuple[int, int]] = []
@@ -156,7 +164,10 @@ class _Walker:
         self._path: list[int] = []
         self._elements = 0
         self._guarded = guarded
+        self._landmarks = landmarks
+        #: how many guarded subtrees are being walked, and how many of them are landmarks
         self._in_guarded = 0
+        self._in_landmark = 0
 
     def flush(self, kind: str, level: int, row: int) -> None:
         if not self._parts:
@@ -181,7 +192,7 @@ class _Walker:
                     linked,
                     number,
                     tuple(self._path),
-                    self._in_guarded > 0,
+                    2 if self._in_landmark else 1 if self._in_guarded else 0,
                 )
             )
 
@@ -250,10 +261,13 @@ class _Walker:
             self._elements += 1
             self._path.append(self._elements)
             guarded = bool(self._guarded) and child.mem_id in self._guarded
+            landmark = guarded and child.mem_id in self._landmarks
             self._in_guarded += guarded
+            self._in_landmark += landmark
             self.visit(child, inner_kind, inner_level, inner_row, inner_counter)
             self.flush(inner_kind, inner_level, inner_row)
             self._in_guarded -= guarded
+            self._in_landmark -= landmark
             self._path.pop()
             if tag in _LINK_TESTED and _link_farm(self.blocks, start):
                 self.farms.append((start, len(self.blocks)))
@@ -328,12 +342,25 @@ def main_blocks(blocks: list[Block]) -> list[Block]:
     return [b for b in blocks if len(b.path) > best_depth and b.path[best_depth] == best]
 
 
+#: Words outside guarded landmarks from which those landmarks are left out (the article's
+#: floor: MIN_ARTICLE_WORDS of :mod:`scraper.extract`).
+LANDMARK_MIN_WORDS = 5
+
+
 def unguarded_blocks(blocks: list[Block]) -> list[Block]:
     """``blocks`` without those in guarded chrome (see :class:`clean.Cleaned`) when the rest
     has prose enough to be the article: a comment thread longer than the story is kept by
     cleaning's guard, and dropped here; a mislabelled wrapper holding the story is not."""
     if not any(b.guarded for b in blocks):
         return blocks
+    # a page's header, footer or aside holds the site's text, not the article, whenever there
+    # is anything else: a block page's one line is not to be outweighed by the site's footer
+    beside = [b for b in blocks if b.guarded != 2]
+    if (
+        len(beside) < len(blocks)
+        and sum(b.text.count(" ") + 1 for b in beside) >= LANDMARK_MIN_WORDS
+    ):
+        blocks = beside
     rest = [b for b in blocks if not b.guarded]
     prose = [chars for b in rest if (chars := _prose_chars(b))]
     if sum(prose) < MAIN_MIN_PROSE_CHARS or len(prose) < MAIN_MIN_PROSE_BLOCKS:
@@ -371,14 +398,19 @@ def _link_line(block: Block) -> bool:
 
 
 def read_blocks(
-    node: LexborNode, *, links: bool = False, guarded: frozenset[int] = frozenset()
+    node: LexborNode,
+    *,
+    links: bool = False,
+    guarded: frozenset[int] = frozenset(),
+    landmarks: frozenset[int] = frozenset(),
 ) -> list[Block]:
     """The blocks of ``node``'s subtree, in document order, link farms left out.
 
     :param links: also render each block with its links as ``[text](url)`` (``linked``)
     :param guarded: ``mem_id`` of subtrees whose blocks are marked ``guarded``
+    :param landmarks: those of them that are page landmarks
     """
-    walker = _Walker(links, guarded)
+    walker = _Walker(links, guarded, landmarks)
     walker.visit(node, "p", 0, -1)
     walker.flush("p", 0, -1)
     return _without_farms(walker.blocks, walker.farms)
@@ -404,16 +436,17 @@ def read_content(
     markdown_only: frozenset[str] = frozenset(),
     links: bool = False,
     guarded: frozenset[int] = frozenset(),
+    landmarks: frozenset[int] = frozenset(),
 ) -> tuple[Content, bool]:
     """Text and Markdown of ``node``'s blocks, without those ``drop`` calls chrome (see
     :func:`scraper.extract.content.main_content` for ``drop`` and ``markdown_only``), and
-    whether the blocks of ``guarded`` subtrees were left out (:func:`unguarded_blocks`)."""
+    whether all the blocks of ``guarded`` subtrees were left out (:func:`unguarded_blocks`)."""
     text_lines: list[str] = []
     markdown: list[str] = []
     previous = ""
     row = -1
     row_in_text = False  # whether the current table row has a line in the text
-    blocks = read_blocks(node, links=links, guarded=guarded)
+    blocks = read_blocks(node, links=links, guarded=guarded, landmarks=landmarks)
     kept = unguarded_blocks(blocks)
     for block in _without_labels(main_blocks(kept)):
         key = norm_line(block.text) if len(block.text) <= MAX_TESTED_CHARS else ""
@@ -438,7 +471,7 @@ def read_content(
         markdown.append(separator + _markdown_line(block.kind, block.level, shown, block.number))
         previous = block.kind
     content = Content("\n".join(text_lines), "".join(markdown).strip("\n"))
-    return content, kept is not blocks
+    return content, kept is not blocks and not any(b.guarded for b in kept)
 
 
 def _markdown_line(kind: str, level: int, text: str, number: int = 0) -> str:

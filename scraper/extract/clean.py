@@ -261,6 +261,8 @@ class Cleaned:
     guarded: frozenset[int] = frozenset()
     #: those subtrees
     guarded_nodes: tuple[LexborNode, ...] = ()
+    #: the ``mem_id`` of the guarded subtrees that are page landmarks (header, footer, aside)
+    landmarks: frozenset[int] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -344,6 +346,7 @@ def drop_chrome(tree: LexborHTMLParser) -> Cleaned:
         # a form around the whole page is how some frameworks build every page
         if not _drop(node, total) and node.tag != "form":
             guarded[node.mem_id] = node
+    landmarks = frozenset(guarded)
     # a second query: what the first pass removed is no longer listed
     for node in body.css("[class], [id], [data-hook], [data-testid]"):
         if node.tag == "body":
@@ -365,7 +368,7 @@ def drop_chrome(tree: LexborHTMLParser) -> Cleaned:
                 or not _drop(parent, total)
             ):
                 heading.remove()
-    return Cleaned(page_text, frozenset(guarded), tuple(guarded.values()))
+    return Cleaned(page_text, frozenset(guarded), tuple(guarded.values()), landmarks)
 
 
 #: A teaser: a paragraph that is one link of this many words or more (not a bare URL).
