@@ -53,7 +53,9 @@ from scraper.extract.crosscheck import (
     choose,
     cross_check,
     free_chars,
+    misses_prose,
     whole_page,
+    without_prose,
 )
 from scraper.extract.metadata import Metadata, guess_published, read_metadata, reading_time
 from scraper.models import Article
@@ -214,7 +216,9 @@ def _content(
     """The main content, its confidence and the path that gave it: "direct" (the region's
     own blocks: confirmed by the cross-check, or doubtful too late in the time budget for
     trafilatura), "fallback" (doubtful: trafilatura ran on the whole page too, and the
-    better-supported candidate is kept) or "cheap" (over the budget before any of it)."""
+    better-supported candidate is kept), "full" (so, with trafilatura in its full mode: both
+    candidates missed the page's longest paragraphs) or "cheap" (over the budget before any
+    of it)."""
     if region.node is None:
         return Content("", ""), 0.0, "direct"
     if over_budget(_BUDGET_SHARE_BEFORE_CONTENT):
@@ -231,8 +235,11 @@ def _content(
     )
     if unguarded:
         # what the direct path left out is no part of the page's text for the cross-check
+        left_out: set[str] = set()
         for node in cleaned.guarded_nodes:
+            left_out.update(norm_line(p.text(deep=True)) for p in node.css("p"))
             node.remove()
+        whole = without_prose(whole, left_out)
     if tree.body is not None:  # what cleaning left: the chrome it cut is no part of the article
         whole = dataclasses.replace(whole, free_chars=free_chars(tree.body))
     verdict = cross_check(direct.text, whole)
@@ -250,12 +257,22 @@ def _content(
         )
         direct, _confidence = choose(direct, body, whole)
     # the source is bounded (MAX_HTML_CHARS, nesting defused): trafilatura copes with it
+    fast = True
+    alternative = main_content(whole.html, drop=drop, comments=True)
+    if misses_prose(direct.text, whole) and misses_prose(alternative.text, whole):
+        # neither holds the page's longest paragraphs: trafilatura's fast mode took a part of
+        # the page too; its full mode compares its own fallback extractors as well
+        fast = False
+        alternative = main_content(whole.html, drop=drop, comments=True, fast=False)
     alternative = _linked(
-        main_content(whole.html, drop=drop, comments=True),
-        links and (lambda: main_content(whole.linked_html, drop=drop, comments=True, links=True)),
+        alternative,
+        links
+        and (
+            lambda: main_content(whole.linked_html, drop=drop, comments=True, links=True, fast=fast)
+        ),
     )
     content, confidence = choose(direct, alternative, whole)
-    return content, confidence, "fallback"
+    return content, confidence, "fallback" if fast else "full"
 
 
 def _linked(content: Content, linked: Callable[[], Content] | bool) -> Content:

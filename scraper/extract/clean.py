@@ -36,13 +36,16 @@ _ALWAYS_DROP = (
     "button, input, select, textarea, option, dialog, nav, "
     "[role=navigation], [role=banner], [role=contentinfo], "
     "[role=search], [role=dialog], [role=alertdialog], [role=menu], [role=menubar], "
-    "[role=toolbar], [role=tablist], [role=complementary], [aria-modal=true], "
+    "[role=toolbar], [role=complementary], [aria-modal=true], "
     "[aria-label='top of page' i], [aria-label='bottom of page' i]"
 )
 #: Subtrees hidden by the ``hidden`` or ``aria-hidden`` attribute: dropped unless they hold
 #: prose (:func:`_collapsed_prose`). A subtree hidden by its inline style only is dropped
 #: always: pages hide duplicate copies of their text that way.
 _HIDING = "[hidden], [aria-hidden='true' i]"
+#: A tab list is a row of tab labels, or an accordion that holds its panels too: dropped
+#: unless it holds prose (:func:`_collapsed_prose`), like a hidden subtree.
+_TABLIST = "[role=tablist]"
 #: A hidden subtree with this many characters of text outside links, and links making less
 #: than half its text, is collapsed content (a tab, an accordion, a "read more"), not chrome.
 HIDDEN_PROSE_CHARS = 500
@@ -63,7 +66,7 @@ _CHROME_WORDS = (
     "comments|comment-form|comment-list|respond|disqus|"
     "breadcrumb|breadcrumbs|pagination|pager|skip-link|skiplink|scroll-to-top|back-to-top|"
     "sidebar|widget|widgets|advert|advertisement|ads|ad-slot|adslot|sponsored|promo|"
-    "modal|popup|overlay|toolbar|gallery|slideshow|carousel|lightbox|"
+    "modal|popup|overlay|toolbar|gallery|slideshow|carousel|lightbox|footer|colophon|"
     "byline|author-info|author-bio|about-author|post-meta|entry-meta|article-meta|"
     "meta-data|dateline|timestamp|post-date|entry-date|publish-date|reading-time|read-time|"
     "time-to-read|time-ago|views-counter|view-count|like-button|comment-counter|"
@@ -72,6 +75,9 @@ _CHROME_WORDS = (
     "recent-posts|related-posts|related-articles|print-button"
 )
 _CHROME_WORD_SET = frozenset(_CHROME_WORDS.split("|"))
+#: Class/id words that name the page's footer: a ``div`` built as one (or a second copy of
+#: the footer, for small screens) is a landmark as much as a ``footer`` element.
+_FOOTER_WORDS = frozenset({"footer", "colophon"})
 _ATTR_SPLIT_RE = re.compile(r"[\s_-]+")
 
 #: Headings that open a block of links to other pages, or the comments.
@@ -304,6 +310,9 @@ def drop_never_content(tree: LexborHTMLParser, *, strip: Sequence[str] = ()) -> 
         for node in found:
             node.remove()
     budget = [HIDDEN_TEXT_BUDGET]
+    for node in body.css(_TABLIST):
+        if not _collapsed_prose(node, budget):
+            node.remove()
     for node in body.css(_HIDING):
         if not _collapsed_prose(node, budget):
             node.remove()
@@ -346,7 +355,7 @@ def drop_chrome(tree: LexborHTMLParser) -> Cleaned:
         # a form around the whole page is how some frameworks build every page
         if not _drop(node, total) and node.tag != "form":
             guarded[node.mem_id] = node
-    landmarks = frozenset(guarded)
+    landmarks = set(guarded)
     # a second query: what the first pass removed is no longer listed
     for node in body.css("[class], [id], [data-hook], [data-testid]"):
         if node.tag == "body":
@@ -357,6 +366,8 @@ def drop_chrome(tree: LexborHTMLParser) -> Cleaned:
             if value and _is_chrome_attr(value):
                 if not _drop(node, total):
                     guarded[node.mem_id] = node
+                    if _names_footer(value):
+                        landmarks.add(node.mem_id)
                 break
 
     for heading in body.css("h1, h2, h3, h4, h5, h6"):
@@ -368,7 +379,11 @@ def drop_chrome(tree: LexborHTMLParser) -> Cleaned:
                 or not _drop(parent, total)
             ):
                 heading.remove()
-    return Cleaned(page_text, frozenset(guarded), tuple(guarded.values()), landmarks)
+    return Cleaned(page_text, frozenset(guarded), tuple(guarded.values()), frozenset(landmarks))
+
+
+def _names_footer(value: str) -> bool:
+    return not _FOOTER_WORDS.isdisjoint(_ATTR_SPLIT_RE.split(value.lower()))
 
 
 #: A teaser: a paragraph that is one link of this many words or more (not a bare URL).

@@ -40,8 +40,10 @@ second candidate's HTML itself, and only on doubtful pages).
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections import Counter
+from collections.abc import Collection
 from dataclasses import dataclass
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
@@ -52,6 +54,8 @@ from scraper.extract.content import Content
 _WORD_RE = re.compile(r"\w+")
 #: Paragraphs this long are prose; the page's longest ones are what an article must hold.
 PROSE_MIN_CHARS = 150
+#: Paragraphs this long count for the share of the page's prose a text holds.
+HELD_MIN_CHARS = 80
 #: How many of the page's longest paragraphs are checked.
 PROSE_CHECKED = 5
 #: The region's text is doubtful below these: words; share of the page's text outside links;
@@ -59,6 +63,8 @@ PROSE_CHECKED = 5
 DOUBT_MIN_WORDS = 20
 DOUBT_PAGE_SHARE = 0.35
 DOUBT_PROSE_QUALITY = 0.4
+#: ... and when it holds less than this share of all the page's long paragraphs.
+DOUBT_HELD_PROSE = 0.5
 #: ... and below this confidence (short, or missing the page's longest paragraphs).
 DOUBT_CONFIDENCE = 0.6
 #: The second candidate is kept when the region's text has fewer words than this share of it.
@@ -92,6 +98,8 @@ class Whole:
     link_keys: frozenset[str] = frozenset()
     #: the cleaned page with absolute links, for the Markdown when links are kept
     linked_html: str = ""
+    #: comparison keys of all the page's paragraphs of HELD_MIN_CHARS or more
+    all_prose: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,8 +132,9 @@ def whole_page(tree: LexborHTMLParser, source: str, *, linked: bool = False) -> 
     paragraphs = [p.text(deep=True) for p in body.css("p")]
     long_ones = sorted((p for p in paragraphs if len(p) >= PROSE_MIN_CHARS), key=len, reverse=True)
     prose = tuple(k for p in long_ones[:PROSE_CHECKED] if (k := norm_line(p)))
+    all_prose = tuple(k for p in paragraphs if len(p) >= HELD_MIN_CHARS and (k := norm_line(p)))
     linked_html = f"<html>{body.html or ''}</html>" if linked else ""
-    return Whole(source, max(0, text_chars - link_chars), prose, link_keys, linked_html)
+    return Whole(source, max(0, text_chars - link_chars), prose, link_keys, linked_html, all_prose)
 
 
 def _prose_share(text: str, whole: Whole) -> float:
@@ -135,6 +144,34 @@ def _prose_share(text: str, whole: Whole) -> float:
     key = norm_line(text)
     total = sum(len(p) for p in whole.prose)
     return sum(len(p) for p in whole.prose if p in key) / total
+
+
+#: A text misses the page's prose when it holds less than this share of its longest paragraphs.
+MISSED_PROSE_SHARE = 0.5
+
+
+def without_prose(whole: Whole, keys: Collection[str]) -> Whole:
+    """``whole`` without the paragraphs of ``keys`` in its share of the page's prose (chrome
+    the direct path left out on purpose: a comment thread, a footer of testimonials)."""
+    if not keys:
+        return whole
+    return dataclasses.replace(whole, all_prose=tuple(k for k in whole.all_prose if k not in keys))
+
+
+def held_prose(text: str, whole: Whole) -> float:
+    """The share of all the page's long paragraphs (by characters, measured before chrome
+    was cut) that ``text`` holds: a class word that named the article's wrapper as chrome
+    leaves the direct text with the page's notices and little of its prose."""
+    if not whole.all_prose:
+        return 1.0
+    key = norm_line(text)
+    total = sum(len(p) for p in whole.all_prose)
+    return sum(len(p) for p in whole.all_prose if p in key) / total
+
+
+def misses_prose(text: str, whole: Whole) -> bool:
+    """Whether ``text`` leaves out most of the page's longest paragraphs."""
+    return _prose_share(text, whole) < MISSED_PROSE_SHARE
 
 
 def _length_factor(words: int) -> float:
@@ -165,7 +202,10 @@ def cross_check(text: str, whole: Whole) -> Verdict:
     prose = _prose_share(text, whole)
     quality = _prose_quality(text, whole)
     poor = words < DOUBT_MIN_WORDS or quality < DOUBT_PROSE_QUALITY
-    small = len(text) < DOUBT_PAGE_SHARE * whole.free_chars
+    small = (
+        len(text) < DOUBT_PAGE_SHARE * whole.free_chars
+        or held_prose(text, whole) < DOUBT_HELD_PROSE
+    )
     confidence = (0.4 + 0.6 * prose * _length_factor(words)) * (0.4 + 0.6 * quality)
     doubtful = poor or small or confidence < DOUBT_CONFIDENCE
     return Verdict(doubtful, confidence)
