@@ -5,6 +5,7 @@ a class word named as chrome, leaving the page's notices as its text."""
 from __future__ import annotations
 
 from scraper.extract import extract, extract_traced
+from scraper.extract.clean import main_region, parse
 
 STORY = [
     f"Paragraph {i}: the harbour master said the new pier would open in spring, after two "
@@ -88,6 +89,42 @@ def test_an_article_whose_wrapper_a_class_word_removed_is_not_lost() -> None:
     notices = "".join(f"<div class='legal'><p>{NOTICE}</p></div>" for _ in range(2))
     html = f"<html><body><main>{sections}</main>{notices}</body></html>"
     article, path = extract_traced(html)
-    assert path in {"fallback", "full"}
+    assert path in {"fallback", "uncut"}
     assert STORY[0] in article.text
     assert STORY[9] in article.text
+
+
+def test_a_section_footer_inside_main_keeps_its_notes() -> None:
+    """Inside ``main`` a footer-named block is the section's own (footnotes), not the site's."""
+    story = "".join(f"<p>{p}</p>" for p in STORY[:4])
+    notes = "".join(
+        f"<p>{i}. Figures from the port authority's own survey; delivery dates may vary.</p>"
+        for i in range(1, 4)
+    )
+    html = (
+        f"<html><body><main id='main'><article>{story}</article>"
+        f"<div id='section-footer'>{notes}</div></main></body></html>"
+    )
+    article = extract(html)
+    assert STORY[3] in article.text
+    assert "port authority's own survey" in article.text
+
+
+def test_a_figure_with_a_quote_keeps_the_quote_as_well_as_its_caption() -> None:
+    """A page of testimonials: each is a figure of a quote and its attribution."""
+    quotes = "".join(
+        f"<figure><blockquote><p>{p}</p></blockquote><figcaption>Reader {i}</figcaption></figure>"
+        for i, p in enumerate(STORY[:6])
+    )
+    html = f"<html><body><main><h1>What readers say</h1>{quotes}</main></body></html>"
+    tree = parse(html)
+    assert tree is not None
+    region = main_region(tree)
+    assert region.node is not None
+    kept = region.node.text(deep=True)
+    assert STORY[0] in kept
+    assert STORY[5] in kept
+    assert "Reader 5" in kept
+    assert "reader 5" in region.captions
+    article = extract(html)
+    assert STORY[5] in article.text

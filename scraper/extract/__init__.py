@@ -200,7 +200,12 @@ def _extract(
     def over_budget(share: float) -> bool:
         return _over_budget(started, timeout_seconds, share)
 
-    content, confidence, path = _content(region, tree, whole, drop, links, over_budget, cleaned)
+    def uncut() -> Content:
+        return _uncut_content(whole.html, url, strip, drop, links)
+
+    content, confidence, path = _content(
+        region, tree, whole, drop, links, over_budget, cleaned, uncut
+    )
     return _article(url, meta, content, versions, confidence), page_links, path
 
 
@@ -212,13 +217,14 @@ def _content(
     links: bool,
     over_budget: Callable[[float], bool],
     cleaned: Cleaned,
+    uncut: Callable[[], Content],
 ) -> tuple[Content, float, str]:
     """The main content, its confidence and the path that gave it: "direct" (the region's
     own blocks: confirmed by the cross-check, or doubtful too late in the time budget for
     trafilatura), "fallback" (doubtful: trafilatura ran on the whole page too, and the
-    better-supported candidate is kept), "full" (so, with trafilatura in its full mode: both
-    candidates missed the page's longest paragraphs) or "cheap" (over the budget before any
-    of it)."""
+    better-supported candidate is kept), "uncut" (both candidates missed the page's longest
+    paragraphs: the page's blocks with no chrome cut held them) or "cheap" (over the budget
+    before any of it)."""
     if region.node is None:
         return Content("", ""), 0.0, "direct"
     if over_budget(_BUDGET_SHARE_BEFORE_CONTENT):
@@ -257,22 +263,56 @@ def _content(
         )
         direct, _confidence = choose(direct, body, whole)
     # the source is bounded (MAX_HTML_CHARS, nesting defused): trafilatura copes with it
-    fast = True
     alternative = main_content(whole.html, drop=drop, comments=True)
     if misses_prose(direct.text, whole) and misses_prose(alternative.text, whole):
-        # neither holds the page's longest paragraphs: trafilatura's fast mode took a part of
-        # the page too; its full mode compares its own fallback extractors as well
-        fast = False
-        alternative = main_content(whole.html, drop=drop, comments=True, fast=False)
+        # neither holds the page's longest paragraphs: cleaning cut the article (a class word
+        # on its wrapper) and trafilatura took another part; the page's own blocks, with
+        # nothing cut but what is never content, are the third candidate when they hold them
+        # and more than trafilatura's text
+        third = uncut()
+        if not misses_prose(third.text, whole) and _words(third.text) > _words(alternative.text):
+            content, confidence = choose(direct, third, whole)
+            return content, confidence, "uncut"
     alternative = _linked(
         alternative,
-        links
-        and (
-            lambda: main_content(whole.linked_html, drop=drop, comments=True, links=True, fast=fast)
-        ),
+        links and (lambda: main_content(whole.linked_html, drop=drop, comments=True, links=True)),
     )
     content, confidence = choose(direct, alternative, whole)
-    return content, confidence, "fallback" if fast else "full"
+    return content, confidence, "fallback"
+
+
+_LANDMARKS = "header, footer, aside"
+
+
+def _uncut_content(
+    source: str,
+    url: str | None,
+    strip: Sequence[str],
+    drop: Callable[[str, str, str], bool],
+    links: bool,
+) -> Content:
+    """The blocks of the page with nothing cut but what is never content and the page's
+    landmarks: a second parse of the (bounded) source, for the few pages where cleaning
+    cut the article."""
+    tree = parse(source)
+    if tree is None or tree.body is None:
+        return Content("", "")
+    drop_never_content(tree, strip=tuple(strip))
+    for node in tree.body.css(_LANDMARKS):  # the site's own text, never the article's
+        node.remove()
+    if links:
+        absolute_links(tree, url)
+    region = main_region(tree)
+    if region.node is None:
+        return Content("", "")
+    content, _unguarded = read_content(
+        region.node, drop=drop, markdown_only=region.captions, links=links
+    )
+    return content
+
+
+def _words(text: str) -> int:
+    return len(_WORD_RE.findall(text))
 
 
 def _linked(content: Content, linked: Callable[[], Content] | bool) -> Content:

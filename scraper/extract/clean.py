@@ -76,7 +76,8 @@ _CHROME_WORDS = (
 )
 _CHROME_WORD_SET = frozenset(_CHROME_WORDS.split("|"))
 #: Class/id words that name the page's footer: a ``div`` built as one (or a second copy of
-#: the footer, for small screens) is a landmark as much as a ``footer`` element.
+#: the footer, for small screens) is a landmark as much as a ``footer`` element; inside
+#: ``main`` or an ``article`` they name a section's own footer (its notes), not chrome.
 _FOOTER_WORDS = frozenset({"footer", "colophon"})
 _ATTR_SPLIT_RE = re.compile(r"[\s_-]+")
 
@@ -364,9 +365,12 @@ def drop_chrome(tree: LexborHTMLParser) -> Cleaned:
         for key in ("class", "id", "data-hook", "data-testid"):
             value = attrs.get(key)
             if value and _is_chrome_attr(value):
+                footer = _names_footer(value)
+                if footer and _in_main(node) and not _is_chrome_attr(_without_footer(value)):
+                    break  # a section's own footer: its notes, its footnotes
                 if not _drop(node, total):
                     guarded[node.mem_id] = node
-                    if _names_footer(value):
+                    if footer:
                         landmarks.add(node.mem_id)
                 break
 
@@ -384,6 +388,20 @@ def drop_chrome(tree: LexborHTMLParser) -> Cleaned:
 
 def _names_footer(value: str) -> bool:
     return not _FOOTER_WORDS.isdisjoint(_ATTR_SPLIT_RE.split(value.lower()))
+
+
+def _without_footer(value: str) -> str:
+    return " ".join(w for w in _ATTR_SPLIT_RE.split(value.lower()) if w not in _FOOTER_WORDS)
+
+
+def _in_main(node: LexborNode) -> bool:
+    """Whether ``node`` is inside the page's ``main`` or an ``article``."""
+    parent = node.parent
+    while parent is not None:
+        if parent.tag in {"main", "article"}:
+            return True
+        parent = parent.parent
+    return False
 
 
 #: A teaser: a paragraph that is one link of this many words or more (not a bare URL).
@@ -440,6 +458,10 @@ def clean(tree: LexborHTMLParser, *, strip: Sequence[str] = ()) -> Cleaned:
     return drop_chrome(tree)
 
 
+#: A figure with this many characters of text beside its caption keeps them (a quote).
+FIGURE_TEXT_CHARS = 20
+
+
 def _captions_to_paragraphs(tree: LexborHTMLParser, node: LexborNode) -> frozenset[str]:
     """Replace each captioned figure (or a stray ``<figcaption>``) under ``node`` by a
     paragraph holding the caption's flat text; return the captions' keys."""
@@ -452,6 +474,11 @@ def _captions_to_paragraphs(tree: LexborHTMLParser, node: LexborNode) -> frozens
         while figure is not None and figure.tag != "figure":
             figure = figure.parent
         target = figure if figure is not None else caption
+        own = len(" ".join(figure.text(deep=True).split())) - len(text) if figure else 0
+        if own >= FIGURE_TEXT_CHARS:
+            # the figure holds text of its own (a quote and its attribution, a testimonial):
+            # only the caption becomes the paragraph
+            target = caption
         key = norm_line(text)
         if not key:
             continue
