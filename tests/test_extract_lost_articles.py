@@ -128,3 +128,18 @@ def test_a_figure_with_a_quote_keeps_the_quote_as_well_as_its_caption() -> None:
     assert "reader 5" in region.captions
     article = extract(html)
     assert STORY[5] in article.text
+
+
+def test_a_story_built_inside_a_header_element_in_main_is_kept() -> None:
+    """A page builder that puts the story's rich text in a ``header`` inside ``main``: it is
+    not the page's header, whatever the tag."""
+    story = "".join(f"<p>{p}</p>" for p in STORY)
+    intro = "".join(f"<p>{NOTICE}</p>" for _ in range(1))
+    html = (
+        f"<html><body><header><a href='/'>Home</a></header><main><section>{intro}</section>"
+        f"<section><header class='rich-text'>{story}</header></section></main>"
+        "<footer><p>All rights reserved.</p></footer></body></html>"
+    )
+    article = extract(html)
+    assert STORY[0] in article.text
+    assert STORY[9] in article.text

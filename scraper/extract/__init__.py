@@ -42,6 +42,7 @@ from scraper.extract.clean import (
     decode,
     drop_chrome,
     drop_never_content,
+    is_story_header,
     main_region,
     norm_line,
     parse,
@@ -299,7 +300,8 @@ def _uncut_content(
         return Content("", "")
     drop_never_content(tree, strip=tuple(strip))
     for node in tree.body.css(_LANDMARKS):  # the site's own text, never the article's
-        node.remove()
+        if not is_story_header(node):
+            node.remove()
     if links:
         absolute_links(tree, url)
     region = main_region(tree)

@@ -352,11 +352,13 @@ def drop_chrome(tree: LexborHTMLParser) -> Cleaned:
     page_text: str = body.text(deep=True, separator="\n")
     total = len(page_text)
     guarded: dict[int, LexborNode] = {}
+    landmarks: set[int] = set()
     for node in body.css("header, footer, aside, form"):
         # a form around the whole page is how some frameworks build every page
         if not _drop(node, total) and node.tag != "form":
             guarded[node.mem_id] = node
-    landmarks = set(guarded)
+            if not is_story_header(node):
+                landmarks.add(node.mem_id)
     # a second query: what the first pass removed is no longer listed
     for node in body.css("[class], [id], [data-hook], [data-testid]"):
         if node.tag == "body":
@@ -366,7 +368,7 @@ def drop_chrome(tree: LexborHTMLParser) -> Cleaned:
             value = attrs.get(key)
             if value and _is_chrome_attr(value):
                 footer = _names_footer(value)
-                if footer and _in_main(node) and not _is_chrome_attr(_without_footer(value)):
+                if footer and in_main(node) and not _is_chrome_attr(_without_footer(value)):
                     break  # a section's own footer: its notes, its footnotes
                 if not _drop(node, total):
                     guarded[node.mem_id] = node
@@ -394,7 +396,13 @@ def _without_footer(value: str) -> str:
     return " ".join(w for w in _ATTR_SPLIT_RE.split(value.lower()) if w not in _FOOTER_WORDS)
 
 
-def _in_main(node: LexborNode) -> bool:
+def is_story_header(node: LexborNode) -> bool:
+    """Whether ``node`` is a ``header`` inside ``main`` or an ``article``: the story's own
+    (a page builder may put the story's text in it), not the page's."""
+    return node.tag == "header" and in_main(node)
+
+
+def in_main(node: LexborNode) -> bool:
     """Whether ``node`` is inside the page's ``main`` or an ``article``."""
     parent = node.parent
     while parent is not None:

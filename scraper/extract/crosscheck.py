@@ -2,22 +2,26 @@
 page as a whole, fall back when they disagree, and say how sure the result is.
 
 The direct path (a container chosen by :func:`clean.main_region`, its own blocks read by
-:mod:`blocks`, no trafilatura) is wrong on some pages: the container was a sidebar, a menu,
-a post-header line or a cookie notice, or cleaning cut the article. Before chrome is cut,
-:func:`whole_page` notes what the whole page holds: its link texts and its longest
-paragraphs; once chrome is cut, the caller measures the text outside links that is left
+:mod:`blocks`, no trafilatura) is wrong on some pages: the container was a sidebar, a menu, a
+post-header line or a cookie notice, or cleaning cut the article. Before chrome is cut,
+:func:`whole_page` notes what the whole page holds: its link texts and its longest paragraphs;
+once chrome is cut, the caller measures the text outside links that is left
 (:func:`free_chars`). The region's text is *doubtful* (:func:`cross_check`) when it has few
-words (under 20), when it reads hardly like prose (mostly link texts or short lines), when
-it is under 35% of the cleaned page's text outside links, or when its confidence (below) is
-under 0.6. Only for a doubtful text is the second candidate computed: trafilatura (fast
-mode, with comments: a forum's replies) on the whole page: the decoded source, bounded as
-every input is, not the cleaned tree, so that no cleaning rule can have removed the article
-there; when the region was a container, the blocks of the whole cleaned page compete too.
-:func:`choose` keeps the second candidate when the region's text has fewer than 70% of its
-words (unless what it adds repeats the region's own words: copies the page hides) or reads
-clearly less like prose. No rule names a site or a string of one site: they are about
-lengths, shares and agreement, tuned on one half of the benchmark pages and checked on the
-other, every page type of both sets.
+words (under 20), when it reads hardly like prose (mostly link texts or short lines), when it
+is under 35% of the cleaned page's text outside links, when it holds under half of the page's
+paragraphs (:func:`held_prose`: measured before chrome was cut, less what the direct path left
+out on purpose, so that a class word that cut the article's wrapper shows), or when its
+confidence (below) is under 0.6. Only for a doubtful text is the second candidate computed:
+trafilatura (fast mode, with comments: a forum's replies) on the whole page: the decoded
+source, bounded as every input is, not the cleaned tree, so that no cleaning rule can have
+removed the article there; when the region was a container, the blocks of the whole cleaned
+page compete too. :func:`choose` keeps the second candidate when the region's text has fewer
+than 70% of its words (unless what it adds repeats the region's own words: copies the page
+hides) or reads clearly less like prose. When both candidates miss the page's longest
+paragraphs (:func:`misses_prose`), the caller reads a third: the page's blocks with only
+never-content and the page's landmarks cut. No rule names a site or a string of one site: they
+are about lengths, shares and agreement, tuned on one half of the benchmark pages and checked
+on the other, every page type of both sets.
 
 **Confidence** (``Article.confidence``, in [0, 1], 0 for no article) says how sure the
 extractor is that the text is the page's main content. It is a product of factors, each 1
