@@ -5,7 +5,9 @@ a class word named as chrome, leaving the page's notices as its text."""
 from __future__ import annotations
 
 from scraper.extract import extract, extract_traced
-from scraper.extract.clean import main_region, parse
+from scraper.extract.clean import main_region, norm_line, parse
+from scraper.extract.content import Content
+from scraper.extract.crosscheck import Whole, choose
 
 STORY = [
     f"Paragraph {i}: the harbour master said the new pier would open in spring, after two "
@@ -143,3 +145,20 @@ def test_a_story_built_inside_a_header_element_in_main_is_kept() -> None:
     article = extract(html)
     assert STORY[0] in article.text
     assert STORY[9] in article.text
+
+
+def test_a_short_prose_text_beats_a_long_run_of_link_lines() -> None:
+    """A collection page: the region's text is the product links (no prose), trafilatura's
+    the category's short description. The description is kept although it is short."""
+    links = [f"Ergonomic mouse model {i} wireless" for i in range(60)]
+    primary = Content("\n".join(links), "")
+    description = STORY[0]
+    whole = Whole("", 0, (), frozenset(norm_line(t) for t in links))
+    kept, _confidence = choose(primary, Content(description, ""), whole)
+    assert kept.text == description
+
+
+def test_a_short_prose_fragment_does_not_beat_a_text_that_reads_as_prose() -> None:
+    primary = Content("\n".join(STORY), "")
+    kept, _confidence = choose(primary, Content(STORY[0], ""), Whole("", 0, ()))
+    assert kept is primary

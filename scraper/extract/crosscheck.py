@@ -80,6 +80,8 @@ FALLBACK_PROSE_MARGIN = 0.4
 #: of its words are new.
 REPEAT_NOVELTY = 0.2
 FALLBACK_MIN_WORDS_SHARE = 0.25
+#: ... a share waived when the region's text reads hardly at all as prose (links, labels).
+POOR_PROSE_QUALITY = 0.3
 #: Texts this long (words) are long enough for full confidence.
 CONFIDENT_WORDS = 150
 #: Lines this long (words) are prose; a text with this share of its characters in them reads
@@ -245,9 +247,9 @@ def choose(primary: Content, alternative: Content, whole: Whole) -> tuple[Conten
     other = len(_WORD_RE.findall(alternative.text))
     primary_quality = _prose_quality(primary.text, whole)
     other_quality = _prose_quality(alternative.text, whole)
-    better_prose = (
-        other_quality >= primary_quality + FALLBACK_PROSE_MARGIN
-        and other >= FALLBACK_MIN_WORDS_SHARE * words
+    better_prose = other_quality >= primary_quality + FALLBACK_PROSE_MARGIN and (
+        other >= FALLBACK_MIN_WORDS_SHARE * words
+        or (primary_quality < POOR_PROSE_QUALITY and other >= DOUBT_MIN_WORDS)
     )
     longer = words < FALLBACK_WORDS_SHARE * other and not _repeats(primary.text, alternative.text)
     kept = alternative if longer or better_prose else primary
