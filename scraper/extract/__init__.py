@@ -265,7 +265,11 @@ def _content(
         direct, _confidence = choose(direct, body, whole)
     # the source is bounded (MAX_HTML_CHARS, nesting defused): trafilatura copes with it
     alternative = main_content(whole.html, drop=drop, comments=True)
-    if misses_prose(direct.text, whole) and misses_prose(alternative.text, whole):
+    if (
+        misses_prose(direct.text, whole)
+        and misses_prose(alternative.text, whole)
+        and not over_budget(_BUDGET_SHARE_BEFORE_CONTENT)
+    ):
         # neither holds the page's longest paragraphs: cleaning cut the article (a class word
         # on its wrapper) and trafilatura took another part; the page's own blocks, with
         # nothing cut but what is never content, are the third candidate when they hold them
