@@ -77,6 +77,9 @@ _BUDGET_SHARE_BEFORE_CONTENT = 0.5
 #: it runs trafilatura on the whole page, which costs a few times the first run.
 _BUDGET_SHARE_BEFORE_FALLBACK = 0.25
 _WORD_RE = re.compile(r"\w+")
+#: The uncut candidate is read only when cleaning left less than this share of the page's
+#: text outside links (cleaning that cut a thread of replies has not cut the article).
+_UNCUT_KEPT_SHARE = 0.3
 #: Fewer words than this is not an article (stray glyphs, a lone label), so ``found`` is False.
 MIN_ARTICLE_WORDS = 5
 #: Reading speed used when the page does not say how long it takes to read.
@@ -247,6 +250,7 @@ def _content(
             left_out.update(norm_line(p.text(deep=True)) for p in node.css("p"))
             node.remove()
         whole = without_prose(whole, left_out)
+    page_chars = whole.free_chars  # before chrome was cut
     if tree.body is not None:  # what cleaning left: the chrome it cut is no part of the article
         whole = dataclasses.replace(whole, free_chars=free_chars(tree.body))
     verdict = cross_check(direct.text, whole)
@@ -268,12 +272,13 @@ def _content(
     if (
         misses_prose(direct.text, whole)
         and misses_prose(alternative.text, whole)
+        and whole.free_chars < _UNCUT_KEPT_SHARE * page_chars
         and not over_budget(_BUDGET_SHARE_BEFORE_CONTENT)
     ):
-        # neither holds the page's longest paragraphs: cleaning cut the article (a class word
-        # on its wrapper) and trafilatura took another part; the page's own blocks, with
-        # nothing cut but what is never content, are the third candidate when they hold them
-        # and more than trafilatura's text
+        # neither holds the page's longest paragraphs, and cleaning cut most of the page:
+        # it cut the article (a class word on its wrapper) and trafilatura took another
+        # part; the page's own blocks, with nothing cut but what is never content, are the
+        # third candidate when they hold them and more than trafilatura's text
         third = uncut()
         if not misses_prose(third.text, whole) and _words(third.text) > _words(alternative.text):
             content, confidence = choose(direct, third, whole)
