@@ -2,20 +2,20 @@
 
 The page is decoded and parsed once (selectolax/lexbor). Metadata is read from that tree
 (JSON-LD, OpenGraph, ``<meta>``, the page), then the same tree is cut down to what could be
-content (``clean.py``), and trafilatura finds the main content in the much smaller rest
-(``content.py``), from which post-header lines and the site's learned boilerplate
-(``boilerplate.py``) are dropped. That text is cross-checked against the page as a whole
-(``crosscheck.py``): when they disagree, trafilatura runs again on the whole page, the
-better-supported of the two is kept, and the evidence gives ``Article.confidence``. The
-links of the page (for a crawl's discovery) are read from the same tree before any
-cleaning (:func:`extract_with_links`).
+content (``clean.py``) and the region that holds the article is chosen. Its text is read
+straight off the tree (``blocks.py``: the blocks of the element that holds most of the
+page's prose, link farms and the chrome lines of ``content.py`` left out, the site's learned
+boilerplate (``boilerplate.py``) too) and cross-checked against the page as a whole
+(``crosscheck.py``). Only when the cross-check doubts it does trafilatura run, once, on the
+whole page, and the better-supported of the two is kept; the evidence gives
+``Article.confidence``. The links of the page (for a crawl's discovery) are read from the
+same tree before any cleaning (:func:`extract_with_links`).
 
 Time budget: the input is bounded (``MAX_HTML_CHARS`` characters, ``MAX_DEPTH`` levels of
 nesting), so every stage has a bounded worst case; in addition the budget is checked between
-stages: a page whose parse and cleaning already used half of it skips htmldate and
-trafilatura (as does a page whose cleaned tree is still larger than ``MAX_CONTENT_CHARS``)
-and gets the text of its paragraphs instead; one that used a quarter of it before the
-cross-check skips the second candidate. A thread cannot be stopped from outside, so
+stages: a page whose parse and cleaning already used half of it skips htmldate and the
+content stages and gets the text of its paragraphs instead; one that used a quarter of it
+before the cross-check skips the second candidate. A thread cannot be stopped from outside, so
 the budget is cooperative: it bounds the expensive stages, not a single pathological call.
 Never raises for any ``str`` or ``bytes``.
 """
@@ -31,25 +31,37 @@ from functools import cache, lru_cache
 from selectolax.lexbor import LexborHTMLParser
 
 from scraper.discover import PageLinks, parse_page
+from scraper.extract.blocks import read_content
 from scraper.extract.boilerplate import boilerplate_keys, learn_boilerplate
 from scraper.extract.clean import (
     MAX_DEPTH,
     MAX_HTML_CHARS,
+    Cleaned,
+    Region,
     absolute_links,
     decode,
     drop_chrome,
     drop_never_content,
+    is_story_header,
     main_region,
     norm_line,
     parse,
 )
 from scraper.extract.content import Content, is_chrome_line, main_content
-from scraper.extract.crosscheck import cheap_confidence, choose, cross_check, whole_page
+from scraper.extract.crosscheck import (
+    Whole,
+    cheap_confidence,
+    choose,
+    cross_check,
+    free_chars,
+    misses_prose,
+    whole_page,
+    without_prose,
+)
 from scraper.extract.metadata import Metadata, guess_published, read_metadata, reading_time
 from scraper.models import Article
 
 __all__ = [
-    "MAX_CONTENT_CHARS",
     "MAX_DEPTH",
     "MAX_HTML_CHARS",
     "MIN_ARTICLE_WORDS",
@@ -59,14 +71,15 @@ __all__ = [
     "learn_boilerplate",
 ]
 
-#: A cleaned page larger than this skips trafilatura (its cost grows with the tree).
-MAX_CONTENT_CHARS = 1_500_000
 #: The share of the time budget after which htmldate and trafilatura are skipped.
 _BUDGET_SHARE_BEFORE_CONTENT = 0.5
 #: The share of the time budget after which the cross-check's second candidate is skipped:
 #: it runs trafilatura on the whole page, which costs a few times the first run.
 _BUDGET_SHARE_BEFORE_FALLBACK = 0.25
 _WORD_RE = re.compile(r"\w+")
+#: The uncut candidate is read only when cleaning left less than this share of the page's
+#: text outside links (cleaning that cut a thread of replies has not cut the article).
+_UNCUT_KEPT_SHARE = 0.3
 #: Fewer words than this is not an article (stray glyphs, a lone label), so ``found`` is False.
 MIN_ARTICLE_WORDS = 5
 #: Reading speed used when the page does not say how long it takes to read.
@@ -107,6 +120,13 @@ def extract(
     return _extract(html, url, strip, boilerplate, timeout_seconds, links, want_links=False)[0]
 
 
+def extract_traced(html: str | bytes) -> tuple[Article, str]:
+    """``extract(html)`` and the path that gave its text (see :func:`_content`): for the
+    benchmark's per-path counts, not part of the API."""
+    article, _links, path = _extract(html, None, (), (), None, False, want_links=False)
+    return article, path
+
+
 def extract_with_links(
     html: str | bytes,
     url: str,
@@ -118,7 +138,10 @@ def extract_with_links(
 ) -> tuple[Article, PageLinks]:
     """The article of ``html`` and what the page links to, both from the one bounded parse
     (a crawl needs both: parsing the raw page again would undo the bounds on nesting)."""
-    return _extract(html, url, strip, boilerplate, timeout_seconds, links, want_links=True)
+    article, page_links, _path = _extract(
+        html, url, strip, boilerplate, timeout_seconds, links, want_links=True
+    )
+    return article, page_links
 
 
 def _extract(
@@ -130,7 +153,7 @@ def _extract(
     links: bool,
     *,
     want_links: bool,
-) -> tuple[Article, PageLinks]:
+) -> tuple[Article, PageLinks, str]:
     if not isinstance(html, str | bytes | bytearray | memoryview):
         raise TypeError(f"extract() wants str or bytes, not {type(html).__name__}")
     if url is not None and not isinstance(url, str):
@@ -144,7 +167,7 @@ def _extract(
     source = decode(bytes(html) if not isinstance(html, str | bytes) else html)
     tree = parse(source)
     if tree is None:
-        return Article(url=url, extractor=versions), PageLinks()
+        return Article(url=url, extractor=versions), PageLinks(), "direct"
     # before any cleaning: navigation is where most of a page's links are
     page_links = parse_page(tree, url) if want_links and url else PageLinks()
     meta = read_metadata(tree, url)
@@ -178,27 +201,129 @@ def _extract(
             or key in learned
         )
 
-    if _over_budget(started, timeout_seconds) or len(region.html) > MAX_CONTENT_CHARS:
+    def over_budget(share: float) -> bool:
+        return _over_budget(started, timeout_seconds, share)
+
+    def uncut() -> Content:
+        return _uncut_content(whole.html, url, strip, drop, links)
+
+    content, confidence, path = _content(
+        region, tree, whole, drop, links, over_budget, cleaned, uncut
+    )
+    return _article(url, meta, content, versions, confidence), page_links, path
+
+
+def _content(
+    region: Region,
+    tree: LexborHTMLParser,
+    whole: Whole,
+    drop: Callable[[str, str, str], bool],
+    links: bool,
+    over_budget: Callable[[float], bool],
+    cleaned: Cleaned,
+    uncut: Callable[[], Content],
+) -> tuple[Content, float, str]:
+    """The main content, its confidence and the path that gave it: "direct" (the region's
+    own blocks: confirmed by the cross-check, or doubtful too late in the time budget for
+    trafilatura), "fallback" (doubtful: trafilatura ran on the whole page too, and the
+    better-supported candidate is kept), "uncut" (both candidates missed the page's longest
+    paragraphs: the page's blocks with no chrome cut held them) or "cheap" (over the budget
+    before any of it)."""
+    if region.node is None:
+        return Content("", ""), 0.0, "direct"
+    if over_budget(_BUDGET_SHARE_BEFORE_CONTENT):
         content = _cheap_content(tree, drop, region.captions)
-        confidence = cheap_confidence(content.text, whole)
-    else:
-        content = _linked(
-            main_content(region.html, drop=drop, markdown_only=region.captions),
-            links and (lambda: main_content(region.html, drop=drop, links=True)),
+        return content, cheap_confidence(content.text, whole), "cheap"
+    guarded = cleaned.guarded
+    direct, unguarded = read_content(
+        region.node,
+        drop=drop,
+        markdown_only=region.captions,
+        links=links,
+        guarded=guarded,
+        landmarks=cleaned.landmarks,
+    )
+    if unguarded:
+        # what the direct path left out is no part of the page's text for the cross-check
+        left_out: set[str] = set()
+        for node in cleaned.guarded_nodes:
+            left_out.update(norm_line(p.text(deep=True)) for p in node.css("p"))
+            node.remove()
+        whole = without_prose(whole, left_out)
+    page_chars = whole.free_chars  # before chrome was cut
+    if tree.body is not None:  # what cleaning left: the chrome it cut is no part of the article
+        whole = dataclasses.replace(whole, free_chars=free_chars(tree.body))
+    verdict = cross_check(direct.text, whole)
+    if not verdict.doubtful or over_budget(_BUDGET_SHARE_BEFORE_FALLBACK):
+        return direct, verdict.confidence, "direct"
+    if not region.is_body and tree.body is not None:
+        # the container may be the wrong one: the blocks of the whole cleaned page compete
+        body, _unguarded = read_content(
+            tree.body,
+            drop=drop,
+            markdown_only=region.captions,
+            links=links,
+            guarded=guarded,
+            landmarks=cleaned.landmarks,
         )
-        verdict = cross_check(content.text, whole)
-        confidence = verdict.confidence
-        # the source is bounded (MAX_HTML_CHARS, nesting defused): trafilatura copes with it
-        if verdict.doubtful and not _over_budget(
-            started, timeout_seconds, _BUDGET_SHARE_BEFORE_FALLBACK
-        ):
-            alternative = _linked(
-                main_content(whole.html, drop=drop, fast=False, comments=True),
-                links
-                and (lambda: main_content(whole.linked_html, drop=drop, fast=False, links=True)),
-            )
-            content, confidence = choose(content, alternative, whole)
-    return _article(url, meta, content, versions, confidence), page_links
+        direct, _confidence = choose(direct, body, whole)
+    # the source is bounded (MAX_HTML_CHARS, nesting defused): trafilatura copes with it
+    alternative = main_content(whole.html, drop=drop, comments=True)
+    if (
+        misses_prose(direct.text, whole)
+        and misses_prose(alternative.text, whole)
+        and whole.free_chars < _UNCUT_KEPT_SHARE * page_chars
+        and not over_budget(_BUDGET_SHARE_BEFORE_CONTENT)
+    ):
+        # neither holds the page's longest paragraphs, and cleaning cut most of the page:
+        # it cut the article (a class word on its wrapper) and trafilatura took another
+        # part; the page's own blocks, with nothing cut but what is never content, are the
+        # third candidate when they hold them and more than trafilatura's text
+        third = uncut()
+        if not misses_prose(third.text, whole) and _words(third.text) > _words(alternative.text):
+            content, confidence = choose(direct, third, whole)
+            return content, confidence, "uncut"
+    alternative = _linked(
+        alternative,
+        links and (lambda: main_content(whole.linked_html, drop=drop, comments=True, links=True)),
+    )
+    content, confidence = choose(direct, alternative, whole)
+    return content, confidence, "fallback"
+
+
+_LANDMARKS = "header, footer, aside"
+
+
+def _uncut_content(
+    source: str,
+    url: str | None,
+    strip: Sequence[str],
+    drop: Callable[[str, str, str], bool],
+    links: bool,
+) -> Content:
+    """The blocks of the page with nothing cut but what is never content and the page's
+    landmarks: a second parse of the (bounded) source, for the few pages where cleaning
+    cut the article."""
+    tree = parse(source)
+    if tree is None or tree.body is None:
+        return Content("", "")
+    drop_never_content(tree, strip=tuple(strip))
+    for node in tree.body.css(_LANDMARKS):  # the site's own text, never the article's
+        if not is_story_header(node):
+            node.remove()
+    if links:
+        absolute_links(tree, url)
+    region = main_region(tree)
+    if region.node is None:
+        return Content("", "")
+    content, _unguarded = read_content(
+        region.node, drop=drop, markdown_only=region.captions, links=links
+    )
+    return content
+
+
+def _words(text: str) -> int:
+    return len(_WORD_RE.findall(text))
 
 
 def _linked(content: Content, linked: Callable[[], Content] | bool) -> Content:

@@ -36,13 +36,16 @@ _ALWAYS_DROP = (
     "button, input, select, textarea, option, dialog, nav, "
     "[role=navigation], [role=banner], [role=contentinfo], "
     "[role=search], [role=dialog], [role=alertdialog], [role=menu], [role=menubar], "
-    "[role=toolbar], [role=tablist], [role=complementary], [aria-modal=true], "
+    "[role=toolbar], [role=complementary], [aria-modal=true], "
     "[aria-label='top of page' i], [aria-label='bottom of page' i]"
 )
 #: Subtrees hidden by the ``hidden`` or ``aria-hidden`` attribute: dropped unless they hold
 #: prose (:func:`_collapsed_prose`). A subtree hidden by its inline style only is dropped
 #: always: pages hide duplicate copies of their text that way.
 _HIDING = "[hidden], [aria-hidden='true' i]"
+#: A tab list is a row of tab labels, or an accordion that holds its panels too: dropped
+#: unless it holds prose (:func:`_collapsed_prose`), like a hidden subtree.
+_TABLIST = "[role=tablist]"
 #: A hidden subtree with this many characters of text outside links, and links making less
 #: than half its text, is collapsed content (a tab, an accordion, a "read more"), not chrome.
 HIDDEN_PROSE_CHARS = 500
@@ -63,7 +66,7 @@ _CHROME_WORDS = (
     "comments|comment-form|comment-list|respond|disqus|"
     "breadcrumb|breadcrumbs|pagination|pager|skip-link|skiplink|scroll-to-top|back-to-top|"
     "sidebar|widget|widgets|advert|advertisement|ads|ad-slot|adslot|sponsored|promo|"
-    "modal|popup|overlay|toolbar|"
+    "modal|popup|overlay|toolbar|gallery|slideshow|carousel|lightbox|footer|colophon|"
     "byline|author-info|author-bio|about-author|post-meta|entry-meta|article-meta|"
     "meta-data|dateline|timestamp|post-date|entry-date|publish-date|reading-time|read-time|"
     "time-to-read|time-ago|views-counter|view-count|like-button|comment-counter|"
@@ -72,6 +75,10 @@ _CHROME_WORDS = (
     "recent-posts|related-posts|related-articles|print-button"
 )
 _CHROME_WORD_SET = frozenset(_CHROME_WORDS.split("|"))
+#: Class/id words that name the page's footer: a ``div`` built as one (or a second copy of
+#: the footer, for small screens) is a landmark as much as a ``footer`` element; inside
+#: ``main`` or an ``article`` they name a section's own footer (its notes), not chrome.
+_FOOTER_WORDS = frozenset({"footer", "colophon"})
 _ATTR_SPLIT_RE = re.compile(r"[\s_-]+")
 
 #: Headings that open a block of links to other pages, or the comments.
@@ -256,15 +263,33 @@ class Cleaned:
 
     #: the visible text before chrome was removed, one text node a line ("3 min read" is here)
     page_text: str = ""
+    #: the ``mem_id`` of subtrees named as chrome but kept by the guard (they hold much of
+    #: the page's text: a long comment thread, or a mislabelled wrapper of the article)
+    guarded: frozenset[int] = frozenset()
+    #: those subtrees
+    guarded_nodes: tuple[LexborNode, ...] = ()
+    #: the ``mem_id`` of the guarded subtrees that are page landmarks (header, footer, aside)
+    landmarks: frozenset[int] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
 class Region:
-    """The part of the page trafilatura gets."""
+    """The part of the page the content is read from."""
 
-    html: str
+    #: the chosen container, or the body; None for a page without a body
+    node: LexborNode | None = None
+    #: whether ``node`` is the whole body (no container qualified)
+    is_body: bool = True
     #: the comparison keys of figure captions (kept in Markdown, not in the text)
     captions: frozenset[str] = frozenset()
+
+    def html(self) -> str:
+        """The region as a document, for trafilatura (serialised only when asked)."""
+        if self.node is None:
+            return "<html><body></body></html>"
+        if self.is_body:
+            return f"<html>{self.node.html or ''}</html>"
+        return f"<html><body>{self.node.html or ''}</body></html>"
 
 
 def drop_never_content(tree: LexborHTMLParser, *, strip: Sequence[str] = ()) -> None:
@@ -286,6 +311,9 @@ def drop_never_content(tree: LexborHTMLParser, *, strip: Sequence[str] = ()) -> 
         for node in found:
             node.remove()
     budget = [HIDDEN_TEXT_BUDGET]
+    for node in body.css(_TABLIST):
+        if not _collapsed_prose(node, budget):
+            node.remove()
     for node in body.css(_HIDING):
         if not _collapsed_prose(node, budget):
             node.remove()
@@ -323,8 +351,14 @@ def drop_chrome(tree: LexborHTMLParser) -> Cleaned:
         return Cleaned()
     page_text: str = body.text(deep=True, separator="\n")
     total = len(page_text)
+    guarded: dict[int, LexborNode] = {}
+    landmarks: set[int] = set()
     for node in body.css("header, footer, aside, form"):
-        _drop(node, total)
+        # a form around the whole page is how some frameworks build every page
+        if not _drop(node, total) and node.tag != "form":
+            guarded[node.mem_id] = node
+            if not is_story_header(node):
+                landmarks.add(node.mem_id)
     # a second query: what the first pass removed is no longer listed
     for node in body.css("[class], [id], [data-hook], [data-testid]"):
         if node.tag == "body":
@@ -333,7 +367,13 @@ def drop_chrome(tree: LexborHTMLParser) -> Cleaned:
         for key in ("class", "id", "data-hook", "data-testid"):
             value = attrs.get(key)
             if value and _is_chrome_attr(value):
-                _drop(node, total)
+                footer = _names_footer(value)
+                if footer and in_main(node) and not _is_chrome_attr(_without_footer(value)):
+                    break  # a section's own footer: its notes, its footnotes
+                if not _drop(node, total):
+                    guarded[node.mem_id] = node
+                    if footer:
+                        landmarks.add(node.mem_id)
                 break
 
     for heading in body.css("h1, h2, h3, h4, h5, h6"):
@@ -345,7 +385,31 @@ def drop_chrome(tree: LexborHTMLParser) -> Cleaned:
                 or not _drop(parent, total)
             ):
                 heading.remove()
-    return Cleaned(page_text=page_text)
+    return Cleaned(page_text, frozenset(guarded), tuple(guarded.values()), frozenset(landmarks))
+
+
+def _names_footer(value: str) -> bool:
+    return not _FOOTER_WORDS.isdisjoint(_ATTR_SPLIT_RE.split(value.lower()))
+
+
+def _without_footer(value: str) -> str:
+    return " ".join(w for w in _ATTR_SPLIT_RE.split(value.lower()) if w not in _FOOTER_WORDS)
+
+
+def is_story_header(node: LexborNode) -> bool:
+    """Whether ``node`` is a ``header`` inside ``main`` or an ``article``: the story's own
+    (a page builder may put the story's text in it), not the page's."""
+    return node.tag == "header" and in_main(node)
+
+
+def in_main(node: LexborNode) -> bool:
+    """Whether ``node`` is inside the page's ``main`` or an ``article``."""
+    parent = node.parent
+    while parent is not None:
+        if parent.tag in {"main", "article"}:
+            return True
+        parent = parent.parent
+    return False
 
 
 #: A teaser: a paragraph that is one link of this many words or more (not a bare URL).
@@ -402,6 +466,10 @@ def clean(tree: LexborHTMLParser, *, strip: Sequence[str] = ()) -> Cleaned:
     return drop_chrome(tree)
 
 
+#: A figure with this many characters of text beside its caption keeps them (a quote).
+FIGURE_TEXT_CHARS = 20
+
+
 def _captions_to_paragraphs(tree: LexborHTMLParser, node: LexborNode) -> frozenset[str]:
     """Replace each captioned figure (or a stray ``<figcaption>``) under ``node`` by a
     paragraph holding the caption's flat text; return the captions' keys."""
@@ -414,6 +482,11 @@ def _captions_to_paragraphs(tree: LexborHTMLParser, node: LexborNode) -> frozens
         while figure is not None and figure.tag != "figure":
             figure = figure.parent
         target = figure if figure is not None else caption
+        own = len(" ".join(figure.text(deep=True).split())) - len(text) if figure else 0
+        if own >= FIGURE_TEXT_CHARS:
+            # the figure holds text of its own (a quote and its attribution, a testimonial):
+            # only the caption becomes the paragraph
+            target = caption
         key = norm_line(text)
         if not key:
             continue
@@ -457,14 +530,12 @@ def main_region(tree: LexborHTMLParser) -> Region:
     """
     body = tree.body
     if body is None:
-        return Region("<html><body></body></html>")
+        return Region()
     _drop_link_paragraphs(body)  # before the choice: teasers are not the article's text
     node = _article_container(body) or body
     _drop_deep(node)
     captions = _captions_to_paragraphs(tree, node)
-    if node is body:
-        return Region(f"<html>{body.html or ''}</html>", captions)
-    return Region(f"<html><body>{node.html or ''}</body></html>", captions)
+    return Region(node, node is body, captions)
 
 
 def _article_container(body: LexborNode) -> LexborNode | None:

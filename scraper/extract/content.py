@@ -58,6 +58,14 @@ _TEASER_LINE_RE = re.compile(
     r"recommended(?: for you)?|most (?:read|popular)|watch|trending)\s*(?:[:|»]|\.\.\.|…|$)",
     re.I,
 )
+#: Post-header facts ("5 min read", a date, "1.2K views"), any number of them run together on
+#: one line ("5 min read · Feb 11, 2024", or with no separator once the "·" was hidden).
+_META_ATOM = (
+    r"(?:\d{1,3}\s*(?:-\s*)?min(?:ute)?s?\.?\s*(?:read|reading)|"
+    r"[\d.,]+\s*[kKmM]?\s*(?:views?|likes?|comments?|shares?|reads?)|"
+    rf"(?:(?:published|updated|posted|last updated|modified)\s*(?:on|:)?\s*)?{_DATE})"
+)
+_META_LINE_RE = re.compile(rf"^{_META_ATOM}(?:\s*[·•|/,-]?\s*{_META_ATOM})+\s*[.:|·•]?$", re.I)
 _BYLINE_RE = re.compile(
     r"^(?i:by|written by|posted by|words by|von|par|por)\s+"
     r"[A-Z][\w.'’-]*(?:\s+(?:(?i:and)\s+|&\s+|,\s*)?[A-Z][\w.'’-]*){0,4}\s*$"
@@ -226,5 +234,7 @@ def is_chrome_line(tag: str, text: str) -> bool:
     if len(text) > 120:
         return False
     if _CHROME_LINE_RE.match(text) or _BYLINE_RE.match(text) or _TEASER_LINE_RE.match(text):
+        return True
+    if _META_LINE_RE.match(text):
         return True
     return tag in {"p", "head"} and _COUNT_RE.match(text) is not None

@@ -44,7 +44,7 @@ from pathlib import Path
 
 import trafilatura
 
-from scraper.extract import extract
+from scraper.extract import extract, extract_traced
 
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_BENCH_DIR = REPO.parent / "shared" / "bench"
@@ -133,6 +133,8 @@ class Result:
     #: the word-bag F1 of each extractor on this page
     ours_f1: float
     theirs_f1: float
+    #: the path of scraper's extractor that gave the text ("direct", "fallback", "cheap")
+    path: str = ""
 
 
 def _in_half(page: Page, half: str) -> bool:
@@ -183,7 +185,7 @@ def load(
 def _run_one(page: Page) -> Result:
     html = gzip.decompress(page.path.read_bytes()).decode("utf-8", "replace")
     started = time.process_time()
-    article = extract(html)
+    article, path = extract_traced(html)
     ours_seconds = time.process_time() - started
     started = time.process_time()
     theirs = trafilatura.extract(html) or ""
@@ -197,6 +199,7 @@ def _run_one(page: Page) -> Result:
         theirs_seconds,
         word_f1(article.text, page.truth),
         word_f1(theirs, page.truth),
+        path,
     )
 
 
@@ -275,6 +278,19 @@ def report(results: Sequence[Result]) -> list[str]:
         f"{_mean(r.ours_f1 for r in low):.4f}; >= {LOW_CONFIDENCE}: {len(high)} pages, "
         f"mean word F1 {_mean(r.ours_f1 for r in high):.4f}"
     )
+    lines.append("")
+    lines.append(
+        "paths of scraper's extractor (CPU ms per page of the path, word F1 on its pages):"
+    )
+    for path in sorted({r.path for r in results}):
+        on_path = [r for r in results if r.path == path]
+        lines.append(
+            f"  {path:<9} {len(on_path):5} pages ({len(on_path) / len(results):4.0%}), "
+            f"{_mean(r.ours_seconds for r in on_path) * 1000:6.1f} ms/page, "
+            f"word F1 {_mean(r.ours_f1 for r in on_path):.4f} "
+            f"(trafilatura {_mean(r.theirs_f1 for r in on_path):.4f}, "
+            f"{_mean(r.theirs_seconds for r in on_path) * 1000:.1f} ms/page)"
+        )
     ours_cpu = sum(r.ours_seconds for r in results)
     theirs_cpu = sum(r.theirs_seconds for r in results)
     ours_speed = len(results) / ours_cpu if ours_cpu else float("inf")
@@ -332,6 +348,9 @@ def main(argv: list[str] | None = None) -> int:
                     "id": r.page.page_id,
                     "type": r.page.page_type,
                     "confidence": r.confidence,
+                    "path": r.path,
+                    "scraper_ms": round(r.ours_seconds * 1000, 3),
+                    "trafilatura_ms": round(r.theirs_seconds * 1000, 3),
                     "scraper_f1": r.ours_f1,
                     "trafilatura_f1": r.theirs_f1,
                     "scraper": r.ours,
