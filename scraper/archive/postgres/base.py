@@ -17,6 +17,7 @@ import zstandard
 
 from scraper.archive.postgres import schema
 from scraper.archive.postgres.connect import connect, display_url, normalise_url, translated
+from scraper.archive.sql.dialect import POSTGRESQL, Db
 from scraper.errors import ArchiveError, UsageError
 from scraper.models import iso_utc
 
@@ -94,6 +95,12 @@ class PgConnection:
         inside commits together or not at all."""
         with translated(self.location), self.conn.transaction():
             yield self.conn
+
+    @contextmanager
+    def session(self) -> Iterator[Db]:
+        """One write transaction (:meth:`transaction`) for the archive's shared SQL."""
+        with self.transaction() as conn:
+            yield Db(conn, POSTGRESQL)
 
     @property
     def in_group(self) -> bool:

@@ -21,6 +21,7 @@ import zstandard
 from sqlite_utils import Database
 
 from scraper.archive.backends import require_file
+from scraper.archive.sql.dialect import SQLITE, Db
 from scraper.archive.sqlite.schema import migrate
 from scraper.errors import ArchiveError, UsageError
 
@@ -189,6 +190,12 @@ class Connection:
                     conn.execute("ROLLBACK")
                 raise
             self._commit(conn)
+
+    @contextmanager
+    def session(self) -> Iterator[Db]:
+        """One write transaction (:meth:`transaction`) for the archive's shared SQL."""
+        with self.transaction() as conn:
+            yield Db(conn, SQLITE)
 
     @staticmethod
     def _commit(conn: sqlite3.Connection) -> None:

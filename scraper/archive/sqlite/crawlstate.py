@@ -13,9 +13,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from scraper.archive.records import HostRow, RunRecord, SourceRow
+from scraper.archive.sql.rows import record_from_row
 from scraper.archive.sqlite import runhealth
 from scraper.archive.sqlite.schedule import Schedule
-from scraper.archive.sqlite.versions import record_from_row
 
 if TYPE_CHECKING:
     from scraper.sitehealth import ExtractionCounts

@@ -13,15 +13,15 @@ import zstandard
 
 from scraper.admission import Known
 from scraper.archive.records import Capture, ChangeRecord, FetchRecord, PageRecord
-from scraper.archive.sqlite.connection import Connection
-from scraper.archive.sqlite.versions import (
+from scraper.archive.sql.dialect import SQLITE, Db
+from scraper.archive.sql.rows import (
     SNAPSHOT_COLUMNS,
-    find_page_id,
-    known_of,
     parse_when,
     record_from_row,
     snapshot_from_row,
 )
+from scraper.archive.sql.versions import find_page_id, known_of
+from scraper.archive.sqlite.connection import Connection
 from scraper.errors import UsageError
 from scraper.models import Snapshot
 
@@ -40,8 +40,9 @@ class PageReads(Connection):
     def known(self, url: str) -> Known:
         """What the admission gate needs to know of the page (nothing for an unknown page)."""
         with self._errors():
-            page_id = find_page_id(self.db.conn, url)
-            return Known() if page_id is None else known_of(self.db.conn, page_id)
+            db = Db(self.db.conn, SQLITE)
+            page_id = find_page_id(db, url)
+            return Known() if page_id is None else known_of(db, page_id)
 
     # --- reading -------------------------------------------------------------------------
     def page(self, url: str) -> PageRecord | None:
