@@ -36,6 +36,8 @@ class PgConnection:
     :param adopt: add the schema to a database that holds other tables (``scraper init``).
     """
 
+    dialect = POSTGRESQL
+
     def __init__(
         self, url: str, *, readonly: bool = False, create: bool = True, adopt: bool = False
     ) -> None:
@@ -101,6 +103,10 @@ class PgConnection:
         """One write transaction (:meth:`transaction`) for the archive's shared SQL."""
         with self.transaction() as conn:
             yield Db(conn, POSTGRESQL)
+
+    def reading(self) -> AbstractContextManager[Db]:
+        """A transaction for the archive's shared reads (one snapshot of the database)."""
+        return self.session()
 
     @property
     def in_group(self) -> bool:

@@ -93,6 +93,8 @@ class Connection:
     modules of the ``scraper.archive`` package.
     """
 
+    dialect = SQLITE
+
     def __init__(
         self, path: str | Path, *, readonly: bool = False, create: bool = True, adopt: bool = False
     ) -> None:
@@ -196,6 +198,12 @@ class Connection:
         """One write transaction (:meth:`transaction`) for the archive's shared SQL."""
         with self.transaction() as conn:
             yield Db(conn, SQLITE)
+
+    @contextmanager
+    def reading(self) -> Iterator[Db]:
+        """The connection for the archive's shared reads (no transaction of its own)."""
+        with self._errors():
+            yield Db(self.db.conn, SQLITE)
 
     @staticmethod
     def _commit(conn: sqlite3.Connection) -> None:
