@@ -144,6 +144,15 @@ class PgConnection:
             keys = [d.name for d in cursor.description or ()]
             return [dict(zip(keys, row, strict=True)) for row in cursor.fetchall()]
 
+    def _has_column(self, table: str, column: str) -> bool:
+        """Whether ``table`` has ``column`` (a read-only session does not migrate)."""
+        rows = self._rows(
+            "SELECT 1 FROM information_schema.columns WHERE table_schema = current_schema() "
+            "AND table_name = %s AND column_name = %s",
+            (table, column),
+        )
+        return bool(rows)
+
     def _iterate(
         self, sql: str, params: Sequence[Any] | Mapping[str, Any]
     ) -> Iterator[tuple[Any, ...]]:

@@ -20,11 +20,15 @@ class Dialect:
     :param name: ``sqlite`` or ``postgresql``
     :param format_params: placeholders are ``%s`` (and a literal ``%`` is ``%%``), not ``?``
     :param returning: a new row's id comes back by ``RETURNING id`` (else ``lastrowid``)
+    :param same_as: the NULL-safe equality operator (``IS``; ``IS NOT DISTINCT FROM``)
+    :param greatest: the larger of two values (SQLite's two-argument ``MAX``; ``GREATEST``)
     """
 
     name: str
     format_params: bool
     returning: bool
+    same_as: str
+    greatest: str
     _cache: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     def sql(self, text: str) -> str:
@@ -47,19 +51,27 @@ class Dialect:
         )
 
     def upsert(self, table: str, columns: Sequence[str], key: str) -> str:
-        """An INSERT that replaces the row with the same ``key`` (every other column given)."""
+        """An INSERT that replaces the row with the same ``key`` (one column, or several
+        separated by commas; every other column given)."""
         values = ", ".join("?" for _ in columns)
         if self.name == "sqlite":
             return f"INSERT OR REPLACE INTO {table} ({', '.join(columns)}) VALUES ({values})"
-        updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in columns if c != key)
+        keys = {name.strip() for name in key.split(",")}
+        updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in columns if c not in keys)
         return (
             f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({values}) "
             f"ON CONFLICT ({key}) DO UPDATE SET {updates}"
         )
 
 
-SQLITE = Dialect("sqlite", format_params=False, returning=False)
-POSTGRESQL = Dialect("postgresql", format_params=True, returning=True)
+SQLITE = Dialect("sqlite", format_params=False, returning=False, same_as="IS", greatest="MAX")
+POSTGRESQL = Dialect(
+    "postgresql",
+    format_params=True,
+    returning=True,
+    same_as="IS NOT DISTINCT FROM",
+    greatest="GREATEST",
+)
 
 
 class Db:
@@ -73,9 +85,10 @@ class Db:
         self.conn = conn
         self.dialect = dialect
 
-    def run(self, sql: str, params: Sequence[Any] = ()) -> None:
-        """Execute a statement."""
-        self.conn.execute(self.dialect.sql(sql), tuple(params))
+    def run(self, sql: str, params: Sequence[Any] = ()) -> int:
+        """Execute a statement; how many rows it changed (0 when the driver cannot say)."""
+        cursor = self.conn.execute(self.dialect.sql(sql), tuple(params))
+        return max(int(cursor.rowcount), 0)
 
     def run_many(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
         """Execute a statement once per row of parameters."""
@@ -93,6 +106,12 @@ class Db:
     def all(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         """Every row of a query."""
         return [tuple(r) for r in self.conn.execute(self.dialect.sql(sql), tuple(params))]
+
+    def mappings(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        """Every row of a query as a dict by column name."""
+        cursor = self.conn.execute(self.dialect.sql(sql), tuple(params))
+        names = [column[0] for column in cursor.description or ()]
+        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
     def insert(self, sql: str, params: Sequence[Any], *, conflict: str | None = None) -> int:
         """Run an INSERT of one row into a table with an ``id`` key; return the new id.

@@ -88,3 +88,14 @@ def record_from_row(cls: type[_R], row: Mapping[str, Any]) -> _R:
             value = tuple(json.loads(value))
         values[field.name] = value
     return cls(**values)
+
+
+def json_object(text: str | None) -> dict[str, Any]:
+    """The stored metadata JSON as a dict ({} when absent or not an object)."""
+    if not text:
+        return {}
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}

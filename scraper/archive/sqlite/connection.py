@@ -12,7 +12,7 @@ work beside the writer, and writers wait up to ``BUSY_TIMEOUT_MS`` for each othe
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Self
@@ -243,6 +243,21 @@ class Connection:
         with self._errors():
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
+
+    def _iterate(
+        self, sql: str, params: Sequence[Any] | Mapping[str, Any]
+    ) -> Iterator[tuple[Any, ...]]:
+        """Rows of a read in batches, on a cursor of its own (the caller may write between)."""
+        with self._errors():
+            cursor = self.db.conn.execute(sql, params)
+            while batch := cursor.fetchmany(200):
+                yield from batch
+
+    def _has_column(self, table: str, column: str) -> bool:
+        """Whether ``table`` has ``column`` (a file opened read-only is not migrated)."""
+        with self._errors():
+            rows = self.db.conn.execute(f"PRAGMA table_info({table})").fetchall()
+        return any(row[1] == column for row in rows)
 
     def _rows(self, sql: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
         with self._errors():
