@@ -12,6 +12,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+#: how many translated statement texts a dialect keeps
+_CACHED_STATEMENTS = 1024
+
 
 @dataclass(frozen=True)
 class Dialect:
@@ -37,6 +40,8 @@ class Dialect:
             return text
         done = self._cache.get(text)
         if done is None:
+            if len(self._cache) >= _CACHED_STATEMENTS:
+                self._cache.clear()  # texts built with a varying IN list: keep it bounded
             done = self._cache[text] = text.replace("%", "%%").replace("?", "%s")
         return done
 
