@@ -18,6 +18,7 @@ from scraper.archive.postgres.pages import PgPages
 from scraper.archive.records import SearchHit
 from scraper.archive.sql.notifyqueue import ArchiveNotifyQueue
 from scraper.archive.sql.questions import ArchiveQuestions
+from scraper.archive.sql.rows import search_hit
 from scraper.archive.sql.searchterms import HANGUL, QUERY_TOKEN, WORD
 from scraper.errors import UsageError
 from scraper.models import iso_utc
@@ -118,20 +119,7 @@ class PgQuestions(PgPages, ArchiveQuestions):
             ORDER BY -h.score, h.id DESC
             LIMIT %(limit)s
         """
-        return [
-            SearchHit(
-                snapshot_id=r[0],
-                page_id=r[1],
-                url=r[2],
-                site=r[3],
-                fetched_at=r[4],
-                title=r[5],
-                snippet=r[6] or "",
-                rank=float(r[7]),
-                latest=bool(r[8]),
-            )
-            for r in self._iterate(sql, params)
-        ]
+        return [search_hit(r) for r in self._iterate(sql, params)]
 
 
 class PgReads(PgQuestions, ArchiveNotifyQueue):

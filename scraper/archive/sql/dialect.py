@@ -2,8 +2,10 @@
 
 The shared SQL is written once, in SQLite's form (``?`` placeholders, ``%`` as itself);
 :class:`Dialect` turns it into the backend's (psycopg's ``%s``, ``%%``) and builds the few
-statements whose wording differs (insert-or-ignore, upsert, a new row's id). :class:`Db` runs
-it on a DB-API connection inside the caller's transaction; it never commits or opens one.
+statements whose wording differs (insert-or-ignore, upsert, a new row's id). A ``?`` in the
+shared SQL is always a placeholder (never put one in a string literal: pass it as a value).
+:class:`Db` runs it on a DB-API connection inside the caller's transaction; it never commits
+or opens one.
 """
 
 from __future__ import annotations

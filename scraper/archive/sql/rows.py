@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime, time
 from typing import Any, TypeVar
 
+from scraper.archive.records import SearchHit
 from scraper.models import Snapshot
 
 _R = TypeVar("_R")
@@ -99,3 +100,19 @@ def json_object(text: str | None) -> dict[str, Any]:
     except ValueError:
         return {}
     return value if isinstance(value, dict) else {}
+
+
+def search_hit(row: Sequence[Any]) -> SearchHit:
+    """A search hit from a row of (snapshot id, page id, url, site, fetched_at, title, snippet,
+    rank, latest), as both backends' searches select them."""
+    return SearchHit(
+        snapshot_id=row[0],
+        page_id=row[1],
+        url=row[2],
+        site=row[3],
+        fetched_at=row[4],
+        title=row[5],
+        snippet=row[6] or "",
+        rank=float(row[7]),
+        latest=bool(row[8]),
+    )

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from scraper.archive.protocols import DEFAULT_MAX_ROWS, DEFAULT_TIMEOUT_SECONDS
 from scraper.archive.records import PageChange, SearchHit, SqlResult
+from scraper.archive.sql.rows import search_hit
 from scraper.archive.sql.searchterms import HANGUL, QUERY_TOKEN, WORD
 from scraper.errors import ArchiveError, UsageError
 from scraper.models import iso_utc
@@ -140,20 +141,7 @@ def search(
         sql += " LIMIT ?"
         params.append(limit)
     rows = _select(archive, sql, params)
-    return [
-        SearchHit(
-            snapshot_id=r[0],
-            page_id=r[1],
-            url=r[2],
-            site=r[3],
-            fetched_at=r[4],
-            title=r[5],
-            snippet=r[6] or "",
-            rank=float(r[7]),
-            latest=bool(r[8]),
-        )
-        for r in rows
-    ]
+    return [search_hit(r) for r in rows]
 
 
 # --- read-only SQL ------------------------------------------------------------------------
