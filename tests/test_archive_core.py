@@ -47,6 +47,8 @@ SHARED_STATE = [
     "run",
     "record_run_extraction",
     "earlier_extraction",
+    "last_body_sha256",
+    "page_count",
 ]
 
 

@@ -58,10 +58,6 @@ class PgHostState(CrawlStateCore):
     def close(self) -> None:
         self.conn.close()
 
-    def _one(self, sql: str, params: Sequence[Any] | Mapping[str, Any] = ()) -> Any:
-        with translated(self.location):
-            return self.conn.execute(sql, params).fetchone()
-
     @contextmanager
     def session(self) -> Iterator[Db]:
         """One write transaction on this connection."""
@@ -186,19 +182,6 @@ class PgCrawlState(PgHostState):
                 (crawled_at, next_fetch_at, revisit_seconds, unchanged_count, page_id),
             )
             self.conn.execute("DELETE FROM page_claims WHERE page_id = %s", (page_id,))
-
-    def last_body_sha256(self, page_id: int) -> str | None:
-        """sha256 of the body of the page's last successful, non-304 fetch."""
-        row = self._one(
-            "SELECT raw_sha256 FROM fetches WHERE page_id = %s AND raw_sha256 IS NOT NULL "
-            "AND error IS NULL ORDER BY id DESC LIMIT 1",
-            (page_id,),
-        )
-        return row[0] if row else None
-
-    def page_count(self, site: str) -> int:
-        """How many pages of ``site`` the frontier knows."""
-        return int(self._one("SELECT count(*) FROM pages WHERE site = %s", (site,))[0])
 
     # --- runs ------------------------------------------------------------------------------
     def update_run(

@@ -113,6 +113,23 @@ class CrawlStateCore:
                 (host, until, error),
             )
 
+    # --- pages ---------------------------------------------------------------------------
+    def last_body_sha256(self, page_id: int) -> str | None:
+        """sha256 of the body of the page's last successful, non-304 fetch."""
+        with self.reading() as db:
+            row = db.one(
+                "SELECT raw_sha256 FROM fetches WHERE page_id = ? AND raw_sha256 IS NOT NULL "
+                "AND error IS NULL ORDER BY id DESC LIMIT 1",
+                (page_id,),
+            )
+        return row[0] if row else None
+
+    def page_count(self, site: str) -> int:
+        """How many pages of ``site`` the frontier knows."""
+        with self.reading() as db:
+            row = db.one("SELECT COUNT(*) FROM pages WHERE site = ?", (site,))
+        return int(row[0]) if row else 0
+
     # --- discovery sources -----------------------------------------------------------------
     def add_sources(
         self, sources: Iterable[tuple[str, str, str]], *, now: str, found_on: str | None = None
