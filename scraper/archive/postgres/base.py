@@ -17,6 +17,7 @@ import zstandard
 
 from scraper.archive.postgres import schema
 from scraper.archive.postgres.connect import connect, display_url, normalise_url, translated
+from scraper.archive.sql.dialect import POSTGRESQL, Db
 from scraper.errors import ArchiveError, UsageError
 from scraper.models import iso_utc
 
@@ -34,6 +35,8 @@ class PgConnection:
     :param create: create the schema in an empty database (False: refuse one without it).
     :param adopt: add the schema to a database that holds other tables (``scraper init``).
     """
+
+    dialect = POSTGRESQL
 
     def __init__(
         self, url: str, *, readonly: bool = False, create: bool = True, adopt: bool = False
@@ -95,6 +98,16 @@ class PgConnection:
         with translated(self.location), self.conn.transaction():
             yield self.conn
 
+    @contextmanager
+    def session(self) -> Iterator[Db]:
+        """One write transaction (:meth:`transaction`) for the archive's shared SQL."""
+        with self.transaction() as conn:
+            yield Db(conn, POSTGRESQL)
+
+    def reading(self) -> AbstractContextManager[Db]:
+        """A transaction for the archive's shared reads (one snapshot of the database)."""
+        return self.session()
+
     @property
     def in_group(self) -> bool:
         """True while a group is open."""
@@ -130,6 +143,15 @@ class PgConnection:
             cursor = self.conn.execute(sql, params)
             keys = [d.name for d in cursor.description or ()]
             return [dict(zip(keys, row, strict=True)) for row in cursor.fetchall()]
+
+    def _has_column(self, table: str, column: str) -> bool:
+        """Whether ``table`` has ``column`` (a read-only session does not migrate)."""
+        rows = self._rows(
+            "SELECT 1 FROM information_schema.columns WHERE table_schema = current_schema() "
+            "AND table_name = %s AND column_name = %s",
+            (table, column),
+        )
+        return bool(rows)
 
     def _iterate(
         self, sql: str, params: Sequence[Any] | Mapping[str, Any]

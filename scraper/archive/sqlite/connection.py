@@ -12,7 +12,7 @@ work beside the writer, and writers wait up to ``BUSY_TIMEOUT_MS`` for each othe
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Self
@@ -21,6 +21,7 @@ import zstandard
 from sqlite_utils import Database
 
 from scraper.archive.backends import require_file
+from scraper.archive.sql.dialect import SQLITE, Db
 from scraper.archive.sqlite.schema import migrate
 from scraper.errors import ArchiveError, UsageError
 
@@ -91,6 +92,8 @@ class Connection:
     ``archive.db`` (a ``sqlite_utils.Database``) and ``archive.path`` are public for the other
     modules of the ``scraper.archive`` package.
     """
+
+    dialect = SQLITE
 
     def __init__(
         self, path: str | Path, *, readonly: bool = False, create: bool = True, adopt: bool = False
@@ -190,6 +193,18 @@ class Connection:
                 raise
             self._commit(conn)
 
+    @contextmanager
+    def session(self) -> Iterator[Db]:
+        """One write transaction (:meth:`transaction`) for the archive's shared SQL."""
+        with self.transaction() as conn:
+            yield Db(conn, SQLITE)
+
+    @contextmanager
+    def reading(self) -> Iterator[Db]:
+        """The connection for the archive's shared reads (no transaction of its own)."""
+        with self._errors():
+            yield Db(self.db.conn, SQLITE)
+
     @staticmethod
     def _commit(conn: sqlite3.Connection) -> None:
         """COMMIT; a commit that fails (a full disk) is rolled back, not left open."""
@@ -228,6 +243,21 @@ class Connection:
         with self._errors():
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
+
+    def _iterate(
+        self, sql: str, params: Sequence[Any] | Mapping[str, Any]
+    ) -> Iterator[tuple[Any, ...]]:
+        """Rows of a read in batches, on a cursor of its own (the caller may write between)."""
+        with self._errors():
+            cursor = self.db.conn.execute(sql, params)
+            while batch := cursor.fetchmany(200):
+                yield from batch
+
+    def _has_column(self, table: str, column: str) -> bool:
+        """Whether ``table`` has ``column`` (a file opened read-only is not migrated)."""
+        with self._errors():
+            rows = self.db.conn.execute(f"PRAGMA table_info({table})").fetchall()
+        return any(row[1] == column for row in rows)
 
     def _rows(self, sql: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
         with self._errors():

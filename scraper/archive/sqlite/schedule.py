@@ -201,17 +201,3 @@ class Schedule:
                 "unchanged_count = ? WHERE id = ?",
                 (crawled_at, next_fetch_at, revisit_seconds, unchanged_count, page_id),
             )
-
-    def last_body_sha256(self, page_id: int) -> str | None:
-        """sha256 of the body of the page's last successful, non-304 fetch."""
-        rows = self._rows(
-            "SELECT raw_sha256 FROM fetches WHERE page_id = ? AND raw_sha256 IS NOT NULL "
-            "AND error IS NULL ORDER BY id DESC LIMIT 1",
-            (page_id,),
-        )
-        return rows[0]["raw_sha256"] if rows else None
-
-    def page_count(self, site: str) -> int:
-        """How many pages of ``site`` the frontier knows."""
-        rows = self._rows("SELECT COUNT(*) AS n FROM pages WHERE site = ?", (site,))
-        return int(rows[0]["n"])

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from scraper.archive.records import FetchRecord, PageRecord
-from scraper.archive.sqlite.versions import record_from_row
+from scraper.archive.sql.rows import record_from_row
 from scraper.errors import ArchiveError
 from scraper.models import Snapshot
 
