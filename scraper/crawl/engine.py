@@ -38,11 +38,11 @@ from scraper.crawl.context import LearnTexts, RunContext, SiteRun
 from scraper.crawl.events import (
     Event,
     Events,
-    FetchFailed,
     PageFinished,
     PagesDiscovered,
     RunFinished,
     SiteQualityDropped,
+    failures_to,
 )
 from scraper.crawl.frontier import SUSPECT_RECHECK_SECONDS, Candidate, Frontier
 from scraper.crawl.hosts import Hosts
@@ -140,7 +140,7 @@ class Crawler:
         self.tally = Tally()
         self.events.subscribe(self.tally)
         if on_failure is not None:
-            self.events.subscribe(_failures_to(on_failure))
+            self.events.subscribe(failures_to(on_failure))
         if on_progress is not None:
             self.events.subscribe(self._progress_to(on_progress))
         if events is not None:
@@ -396,16 +396,6 @@ class Crawler:
                 run, page, Outcome.FAILED, fetched_at=iso_utc(self.now()), error=message
             )
         self.events.emit(PageFinished(page.url, run.site.name))
-
-
-def _failures_to(on_failure: Callable[[str, str], None]) -> Callable[[Event], None]:
-    """``on_failure(url, cause)`` as a subscriber."""
-
-    def failures(event: Event) -> None:
-        if isinstance(event, FetchFailed):
-            on_failure(event.url, event.cause)
-
-    return failures
 
 
 # --- the entry point -----------------------------------------------------------------------

@@ -166,3 +166,13 @@ class Events:
                 subscriber(event)
             except Exception:  # boundary: a subscriber never breaks the crawl (logged; module doc)
                 LOG.exception("event subscriber %r failed on %r", subscriber, event)
+
+
+def failures_to(on_failure: Callable[[str, str], None]) -> Callable[[Event], None]:
+    """``on_failure(url, cause)`` as a subscriber: told of each FetchFailed."""
+
+    def failures(event: Event) -> None:
+        if isinstance(event, FetchFailed):
+            on_failure(event.url, event.cause)
+
+    return failures

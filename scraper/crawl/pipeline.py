@@ -128,12 +128,12 @@ class PagePipeline:
         run, site, settings = self.run, site_run.site, site_run.site.settings
         host = run.hosts.get(page.host, settings)
         if host.deferred:
-            self._deferred(site_run, page, host)
+            _deferred(self.run, site_run, page, host)
             return
         robots = await run.hosts.robots(self.client, host, settings)
         if robots is not None and not robots.allowed(page.url, settings.user_agent):
             if robots.unreachable:
-                self._deferred(site_run, page, host)  # not now: the page stays due
+                _deferred(self.run, site_run, page, host)  # not now: the page stays due
                 return
             site_run.done += 1
             error = RobotsDisallowedError(page.url, "disallowed by robots.txt")
@@ -169,7 +169,7 @@ class PagePipeline:
         # --- stage: fetch
         async with host.slots:
             if host.deferred or not await host.turn():
-                self._deferred(site_run, page, host)
+                _deferred(self.run, site_run, page, host)
                 return None
             fetched_at = iso_utc(run.now())
             try:
@@ -336,12 +336,6 @@ class PagePipeline:
         site_run.not_done += 1
         self.run.events.emit(FetchFailed(url, site_run.site.name, cause, requested))
 
-    def _deferred(self, site_run: SiteRun, page: DuePage, host: Host) -> None:
-        """Count a due page left for a later run because its host cannot be asked now."""
-        site_run.not_done += 1
-        host.not_fetched += 1
-        self.run.events.emit(PageDeferred(page.url, site_run.site.name, host.origin))
-
     def _fetch_failed(
         self, site_run: SiteRun, page: DuePage, host: Host, exc: FetchError, fetched_at: str
     ) -> None:
@@ -407,6 +401,13 @@ class PagePipeline:
                 SnapshotWritten(page.url, site.name, saved.snapshot_id, kind, saved.change_kind)
             )
         return kind
+
+
+def _deferred(run: RunContext, site_run: SiteRun, page: DuePage, host: Host) -> None:
+    """Count a due page left for a later run because its host cannot be asked now."""
+    site_run.not_done += 1
+    host.not_fetched += 1
+    run.events.emit(PageDeferred(page.url, site_run.site.name, host.origin))
 
 
 def _other_page(page_url: str, final_url: str) -> bool:
