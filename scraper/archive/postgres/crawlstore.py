@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Self
 from scraper.archive.postgres.connect import connect, display_url, normalise_url, translated
 from scraper.archive.postgres.frontier import SharedFrontier
 from scraper.archive.records import DuePage, NewPage
-from scraper.archive.sql.crawlstate import CrawlStateCore
+from scraper.archive.sql.crawlstate import CrawlStateCore, enqueue_merge
 from scraper.archive.sql.dialect import POSTGRESQL, Db
 
 if TYPE_CHECKING:
@@ -106,21 +106,8 @@ class PgCrawlState(PgHostState):
                 FROM unnest(%(u)s::text[], %(s)s::text[], %(h)s::text[], %(d)s::int[],
                     %(src)s::text[], %(f)s::text[], %(l)s::text[]) AS t(u, s, h, d, src, f, l)
                 ORDER BY u
-                ON CONFLICT (url) DO UPDATE SET
-                    site = COALESCE(pages.site, EXCLUDED.site),
-                    host = COALESCE(pages.host, EXCLUDED.host),
-                    depth = LEAST(pages.depth, EXCLUDED.depth),
-                    source = COALESCE(pages.source, EXCLUDED.source),
-                    next_fetch_at = CASE
-                        WHEN pages.next_fetch_at IS NULL THEN EXCLUDED.next_fetch_at
-                        WHEN EXCLUDED.lastmod IS NOT NULL
-                            AND EXCLUDED.lastmod > COALESCE(pages.lastmod, '')
-                            AND EXCLUDED.lastmod > COALESCE(pages.last_fetched, '')
-                            THEN LEAST(pages.next_fetch_at, EXCLUDED.next_fetch_at)
-                        ELSE pages.next_fetch_at END,
-                    lastmod = CASE WHEN EXCLUDED.lastmod > COALESCE(pages.lastmod, '')
-                        THEN EXCLUDED.lastmod ELSE pages.lastmod END
-                """,
+                """
+                + enqueue_merge(POSTGRESQL),
                 {
                     "now": now,
                     "u": [p.url for p in values],

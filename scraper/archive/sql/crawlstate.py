@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 
 from scraper.archive.records import HostRow, RunRecord, SourceRow
-from scraper.archive.sql.dialect import Db
+from scraper.archive.sql.dialect import Db, Dialect
 from scraper.archive.sql.rows import record_from_row
 from scraper.sitehealth import EARLIER_RUNS, ExtractionCounts
 
@@ -252,3 +252,27 @@ class CrawlStateCore:
             )
         assert row is not None  # an aggregate has one row
         return ExtractionCounts(int(row[0]), int(row[1]), int(row[2]))
+
+
+def enqueue_merge(dialect: Dialect) -> str:
+    """The ``ON CONFLICT`` clause of ``enqueue``, the one rule of both backends for a URL that
+    is known already: it keeps its schedule, except that it takes the smaller depth, adopts the
+    site, host and source when it had none, becomes due when it was never scheduled, and becomes
+    due sooner when a sitemap or feed gives a ``lastmod`` newer than its last fetch."""
+    least = dialect.least
+    return f"""
+                ON CONFLICT (url) DO UPDATE SET
+                    site = COALESCE(pages.site, EXCLUDED.site),
+                    host = COALESCE(pages.host, EXCLUDED.host),
+                    depth = {least}(pages.depth, EXCLUDED.depth),
+                    source = COALESCE(pages.source, EXCLUDED.source),
+                    next_fetch_at = CASE
+                        WHEN pages.next_fetch_at IS NULL THEN EXCLUDED.next_fetch_at
+                        WHEN EXCLUDED.lastmod IS NOT NULL
+                            AND EXCLUDED.lastmod > COALESCE(pages.lastmod, '')
+                            AND EXCLUDED.lastmod > COALESCE(pages.last_fetched, '')
+                            THEN {least}(pages.next_fetch_at, EXCLUDED.next_fetch_at)
+                        ELSE pages.next_fetch_at END,
+                    lastmod = CASE WHEN EXCLUDED.lastmod > COALESCE(pages.lastmod, '')
+                        THEN EXCLUDED.lastmod ELSE pages.lastmod END
+                """

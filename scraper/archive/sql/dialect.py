@@ -27,6 +27,7 @@ class Dialect:
     :param returning: a new row's id comes back by ``RETURNING id`` (else ``lastrowid``)
     :param same_as: the NULL-safe equality operator (``IS``; ``IS NOT DISTINCT FROM``)
     :param greatest: the larger of two values (SQLite's two-argument ``MAX``; ``GREATEST``)
+    :param least: the smaller of two values (SQLite's two-argument ``MIN``; ``LEAST``)
     """
 
     name: str
@@ -34,6 +35,7 @@ class Dialect:
     returning: bool
     same_as: str
     greatest: str
+    least: str
     _cache: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     def sql(self, text: str) -> str:
@@ -71,13 +73,16 @@ class Dialect:
         )
 
 
-SQLITE = Dialect("sqlite", format_params=False, returning=False, same_as="IS", greatest="MAX")
+SQLITE = Dialect(
+    "sqlite", format_params=False, returning=False, same_as="IS", greatest="MAX", least="MIN"
+)
 POSTGRESQL = Dialect(
     "postgresql",
     format_params=True,
     returning=True,
     same_as="IS NOT DISTINCT FROM",
     greatest="GREATEST",
+    least="LEAST",
 )
 
 

@@ -15,6 +15,8 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from scraper.archive.records import DuePage, NewPage
+from scraper.archive.sql.crawlstate import enqueue_merge
+from scraper.archive.sql.dialect import SQLITE
 
 if TYPE_CHECKING:
     from scraper.archive.sqlite.store import Archive
@@ -69,21 +71,8 @@ class Schedule:
                 INSERT INTO pages (url, site, host, first_seen, next_fetch_at, depth, source,
                     found_on, lastmod)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-                ON CONFLICT (url) DO UPDATE SET
-                    site = COALESCE(pages.site, excluded.site),
-                    host = COALESCE(pages.host, excluded.host),
-                    depth = MIN(pages.depth, excluded.depth),
-                    source = COALESCE(pages.source, excluded.source),
-                    next_fetch_at = CASE
-                        WHEN pages.next_fetch_at IS NULL THEN excluded.next_fetch_at
-                        WHEN excluded.lastmod IS NOT NULL
-                            AND excluded.lastmod > COALESCE(pages.lastmod, '')
-                            AND excluded.lastmod > COALESCE(pages.last_fetched, '')
-                            THEN MIN(pages.next_fetch_at, excluded.next_fetch_at)
-                        ELSE pages.next_fetch_at END,
-                    lastmod = CASE WHEN excluded.lastmod > COALESCE(pages.lastmod, '')
-                        THEN excluded.lastmod ELSE pages.lastmod END
-                """,
+                """
+                + enqueue_merge(SQLITE),
                 [
                     (
                         p.url,
