@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 
 from scraper.archive.postgres.connect import translated
 from scraper.archive.records import DuePage, NewPage
+from scraper.archive.sql.rows import DUE_COLUMNS, due_page
 from scraper.errors import ArchiveError
 
 if TYPE_CHECKING:
@@ -46,10 +47,7 @@ _DUE_P = (
     .replace("crawled_at", "p.crawled_at")
     .replace(" run_id", " p.run_id")
 )
-_DUE_COLUMNS = (
-    "p.id, p.url, p.site, p.host, p.depth, p.next_fetch_at, p.lastmod, p.revisit_seconds, "
-    "p.unchanged_count, p.failures, p.last_fetched, p.etag, p.last_modified"
-)
+_DUE_COLUMNS = ", ".join(f"p.{name.strip()}" for name in DUE_COLUMNS.split(","))
 
 
 class LeaseLostError(ArchiveError):
@@ -414,24 +412,7 @@ class SharedFrontier(HostSlots):
                     self.conn.execute(
                         "UPDATE pages SET run_id = %s WHERE id = ANY(%s)", (run_id, ids)
                     )
-        return [
-            DuePage(
-                id=row[0],
-                url=row[1],
-                site=row[2],
-                host=row[3],
-                depth=row[4],
-                next_fetch_at=row[5],
-                lastmod=row[6],
-                revisit_seconds=row[7],
-                unchanged_count=row[8],
-                failures=row[9],
-                fetched=row[10] is not None,
-                etag=row[11],
-                last_modified=row[12],
-            )
-            for row in rows
-        ]
+        return [due_page(row) for row in rows]
 
     def done(
         self,

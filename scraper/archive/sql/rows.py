@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime, time
 from typing import Any, TypeVar
 
-from scraper.archive.records import SearchHit
+from scraper.archive.records import DuePage, SearchHit
 from scraper.models import Snapshot
 
 _R = TypeVar("_R")
@@ -115,4 +115,30 @@ def search_hit(row: Sequence[Any]) -> SearchHit:
         snippet=row[6] or "",
         rank=float(row[7]),
         latest=bool(row[8]),
+    )
+
+
+#: the columns of ``pages`` a claim selects, in the order :func:`due_page` reads them
+DUE_COLUMNS = (
+    "id, url, site, host, depth, next_fetch_at, lastmod, revisit_seconds, "
+    "unchanged_count, failures, last_fetched, etag, last_modified"
+)
+
+
+def due_page(row: Sequence[Any]) -> DuePage:
+    """A claimed page from a row of :data:`DUE_COLUMNS`."""
+    return DuePage(
+        id=row[0],
+        url=row[1],
+        site=row[2],
+        host=row[3],
+        depth=row[4],
+        next_fetch_at=row[5],
+        lastmod=row[6],
+        revisit_seconds=row[7],
+        unchanged_count=row[8],
+        failures=row[9],
+        fetched=row[10] is not None,
+        etag=row[11],
+        last_modified=row[12],
     )

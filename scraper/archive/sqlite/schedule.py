@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from scraper.archive.records import DuePage, NewPage
 from scraper.archive.sql.crawlstate import enqueue_merge
 from scraper.archive.sql.dialect import SQLITE
+from scraper.archive.sql.rows import DUE_COLUMNS, due_page
 
 if TYPE_CHECKING:
     from scraper.archive.sqlite.store import Archive
@@ -110,10 +111,9 @@ class Schedule:
             return []
         with self.archive.transaction() as conn:
             cursor = conn.execute(
-                """
+                f"""
                 WITH due AS (
-                    SELECT id, url, site, host, depth, next_fetch_at, lastmod, revisit_seconds,
-                        unchanged_count, failures, last_fetched, etag, last_modified
+                    SELECT {DUE_COLUMNS}
                     FROM pages
                     WHERE site = :site AND host IS NOT NULL
                         AND (run_id IS NULL OR run_id != :run)
@@ -126,8 +126,7 @@ class Schedule:
                         PARTITION BY host ORDER BY next_fetch_at, lastmod DESC, id) AS turn
                     FROM due
                 )
-                SELECT id, url, site, host, depth, next_fetch_at, lastmod, revisit_seconds,
-                    unchanged_count, failures, last_fetched, etag, last_modified
+                SELECT {DUE_COLUMNS}
                 FROM ranked ORDER BY turn, next_fetch_at, lastmod DESC, id LIMIT :limit
                 """,
                 {
@@ -145,24 +144,7 @@ class Schedule:
                 chunk = ids[start : start + 500]
                 marks = ",".join("?" * len(chunk))
                 conn.execute(f"UPDATE pages SET run_id = ? WHERE id IN ({marks})", [run_id, *chunk])
-        return [
-            DuePage(
-                id=row[0],
-                url=row[1],
-                site=row[2],
-                host=row[3],
-                depth=row[4],
-                next_fetch_at=row[5],
-                lastmod=row[6],
-                revisit_seconds=row[7],
-                unchanged_count=row[8],
-                failures=row[9],
-                fetched=row[10] is not None,
-                etag=row[11],
-                last_modified=row[12],
-            )
-            for row in rows
-        ]
+        return [due_page(row) for row in rows]
 
     def release(self, page_ids: Sequence[int]) -> None:
         """Hand claimed pages back (they were not attempted), so this run may claim them again."""
