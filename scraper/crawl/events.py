@@ -175,3 +175,13 @@ def failures_to(on_failure: Callable[[str, str], None]) -> Callable[[Event], Non
 
     return failures
 
+
+def reextracts_to(events: Events) -> Callable[[str, str, int], None]:
+    """``on_snapshot(url, site, snapshot_id)`` for :func:`scraper.learn.reextract` that emits
+    each snapshot it writes on ``events``: a SnapshotWritten, CHANGED, change kind
+    ``reextract`` (learning sits below the crawl and takes a plain callback, not the bus)."""
+
+    def snapshot_written(url: str, site: str, snapshot_id: int) -> None:
+        events.emit(SnapshotWritten(url, site, snapshot_id, Outcome.CHANGED, "reextract"))
+
+    return snapshot_written
