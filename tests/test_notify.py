@@ -96,23 +96,33 @@ def by_scraper_notify(config: Path, db_path: Path) -> Any:
     return result
 
 
+#: the notice of a run whose one message failed
+KEPT = "notify: 0 sent, 1 failed (kept, sent again by the next run)"
+#: queue rows (kind, attempts, has a last error, sent): a message tried three times in vain;
+#: not tried (its target had just failed); sent at the next try, after three or none before
+FAILED = ("change", 3, 1, 0)
+NOT_TRIED = ("change", 0, 0, 0)
+SENT_AFTER_FAILING = ("change", 4, 0, 1)
+SENT_AT_ONCE = ("change", 1, 0, 1)
+
+
 @pytest.mark.parametrize(
     ("edits", "sent_by", "failed", "queued", "sent"),
     [
         pytest.param(
             {2: "sentence"},
             by_the_next_crawl,
-            "notify: 0 sent, 1 failed (kept, sent again by the next run)",
-            [("change", 3, 1, 0)],
-            [("change", 4, 0, 1)],
+            KEPT,
+            [FAILED],
+            [SENT_AFTER_FAILING],
             id="one-edit-sent-by-the-next-crawl",
         ),
         pytest.param(
             {3: "paragraph"},
             by_scraper_notify,
-            "notify: 0 sent, 1 failed (kept, sent again by the next run)",
-            [("change", 3, 1, 0)],
-            [("change", 4, 0, 1)],
+            KEPT,
+            [FAILED],
+            [SENT_AFTER_FAILING],
             id="one-edit-sent-by-scraper-notify",
         ),
         pytest.param(
@@ -120,8 +130,8 @@ def by_scraper_notify(config: Path, db_path: Path) -> Any:
             by_the_next_crawl,
             # a target that is down costs one message's attempts per run, not three
             "notify: 0 sent, 1 failed, 2 not tried (their target failed)",
-            [("change", 3, 1, 0), ("change", 0, 0, 0), ("change", 0, 0, 0)],
-            [("change", 4, 0, 1), ("change", 1, 0, 1), ("change", 1, 0, 1)],
+            [FAILED, NOT_TRIED, NOT_TRIED],
+            [SENT_AFTER_FAILING, SENT_AT_ONCE, SENT_AT_ONCE],
             id="three-edits-to-a-target-that-is-down",
         ),
     ],
