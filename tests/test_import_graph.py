@@ -1,7 +1,8 @@
 """The package's imports form no circle: every import counts, also one under ``TYPE_CHECKING`` or
 inside a function, and importing ``scraper.a.b`` from outside ``scraper.a`` runs
 ``scraper/a/__init__.py`` too (so ``learn`` taking a name from ``crawl.events`` is a circle when
-the crawl's package imports ``learn``). Read from the source with :mod:`ast`; nothing is run."""
+the crawl's package imports ``learn``). Read from the source with :mod:`ast`; nothing is run, so
+a module loaded by name (``importlib.import_module``) is not an arrow here."""
 
 from __future__ import annotations
 
