@@ -26,7 +26,6 @@ from scraper.extract.boilerplate import MIN_PAGES, MIN_SHARE, learn_boilerplate
 
 if TYPE_CHECKING:
     from scraper.archive import PageStore
-    from scraper.crawl.events import Events
 
 #: Pages re-extracted per site to learn from (the newest captures the archive returns first).
 LEARN_MAX_PAGES = 200
@@ -119,14 +118,15 @@ def reextract(
     *,
     strip_for: Callable[[str | None], Sequence[str]] = lambda site: (),
     on_page: Callable[[str, int | None], None] | None = None,
-    events: Events | None = None,
+    on_snapshot: Callable[[str, str, int], None] | None = None,
 ) -> ReextractResult:
     """Re-run extraction on the newest stored body of every page (of ``site``, or all).
 
     :param strip_for: the ``strip`` selectors of a site (from the config)
     :param on_page: called with each URL and its new snapshot id (None when unchanged)
-    :param events: told of each snapshot written (``SnapshotWritten``, change kind
-        ``reextract``), as the crawl and ``scraper fetch`` tell theirs
+    :param on_snapshot: called with the URL, site ("" for none) and id of each snapshot
+        written; ``scraper.crawl.events.reextracts_to(bus)`` makes each one a
+        ``SnapshotWritten`` on an event bus, as the crawl and ``scraper fetch`` tell theirs
     """
     boilerplate: dict[str | None, frozenset[str]] = {}
     pages = unchanged = 0
@@ -163,19 +163,8 @@ def reextract(
                 unchanged += 1
             else:
                 changed.append((capture.url, snapshot_id))
-                if events is not None:
-                    from scraper.crawl.events import SnapshotWritten
-                    from scraper.models import Outcome
-
-                    events.emit(
-                        SnapshotWritten(
-                            capture.url,
-                            capture.site or "",
-                            snapshot_id,
-                            Outcome.CHANGED,
-                            "reextract",
-                        )
-                    )
+                if on_snapshot is not None:
+                    on_snapshot(capture.url, capture.site or "", snapshot_id)
         if on_page is not None:
             on_page(capture.url, snapshot_id)
     return ReextractResult(

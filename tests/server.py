@@ -59,6 +59,9 @@ class LocalServer:
             def do_HEAD(self) -> None:
                 self.do_GET()
 
+            def do_POST(self) -> None:  # a route's handler reads the body (tests.webhook)
+                self.do_GET()
+
             def do_GET(self) -> None:
                 with server._lock:
                     server.requests.append(

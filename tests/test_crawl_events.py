@@ -22,6 +22,7 @@ from scraper.crawl.events import (
     RunFinished,
     SiteQualityDropped,
     SnapshotWritten,
+    reextracts_to,
 )
 from scraper.models import Outcome
 from tests.gazette import article, chrome, serve
@@ -241,12 +242,14 @@ def test_reextract_tells_the_bus_of_each_snapshot_it_writes(
             "gazette",
             "2026-03-02T12:00:00Z",
             strip_for=lambda site: (".orchard",),
-            events=bus,
+            on_snapshot=reextracts_to(bus),
         )
     assert [url for url, _ in result.changed] == [server.url("/a.html")], result
     assert [
-        (e.url, e.snapshot_id, e.change_kind) for e in seen if isinstance(e, SnapshotWritten)
-    ] == [(server.url("/a.html"), result.changed[0][1], "reextract")]
+        (e.url, e.site, e.snapshot_id, e.outcome, e.change_kind)
+        for e in seen
+        if isinstance(e, SnapshotWritten)
+    ] == [(server.url("/a.html"), "gazette", result.changed[0][1], Outcome.CHANGED, "reextract")]
 
 
 def test_one_bus_serves_one_crawl_after_another(server: LocalServer, db_path: Path) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import socket
 import sqlite3
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import closing
 from pathlib import Path
 from typing import Any
@@ -85,43 +85,90 @@ def test_one_message_per_edited_page_and_none_for_noise(
     assert len(hook.messages()) == 2
 
 
-def test_a_failed_notification_is_kept_and_sent_by_the_next_run(
-    noisy: tuple[NoisySite, LocalServer], hook: Webhook, tmp_path: Path, db_path: Path
-) -> None:
-    site, server = noisy
-    config = write_config(tmp_path, server, f'notify = ["{hook.target}"]')
-    crawl(config, db_path)
-    hook.fail = True
-    site.edit(2, "sentence")
-    result = crawl(config, db_path)  # exits 0 all the same
-    assert "notify: 0 sent, 1 failed (kept, sent again by the next run)" in result.stderr
-    assert hook.refused == 3  # retried
-    assert queue_rows(db_path) == [("change", 3, 1, 0)]
-    with closing(sqlite3.connect(db_path)) as conn:
-        # four first versions (the index too) and the change: kept
-        assert conn.execute("SELECT COUNT(*) FROM snapshots").fetchone()[0] == 5
-    hook.fail = False
-    result = crawl(config, db_path)  # nothing changed this run; the old message goes out
-    assert "notify: 1 sent, 0 failed" in result.stderr
-    assert len(hook.messages()) == 1
-    assert hook.messages()[0]["message"].startswith(server.url("/news/2.html"))
-    assert queue_rows(db_path) == [("change", 4, 0, 1)]
+def by_the_next_crawl(config: Path, db_path: Path) -> Any:
+    """The next run: nothing changed since, so only the kept messages go out."""
+    return crawl(config, db_path)
 
 
-def test_scraper_notify_sends_what_is_pending(
-    noisy: tuple[NoisySite, LocalServer], hook: Webhook, tmp_path: Path, db_path: Path
-) -> None:
-    site, server = noisy
-    config = write_config(tmp_path, server, f'notify = ["{hook.target}"]')
-    crawl(config, db_path)
-    hook.fail = True
-    site.edit(3, "paragraph")
-    crawl(config, db_path)
-    hook.fail = False
+def by_scraper_notify(config: Path, db_path: Path) -> Any:
     result = run("notify", "--config", str(config), "--db", str(db_path))
-    assert result.exit_code == 0
-    assert "notify: 1 sent, 0 failed" in result.stderr
-    assert len(hook.messages()) == 1
+    assert result.exit_code == 0, result.output
+    return result
+
+
+#: the notice of a run whose one message failed
+KEPT = "notify: 0 sent, 1 failed (kept, sent again by the next run)"
+#: queue rows (kind, attempts, has a last error, sent): a message tried three times in vain;
+#: not tried (its target had just failed); sent at the next try, after three or none before
+FAILED = ("change", 3, 1, 0)
+NOT_TRIED = ("change", 0, 0, 0)
+SENT_AFTER_FAILING = ("change", 4, 0, 1)
+SENT_AT_ONCE = ("change", 1, 0, 1)
+
+
+@pytest.mark.parametrize(
+    ("edits", "sent_by", "failed", "queued", "sent"),
+    [
+        pytest.param(
+            {2: "sentence"},
+            by_the_next_crawl,
+            KEPT,
+            [FAILED],
+            [SENT_AFTER_FAILING],
+            id="one-edit-sent-by-the-next-crawl",
+        ),
+        pytest.param(
+            {3: "paragraph"},
+            by_scraper_notify,
+            KEPT,
+            [FAILED],
+            [SENT_AFTER_FAILING],
+            id="one-edit-sent-by-scraper-notify",
+        ),
+        pytest.param(
+            {1: "paragraph", 2: "paragraph", 3: "paragraph"},
+            by_the_next_crawl,
+            # a target that is down costs one message's attempts per run, not three
+            "notify: 0 sent, 1 failed, 2 not tried (their target failed)",
+            [FAILED, NOT_TRIED, NOT_TRIED],
+            [SENT_AFTER_FAILING, SENT_AT_ONCE, SENT_AT_ONCE],
+            id="three-edits-to-a-target-that-is-down",
+        ),
+    ],
+)
+def test_a_failed_notification_is_kept_and_sent_later(
+    noisy: tuple[NoisySite, LocalServer],
+    hook: Webhook,
+    tmp_path: Path,
+    db_path: Path,
+    edits: dict[int, str],
+    sent_by: Callable[[Path, Path], Any],
+    failed: str,
+    queued: list[tuple[Any, ...]],
+    sent: list[tuple[Any, ...]],
+) -> None:
+    """The queue row of a message whose target failed stays unsent (attempts, last error) and
+    goes out later, by the next crawl or by ``scraper notify``; the run exits 0 all the same."""
+    site, server = noisy
+    config = write_config(tmp_path, server, f'notify = ["{hook.target}"]')
+    crawl(config, db_path)
+    hook.fail = True
+    for n, kind in edits.items():
+        site.edit(n, kind)
+    result = crawl(config, db_path)  # exits 0 all the same
+    assert failed in result.stderr
+    assert hook.refused == 3  # one message's attempts (retried), however many are queued
+    assert queue_rows(db_path) == queued
+    with closing(sqlite3.connect(db_path)) as conn:
+        # four first versions (the index too) and the changes: kept
+        assert conn.execute("SELECT COUNT(*) FROM snapshots").fetchone()[0] == 4 + len(edits)
+    hook.fail = False
+    result = sent_by(config, db_path)
+    assert f"notify: {len(edits)} sent, 0 failed" in result.stderr
+    assert sorted(m["message"].splitlines()[0] for m in hook.messages()) == sorted(
+        server.url(f"/news/{n}.html") for n in edits
+    )
+    assert queue_rows(db_path) == sent
     again = run("notify", "--config", str(config), "--db", str(db_path))
     assert "notify: nothing to send" in again.stderr
 
@@ -259,11 +306,15 @@ def test_scraper_fetch_notifies_the_sites_subscribers(
 @pytest.mark.parametrize(
     ("extra", "problem"),
     [
-        ('notify = "json://x"', "expected a list of strings"),
-        ('notify = ["not a url"]', "expected Apprise URLs"),
-        ('ignore_text = ["("]', "bad regular expression"),
-        ("min_change_words = -1", "must be at least 0, got -1"),
-        ('notify_digest = "yes"', "expected true or false"),
+        pytest.param('notify = "json://x"', "expected a list of strings", id="notify-not-a-list"),
+        pytest.param('notify = ["not a url"]', "expected Apprise URLs", id="notify-not-a-url"),
+        pytest.param('ignore_text = ["("]', "bad regular expression", id="ignore-text-bad-regex"),
+        pytest.param(
+            "min_change_words = -1", "must be at least 0, got -1", id="min-change-words-negative"
+        ),
+        pytest.param(
+            'notify_digest = "yes"', "expected true or false", id="notify-digest-not-a-bool"
+        ),
     ],
 )
 def test_bad_monitoring_settings_are_config_errors(
@@ -329,24 +380,6 @@ def test_feed_to_an_unwritable_place_is_one_line(tmp_path: Path, db_path: Path) 
     assert result.exit_code == 1
     assert result.stderr.startswith(f"Error: {blocker / 'feed.atom'}: cannot write the feed")
     assert len(result.stderr.splitlines()) == 1
-
-
-def test_a_target_that_is_down_costs_one_message_per_run(
-    noisy: tuple[NoisySite, LocalServer], hook: Webhook, tmp_path: Path, db_path: Path
-) -> None:
-    site, server = noisy
-    config = write_config(tmp_path, server, f'notify = ["{hook.target}"]')
-    crawl(config, db_path)
-    hook.fail = True
-    for n in (1, 2, 3):
-        site.edit(n, "paragraph")
-    result = crawl(config, db_path)
-    assert "notify: 0 sent, 1 failed, 2 not tried (their target failed)" in result.stderr
-    assert hook.refused == 3  # one message's attempts, not nine
-    hook.fail = False
-    result = crawl(config, db_path)
-    assert "notify: 3 sent, 0 failed" in result.stderr
-    assert len(hook.messages()) == 3
 
 
 def test_scraper_notify_waits_for_no_crawl(

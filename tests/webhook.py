@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from tests.server import LocalServer
 
 
 class Webhook:
@@ -16,41 +18,31 @@ class Webhook:
         self.fail = False
         self.refused = 0
         self._lock = threading.Lock()
-        hook = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-            def do_POST(self) -> None:
-                size = int(self.headers.get("Content-Length", "0"))
-                data = self.rfile.read(size)
-                with hook._lock:
-                    if hook.fail:
-                        hook.refused += 1
-                        status = 500
-                    else:
-                        hook.posts.append(json.loads(data))
-                        status = 200
-                self.send_response(status)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.port = self.httpd.server_address[1]
+        self.server = LocalServer()
+        self.server.route("/hook", handler=self._receive)
+        self.port = self.server.port
         self.target = f"json://127.0.0.1:{self.port}/hook"
-        self._thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    def _receive(self, request: BaseHTTPRequestHandler) -> None:
+        size = int(request.headers.get("Content-Length", "0"))
+        data = request.rfile.read(size)
+        with self._lock:
+            if self.fail:
+                self.refused += 1
+                status = 500
+            else:
+                self.posts.append(json.loads(data))
+                status = 200
+        request.send_response(status)
+        request.send_header("Content-Length", "0")
+        request.end_headers()
 
     def start(self) -> Webhook:
-        self._thread.start()
+        self.server.start()
         return self
 
     def stop(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        self.server.stop()
 
     def messages(self) -> list[dict[str, Any]]:
         with self._lock:

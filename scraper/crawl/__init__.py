@@ -5,7 +5,7 @@ pipeline (one page: robots -> fetch -> admission -> extract -> store -> reschedu
 URL of ``scraper fetch`` through the same steps), hosts (politeness and the one robots.txt
 cache), sources (sitemaps and feeds), frontier (scope and the revisit policy), processes (the
 extraction pool and the fetch helper), events (typed events, the bus), summary (the counters),
-lock. The names the CLI and tests use are re-exported here.
+tally (counting the events into them), lock. The names the CLI and tests use are re-exported here.
 """
 
 from __future__ import annotations

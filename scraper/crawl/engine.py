@@ -58,7 +58,8 @@ from scraper.crawl.processes import (
     extract_page,
 )
 from scraper.crawl.sources import Sources
-from scraper.crawl.summary import CrawlSummary, Tally
+from scraper.crawl.summary import CrawlSummary
+from scraper.crawl.tally import Tally
 from scraper.errors import ArchiveError
 from scraper.fetch import make_client
 from scraper.fetch.fetcher import HttpFetcher

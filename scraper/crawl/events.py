@@ -1,11 +1,12 @@
 """What happens to pages during a crawl, as typed events sent to subscribers.
 
-The page pipeline and the engine emit; the crawl summary (:class:`scraper.crawl.summary.Tally`),
-the progress bar and the ``--verbose`` failure lines subscribe, and so can anything else that
-wants to know (a notifier: subscribe a callable to the bus handed to ``crawl(events=...)``).
-Delivery is synchronous, in the order of subscription; a subscriber that raises is logged and
-skipped, and never breaks the crawl. Events carry values only (no archive handles), so a
-subscriber cannot reach into the run; this module emits nothing by itself.
+The page pipeline and the engine emit; the crawl summary's counts
+(:class:`scraper.crawl.tally.Tally`), the progress bar and the ``--verbose`` failure lines
+subscribe, and so can anything else that wants to know (a notifier: subscribe a callable to
+the bus handed to ``crawl(events=...)``). Delivery is synchronous, in the order of
+subscription; a subscriber that raises is logged and skipped, and never breaks the crawl.
+Events carry values only (no archive handles), so a subscriber cannot reach into the run; this
+module emits nothing by itself.
 """
 
 from __future__ import annotations
@@ -13,12 +14,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
+from scraper.crawl.summary import CrawlSummary
 from scraper.models import Outcome
-
-if TYPE_CHECKING:
-    from scraper.crawl.summary import CrawlSummary
 
 LOG = logging.getLogger(__name__)
 
@@ -176,3 +174,14 @@ def failures_to(on_failure: Callable[[str, str], None]) -> Callable[[Event], Non
             on_failure(event.url, event.cause)
 
     return failures
+
+
+def reextracts_to(events: Events) -> Callable[[str, str, int], None]:
+    """``on_snapshot(url, site, snapshot_id)`` for :func:`scraper.learn.reextract` that emits
+    each snapshot it writes on ``events``: a SnapshotWritten, CHANGED, change kind
+    ``reextract`` (learning sits below the crawl and takes a plain callback, not the bus)."""
+
+    def snapshot_written(url: str, site: str, snapshot_id: int) -> None:
+        events.emit(SnapshotWritten(url, site, snapshot_id, Outcome.CHANGED, "reextract"))
+
+    return snapshot_written

@@ -1,9 +1,9 @@
 """What one crawl did: the counters (defined once, here), the summary line, the runs row.
 
 :class:`Counts` declares every counter with its label in the summary line and whether the
-``runs`` row stores it; :class:`CrawlSummary` is the counts plus the run's verdicts;
-:class:`Tally` keeps the counts of a running crawl as a subscriber of its events. Nothing here
-reads the archive or the clock.
+``runs`` row stores it; :class:`CrawlSummary` is the counts plus the run's verdicts. These are
+values only: the events carry the summary (``RunFinished``) and :class:`scraper.crawl.tally.Tally`
+counts them into it, so nothing here imports the events, reads the archive or the clock.
 """
 
 from __future__ import annotations
@@ -12,17 +12,6 @@ import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
-
-from scraper.crawl.events import (
-    Event,
-    FetchFailed,
-    PageDeferred,
-    PageFetched,
-    PageRecorded,
-    PagesDiscovered,
-    SuspectUnconfirmed,
-)
-from scraper.models import Outcome
 
 
 def _size(count: int) -> str:
@@ -119,40 +108,3 @@ class CrawlSummary(Counts):
         """The lines after the summary naming the sites where many more pages than in earlier
         runs had no article or a low confidence (a redesign, a consent wall)."""
         return list(self.collapsed_sites)
-
-
-#: which counter a recorded outcome adds to (failures are counted from FetchFailed)
-_RECORDED = {
-    Outcome.NEW: "new",
-    Outcome.CHANGED: "changed",
-    Outcome.UNCHANGED: "unchanged",
-    Outcome.NOT_MODIFIED: "not_modified",
-    Outcome.ROBOTS_BLOCKED: "robots_blocked",
-    Outcome.ALIAS: "duplicates",
-}
-
-
-class Tally:
-    """The counts of a running crawl: a subscriber of its events."""
-
-    def __init__(self) -> None:
-        self.values = dict.fromkeys(COUNTER_NAMES, 0)
-
-    def __call__(self, event: Event) -> None:
-        values = self.values
-        if isinstance(event, PageRecorded):
-            name = _RECORDED.get(event.outcome)
-            if name is not None:
-                values[name] += 1
-        elif isinstance(event, PageFetched):
-            values["pages_fetched"] += 1
-            values["bytes"] += event.bytes
-        elif isinstance(event, FetchFailed):
-            values["failed"] += 1
-            values["pages_fetched"] += event.requested
-        elif isinstance(event, PagesDiscovered):
-            values["discovered"] += event.count
-        elif isinstance(event, PageDeferred):
-            values["deferred"] += 1
-        elif isinstance(event, SuspectUnconfirmed):
-            values["suspect"] += 1
