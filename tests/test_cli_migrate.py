@@ -307,3 +307,19 @@ def test_help_shows_examples() -> None:
     assert out.exit_code == 0
     assert "scraper migrate --from data/archive.db --to postgresql://" in out.stdout
     assert "--check" in out.stdout
+
+
+def test_another_programs_table_is_left_with_a_note(crawled: Crawled, tmp_path: Path) -> None:
+    """An adopted file (scraper init) holds another program's tables: they are not copied,
+    the copy says so, and the check names the table as only on one side."""
+    with closing(sqlite3.connect(crawled.db)) as conn, conn:
+        conn.execute("CREATE TABLE my_notes (id INTEGER PRIMARY KEY, note TEXT)")
+        conn.execute("INSERT INTO my_notes (note) VALUES ('mine')")
+    copy = tmp_path / "copy.db"
+    out = migrate("--from", str(crawled.db), "--to", str(copy))
+    assert out.exit_code == 0, out.output
+    assert "note: table my_notes is not part of scraper's archive schema: not copied" in out.stderr
+    check = migrate("--check", "--from", str(crawled.db), "--to", str(copy))
+    assert check.exit_code == 1
+    assert "differ in 1 of" in check.stderr
+    assert "table only in --from" in check.stdout

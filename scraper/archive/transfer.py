@@ -171,17 +171,20 @@ def _check_source(source: Tables) -> None:
         )
 
 
-def _plan(source: Tables, target: Tables) -> list[tuple[str, list[str], list[str]]]:
-    """(table, columns, key) for each content table of the source, in foreign-key order;
-    ArchiveError when the target lacks a table or a column of the source."""
+def _plan(
+    source: Tables, target: Tables, report: CopyReport
+) -> list[tuple[str, list[str], list[str]]]:
+    """(table, columns, key) for each content table of the source that the target's schema
+    has, in foreign-key order (another table, such as another program's in an adopted file,
+    is left with a note); ArchiveError when the target lacks a column of the source."""
     target_tables = set(target.content_tables())
     plan = []
     for table in order_tables(source.content_tables(), target.references):
         if table not in target_tables:
-            raise ArchiveError(
-                f"{source.location}: table {table} is not in the target's schema "
-                "(is the source from a newer scraper?)"
+            report.notes.append(
+                f"table {table} is not part of scraper's archive schema: not copied"
             )
+            continue
         columns = source.columns(table)
         missing = sorted(set(columns) - set(target.columns(table)))
         if missing:
@@ -233,7 +236,7 @@ def copy_archive(
         stack.callback(target.close)
         if target.identity == source.identity:
             raise UsageError(f"{target.location}: --from and --to name the same archive")
-        plan = _plan(source, target)
+        plan = _plan(source, target, report)
         state = _prepare_target(source, target, plan, resume=resume, restart=restart)
         source.begin_reading()
         counts = {table: source.count(table) for table, _, _ in plan}

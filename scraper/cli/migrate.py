@@ -90,6 +90,8 @@ def _copy(source: str, target: str, *, resume: bool, restart: bool, batch_rows: 
     shown_to = open_tables(target, write=False)
     where = shown_to.location
     shown_to.close()
+    for note in report.notes:
+        click.echo(f"note: {note}", err=True)
     if report.nul_replaced:
         click.echo(f"note: {report.nul_replaced} text values held NUL characters, which "
                    "PostgreSQL cannot store: each became U+FFFD", err=True)  # fmt: skip

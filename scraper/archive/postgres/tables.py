@@ -25,6 +25,8 @@ if TYPE_CHECKING:
 #: tables that are not archive content: migrations; the full-text index, which the target's
 #: trigger builds as snapshots arrive; the live state of crawl workers (leases, claims)
 _NOT_CONTENT = frozenset({schema.MIGRATIONS_TABLE, "snapshots_fts", "host_leases", "page_claims"})
+#: bytes of rows fetched at a time from a server-side cursor, about
+_FETCH_BYTES = 8 * 1024 * 1024
 _TEXT_TYPES = frozenset({"text", "character varying", "character"})
 
 
@@ -155,15 +157,19 @@ class PgTables:
             params = tuple(after)
         sql += f" ORDER BY {ordered}"
         self._cursors += 1
-        # a server-side cursor (in a transaction): a table of any size, 500 rows at a time
+        # a server-side cursor (in a transaction): a table of any size, fetched in pieces of
+        # about _FETCH_BYTES whatever the size of its rows (raw bodies can be megabytes each)
         with (
             self.errors(),
             self.conn.transaction(),
             self.conn.cursor(name=f"scraper_rows_{self._cursors}") as cur,
         ):
-            cur.itersize = 500
             cur.execute(sql, params)
-            yield from cur
+            wanted = 100
+            while rows := cur.fetchmany(wanted):
+                yield from rows
+                size = sum(len(v) for row in rows for v in row if isinstance(v, str | bytes))
+                wanted = max(1, min(1000, wanted * _FETCH_BYTES // max(size, 1)))
 
     def insert(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
         names = ", ".join(f'"{c}"' for c in columns)

@@ -148,9 +148,7 @@ class SqliteTables:
             params = tuple(after)
         sql += f" ORDER BY {keys}"
         with self.errors():
-            cursor = self.conn.execute(sql, params)
-            while batch := cursor.fetchmany(500):
-                yield from batch
+            yield from self.conn.execute(sql, params)  # a row at a time, however large
 
     def insert(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
         names = ", ".join(f'"{c}"' for c in columns)
