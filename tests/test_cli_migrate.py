@@ -323,3 +323,26 @@ def test_another_programs_table_is_left_with_a_note(crawled: Crawled, tmp_path: 
     assert check.exit_code == 1
     assert "differ in 1 of" in check.stderr
     assert "table only in --from" in check.stdout
+
+
+def test_large_raw_bodies_go_a_few_at_a_time_and_arrive_whole(
+    crawled: Crawled, postgres_db: str
+) -> None:
+    """A batch holds at most ``batch_bytes`` (one row when a row is larger), so bodies of
+    megabytes do not pile up; each arrives byte for byte."""
+    import hashlib
+
+    from scraper.archive.transfer import copy_archive
+
+    big = os.urandom(3 * 1024 * 1024)
+    sha = hashlib.sha256(big).hexdigest()
+    with closing(sqlite3.connect(crawled.db)) as conn, conn:
+        conn.execute("INSERT INTO raw (sha256, size, compression, data) VALUES (?, ?, 'none', ?)",
+                     (sha, len(big), big))  # fmt: skip
+    batches: list[tuple[str, int]] = []
+    copy_archive(str(crawled.db), postgres_db, batch_bytes=1024 * 1024,
+                 on_rows=lambda table, n: batches.append((table, n)))  # fmt: skip
+    raw_batches = [n for table, n in batches if table == "raw"]
+    assert max(raw_batches) < counts(crawled.db)["raw"]  # not all at once
+    with open_archive(postgres_db, readonly=True) as archive:
+        assert archive.raw(sha) == big
