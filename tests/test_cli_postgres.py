@@ -146,6 +146,24 @@ def test_fetch_boilerplate_reextract_and_notify_on_postgresql_as_on_sqlite(
     assert on_postgres == on_sqlite
 
 
+@pytest.fixture
+def password_role(pg_cluster: PgCluster) -> str:
+    """A role that must give its password (scram) over 127.0.0.1: ``pw_user``/``right``."""
+    import psycopg
+
+    hba = pg_cluster.datadir / "pg_hba.conf"
+    line = "host all pw_user 127.0.0.1/32 scram-sha-256\n"
+    text = hba.read_text()
+    if line not in text:  # the first line that matches decides: before the trust lines
+        hba.write_text(line + text)
+    with psycopg.connect(pg_cluster.url(), autocommit=True) as admin:
+        admin.execute("SET password_encryption = 'scram-sha-256'")
+        if not admin.execute("SELECT 1 FROM pg_roles WHERE rolname = 'pw_user'").fetchone():
+            admin.execute("CREATE ROLE pw_user LOGIN PASSWORD 'right'")
+        admin.execute("SELECT pg_reload_conf()")
+    return "pw_user"
+
+
 @pytest.mark.parametrize(
     "command",
     [
@@ -156,10 +174,10 @@ def test_fetch_boilerplate_reextract_and_notify_on_postgresql_as_on_sqlite(
     ],
     ids=lambda c: c[0],
 )
-@pytest.mark.parametrize("where", ["bad_port", "wrong_password"])
+@pytest.mark.parametrize("where", ["bad_port", "unknown_user", "wrong_password"])
 def test_a_database_that_cannot_be_reached_is_one_line(
     command: list[str], where: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-    pg_cluster: PgCluster,
+    pg_cluster: PgCluster, password_role: str,
 ) -> None:  # fmt: skip
     """No traceback, no file or lock made of the URL, exit 1, the password not shown."""
     monkeypatch.chdir(tmp_path)
@@ -170,13 +188,17 @@ def test_a_database_that_cannot_be_reached_is_one_line(
     )
     if where == "bad_port":
         url = f"postgresql://me:s3cret@127.0.0.1:{free_port()}/db"
-    else:  # the cluster trusts 127.0.0.1: a user it does not know is refused all the same
+    elif where == "unknown_user":
         url = f"postgresql://nobody_here:s3cret@127.0.0.1:{pg_cluster.port}/postgres"
+    else:
+        url = f"postgresql://{password_role}:s3cret@127.0.0.1:{pg_cluster.port}/postgres"
     out = CliRunner().invoke(cli, [*command, "--config", str(config), "--db", url])
     assert out.exit_code == 1, out.output
     lines = out.stderr.strip().splitlines()
     assert lines[-1].startswith("Error: postgresql://"), out.stderr
     assert "cannot connect" in out.stderr
+    if where == "wrong_password":
+        assert "password authentication failed" in out.stderr
     assert "s3cret" not in out.output
     assert "Traceback" not in out.output
     assert sorted(p.name for p in tmp_path.iterdir()) == ["sites.toml"]
