@@ -93,6 +93,13 @@ def answers(db: str | Path, url: str) -> list[str]:
         ["export", "--format", "jsonl"],
         ["sql", "SELECT kind, target, title, attempts FROM notify_queue ORDER BY id"],
         ["sql", "SELECT host, failures FROM hosts ORDER BY host"],
+        ["sql", "SELECT id, url, title, confidence FROM latest_snapshots ORDER BY id"],
+        [
+            "sql",
+            "SELECT snapshot_id, previous_id, url, words_added, words_removed, title_changed,"
+            " cause FROM snapshot_changes ORDER BY snapshot_id",
+        ],  # fmt: skip
+        ["sql", "SELECT id, started_at, pages_fetched, new, changed FROM runs ORDER BY id"],
         ["boilerplate", "--site", "town"],
     ):
         out = run(*args, "--db", str(db))
