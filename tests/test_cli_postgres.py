@@ -6,7 +6,11 @@ database that cannot be reached is one line, exit 1, the password never shown.""
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -202,3 +206,56 @@ def test_a_database_that_cannot_be_reached_is_one_line(
     assert "s3cret" not in out.output
     assert "Traceback" not in out.output
     assert sorted(p.name for p in tmp_path.iterdir()) == ["sites.toml"]
+
+
+def _wait_for_a_waiting_sender(db: str, key: int, sender: subprocess.Popen[str]) -> None:
+    """Until a session waits for the advisory lock ``key`` (polling pg_locks: an event)."""
+    import psycopg
+
+    deadline = time.monotonic() + 120
+    with psycopg.connect(db, autocommit=True) as watch:
+        while not watch.execute(
+            "SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND NOT granted AND objid = %s",
+            (key & 0xFFFFFFFF,),
+        ).fetchone():
+            assert sender.poll() is None, sender.communicate()
+            assert time.monotonic() < deadline, "the second sender never waited"
+            time.sleep(0.05)  # poll again: the sender has not reached the lock yet
+
+
+def test_a_second_notify_sender_waits_for_the_first(postgres_db: str, tmp_path: Path) -> None:
+    """Two senders on a database URL (no file lock beside it): the second waits on the
+    sender lock until the first is done, so a message goes out once."""
+    from scraper.archive.postgres.senderlock import SENDER_LOCK, sender_lock
+
+    site = NoisySite.build(2)
+    server = LocalServer().start()
+    hook = Webhook().start()
+    try:
+        site.serve(server)
+        config = str(write_town(tmp_path, server, f'notify = ["{hook.target}"]'))
+        url = server.url(site.path(1))
+        fetch = ["fetch", url, "--allow-private", "--config", config, "--db", postgres_db]
+        assert run_cli(*fetch).exit_code == 0
+        hook.fail = True
+        site.edit(1, "headline")
+        assert "notify: 0 sent, 1 failed" in run_cli(*fetch).stderr
+        hook.fail = False
+        command = [sys.executable, "-m", "scraper", "notify", "--config", config]
+        env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])}
+        held = sender_lock(postgres_db)  # a sender at work
+        held.__enter__()
+        try:
+            second = subprocess.Popen([*command, "--db", postgres_db], env=env, text=True,
+                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+            _wait_for_a_waiting_sender(postgres_db, SENDER_LOCK, second)
+            assert hook.messages() == []  # it waits, and sends nothing meanwhile
+        finally:
+            held.__exit__(None, None, None)
+        out, err = second.communicate(timeout=120)
+        assert second.returncode == 0, err
+        assert "notify: 1 sent, 0 failed" in err
+        assert len(hook.messages()) == 1
+    finally:
+        hook.stop()
+        server.stop()

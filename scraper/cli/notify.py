@@ -42,16 +42,25 @@ def notify_after_fetch(
 
 
 def _sender_lock(db_path: Path) -> AbstractContextManager[Any]:
-    """The crawl's lock beside a SQLite file; none for a database URL, where no file is beside
-    the archive (PostgreSQL workers share its queue: see the README, "More than one machine")."""
+    """One sender of the queue at a time: the crawl's lock beside a SQLite file; for a database
+    URL, the backend's ``senderlock`` module when it has one (PostgreSQL: an advisory lock)."""
+    import importlib
+
     from scraper.archive import require_file
+    from scraper.archive.backends import backend_module
     from scraper.crawl import CrawlLock
     from scraper.errors import ArchiveError
 
     try:
         require_file(db_path)
     except ArchiveError:
-        return nullcontext()
+        package = backend_module(db_path).__name__.rsplit(".", 1)[0]
+        try:
+            module = importlib.import_module(f"{package}.senderlock")
+        except ImportError:
+            return nullcontext()
+        lock: AbstractContextManager[Any] = module.sender_lock(db_path)
+        return lock
     return CrawlLock(db_path)
 
 
