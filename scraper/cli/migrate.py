@@ -98,7 +98,8 @@ def _copy(source: str, target: str, *, resume: bool, restart: bool, batch_rows: 
     if report.invalid_text:
         click.echo(f"note: {report.invalid_text} text values were not UTF-8: each bad byte "
                    "became U+FFFD", err=True)  # fmt: skip
-    click.echo(f"{where}: copied {report.total} rows of {report.tables} tables; complete", err=True)
+    rows = f"{report.total} row{'' if report.total == 1 else 's'}"
+    click.echo(f"{where}: copied {rows} of {report.tables} tables; complete", err=True)
 
 
 def _check(source: str, target: str) -> None:
