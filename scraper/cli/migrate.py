@@ -103,7 +103,7 @@ def _copy(source: str, target: str, *, resume: bool, restart: bool, batch_rows: 
 
 
 def _check(source: str, target: str) -> None:
-    from scraper.archive.transfer import compare_archives
+    from scraper.archive.compare import compare_archives
 
     diffs = compare_archives(source, target)
     width = max(len(d.table) for d in diffs) if diffs else 5
