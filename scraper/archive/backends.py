@@ -82,9 +82,9 @@ def open_archive(
 
 
 def require_file(db: str | os.PathLike[str]) -> None:
-    """ArchiveError when ``db`` is a database URL: for the commands that write through the
-    crawl's state (crawl, fetch, reextract, boilerplate, notify), which run on SQLite only until
-    the crawl takes its turns per host from the PostgreSQL leases."""
+    """ArchiveError when ``db`` is a database URL: for what needs a file (the SQLite archive
+    itself, the crawl's file lock), and the crawl, which runs on SQLite only until it takes its
+    turns per host from the PostgreSQL leases."""
     if _URL.match(str(db)):
         shown = _shown(str(db))
         raise ArchiveError(

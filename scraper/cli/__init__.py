@@ -7,7 +7,7 @@ boundary and the shared options; each other module adds the commands of one job 
 from __future__ import annotations
 
 # Importing a command module registers its commands on ``cli``.
-from scraper.cli import history, init, notify, oneoff, query, serve, sitejobs  # noqa: F401
+from scraper.cli import history, init, migrate, notify, oneoff, query, serve, sitejobs  # noqa: F401
 from scraper.cli.group import cli
 
 __all__ = ["cli"]

@@ -6,6 +6,7 @@ Thin: parse, call scraper.notify, print. Also the hook ``scraper fetch`` calls a
 from __future__ import annotations
 
 import sys
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +39,29 @@ def notify_after_fetch(
     )
     for line in notices:
         click.echo(line, err=True)
+
+
+def _sender_lock(db_path: Path) -> AbstractContextManager[Any]:
+    """One sender of the queue at a time: the crawl's lock beside a SQLite file; for a database
+    URL, the backend's ``senderlock`` module when it has one (PostgreSQL: an advisory lock)."""
+    import importlib
+
+    from scraper.archive import require_file
+    from scraper.archive.backends import backend_module
+    from scraper.crawl import CrawlLock
+    from scraper.errors import ArchiveError
+
+    try:
+        require_file(db_path)
+    except ArchiveError:
+        package = backend_module(db_path).__name__.rsplit(".", 1)[0]
+        try:
+            module = importlib.import_module(f"{package}.senderlock")
+        except ImportError:
+            return nullcontext()
+        lock: AbstractContextManager[Any] = module.sender_lock(db_path)
+        return lock
+    return CrawlLock(db_path)
 
 
 @cli.command()
@@ -84,13 +108,11 @@ def notify(config_path: Path, db_path: Path, test: bool, site_names: tuple[str, 
         click.echo(f"{len(targets) - failed} of {len(targets)} targets worked", err=True)
         sys.exit(1 if failed else 0)
 
-    from scraper.archive import open_archive, require_file
-    from scraper.crawl import CrawlLock
+    from scraper.archive import open_archive
     from scraper.notify import send_pending
 
     # a crawl sends the same queue at its end: one sender at a time, or a message goes twice
-    require_file(db_path)
-    with CrawlLock(db_path), open_archive(db_path) as archive:
+    with _sender_lock(db_path), open_archive(db_path) as archive:
         report = send_pending(archive, now=now_iso(), targets=targets)
     for line in report.lines() or ["notify: nothing to send"]:
         click.echo(line, err=True)

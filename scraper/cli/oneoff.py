@@ -212,7 +212,7 @@ def fetch(
     import dataclasses
     from datetime import UTC, datetime
 
-    from scraper.archive import open_archive, require_file
+    from scraper.archive import open_archive
     from scraper.config import check_setting
     from scraper.crawl.hosts import Hosts
     from scraper.crawl.oneoff import fetch_and_archive
@@ -243,8 +243,6 @@ def fetch(
     if not jobs:
         sys.exit(UsageError.exit_code)
 
-    if not no_store:
-        require_file(db_path)
     archive = None if no_store else open_archive(db_path)
     several = len(urls) > 1
     output = _FetchOutput(several)

@@ -157,7 +157,7 @@ def boilerplate(
       scraper boilerplate --site example-news --learn
       scraper boilerplate --learn && scraper reextract   # apply it to stored pages
     """
-    from scraper.archive import open_archive, require_file
+    from scraper.archive import open_archive
     from scraper.errors import UsageError
     from scraper.learn import learn
 
@@ -169,7 +169,6 @@ def boilerplate(
     sites = [site_name] if site_name else sorted(rules)
     if not sites:
         raise UsageError(f"{config_path}: no sites to show; name one with --site NAME")
-    require_file(db_path)
     with open_archive(db_path, readonly=not relearn, create=False) as archive:
         for name in sites:
             if relearn:
@@ -211,7 +210,7 @@ def reextract(site_name: str | None, config_path: Path, db_path: Path) -> None:
       scraper reextract
       scraper reextract --site example-news
     """
-    from scraper.archive import open_archive, require_file
+    from scraper.archive import open_archive
     from scraper.learn import reextract as run_reextract
 
     explicit_config = click.get_current_context().get_parameter_source("config_path") not in (
@@ -224,7 +223,6 @@ def reextract(site_name: str | None, config_path: Path, db_path: Path) -> None:
         if snapshot_id is not None:
             click.echo(f"{snapshot_id}\t{url}")
 
-    require_file(db_path)
     with open_archive(db_path, create=False) as archive:
         result = run_reextract(
             archive,
