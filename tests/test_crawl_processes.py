@@ -88,3 +88,25 @@ def test_a_redirect_to_a_host_the_helper_has_no_robots_for_is_fetched_by_the_inn
         assert len(server.requests_to("/r")) == 2  # the helper's try, then the inner one's
     finally:
         other.stop()
+
+
+def test_the_helper_takes_every_request_in_flight_while_it_runs(server: LocalServer) -> None:
+    """More requests at once than the helper's own pipeline bound: none is left to the crawl's
+    process (on a recrawl it runs out of CPU first: it also writes every outcome)."""
+    server.route("/a", PAGE)
+
+    async def run() -> list[str]:
+        async with make_client(SETTINGS) as client:
+            inner = Counting(HttpFetcher(client))
+            fetcher = WorkerFetcher(inner, Pacer(0.0), lambda url: None)
+            await fetcher.start()
+            assert fetcher.worker is not None
+            results = await asyncio.gather(
+                *(fetcher.fetch_page(server.url("/a"), SETTINGS) for _ in range(8))
+            )
+            assert [r.body for r in results] == [PAGE.encode()] * 8
+            await fetcher.aclose()
+            return inner.urls
+
+    assert asyncio.run(run()) == []
+    assert len(server.requests_to("/a")) == 8
