@@ -7,6 +7,9 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import threading
+import time
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 from scraper.config import Settings
@@ -16,7 +19,7 @@ from scraper.fetch.fetcher import HttpFetcher
 from scraper.fetch.pacing import Pacer
 from scraper.fetch.robots import Robots
 from scraper.models import FetchResult
-from tests.server import LocalServer
+from tests.server import LocalServer, respond
 
 SETTINGS = Settings(allow_private=True, retries=0, deadline_seconds=10.0, user_agent="wbot/1.0")
 PAGE = "<html><head><title>T</title></head><body><p>Helper page.</p></body></html>"
@@ -110,3 +113,38 @@ def test_the_helper_takes_every_request_in_flight_while_it_runs(server: LocalSer
 
     assert asyncio.run(run()) == []
     assert len(server.requests_to("/a")) == 8
+
+
+def test_every_request_the_helper_held_is_fetched_again_when_it_dies(server: LocalServer) -> None:
+    """Killed with 8 requests in flight: each is answered all the same, by the inner fetcher."""
+    release = threading.Event()
+
+    def held(request: BaseHTTPRequestHandler) -> None:
+        release.wait(60)  # a liveness guard: the test sets it once the helper is dead
+        respond(PAGE.encode())(request)
+
+    server.route("/held", handler=held)
+
+    async def run() -> list[str]:
+        async with make_client(SETTINGS) as client:
+            inner = Counting(HttpFetcher(client))
+            fetcher = WorkerFetcher(inner, Pacer(0.0), lambda url: None)
+            await fetcher.start()
+            assert fetcher.worker is not None
+            assert fetcher.worker.pid is not None
+            pages = [
+                asyncio.ensure_future(fetcher.fetch_page(server.url("/held"), SETTINGS))
+                for _ in range(8)
+            ]
+            deadline = time.monotonic() + 60  # a liveness guard, far above the need
+            while len(server.requests_to("/held")) < 8 and time.monotonic() < deadline:
+                await asyncio.sleep(0.01)  # until all 8 were sent
+            assert inner.urls == []
+            os.kill(fetcher.worker.pid, signal.SIGKILL)
+            release.set()
+            results = await asyncio.gather(*pages)
+            assert [r.body for r in results] == [PAGE.encode()] * 8
+            await fetcher.aclose()
+            return inner.urls
+
+    assert asyncio.run(run()) == [server.url("/held")] * 8
