@@ -93,30 +93,9 @@ def test_a_redirect_to_a_host_the_helper_has_no_robots_for_is_fetched_by_the_inn
         other.stop()
 
 
-def test_the_helper_takes_every_request_in_flight_while_it_runs(server: LocalServer) -> None:
-    """More requests at once than the helper's own pipeline bound: none is left to the crawl's
-    process (on a recrawl it runs out of CPU first: it also writes every outcome)."""
-    server.route("/a", PAGE)
-
-    async def run() -> list[str]:
-        async with make_client(SETTINGS) as client:
-            inner = Counting(HttpFetcher(client))
-            fetcher = WorkerFetcher(inner, Pacer(0.0), lambda url: None)
-            await fetcher.start()
-            assert fetcher.worker is not None
-            results = await asyncio.gather(
-                *(fetcher.fetch_page(server.url("/a"), SETTINGS) for _ in range(8))
-            )
-            assert [r.body for r in results] == [PAGE.encode()] * 8
-            await fetcher.aclose()
-            return inner.urls
-
-    assert asyncio.run(run()) == []
-    assert len(server.requests_to("/a")) == 8
-
-
 def test_every_request_the_helper_held_is_fetched_again_when_it_dies(server: LocalServer) -> None:
-    """Killed with 8 requests in flight: each is answered all the same, by the inner fetcher."""
+    """Killed with 8 requests in flight (those it holds, and those the crawl's own fetcher took
+    beside it): each is answered all the same, the helper's by the inner fetcher."""
     release = threading.Event()
 
     def held(request: BaseHTTPRequestHandler) -> None:
@@ -139,7 +118,6 @@ def test_every_request_the_helper_held_is_fetched_again_when_it_dies(server: Loc
             deadline = time.monotonic() + 60  # a liveness guard, far above the need
             while len(server.requests_to("/held")) < 8 and time.monotonic() < deadline:
                 await asyncio.sleep(0.01)  # until all 8 were sent
-            assert inner.urls == []
             os.kill(fetcher.worker.pid, signal.SIGKILL)
             release.set()
             results = await asyncio.gather(*pages)

@@ -247,17 +247,12 @@ class ExtractPool:
 class WorkerFetcher:
     """The fetch helper process as one more :class:`~scraper.fetch.fetcher.Fetcher`.
 
-    A page goes to the helper while it runs, however many it has in flight (the crawl's own
-    limits, ``concurrency`` and ``concurrency_per_host``, bound them): the crawl's process,
-    which also writes every outcome, is the one that runs out of CPU on a recrawl (measured
-    with ``make bench-crawl``: with the helper taking 3 of 4 requests, the crawl's process
-    spent 1.7-1.9 s of CPU on 2,011 pages of 304s and the helper 0.6-0.9 s; with all 4,
-    1.3-1.5 s and 1.1-1.3 s). ``inner`` (the run's own fetcher) fetches a page when the
-    helper is not started, gone or hung (killed after the page's deadline plus
-    ``GRACE_SECONDS``), or when a redirect leads to a host whose robots.txt the helper does
-    not have (``inner`` asks that host's robots.txt first, through the redirect check).
-    ``robots_of(url)`` gives the robots.txt the crawl holds for the URL's host: the helper
-    checks redirects on that host against it.
+    A page goes to the helper while it runs and has room; ``inner`` (the run's own fetcher)
+    fetches it when the helper is not started, busy, gone or hung (killed after the page's
+    deadline plus ``GRACE_SECONDS``), or when a redirect leads to a host whose robots.txt the
+    helper does not have (``inner`` asks that host's robots.txt first, through the redirect
+    check). ``robots_of(url)`` gives the robots.txt the crawl holds for the URL's host: the
+    helper checks redirects on that host against it.
     """
 
     def __init__(
@@ -293,7 +288,7 @@ class WorkerFetcher:
         await self._starting
 
     async def _start(self) -> None:
-        worker = FetchWorker(self.pacer, grace_seconds=self.grace_seconds, depth=None)
+        worker = FetchWorker(self.pacer, grace_seconds=self.grace_seconds)
         try:
             await worker.start()
         except (OSError, ValueError, RuntimeError):

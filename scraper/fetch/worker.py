@@ -9,8 +9,7 @@ own event loop and connection pool, and sends each result back.
 Parent and child talk over a socket pair, each message a 4-byte length and a pickle, so the
 parent's event loop reads the answers like any other socket (no threads in between). The
 child runs each request in a task of its own and answers as each one ends; the parent hands it
-at most ``depth`` at a time (``PIPELINE_DEPTH`` unless told; the crawl sets no bound but its
-own limits). The child exits when the parent closes its end, or dies.
+at most ``PIPELINE_DEPTH`` at a time. The child exits when the parent closes its end, or dies.
 
 This module decides nothing about what to fetch or when: the crawl applies its politeness
 (per-host slots, the global limit) before it hands a request over, and stores the results
@@ -86,18 +85,9 @@ class _Link(asyncio.Protocol):
 class FetchWorker:
     """One helper process that fetches for the crawl (see the module docstring)."""
 
-    def __init__(
-        self,
-        pace: Pace | None = None,
-        *,
-        grace_seconds: float | None = None,
-        depth: int | None = PIPELINE_DEPTH,
-    ) -> None:
+    def __init__(self, pace: Pace | None = None, *, grace_seconds: float | None = None) -> None:
         #: the turns of every request the child sends (None: the child does not wait for any)
         self.pace = pace
-        #: requests handed to the child and not answered yet, at most (None: no bound of its
-        #: own, the caller's limits bound them)
-        self.depth = depth
         #: seconds past a request's own deadline before the child is taken for hung (None:
         #: GRACE_SECONDS; the crawl gives its one policy's, scraper.crawl.processes)
         self.grace_seconds = grace_seconds
@@ -123,7 +113,7 @@ class FetchWorker:
         return (
             self.failure is None
             and self._transport is not None
-            and (self.depth is None or len(self._waiting) < self.depth)
+            and len(self._waiting) < PIPELINE_DEPTH
         )
 
     async def start(self) -> FetchWorker:
