@@ -98,6 +98,10 @@ class Article:
 
     def content_hash(self) -> str:
         """sha256 of the text and the metadata that matters: equal hashes mean no change."""
+        global _last_hashed
+        last = _last_hashed
+        if last is not None and last[0] is self:
+            return last[1]
         key = {
             "title": self.title,
             "author": self.author,
@@ -107,7 +111,16 @@ class Article:
             "text": self.text,
         }
         blob = json.dumps(key, sort_keys=True, ensure_ascii=False).encode("utf-8")
-        return hashlib.sha256(blob).hexdigest()
+        digest = hashlib.sha256(blob).hexdigest()
+        _last_hashed = (self, digest)
+        return digest
+
+
+#: the article hashed last and its content hash: the admission gate, the noise verdict and the
+#: snapshot write ask in turn for the same article's (0.2 ms for a 50 KB text). An Article is
+#: frozen and the fields hashed are strings, so its hash never changes; ``is`` keeps an equal
+#: but other article from being taken for it.
+_last_hashed: tuple[Article, str] | None = None
 
 
 class Outcome(StrEnum):

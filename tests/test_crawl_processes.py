@@ -17,6 +17,7 @@ import signal
 import threading
 import time
 from collections.abc import Awaitable
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +35,7 @@ from scraper.fetch.fetcher import HttpFetcher
 from scraper.fetch.pacing import Pacer
 from scraper.fetch.robots import Robots
 from scraper.models import FetchResult
-from tests.server import LocalServer
+from tests.server import LocalServer, respond
 
 # -- the extraction pool --------------------------------------------------------------------
 
@@ -250,3 +251,38 @@ def test_a_redirect_to_a_host_the_helper_has_no_robots_for_is_fetched_by_the_inn
         assert len(server.requests_to("/r")) == 2  # the helper's try, then the inner one's
     finally:
         other.stop()
+
+
+def test_every_request_the_helper_held_is_fetched_again_when_it_dies(server: LocalServer) -> None:
+    """Killed with 8 requests in flight (those it holds, and those the crawl's own fetcher took
+    beside it): each is answered all the same, the helper's by the inner fetcher."""
+    release = threading.Event()
+
+    def held(request: BaseHTTPRequestHandler) -> None:
+        release.wait(60)  # a liveness guard: the test sets it once the helper is dead
+        respond(HELPER_PAGE.encode())(request)
+
+    server.route("/held", handler=held)
+
+    async def run() -> list[str]:
+        async with make_client(SETTINGS) as client:
+            inner = Counting(HttpFetcher(client))
+            fetcher = WorkerFetcher(inner, Pacer(0.0), lambda url: None)
+            await fetcher.start()
+            assert fetcher.worker is not None
+            assert fetcher.worker.pid is not None
+            pages = [
+                asyncio.ensure_future(fetcher.fetch_page(server.url("/held"), SETTINGS))
+                for _ in range(8)
+            ]
+            deadline = time.monotonic() + 60  # a liveness guard, far above the need
+            while len(server.requests_to("/held")) < 8 and time.monotonic() < deadline:
+                await asyncio.sleep(0.01)  # until all 8 were sent
+            os.kill(fetcher.worker.pid, signal.SIGKILL)
+            release.set()
+            results = await asyncio.gather(*pages)
+            assert [r.body for r in results] == [HELPER_PAGE.encode()] * 8
+            await fetcher.aclose()
+            return inner.urls
+
+    assert asyncio.run(run()) == [server.url("/held")] * 8

@@ -54,6 +54,8 @@ _TAG = re.compile(r"<[^<>]*>")  # never past the next "<": linear on "<a <a <a .
 #: a page with more visible text than this is never taken for a block page
 BLOCK_PAGE_MAX_TEXT_CHARS = 2000
 _BLOCK_PAGE_MAX_CHARS = 256 * 1024
+#: the first prefix of a page whose visible text is measured (then 4x as long, and so on)
+_PREFIX_CHARS = 8192
 
 
 def _strip_invisible(text: str) -> str:
@@ -87,18 +89,36 @@ def _longer_than(text: str, limit: int) -> bool:
         size *= 4
 
 
+def _visible(text: str) -> str:
+    """The visible text of the HTML ``text``: no tags, scripts or styles; entities unescaped."""
+    return html.unescape(_TAG.sub(" ", _strip_invisible(text)))
+
+
+def _has_long_text(text: str) -> bool:
+    """Whether the page's visible text is longer than BLOCK_PAGE_MAX_TEXT_CHARS, read from as
+    short a prefix of the HTML as tells (an article's 50 KB is not stripped whole).
+
+    A prefix cut just before a ``<`` is tokenised as the whole page is up to there (a tag
+    ends before the next ``<``), and an element left open in it hides the rest, so its visible
+    text is the start of the page's: when that is too long already, so is the page's."""
+    size = _PREFIX_CHARS
+    while size < len(text):
+        cut = text.rfind("<", 0, size)
+        if cut > 0 and _longer_than(_visible(text[:cut]), BLOCK_PAGE_MAX_TEXT_CHARS):
+            return True
+        size *= 4
+    return _longer_than(_visible(text), BLOCK_PAGE_MAX_TEXT_CHARS)
+
+
 def block_page_reason(text: str) -> str | None:
     """Why the HTML ``text`` looks like a captcha, bot check or "access denied" page, or None.
 
     Conservative on purpose: only a page with little visible text (an article has more) and a
     tell-tale title, a bot-vendor challenge marker, or two block phrases counts.
     """
-    if len(text) > _BLOCK_PAGE_MAX_CHARS:
-        return None
-    visible = html.unescape(_TAG.sub(" ", _strip_invisible(text)))
-    if _longer_than(visible, BLOCK_PAGE_MAX_TEXT_CHARS):  # an article: most pages stop here
-        return None
-    visible = " ".join(visible.split())
+    if len(text) > _BLOCK_PAGE_MAX_CHARS or _has_long_text(text):
+        return None  # an article: most pages stop here
+    visible = " ".join(_visible(text).split())
     title = html_title(text)
     if title and _BLOCK_TITLE.match(title):
         return f"title {title[:80]!r}"
@@ -210,20 +230,24 @@ def _names_a_block_page(line: str) -> bool:
 #: a ``<title>`` is looked for in this many first characters (it belongs in the head)
 _TITLE_SCAN_CHARS = 256 * 1024
 _TITLE_MAX_CHARS = 2000
+_TITLE_OPEN = re.compile("<title", re.I)
+_TITLE_CLOSE = re.compile("</title", re.I)
 
 
 def html_title(text: str) -> str:
     """The text of the HTML ``<title>`` (the first one), unescaped, or "".
 
-    Plain string search, so a page of many unclosed ``<title`` tags costs one pass."""
-    lower = text[:_TITLE_SCAN_CHARS].lower()
-    start = lower.find("<title")
-    if start < 0:
+    Plain searches, so a page of many unclosed ``<title`` tags costs one pass; no lowered copy
+    of the page (its offsets could differ from the page's: some characters lower to two)."""
+    head = text[:_TITLE_SCAN_CHARS]
+    found = _TITLE_OPEN.search(head)
+    if found is None:
         return ""
-    opened = lower.find(">", start)
-    end = lower.find("</title", opened)
-    if opened < 0 or end < 0:
+    opened = head.find(">", found.start())
+    closed = _TITLE_CLOSE.search(head, max(opened, 0))
+    if opened < 0 or closed is None:
         return ""
+    end = closed.start()
     title = text[opened + 1 : min(end, opened + 1 + _TITLE_MAX_CHARS)]
     return " ".join(html.unescape(_TAG.sub("", title)).split())
 
