@@ -49,3 +49,42 @@ def test_the_budget_shares_have_public_names() -> None:
     # the old private names stay until every caller has moved
     assert module._BUDGET_SHARE_BEFORE_CONTENT == module.BUDGET_SHARE_BEFORE_CONTENT
     assert module._BUDGET_SHARE_BEFORE_FALLBACK == module.BUDGET_SHARE_BEFORE_FALLBACK
+
+
+ANSWERS = [
+    f"Answer {i}: the ferry leaves the north quay every hour from six in the morning, and on "
+    "weekdays the last boat back is at eleven; bicycles travel free, dogs on a lead too, and "
+    "a ticket bought on board costs the same as one bought at the kiosk by the harbour. "
+    "Tickets for groups of ten or more are sold at the kiosk only, on the day before."
+    for i in range(4)
+]
+
+
+def test_answers_an_inline_style_collapses_are_content() -> None:
+    """An FAQ (or an accordion) whose answers a script shows on click: each answer is hidden by
+    its inline style until then, a passage of prose found nowhere else on the page."""
+    faq = "".join(
+        f"<div class='faq'><h3>Question {i}?</h3><div class='answer' style='display: none'>"
+        f"<p>{answer}</p></div></div>"
+        for i, answer in enumerate(ANSWERS)
+    )
+    html = f"<html><body><main><h1>Ferry</h1><p>{STORY[0]}</p>{faq}</main></body></html>"
+    article = extract(html)
+    for answer in ANSWERS:
+        assert answer in article.text
+
+
+def test_a_dialog_or_a_copy_an_inline_style_hides_is_not_content() -> None:
+    """What a style hides and is not a passage of its own stays out: a sign-in dialog (short
+    lines, labels), a copy of the page's text for another screen size."""
+    dialog = (
+        "<div style='display:none'><p>Sign in</p><p>Email</p><p>Password</p>"
+        + "".join(f"<p>Option {i}</p>" for i in range(80))
+        + "</div>"
+    )
+    story = "".join(f"<p>{p}</p>" for p in ANSWERS)
+    copy = f"<div style='display:none'><div>{story}</div></div>"
+    html = f"<html><body><main><h1>Ferry</h1>{story}{dialog}{copy}</main></body></html>"
+    article = extract(html)
+    assert "Option 7" not in article.text
+    assert article.text.count(ANSWERS[1]) == 1

@@ -41,7 +41,8 @@ _ALWAYS_DROP = (
 )
 #: Subtrees hidden by the ``hidden`` or ``aria-hidden`` attribute: dropped unless they hold
 #: prose (:func:`_collapsed_prose`). A subtree hidden by its inline style only is dropped
-#: always: pages hide duplicate copies of their text that way.
+#: unless it is a longer passage of prose found nowhere else on the page (pages hide
+#: duplicate copies of their text that way, and dialogs: see STYLE_HIDDEN_PROSE_CHARS).
 _HIDING = "[hidden], [aria-hidden='true' i]"
 #: A tab list is a row of tab labels, or an accordion that holds its panels too: dropped
 #: unless it holds prose (:func:`_collapsed_prose`), like a hidden subtree.
@@ -317,12 +318,52 @@ def drop_never_content(tree: LexborHTMLParser, *, strip: Sequence[str] = ()) -> 
     for node in body.css(_HIDING):
         if not _collapsed_prose(node, budget):
             node.remove()
+    page: list[str] = []  # the body's text key, read once when a hidden subtree needs it
     for node in body.css(_HIDDEN_STYLE):
         attributes = node.attributes
         if "hidden" in attributes or (attributes.get("aria-hidden") or "").lower() == "true":
             continue  # judged above, by the prose it holds
-        if _STYLE_HIDDEN_RE.search(attributes.get("style") or ""):
+        if not _STYLE_HIDDEN_RE.search(attributes.get("style") or ""):
+            continue
+        # an answer of an FAQ, an accordion's panel: collapsed prose (once the budget is
+        # spent, what a style hides goes, as it always did)
+        collapsed = budget[0] > 0 and _collapsed_prose(node, budget) and _reads_as_prose(node)
+        if not collapsed or _copied(node, body, page):
             node.remove()
+
+
+#: A subtree that an inline style hides is kept only when it is a passage of prose: this many
+#: characters (more than HIDDEN_PROSE_CHARS: styles also hide dialogs and sign-in notices),
+#: most of them in lines of _PROSE_LINE_WORDS words or more (not a menu, a cart or a form's
+#: labels), and no copy of text shown elsewhere on the page (:func:`_copied`).
+STYLE_HIDDEN_PROSE_CHARS = 600
+_PROSE_LINE_WORDS = 12
+_PROSE_LINE_SHARE = 0.5
+
+
+def _reads_as_prose(node: LexborNode) -> bool:
+    """Whether ``node`` is a passage of prose (see STYLE_HIDDEN_PROSE_CHARS)."""
+    lines = node.text(deep=True, separator="\n").splitlines()
+    total = sum(len(line) for line in lines)
+    long = sum(len(line) for line in lines if len(line.split()) >= _PROSE_LINE_WORDS)
+    return total >= STYLE_HIDDEN_PROSE_CHARS and long >= _PROSE_LINE_SHARE * total
+
+
+#: Characters of a hidden subtree's longest line compared with the page by :func:`_copied`.
+COPY_PROBE_CHARS = 80
+
+
+def _copied(node: LexborNode, body: LexborNode, page: list[str]) -> bool:
+    """Whether the longest line of ``node`` (hidden by an inline style) is also on the page
+    outside it: a copy of the page's text for another screen size, not collapsed content.
+    ``page`` caches the body's text key, read on the first call."""
+    lines = node.text(deep=True, separator="\n").splitlines()
+    key = norm_line(max(lines, key=len, default=""))
+    middle = len(key) // 2
+    probe = key[max(0, middle - COPY_PROBE_CHARS // 2) : middle + COPY_PROBE_CHARS // 2]
+    if not page:
+        page.append(norm_line(body.text(deep=True)))
+    return page[0].count(probe) >= 2
 
 
 def _collapsed_prose(node: LexborNode, budget: list[int]) -> bool:
