@@ -126,10 +126,12 @@ def extract(
     return _extract(html, url, strip, boilerplate, timeout_seconds, links, want_links=False)[0]
 
 
-def extract_traced(html: str | bytes) -> tuple[Article, str]:
+def extract_traced(
+    html: str | bytes, *, timeout_seconds: float | None = None
+) -> tuple[Article, str]:
     """``extract(html)`` and the path that gave its text (see :func:`_content`): for the
-    benchmark's per-path counts, not part of the API."""
-    article, _links, path = _extract(html, None, (), (), None, False, want_links=False)
+    benchmark's per-path counts and the tests, not part of the API."""
+    article, _links, path = _extract(html, None, (), (), timeout_seconds, False, want_links=False)
     return article, path
 
 
