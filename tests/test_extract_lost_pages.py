@@ -88,3 +88,67 @@ def test_a_dialog_or_a_copy_an_inline_style_hides_is_not_content() -> None:
     article = extract(html)
     assert "Option 7" not in article.text
     assert article.text.count(ANSWERS[1]) == 1
+
+
+DESCRIPTION = [
+    f"Feature {i}: the two preamps give the interface a clean and quiet gain for a voice or an "
+    "instrument, and the converters keep the detail of a recording from the first take."
+    for i in range(6)
+]
+
+
+def _shop_page(description: str) -> str:
+    specs = "".join(f"<li>Spec {i}: {i * 3} inputs</li>" for i in range(12))
+    reviews = "".join(
+        f"<div class='review'><p>Review {i}: I bought it for my home studio last winter and it "
+        "has worked every day since; the software took an hour to set up.</p></div>"
+        for i in range(3)
+    )
+    pitch = (
+        "<p>Our advisers are musicians and engineers who have played and recorded for years and "
+        "will help you choose the right gear for your studio, by phone or by mail.</p>"
+    )
+    return (
+        "<html><body><main><h1>Audio interface</h1>"
+        f"{description}<section><h2>Specs</h2><ul>{specs}</ul></section>"
+        f"<section><h2>Reviews</h2>{reviews}</section>{pitch}</main></body></html>"
+    )
+
+
+def test_an_article_holding_half_the_pages_prose_is_the_region() -> None:
+    """A shop's page: the description in an ``article``, beside its specs, reviews and the
+    shop's pitch. No part holds the 80% of the page's paragraph text a container needs, but
+    an element whose tag says it is the article holds more than half of it."""
+    description = "<article>" + "".join(f"<p>{p}</p>" for p in DESCRIPTION) + "</article>"
+    article = extract(_shop_page(description))
+    assert DESCRIPTION[0] in article.text
+    assert DESCRIPTION[5] in article.text
+    assert "Review 0" not in article.text
+    assert "Our advisers" not in article.text
+
+
+def test_a_class_word_is_not_trusted_at_half_the_prose() -> None:
+    """The same page with the description in a ``div`` whose class says ``entry-content``:
+    a class word names tab panels and review lists too, so below 80% it is not the region
+    (the whole page's text is kept)."""
+    description = (
+        "<div class='entry-content'>" + "".join(f"<p>{p}</p>" for p in DESCRIPTION) + "</div>"
+    )
+    article = extract(_shop_page(description))
+    assert DESCRIPTION[0] in article.text
+    assert "Review 0" in article.text
+
+
+def test_an_article_with_one_block_of_notes_beside_it_keeps_them() -> None:
+    """What the narrower region would leave out is one part (a section's notes): the region
+    stays the ``main`` that holds both."""
+    notes = "".join(
+        f"<p>{i}. Figures from the port authority's own survey of the harbour; delivery dates "
+        "of the steel may vary with the weather.</p>"
+        for i in range(1, 4)
+    )
+    story = "".join(f"<p>{p}</p>" for p in STORY[:5])
+    html = f"<html><body><main><article>{story}</article><div>{notes}</div></main></body></html>"
+    article = extract(html)
+    assert STORY[4] in article.text
+    assert "port authority's own survey" in article.text

@@ -554,6 +554,16 @@ _REGION_SELECTOR = (
 )
 #: A region must hold this share of the page's paragraph text to stand for the page.
 _REGION_SHARE = 0.8
+#: ... or, inside it (or inside the body when none does), this share when the element's tag
+#: or role says it is the article or the main part: a class word is trusted only at 80% (it
+#: names tab panels and review lists as well as article bodies).
+_SEMANTIC_REGION_SELECTOR = (
+    "article, [itemprop=articleBody], [itemprop=articlebody], main, [role=main]"
+)
+_SEMANTIC_REGION_SHARE = 0.5
+#: ... and when what it leaves out is several parts (a product's specs, reviews and the shop's
+#: pitch), not one (a section's notes, a notice below the story).
+_SEMANTIC_MIN_PARTS_BESIDE = 2
 _REGION_MIN_CHARS = 500
 
 
@@ -589,4 +599,38 @@ def _article_container(body: LexborNode) -> LexborNode | None:
         # lists them in document order: the last one is the innermost
         if _paragraph_chars(node) >= _REGION_SHARE * total:
             best = node
-    return best
+    return _semantic_within(best or body, total) or best
+
+
+def _semantic_within(outer: LexborNode, total: int) -> LexborNode | None:
+    """The innermost element inside ``outer`` that says by its tag or role that it is the
+    article or the page's main part and holds _SEMANTIC_REGION_SHARE of the page's paragraph
+    text: a product's description in an ``article`` beside its specs, its reviews and the
+    shop's pitch, no part of which holds the 80% a container needs. Only when it leaves out
+    _SEMANTIC_MIN_PARTS_BESIDE parts with paragraphs or more: a story's one block of notes
+    or one notice beside it stays in the region, as it did."""
+    found: LexborNode | None = None
+    threshold = _SEMANTIC_REGION_SHARE * total
+    for node in outer.css(_SEMANTIC_REGION_SELECTOR):
+        # css() lists the node itself too
+        if node.mem_id != outer.mem_id and _paragraph_chars(node) >= threshold:
+            found = node  # nested, as above: the last one is the innermost
+    if found is None or _parts_beside(found, outer) < _SEMANTIC_MIN_PARTS_BESIDE:
+        return None
+    return found
+
+
+def _parts_beside(node: LexborNode, outer: LexborNode) -> int:
+    """How many elements beside ``node`` and its ancestors up to ``outer`` hold paragraph
+    text: the other parts of the page the narrower region leaves out."""
+    parts = 0
+    current = node
+    while current.mem_id != outer.mem_id and current.parent is not None:
+        parent = current.parent
+        for sibling in parent.iter():
+            if sibling.mem_id == current.mem_id or sibling.tag == "-text":
+                continue
+            if sibling.tag == "p" or sibling.css_first("p") is not None:
+                parts += 1
+        current = parent
+    return parts
