@@ -152,3 +152,32 @@ def test_an_article_with_one_block_of_notes_beside_it_keeps_them() -> None:
     article = extract(html)
     assert STORY[4] in article.text
     assert "port authority's own survey" in article.text
+
+
+def test_a_caption_a_class_word_names_is_a_caption() -> None:
+    """A photo's caption in a paragraph whose class says ``caption`` (not a ``figcaption``):
+    in the Markdown, not in the text, like a figure's."""
+    story = "".join(f"<p>{p}</p>" for p in STORY[:4])
+    photo = (
+        "<div class='wp-caption'><img src='/pier.jpg' alt=''>"
+        "<p class='wp-caption-text'>The new pier at dawn, seen from the old harbour wall "
+        "(Credit: the port)</p></div>"
+    )
+    html = f"<html><body><article><h1>Pier</h1>{photo}{story}</article></body></html>"
+    article = extract(html)
+    assert STORY[3] in article.text
+    assert "seen from the old harbour wall" not in article.text
+    assert "seen from the old harbour wall" in article.markdown
+
+
+def test_a_grid_of_captioned_cards_keeps_its_names() -> None:
+    """Many captions are a grid of cards (a collection page): their captions are the items."""
+    cards = "".join(
+        f"<div class='card'><img src='/{i}.jpg' alt=''><p class='card-caption'>Harbour print "
+        f"number {i}, framed in oak, 40 by 60 centimetres</p></div>"
+        for i in range(8)
+    )
+    html = f"<html><body><main><h1>Prints</h1><p>{STORY[0]}</p>{cards}</main></body></html>"
+    article = extract(html)
+    assert "Harbour print number 0" in article.text
+    assert "Harbour print number 7" in article.text

@@ -535,7 +535,34 @@ def _captions_to_paragraphs(tree: LexborHTMLParser, node: LexborNode) -> frozens
         paragraph = tree.create_node("p")
         paragraph.insert_child(text)
         target.replace_with(paragraph)
+    keys.update(_class_captions(node))
     return frozenset(keys)
+
+
+#: Elements a class word names ``caption`` are captions like ``<figcaption>`` (shown in the
+#: Markdown, not in the text) when a page has at most this many of them: more are a grid of
+#: cards, whose captions are the items' names.
+CLASS_CAPTIONS_MAX = 3
+
+
+def _class_captions(node: LexborNode) -> list[str]:
+    """The keys of the captions a class word names under ``node`` ("wp-caption-text",
+    "image-caption"), or none when there are more than CLASS_CAPTIONS_MAX."""
+    found: list[str] = []
+    for caption in node.css("[class*=caption i]"):
+        words = _ATTR_SPLIT_RE.split((caption.attributes.get("class") or "").lower())
+        if "caption" not in words:
+            continue
+        text = " ".join(caption.text(deep=True, separator=" ").split())
+        if len(text) <= _CAPTION_MAX_CHARS and (key := norm_line(text)):
+            found.append(key)
+            if len(found) > CLASS_CAPTIONS_MAX:
+                return []
+    return found
+
+
+#: Longer "captions" are text (a panel a class calls a caption).
+_CAPTION_MAX_CHARS = 400
 
 
 _NORM_RE = re.compile(r"\W+")
