@@ -181,3 +181,26 @@ def test_a_grid_of_captioned_cards_keeps_its_names() -> None:
     article = extract(html)
     assert "Harbour print number 0" in article.text
     assert "Harbour print number 7" in article.text
+
+
+def test_hidden_passages_are_compared_with_the_page_a_bounded_number_of_times() -> None:
+    """Each comparison reads the page's text: past COPY_CHECKS_MAX of them, what a style
+    hides goes, as it did before, so that thousands of hidden passages cost no more."""
+    from scraper.extract.clean import COPY_CHECKS_MAX, drop_never_content, parse
+
+    passages = "".join(
+        f"<div style='display:none'><p>Passage {i}: "
+        + ", ".join(
+            f"boat {i} leaves the quay at {hour} and is back by {hour + 1}" for hour in range(16)
+        )
+        + "</p></div>"
+        for i in range(COPY_CHECKS_MAX + 6)
+    )
+    tree = parse(f"<html><body><main><p>{STORY[0]}</p>{passages}</main></body></html>")
+    assert tree is not None
+    assert tree.body is not None
+    drop_never_content(tree)
+    text = tree.body.text(deep=True)
+    assert "Passage 0:" in text
+    assert f"Passage {COPY_CHECKS_MAX - 1}:" in text
+    assert f"Passage {COPY_CHECKS_MAX}:" not in text

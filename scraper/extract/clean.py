@@ -318,7 +318,7 @@ def drop_never_content(tree: LexborHTMLParser, *, strip: Sequence[str] = ()) -> 
     for node in body.css(_HIDING):
         if not _collapsed_prose(node, budget):
             node.remove()
-    page: list[str] = []  # the body's text key, read once when a hidden subtree needs it
+    page = _PageText(body)
     for node in body.css(_HIDDEN_STYLE):
         attributes = node.attributes
         if "hidden" in attributes or (attributes.get("aria-hidden") or "").lower() == "true":
@@ -327,8 +327,13 @@ def drop_never_content(tree: LexborHTMLParser, *, strip: Sequence[str] = ()) -> 
             continue
         # an answer of an FAQ, an accordion's panel: collapsed prose (once the budget is
         # spent, what a style hides goes, as it always did)
-        collapsed = budget[0] > 0 and _collapsed_prose(node, budget) and _reads_as_prose(node)
-        if not collapsed or _copied(node, body, page):
+        collapsed = (
+            budget[0] > 0
+            and page.calls < COPY_CHECKS_MAX
+            and _collapsed_prose(node, budget)
+            and _reads_as_prose(node)
+        )
+        if not collapsed or _copied(node, page):
             node.remove()
 
 
@@ -351,19 +356,37 @@ def _reads_as_prose(node: LexborNode) -> bool:
 
 #: Characters of a hidden subtree's longest line compared with the page by :func:`_copied`.
 COPY_PROBE_CHARS = 80
+#: At most this many hidden subtrees of a page are compared with it (each comparison reads the
+#: page's text): past them, what a style hides goes, as it always did.
+COPY_CHECKS_MAX = 64
 
 
-def _copied(node: LexborNode, body: LexborNode, page: list[str]) -> bool:
+class _PageText:
+    """The body's text key, read when a hidden subtree is first compared with it."""
+
+    __slots__ = ("_body", "_key", "calls")
+
+    def __init__(self, body: LexborNode) -> None:
+        self._body = body
+        self._key: str | None = None
+        #: how many comparisons were made (COPY_CHECKS_MAX)
+        self.calls = 0
+
+    def count(self, probe: str) -> int:
+        self.calls += 1
+        if self._key is None:
+            self._key = norm_line(self._body.text(deep=True))
+        return self._key.count(probe)
+
+
+def _copied(node: LexborNode, page: _PageText) -> bool:
     """Whether the longest line of ``node`` (hidden by an inline style) is also on the page
-    outside it: a copy of the page's text for another screen size, not collapsed content.
-    ``page`` caches the body's text key, read on the first call."""
+    outside it: a copy of the page's text for another screen size, not collapsed content."""
     lines = node.text(deep=True, separator="\n").splitlines()
     key = norm_line(max(lines, key=len, default=""))
     middle = len(key) // 2
     probe = key[max(0, middle - COPY_PROBE_CHARS // 2) : middle + COPY_PROBE_CHARS // 2]
-    if not page:
-        page.append(norm_line(body.text(deep=True)))
-    return page[0].count(probe) >= 2
+    return bool(probe) and page.count(probe) >= 2
 
 
 def _collapsed_prose(node: LexborNode, budget: list[int]) -> bool:
