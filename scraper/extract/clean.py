@@ -7,10 +7,11 @@ banners, newsletter boxes, comment threads, "Recent Posts"/related lists, scroll
 paragraphs that are only a link to another story, and the site's own ``strip`` selectors.
 Every rule that matches a wide container is guarded: a subtree that holds a large share of
 the page's text is never dropped, so a mislabelled wrapper cannot eat the article. Then the
-smallest article-like container holding most of the paragraph text is what trafilatura
-gets. Inputs whose tag count or tag length would make any HTML5 parser slow are defused
-first, in one linear pass. This module must not fetch, must not touch the archive and must
-not parse the same HTML twice.
+smallest article-like container holding most of the paragraph text is the region (narrowed
+to an ``article`` or ``main`` inside it that holds half of that text, when it leaves out
+several other parts: :func:`_semantic_within`). Inputs whose tag count or tag length would
+make any HTML5 parser slow are defused first, in one linear pass. This module must not
+fetch, must not touch the archive and must not parse the same HTML twice.
 """
 
 from __future__ import annotations
