@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from scraper.extract import extract
+from scraper.extract import extract, extract_traced
 
 STORY = "<br>".join(
     f"Line {i}: the harbour master said the new pier would open in spring, after two "
@@ -98,3 +98,93 @@ def test_a_region_holding_most_of_the_page_is_not_run_again(
     assert "Paragraph 0: the harbour master" in article.text
     assert "Paragraph 13: the harbour master" in article.text
     assert calls == []
+
+
+# The uncut candidate: when the region's text and trafilatura's both miss the page's longest
+# paragraphs, and cleaning cut most of the page, the page's own blocks with nothing cut but
+# what is never content are read. trafilatura is replaced by a stub here: what it returns on
+# such a page is another part of it, and the rules under test are ours.
+LONG = [
+    f"Paragraph {i}: the harbour master said the new pier would open in spring, after two "
+    "winters of delays and a long argument over the cost of the steel and of the stone."
+    for i in range(10)
+]
+LEGAL = (
+    "This site is operated by a division of a holding company, an independent licensee of the "
+    "association, which provides and hosts the community platform on its behalf."
+)
+
+
+def _trafilatura_returns(monkeypatch: pytest.MonkeyPatch, text: str, cost: float = 0.0) -> None:
+    """Make the whole-page candidate ``text``, and let it take ``cost`` seconds of the clock
+    extraction reads its budget from."""
+    import sys
+    import types
+
+    from scraper.extract.content import Content
+
+    module = sys.modules["scraper.extract"]
+    now = [0.0]
+    monkeypatch.setattr(module, "time", types.SimpleNamespace(perf_counter=lambda: now[0]))
+
+    def stub(html: str, **kwargs: object) -> Content:
+        now[0] += cost
+        return Content(text, text)
+
+    monkeypatch.setattr(module, "main_content", stub)
+
+
+def _story_cut_by_cleaning() -> str:
+    """A page whose every section a class word names as chrome, each too small for cleaning's
+    guard: cleaning leaves the legal notice, and so does the (stubbed) trafilatura."""
+    sections = "".join(
+        f"<div class='widget'><p>{LONG[i]}</p><p>{LONG[i + 1]}</p></div>" for i in range(0, 10, 2)
+    )
+    return (
+        f"<html><body><main>{sections}</main><div class='legal'><p>{LEGAL}</p></div></body></html>"
+    )
+
+
+def test_the_uncut_candidate_finds_an_article_cleaning_cut(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _trafilatura_returns(monkeypatch, LEGAL)
+    article, path = extract_traced(_story_cut_by_cleaning())
+    assert path == "uncut"
+    assert LONG[0] in article.text
+    assert LONG[9] in article.text
+
+
+def test_the_uncut_candidate_waits_for_no_spent_budget(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past half the time budget the slow steps are skipped: the uncut candidate parses the
+    page a second time, so a page whose trafilatura run took the budget past half does not
+    pay for it (the text is the better of the two candidates it has)."""
+    _trafilatura_returns(monkeypatch, LEGAL, cost=6.0)
+    article, path = extract_traced(_story_cut_by_cleaning(), timeout_seconds=10.0)
+    assert path == "fallback"
+    assert LONG[0] not in article.text
+    _trafilatura_returns(monkeypatch, LEGAL, cost=4.0)  # under half: it is read
+    article, path = extract_traced(_story_cut_by_cleaning(), timeout_seconds=10.0)
+    assert path == "uncut"
+    assert LONG[0] in article.text
+
+
+def test_the_uncut_candidate_is_not_read_when_cleaning_cut_only_replies(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The 30% gate: cleaning cut a thread of long replies (each its own chrome-named block)
+    and left the article's many short lines, well over 30% of the page's text. Both
+    candidates miss the page's longest paragraphs (the replies'), but the article was not
+    cut: the page's uncut blocks would bring the replies back."""
+    lines = [f"Line {i}: the pier opens in spring, the council said on Monday." for i in range(30)]
+    replies = "".join(
+        f"<div class='comments'><p>Reply {i}: {LONG[i]} I do not believe a word of it.</p></div>"
+        for i in range(6)
+    )
+    story = "".join(f"<p>{line}</p>" for line in lines)
+    html = f"<html><body><main>{story}{replies}</main></body></html>"
+    _trafilatura_returns(monkeypatch, "\n".join(lines))
+    article, path = extract_traced(html)
+    assert path == "fallback"
+    assert lines[29] in article.text
+    assert "Reply 0" not in article.text

@@ -62,6 +62,8 @@ from scraper.extract.metadata import Metadata, guess_published, read_metadata, r
 from scraper.models import Article
 
 __all__ = [
+    "BUDGET_SHARE_BEFORE_CONTENT",
+    "BUDGET_SHARE_BEFORE_FALLBACK",
     "MAX_DEPTH",
     "MAX_HTML_CHARS",
     "MIN_ARTICLE_WORDS",
@@ -72,10 +74,14 @@ __all__ = [
 ]
 
 #: The share of the time budget after which htmldate and trafilatura are skipped.
-_BUDGET_SHARE_BEFORE_CONTENT = 0.5
+BUDGET_SHARE_BEFORE_CONTENT = 0.5
 #: The share of the time budget after which the cross-check's second candidate is skipped:
-#: it runs trafilatura on the whole page, which costs a few times the first run.
-_BUDGET_SHARE_BEFORE_FALLBACK = 0.25
+#: it runs trafilatura on the whole page, which costs a few times the first run. A caller
+#: that sees an extraction finish within the least of the two shares knows nothing was cut.
+BUDGET_SHARE_BEFORE_FALLBACK = 0.25
+#: The old private names, kept for callers that still import them.
+_BUDGET_SHARE_BEFORE_CONTENT = BUDGET_SHARE_BEFORE_CONTENT
+_BUDGET_SHARE_BEFORE_FALLBACK = BUDGET_SHARE_BEFORE_FALLBACK
 _WORD_RE = re.compile(r"\w+")
 #: The uncut candidate is read only when cleaning left less than this share of the page's
 #: text outside links (cleaning that cut a thread of replies has not cut the article).
@@ -120,10 +126,12 @@ def extract(
     return _extract(html, url, strip, boilerplate, timeout_seconds, links, want_links=False)[0]
 
 
-def extract_traced(html: str | bytes) -> tuple[Article, str]:
+def extract_traced(
+    html: str | bytes, *, timeout_seconds: float | None = None
+) -> tuple[Article, str]:
     """``extract(html)`` and the path that gave its text (see :func:`_content`): for the
-    benchmark's per-path counts, not part of the API."""
-    article, _links, path = _extract(html, None, (), (), None, False, want_links=False)
+    benchmark's per-path counts and the tests, not part of the API."""
+    article, _links, path = _extract(html, None, (), (), timeout_seconds, False, want_links=False)
     return article, path
 
 
@@ -231,7 +239,7 @@ def _content(
     before any of it)."""
     if region.node is None:
         return Content("", ""), 0.0, "direct"
-    if over_budget(_BUDGET_SHARE_BEFORE_CONTENT):
+    if over_budget(BUDGET_SHARE_BEFORE_CONTENT):
         content = _cheap_content(tree, drop, region.captions)
         return content, cheap_confidence(content.text, whole), "cheap"
     guarded = cleaned.guarded
@@ -254,7 +262,7 @@ def _content(
     if tree.body is not None:  # what cleaning left: the chrome it cut is no part of the article
         whole = dataclasses.replace(whole, free_chars=free_chars(tree.body))
     verdict = cross_check(direct.text, whole)
-    if not verdict.doubtful or over_budget(_BUDGET_SHARE_BEFORE_FALLBACK):
+    if not verdict.doubtful or over_budget(BUDGET_SHARE_BEFORE_FALLBACK):
         return direct, verdict.confidence, "direct"
     if not region.is_body and tree.body is not None:
         # the container may be the wrong one: the blocks of the whole cleaned page compete
@@ -273,7 +281,7 @@ def _content(
         misses_prose(direct.text, whole)
         and misses_prose(alternative.text, whole)
         and whole.free_chars < _UNCUT_KEPT_SHARE * page_chars
-        and not over_budget(_BUDGET_SHARE_BEFORE_CONTENT)
+        and not over_budget(BUDGET_SHARE_BEFORE_CONTENT)
     ):
         # neither holds the page's longest paragraphs, and cleaning cut most of the page:
         # it cut the article (a class word on its wrapper) and trafilatura took another
@@ -364,7 +372,7 @@ def _title_keys(*titles: str | None) -> frozenset[str]:
 
 
 def _over_budget(
-    started: float, timeout_seconds: float | None, share: float = _BUDGET_SHARE_BEFORE_CONTENT
+    started: float, timeout_seconds: float | None, share: float = BUDGET_SHARE_BEFORE_CONTENT
 ) -> bool:
     if timeout_seconds is None:
         return False

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from selectolax.lexbor import LexborNode
 
 from scraper.extract.clean import norm_line
-from scraper.extract.content import MAX_TESTED_CHARS, Content
+from scraper.extract.content import MAX_TESTED_CHARS, Content, is_marquee
 
 #: Elements that stay within a line of text; every other element starts a new line.
 _INLINE = frozenset(
@@ -379,15 +379,24 @@ LINK_LINE_SHARE = 0.8
 
 
 def _without_labels(blocks: list[Block]) -> list[Block]:
-    """``blocks`` without loose lines that are links (:func:`_link_line`) and without short
+    """``blocks`` without loose lines that are links (:func:`_link_line`), without short
     loose lines repeated LABEL_MIN_REPEATS times or more (table cells, list items and
-    headings repeat values by nature and are kept)."""
+    headings repeat values by nature and are kept) and without marquees (one short phrase
+    said again and again in one line: :func:`content.is_marquee`; table cells excepted)."""
     counts: dict[str, int] = {}
     for block in blocks:
         if block.kind == "p" and block.text.count(" ") < LABEL_MAX_WORDS:
             counts[block.text] = counts.get(block.text, 0) + 1
     labels = {text for text, n in counts.items() if n >= LABEL_MIN_REPEATS}
-    return [b for b in blocks if b.kind != "p" or not (b.text in labels or _link_line(b))]
+
+    def kept(block: Block) -> bool:
+        if block.kind == "cell":
+            return True
+        if block.kind == "p" and (block.text in labels or _link_line(block)):
+            return False
+        return not is_marquee(block.text)
+
+    return [b for b in blocks if kept(b)]
 
 
 def _link_line(block: Block) -> bool:

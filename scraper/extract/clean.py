@@ -7,10 +7,11 @@ banners, newsletter boxes, comment threads, "Recent Posts"/related lists, scroll
 paragraphs that are only a link to another story, and the site's own ``strip`` selectors.
 Every rule that matches a wide container is guarded: a subtree that holds a large share of
 the page's text is never dropped, so a mislabelled wrapper cannot eat the article. Then the
-smallest article-like container holding most of the paragraph text is what trafilatura
-gets. Inputs whose tag count or tag length would make any HTML5 parser slow are defused
-first, in one linear pass. This module must not fetch, must not touch the archive and must
-not parse the same HTML twice.
+smallest article-like container holding most of the paragraph text is the region (narrowed
+to an ``article`` or ``main`` inside it that holds half of that text, when it leaves out
+several other parts: :func:`_semantic_within`). Inputs whose tag count or tag length would
+make any HTML5 parser slow are defused first, in one linear pass. This module must not
+fetch, must not touch the archive and must not parse the same HTML twice.
 """
 
 from __future__ import annotations
@@ -41,7 +42,8 @@ _ALWAYS_DROP = (
 )
 #: Subtrees hidden by the ``hidden`` or ``aria-hidden`` attribute: dropped unless they hold
 #: prose (:func:`_collapsed_prose`). A subtree hidden by its inline style only is dropped
-#: always: pages hide duplicate copies of their text that way.
+#: unless it is a longer passage of prose found nowhere else on the page (pages hide
+#: duplicate copies of their text that way, and dialogs: see STYLE_HIDDEN_PROSE_CHARS).
 _HIDING = "[hidden], [aria-hidden='true' i]"
 #: A tab list is a row of tab labels, or an accordion that holds its panels too: dropped
 #: unless it holds prose (:func:`_collapsed_prose`), like a hidden subtree.
@@ -317,12 +319,75 @@ def drop_never_content(tree: LexborHTMLParser, *, strip: Sequence[str] = ()) -> 
     for node in body.css(_HIDING):
         if not _collapsed_prose(node, budget):
             node.remove()
+    page = _PageText(body)
     for node in body.css(_HIDDEN_STYLE):
         attributes = node.attributes
         if "hidden" in attributes or (attributes.get("aria-hidden") or "").lower() == "true":
             continue  # judged above, by the prose it holds
-        if _STYLE_HIDDEN_RE.search(attributes.get("style") or ""):
+        if not _STYLE_HIDDEN_RE.search(attributes.get("style") or ""):
+            continue
+        # an answer of an FAQ, an accordion's panel: collapsed prose (once the budget is
+        # spent, what a style hides goes, as it always did)
+        collapsed = (
+            budget[0] > 0
+            and page.calls < COPY_CHECKS_MAX
+            and _collapsed_prose(node, budget)
+            and _reads_as_prose(node)
+        )
+        if not collapsed or _copied(node, page):
             node.remove()
+
+
+#: A subtree that an inline style hides is kept only when it is a passage of prose: this many
+#: characters (more than HIDDEN_PROSE_CHARS: styles also hide dialogs and sign-in notices),
+#: most of them in lines of _PROSE_LINE_WORDS words or more (not a menu, a cart or a form's
+#: labels), and no copy of text shown elsewhere on the page (:func:`_copied`).
+STYLE_HIDDEN_PROSE_CHARS = 600
+_PROSE_LINE_WORDS = 12
+_PROSE_LINE_SHARE = 0.5
+
+
+def _reads_as_prose(node: LexborNode) -> bool:
+    """Whether ``node`` is a passage of prose (see STYLE_HIDDEN_PROSE_CHARS)."""
+    lines = node.text(deep=True, separator="\n").splitlines()
+    total = sum(len(line) for line in lines)
+    long = sum(len(line) for line in lines if len(line.split()) >= _PROSE_LINE_WORDS)
+    return total >= STYLE_HIDDEN_PROSE_CHARS and long >= _PROSE_LINE_SHARE * total
+
+
+#: Characters of a hidden subtree's longest line compared with the page by :func:`_copied`.
+COPY_PROBE_CHARS = 80
+#: At most this many hidden subtrees of a page are compared with it (each comparison reads the
+#: page's text): past them, what a style hides goes, as it always did.
+COPY_CHECKS_MAX = 64
+
+
+class _PageText:
+    """The body's text key, read when a hidden subtree is first compared with it."""
+
+    __slots__ = ("_body", "_key", "calls")
+
+    def __init__(self, body: LexborNode) -> None:
+        self._body = body
+        self._key: str | None = None
+        #: how many comparisons were made (COPY_CHECKS_MAX)
+        self.calls = 0
+
+    def count(self, probe: str) -> int:
+        self.calls += 1
+        if self._key is None:
+            self._key = norm_line(self._body.text(deep=True))
+        return self._key.count(probe)
+
+
+def _copied(node: LexborNode, page: _PageText) -> bool:
+    """Whether the longest line of ``node`` (hidden by an inline style) is also on the page
+    outside it: a copy of the page's text for another screen size, not collapsed content."""
+    lines = node.text(deep=True, separator="\n").splitlines()
+    key = norm_line(max(lines, key=len, default=""))
+    middle = len(key) // 2
+    probe = key[max(0, middle - COPY_PROBE_CHARS // 2) : middle + COPY_PROBE_CHARS // 2]
+    return bool(probe) and page.count(probe) >= 2
 
 
 def _collapsed_prose(node: LexborNode, budget: list[int]) -> bool:
@@ -494,7 +559,34 @@ def _captions_to_paragraphs(tree: LexborHTMLParser, node: LexborNode) -> frozens
         paragraph = tree.create_node("p")
         paragraph.insert_child(text)
         target.replace_with(paragraph)
+    keys.update(_class_captions(node))
     return frozenset(keys)
+
+
+#: Elements a class word names ``caption`` are captions like ``<figcaption>`` (shown in the
+#: Markdown, not in the text) when a page has at most this many of them: more are a grid of
+#: cards, whose captions are the items' names.
+CLASS_CAPTIONS_MAX = 3
+
+
+def _class_captions(node: LexborNode) -> list[str]:
+    """The keys of the captions a class word names under ``node`` ("wp-caption-text",
+    "image-caption"), or none when there are more than CLASS_CAPTIONS_MAX."""
+    found: list[str] = []
+    for caption in node.css("[class*=caption i]"):
+        words = _ATTR_SPLIT_RE.split((caption.attributes.get("class") or "").lower())
+        if "caption" not in words:
+            continue
+        text = " ".join(caption.text(deep=True, separator=" ").split())
+        if len(text) <= _CAPTION_MAX_CHARS and (key := norm_line(text)):
+            found.append(key)
+            if len(found) > CLASS_CAPTIONS_MAX:
+                return []
+    return found
+
+
+#: Longer "captions" are text (a panel a class calls a caption).
+_CAPTION_MAX_CHARS = 400
 
 
 _NORM_RE = re.compile(r"\W+")
@@ -513,6 +605,16 @@ _REGION_SELECTOR = (
 )
 #: A region must hold this share of the page's paragraph text to stand for the page.
 _REGION_SHARE = 0.8
+#: ... or, inside it (or inside the body when none does), this share when the element's tag
+#: or role says it is the article or the main part: a class word is trusted only at 80% (it
+#: names tab panels and review lists as well as article bodies).
+_SEMANTIC_REGION_SELECTOR = (
+    "article, [itemprop=articleBody], [itemprop=articlebody], main, [role=main]"
+)
+_SEMANTIC_REGION_SHARE = 0.5
+#: ... and when what it leaves out is several parts (a product's specs, reviews and the shop's
+#: pitch), not one (a section's notes, a notice below the story).
+_SEMANTIC_MIN_PARTS_BESIDE = 2
 _REGION_MIN_CHARS = 500
 
 
@@ -548,4 +650,38 @@ def _article_container(body: LexborNode) -> LexborNode | None:
         # lists them in document order: the last one is the innermost
         if _paragraph_chars(node) >= _REGION_SHARE * total:
             best = node
-    return best
+    return _semantic_within(best or body, total) or best
+
+
+def _semantic_within(outer: LexborNode, total: int) -> LexborNode | None:
+    """The innermost element inside ``outer`` that says by its tag or role that it is the
+    article or the page's main part and holds _SEMANTIC_REGION_SHARE of the page's paragraph
+    text: a product's description in an ``article`` beside its specs, its reviews and the
+    shop's pitch, no part of which holds the 80% a container needs. Only when it leaves out
+    _SEMANTIC_MIN_PARTS_BESIDE parts with paragraphs or more: a story's one block of notes
+    or one notice beside it stays in the region, as it did."""
+    found: LexborNode | None = None
+    threshold = _SEMANTIC_REGION_SHARE * total
+    for node in outer.css(_SEMANTIC_REGION_SELECTOR):
+        # css() lists the node itself too
+        if node.mem_id != outer.mem_id and _paragraph_chars(node) >= threshold:
+            found = node  # nested, as above: the last one is the innermost
+    if found is None or _parts_beside(found, outer) < _SEMANTIC_MIN_PARTS_BESIDE:
+        return None
+    return found
+
+
+def _parts_beside(node: LexborNode, outer: LexborNode) -> int:
+    """How many elements beside ``node`` and its ancestors up to ``outer`` hold paragraph
+    text: the other parts of the page the narrower region leaves out."""
+    parts = 0
+    current = node
+    while current.mem_id != outer.mem_id and current.parent is not None:
+        parent = current.parent
+        for sibling in parent.iter():
+            if sibling.mem_id == current.mem_id or sibling.tag == "-text":
+                continue
+            if sibling.tag == "p" or sibling.css_first("p") is not None:
+                parts += 1
+        current = parent
+    return parts

@@ -178,6 +178,9 @@ def _drop_blocks(
         text = "".join(element.itertext())
         if not text:
             continue
+        if element.tag != "cell" and is_marquee(text):
+            doomed.append(element)
+            continue
         if len(text) > MAX_TESTED_CHARS:
             if markdown_only and norm_line(text) in markdown_only:
                 aside.append(element)
@@ -223,6 +226,27 @@ def _remove_keep_tail(element: _Element, parent: _Element) -> None:
         else:
             parent.text = (parent.text or "") + tail
     parent.remove(element)
+
+
+#: A line that is one phrase of at most this many words said again and again, at least
+#: MARQUEE_MIN_REPEATS times, is a marquee or ticker ("Book now * Book now * ..."), not text.
+MARQUEE_MAX_WORDS = 4
+MARQUEE_MIN_REPEATS = 5
+_WORD_RE = re.compile(r"\w+")
+
+
+def is_marquee(text: str) -> bool:
+    """Whether ``text`` is one short phrase repeated (a scrolling banner's copies of it)."""
+    head = text[:2]
+    if len(text) < MARQUEE_MIN_REPEATS * 2 or text.count(head) < MARQUEE_MIN_REPEATS:
+        return False  # cheap: a repeated phrase repeats its first characters
+    words = _WORD_RE.findall(text.casefold())
+    for period in range(1, MARQUEE_MAX_WORDS + 1):
+        if len(words) < MARQUEE_MIN_REPEATS * period:
+            break
+        if all(words[i] == words[i + period] for i in range(len(words) - period)):
+            return True
+    return False
 
 
 def is_chrome_line(tag: str, text: str) -> bool:

@@ -143,11 +143,13 @@ def whole_page(tree: LexborHTMLParser, source: str, *, linked: bool = False) -> 
     return Whole(source, max(0, text_chars - link_chars), prose, link_keys, linked_html, all_prose)
 
 
-def _prose_share(text: str, whole: Whole) -> float:
-    """The share of the page's longest paragraphs (by characters) that ``text`` holds."""
+def _prose_share(text: str, whole: Whole, key: str | None = None) -> float:
+    """The share of the page's longest paragraphs (by characters) that ``text`` holds
+    (``key``: ``norm_line(text)`` when the caller has it)."""
     if not whole.prose:
         return 1.0
-    key = norm_line(text)
+    if key is None:
+        key = norm_line(text)
     total = sum(len(p) for p in whole.prose)
     return sum(len(p) for p in whole.prose if p in key) / total
 
@@ -164,13 +166,14 @@ def without_prose(whole: Whole, keys: Collection[str]) -> Whole:
     return dataclasses.replace(whole, all_prose=tuple(k for k in whole.all_prose if k not in keys))
 
 
-def held_prose(text: str, whole: Whole) -> float:
+def held_prose(text: str, whole: Whole, key: str | None = None) -> float:
     """The share of all the page's long paragraphs (by characters, measured before chrome
     was cut) that ``text`` holds: a class word that named the article's wrapper as chrome
     leaves the direct text with the page's notices and little of its prose."""
     if not whole.all_prose:
         return 1.0
-    key = norm_line(text)
+    if key is None:
+        key = norm_line(text)
     total = sum(len(p) for p in whole.all_prose)
     return sum(len(p) for p in whole.all_prose if p in key) / total
 
@@ -205,12 +208,13 @@ def cross_check(text: str, whole: Whole) -> Verdict:
     """Whether the region's ``text`` is doubtful against the whole page, and how sure it is
     when it is not."""
     words = len(_WORD_RE.findall(text))
-    prose = _prose_share(text, whole)
+    key = norm_line(text)  # once for both shares: it is the longest text measured
+    prose = _prose_share(text, whole, key)
     quality = _prose_quality(text, whole)
     poor = words < DOUBT_MIN_WORDS or quality < DOUBT_PROSE_QUALITY
     small = (
         len(text) < DOUBT_PAGE_SHARE * whole.free_chars
-        or held_prose(text, whole) < DOUBT_HELD_PROSE
+        or held_prose(text, whole, key) < DOUBT_HELD_PROSE
     )
     confidence = (0.4 + 0.6 * prose * _length_factor(words)) * (0.4 + 0.6 * quality)
     doubtful = poor or small or confidence < DOUBT_CONFIDENCE
