@@ -46,9 +46,6 @@ def test_the_budget_shares_have_public_names() -> None:
     assert module.BUDGET_SHARE_BEFORE_FALLBACK < module.BUDGET_SHARE_BEFORE_CONTENT
     assert "BUDGET_SHARE_BEFORE_CONTENT" in module.__all__
     assert "BUDGET_SHARE_BEFORE_FALLBACK" in module.__all__
-    # the old private names stay until every caller has moved
-    assert module._BUDGET_SHARE_BEFORE_CONTENT == module.BUDGET_SHARE_BEFORE_CONTENT
-    assert module._BUDGET_SHARE_BEFORE_FALLBACK == module.BUDGET_SHARE_BEFORE_FALLBACK
 
 
 ANSWERS = [

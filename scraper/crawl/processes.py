@@ -104,8 +104,8 @@ def extract_page(
     there too keeps the event loop's process, the one that fetches and writes, lighter), both
     from extraction's one bounded parse."""
     from scraper.extract import (
-        _BUDGET_SHARE_BEFORE_CONTENT,
-        _BUDGET_SHARE_BEFORE_FALLBACK,
+        BUDGET_SHARE_BEFORE_CONTENT,
+        BUDGET_SHARE_BEFORE_FALLBACK,
         extract_with_links,
     )
 
@@ -115,7 +115,7 @@ def extract_page(
             html, url, strip=strip, boilerplate=boilerplate, timeout_seconds=timeout_seconds
         )
     # extraction checks its budget against these shares of it: below the least, it cut nothing
-    share = min(_BUDGET_SHARE_BEFORE_CONTENT, _BUDGET_SHARE_BEFORE_FALLBACK)
+    share = min(BUDGET_SHARE_BEFORE_CONTENT, BUDGET_SHARE_BEFORE_FALLBACK)
     unbudgeted = time.perf_counter() - started < timeout_seconds * share
     return Extracted(article, links, stagecpu.take(), unbudgeted)
 

@@ -79,9 +79,6 @@ BUDGET_SHARE_BEFORE_CONTENT = 0.5
 #: it runs trafilatura on the whole page, which costs a few times the first run. A caller
 #: that sees an extraction finish within the least of the two shares knows nothing was cut.
 BUDGET_SHARE_BEFORE_FALLBACK = 0.25
-#: The old private names, kept for callers that still import them.
-_BUDGET_SHARE_BEFORE_CONTENT = BUDGET_SHARE_BEFORE_CONTENT
-_BUDGET_SHARE_BEFORE_FALLBACK = BUDGET_SHARE_BEFORE_FALLBACK
 _WORD_RE = re.compile(r"\w+")
 #: The uncut candidate is read only when cleaning left less than this share of the page's
 #: text outside links (cleaning that cut a thread of replies has not cut the article).
