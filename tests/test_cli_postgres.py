@@ -92,7 +92,6 @@ def test_a_lost_connection_is_one_line_naming_the_database(postgres_db: str) -> 
 @pytest.mark.parametrize(
     "command",
     [
-        ["crawl"],
         ["reextract"],
         ["boilerplate", "--site", "news"],
         ["notify"],

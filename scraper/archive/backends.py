@@ -81,6 +81,11 @@ def open_archive(
     return opened
 
 
+def is_database_url(db: str | os.PathLike[str]) -> bool:
+    """Whether ``db`` is a database URL (``scheme://...``) rather than a SQLite file path."""
+    return _URL.match(os.fspath(db)) is not None
+
+
 def require_file(db: str | os.PathLike[str]) -> None:
     """ArchiveError when ``db`` is a database URL: for the commands that write through the
     crawl's state (crawl, fetch, reextract, boilerplate, notify), which run on SQLite only until
