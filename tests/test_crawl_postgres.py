@@ -34,14 +34,18 @@ DELAY = 0.3  #: seconds between two requests to one host
 
 
 def _article(host: int, n: int, version: str) -> bytes:
+    """Story ``n`` of a host: the same bytes on every host (syndicated), so workers archiving
+    different hosts at once write the same content-addressed rows (the deadlock of two open
+    transactions that wrote them in opposite orders)."""
+    del host
     prose = " ".join(
-        f"Paragraph {k} of story {n} on host {host} tells the {version} account of the "
+        f"Paragraph {k} of story {n} tells the {version} account of the "
         "harbour works and the ferries that keep the islands connected."
         for k in range(5)
     )
     return (
-        f"<html><head><title>Story {host}-{n} {version}</title></head><body><article>"
-        f"<h1>Story {host}-{n} {version}</h1><p>{prose}</p><p>{prose}</p>"
+        f"<html><head><title>Story {n} {version}</title></head><body><article>"
+        f"<h1>Story {n} {version}</h1><p>{prose}</p><p>{prose}</p>"
         '</article><a href="/">home</a></body></html>'
     ).encode()
 

@@ -55,7 +55,7 @@ from scraper.crawl.processes import (
     _process_alive,
     extract_page,
 )
-from scraper.crawl.shared import SharedWorker
+from scraper.crawl.shared import EachPage, SharedWorker
 from scraper.crawl.sources import Sources
 from scraper.crawl.summary import CrawlSummary, Tally
 from scraper.errors import ArchiveError, LeaseLostError
@@ -169,7 +169,7 @@ class Crawler:
             hosts=Hosts(
                 self.state, self.pacer, clock, lambda r, t: self.sources.robots_sitemaps(r, t)
             ),
-            group=CommitGroup(archive),
+            group=CommitGroup(archive) if self.shared is None else EachPage(archive),
             clock=clock,
             sites=site_runs,
             fetch_slots=asyncio.Semaphore(max(1, defaults.concurrency)),

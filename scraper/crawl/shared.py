@@ -33,6 +33,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from scraper.archive.groupcommit import CommitGroup
 from scraper.crawl.hosts import MAX_HOST_WAIT_SECONDS
 from scraper.errors import ArchiveError, ConfigError, FetchError, LeaseLostError
 from scraper.models import iso_utc
@@ -70,6 +71,17 @@ def check_leases(config: Config) -> None:
             f"{where}: lease_margin_seconds ({margin:g}) must be longer than deadline_seconds "
             f"({deadline:g}), so that a request ends before its host's lease can pass on"
         )
+
+
+class EachPage(CommitGroup):
+    """The group commit of a worker of many: each page's outcome committed at once.
+
+    Pages of other workers write the same content-addressed rows (the same body on two
+    pages); two open groups that wrote such rows in opposite orders would wait on each other
+    (a deadlock the server breaks by failing one), so no transaction spans two pages."""
+
+    def write(self, durable: bool, write: Callable[[], T]) -> T:
+        return super().write(True, write)
 
 
 class SharedTurns:

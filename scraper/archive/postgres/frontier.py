@@ -287,11 +287,13 @@ class SharedFrontier(HostSlots):
             another worker may have the page); nothing is written.
         """
         with translated(self.location), self.conn.transaction():
-            # locks in the order claim() takes them (lease, page, claim): the lease FOR SHARE,
-            # so no worker takes the host over until this page is recorded
+            # locks in the order claim() takes them (lease, page, claim): the lease FOR KEY
+            # SHARE, so no worker takes the host over until this page is recorded (a takeover
+            # locks it FOR UPDATE), while the holder's own turns (slot, request_done: FOR NO
+            # KEY UPDATE) go on
             held = self.conn.execute(
                 "SELECT p.id FROM pages p JOIN host_leases l ON l.host = p.host "
-                "WHERE p.id = %s AND l.worker_id = %s FOR SHARE OF l FOR UPDATE OF p",
+                "WHERE p.id = %s AND l.worker_id = %s FOR KEY SHARE OF l FOR UPDATE OF p",
                 (page_id, self.worker_id),
             ).fetchone()
             owned = (

@@ -84,7 +84,9 @@ class HostSlots:
                     FROM host_leases l
                     WHERE l.host = %(host)s AND l.worker_id = %(me)s
                         AND l.lease_until > clock_timestamp() + make_interval(secs => %(margin)s)
-                    FOR UPDATE
+                    -- not FOR UPDATE: a page being recorded holds the lease FOR KEY SHARE
+                    -- (done()) against takeovers, not against its holder's next turn
+                    FOR NO KEY UPDATE
                 )
                 UPDATE host_leases l
                 SET lease_until = mine.start_at + make_interval(secs => %(lease)s)
@@ -142,7 +144,7 @@ class HostSlots:
                 "UPDATE host_leases SET lease_until = GREATEST(lease_until, clock_timestamp() "
                 "+ make_interval(secs => %s)) WHERE host IN (SELECT host FROM host_leases "
                 "WHERE worker_id = %s AND lease_until > clock_timestamp() "
-                "FOR UPDATE SKIP LOCKED) RETURNING host",
+                "FOR NO KEY UPDATE SKIP LOCKED) RETURNING host",
                 (self.lease_seconds, self.worker_id),
             ).fetchall()
         return len(rows)
