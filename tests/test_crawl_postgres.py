@@ -312,3 +312,51 @@ def test_a_sqlite_crawl_ignores_the_lease_settings(site: list[LocalServer], tmp_
     db = tmp_path / "archive.db"
     out = CliRunner().invoke(cli, ["crawl", "--quiet", "--config", str(config), "--db", str(db)])
     assert out.exit_code == 0, out.output
+
+
+def test_a_worker_whose_lease_passes_on_records_nothing_more_of_that_host(
+    postgres_db: str, site: list[LocalServer], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While a page of one host is being fetched, another worker takes the host (its lease
+    handed over, as after an expiry): the page is not recorded, no other request goes to the
+    host, and the run ends well, the host's pages due again for whoever holds it."""
+    monkeypatch.chdir(tmp_path)
+    stolen = site[0]
+    stolen_at: list[float] = []
+
+    def steal(handler: BaseHTTPRequestHandler) -> None:
+        with psycopg.connect(postgres_db, autocommit=True) as conn:
+            conn.execute(
+                "UPDATE host_leases SET worker_id = 'thief', "
+                "lease_until = clock_timestamp() + interval '3 seconds' WHERE host = %s",
+                (stolen.url("/").rstrip("/"),),
+            )
+        stolen_at.append(time.monotonic())
+        body = _article(0, 1, "first")
+        handler.send_response(200)
+        handler.send_header("Content-Type", "text/html")
+        handler.send_header("Content-Length", str(len(body)))
+        handler.end_headers()
+        handler.wfile.write(body)
+
+    stolen.route("/a1", handler=steal)
+    config = _config(tmp_path, site[:2])
+    out = CliRunner().invoke(
+        cli, ["crawl", "--quiet", "--config", str(config), "--db", postgres_db]
+    )
+    assert out.exit_code == 0, out.output
+    assert "Traceback" not in out.output
+    assert stolen_at  # the page was requested, and the host taken away meanwhile
+    assert [r.path for r in stolen.requests if r.at > stolen_at[0]] == []
+    versions = _versions(postgres_db)
+    assert versions[stolen.url("/a1")] == 0  # not recorded: the new holder's to fetch
+    assert versions[stolen.url("/")] == 1
+    assert all(versions[site[1].url(p)] == 1 for p in ["/", *(f"/a{n}" for n in range(ARTICLES))])
+    with psycopg.connect(postgres_db) as conn:
+        fetched = conn.execute(
+            "SELECT count(*) FROM fetches f JOIN pages p ON p.id = f.page_id WHERE p.url = %s",
+            (stolen.url("/a1"),),
+        ).fetchone()
+        claims = conn.execute("SELECT count(*) FROM page_claims").fetchone()
+    assert fetched == (0,)
+    assert claims == (0,)

@@ -409,7 +409,8 @@ class Crawler:
         if shared is not None and shared.skip(page):
             return  # its host's lease was lost: handed back to whoever holds the host now
         try:
-            await stagecpu.steps("engine", pipeline.page(run, page))
+            with contextlib.nullcontext() if shared is None else shared.visiting(page):
+                await stagecpu.steps("engine", pipeline.page(run, page))
         except LeaseLostError:
             assert shared is not None
             run.not_done += 1

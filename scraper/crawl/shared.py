@@ -28,8 +28,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextvars import ContextVar
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -51,6 +52,9 @@ POLL_SECONDS = 0.5
 GUEST_POLL_SECONDS = 0.25
 
 T = TypeVar("T")
+
+#: the host of the claimed page whose visit the current task is (None: a sitemap, a feed)
+_visiting: ContextVar[str | None] = ContextVar("scraper_shared_visiting", default=None)
 
 
 def check_leases(config: Config) -> None:
@@ -89,15 +93,13 @@ class SharedTurns:
 
     :param slots: this worker's leases on a connection of their own.
     :param pacer: the process's pacer (the gaps between its own requests, and the delays).
-    :param holds_pages: whether this worker has claimed pages of a host it must not lose.
     """
 
-    def __init__(
-        self, slots: SharedFrontier, pacer: Pacer, holds_pages: Callable[[str], bool]
-    ) -> None:
+    def __init__(self, slots: SharedFrontier, pacer: Pacer) -> None:
         self.slots = slots
         self.pacer = pacer
-        self.holds_pages = holds_pages
+        #: hosts whose lease passed to another worker in this run: not asked again
+        self.lost: set[str] = set()
         self._thread = ThreadPoolExecutor(1, thread_name_prefix="scraper-leases")
         #: a lease call that failed in the background (the connection): raised by the next turn
         self.failed: ArchiveError | None = None
@@ -128,6 +130,11 @@ class SharedTurns:
     async def _turn(self, origin: str) -> None:
         if self.failed is not None:
             raise self.failed
+        own = _visiting.get() == origin  # a request for a claimed page of this very host
+        if origin in self.lost:
+            if own:
+                raise LeaseLostError(f"{origin}: the host's lease passed to another worker")
+            raise FetchError(origin, "its host passed to another crawl worker; not now")
         waited = 0.0
         while True:
             try:
@@ -139,7 +146,8 @@ class SharedTurns:
                 # ours is lost, a request of our own (a sitemap, a redirect hop) waits for it
                 if await self.call(self.slots.take, origin):
                     continue
-                if self.holds_pages(origin):
+                if own:
+                    self.lost.add(origin)
                     raise
             if waited >= MAX_HOST_WAIT_SECONDS:
                 raise FetchError(origin, "its host is in another crawl worker's hands; not now")
@@ -198,7 +206,7 @@ class SharedWorker:
             lease_seconds=settings.lease_seconds,
             margin_seconds=settings.lease_margin_seconds,
         )
-        self.turns = SharedTurns(slots, pacer, self._holds_pages)
+        self.turns = SharedTurns(slots, pacer)
         #: claimed pages not finished yet, by host
         self.pages: dict[str, set[int]] = {}
         #: pages of hosts whose lease was lost: handed back, not to be visited
@@ -218,8 +226,14 @@ class SharedWorker:
         assert isinstance(state, PgCrawlState)
         return cls(state, archive.url, settings, pacer)
 
-    def _holds_pages(self, origin: str) -> bool:
-        return bool(self.pages.get(origin))
+    @contextlib.contextmanager
+    def visiting(self, page: DuePage) -> Iterator[None]:
+        """The current task visits ``page``: a lease of its host lost on the way loses it."""
+        token = _visiting.set(page.host)
+        try:
+            yield
+        finally:
+            _visiting.reset(token)
 
     def claimed(self, pages: Sequence[DuePage]) -> None:
         for page in pages:
@@ -239,6 +253,7 @@ class SharedWorker:
         host this run holds (nothing of them is recorded by this worker)."""
         ids = sorted(self.pages.pop(page.host, set()) | {page.id})
         self.lost.update(ids)
+        self.turns.lost.add(page.host)  # never asked again in this run
         # (they stay in the state's claimed set: a write of one in flight is refused)
         await self.turns.call(self.turns.slots.release, ids)
 
