@@ -360,3 +360,109 @@ def test_a_worker_whose_lease_passes_on_records_nothing_more_of_that_host(
         claims = conn.execute("SELECT count(*) FROM page_claims").fetchone()
     assert fetched == (0,)
     assert claims == (0,)
+
+
+def test_a_sigtermed_worker_gives_its_hosts_back_at_once(
+    postgres_db: str, site: list[LocalServer], tmp_path: Path
+) -> None:
+    """SIGTERM (a systemd stop, cron's ``timeout``) ends a worker's run cleanly: it says so,
+    and its leases and claims are free for the others at once, not after they expire."""
+    release = threading.Event()
+    arrived = threading.Event()
+
+    def hang(handler: BaseHTTPRequestHandler) -> None:
+        arrived.set()
+        release.wait(BUDGET_SECONDS)
+        handler.send_response(503)
+        handler.send_header("Content-Length", "0")
+        handler.end_headers()
+
+    site[0].route("/a0", handler=hang)
+    config = _config(
+        tmp_path, site, lease_seconds=200.0, lease_margin_seconds=100.0, deadline_seconds=90.0
+    )
+    worker = _start(config, postgres_db, "stopped")
+    assert arrived.wait(BUDGET_SECONDS), "the worker never reached the hanging page"
+    worker.send_signal(signal.SIGTERM)
+    _, err = worker.communicate(timeout=BUDGET_SECONDS)
+    release.set()
+    assert worker.returncode == 1, err  # stopped before it was done
+    assert "stopped (SIGTERM)" in err
+    assert "Traceback" not in err
+    with psycopg.connect(postgres_db) as conn:
+        held = conn.execute(
+            "SELECT count(*) FROM host_leases WHERE worker_id IS NOT NULL "
+            "AND lease_until > clock_timestamp()"
+        ).fetchone()
+        claims = conn.execute("SELECT count(*) FROM page_claims").fetchone()
+    assert held == (0,)  # long leases (200 s), given back at once
+    assert claims == (0,)
+    # the next worker needs no wait for a lease to expire: it archives the rest at once
+    _finish(_start(config, postgres_db, "next"))
+    assert _versions(postgres_db)[site[0].url("/a1")] == 1
+
+
+def test_a_worker_that_loses_the_database_stops_in_one_line(
+    postgres_db: str, site: list[LocalServer], tmp_path: Path
+) -> None:
+    arrived = threading.Event()
+    release = threading.Event()
+
+    def cut(handler: BaseHTTPRequestHandler) -> None:
+        arrived.set()
+        release.wait(BUDGET_SECONDS)
+        body = _article(0, 0, "first")
+        handler.send_response(200)
+        handler.send_header("Content-Type", "text/html")
+        handler.send_header("Content-Length", str(len(body)))
+        handler.end_headers()
+        handler.wfile.write(body)
+
+    site[0].route("/a0", handler=cut)
+    config = _config(
+        tmp_path, site, lease_seconds=200.0, lease_margin_seconds=100.0, deadline_seconds=90.0
+    )
+    worker = _start(config, postgres_db, "cut")
+    assert arrived.wait(BUDGET_SECONDS)
+    with psycopg.connect(postgres_db, autocommit=True) as admin:  # the server drops it
+        admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+    release.set()
+    _, err = worker.communicate(timeout=BUDGET_SECONDS)
+    assert worker.returncode == 1, err
+    assert "Traceback" not in err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("Error: postgresql://")
+
+
+def test_workers_read_sitemaps_on_hosts_they_do_not_hold(
+    postgres_db: str, site: list[LocalServer], tmp_path: Path
+) -> None:
+    """A sitemap is a request of the worker's own: it takes the host's turn (and lease) like a
+    page, so the delay holds for it too, and each page the sitemaps list is archived once."""
+    for srv in site:
+        urls = "".join(f"<url><loc>{srv.url(f'/s{n}')}</loc></url>" for n in range(3))
+        srv.route("/sitemap.xml", headers={"Content-Type": "application/xml"}, body=(
+            '<?xml version="1.0"?><urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">'
+            f"{urls}</urlset>"
+        ))  # fmt: skip
+        for n in range(3):
+            srv.route(f"/s{n}", body=_article(9, 10 + n, "first"),
+                      headers={"Content-Type": "text/html"})  # fmt: skip
+    config = _config(tmp_path, site)
+    sitemaps = ", ".join(f'"{srv.url("/sitemap.xml")}"' for srv in site)
+    config.write_text(config.read_text() + f"sitemaps = [{sitemaps}]\n")
+    procs = [_start(config, postgres_db, f"w{i}") for i in range(2)]
+    for proc in procs:
+        _finish(proc)
+    _check_delay_held(site)
+    versions = _versions(postgres_db)
+    assert all(versions[srv.url(f"/s{n}")] == 1 for srv in site for n in range(3))
+    assert set(versions.values()) == {1}
+    for srv in site:
+        listed = {f"/s{n}" for n in range(3)}
+        assert Counter(r.path for r in srv.requests if r.path in listed) == dict.fromkeys(listed, 1)
+        assert srv.requests_to("/sitemap.xml")
