@@ -466,3 +466,6 @@ def test_workers_read_sitemaps_on_hosts_they_do_not_hold(
         listed = {f"/s{n}" for n in range(3)}
         assert Counter(r.path for r in srv.requests if r.path in listed) == dict.fromkeys(listed, 1)
         assert srv.requests_to("/sitemap.xml")
+    with psycopg.connect(postgres_db) as conn:  # no host was taken for down (a busy robots.txt)
+        backoffs = conn.execute("SELECT count(*) FROM hosts WHERE next_allowed_at IS NOT NULL")
+        assert backoffs.fetchone() == (0,)

@@ -175,7 +175,8 @@ class Crawler:
             fetch_slots=asyncio.Semaphore(max(1, defaults.concurrency)),
             revisit=revisit,
         )
-        self.sources = Sources(self.run, self.started_at)
+        may_read = None if self.shared is None else self.shared.may_read
+        self.sources = Sources(self.run, self.started_at, may_read)
         self.stale_lock_pid: int | None = None
         #: the fetch helper, once the run has a client (None before and after)
         self.fetcher: WorkerFetcher | None = None

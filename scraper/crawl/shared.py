@@ -235,6 +235,13 @@ class SharedWorker:
         finally:
             _visiting.reset(token)
 
+    async def may_read(self, origin: str) -> bool:
+        """Whether this worker holds ``origin`` now, or took it (a sitemap or feed to read):
+        a source on a host another worker holds is left for that worker."""
+        if origin in self.turns.lost:
+            return False
+        return await self.turns.call(self.turns.slots.take, origin)
+
     def claimed(self, pages: Sequence[DuePage]) -> None:
         for page in pages:
             self.pages.setdefault(page.host, set()).add(page.id)
