@@ -70,7 +70,6 @@ if TYPE_CHECKING:
     import httpx
 
     from scraper.config import Settings, Site
-    from scraper.fetch.robots import Robots
 
 __all__ = [
     "DEFAULT_EXTRACT_WORKERS",
@@ -181,10 +180,6 @@ class Crawler:
         #: the fetch helper, once the run has a client (None before and after)
         self.fetcher: WorkerFetcher | None = None
 
-    def _robots_read(self, robots: Robots, now: datetime) -> None:
-        """Each robots.txt read gives its ``Sitemap:`` lines to the run's sources."""
-        self.sources.robots_sitemaps(robots, now)
-
     # --- bookkeeping -----------------------------------------------------------------------
     @property
     def sites(self) -> list[SiteRun]:
@@ -268,7 +263,7 @@ class Crawler:
         try:
             async with client:
                 work = asyncio.ensure_future(self._work(client, pipeline))
-                with self._stop_on_sigterm(work):
+                with _stop_on_sigterm(work, self._stop):
                     try:
                         await work
                     except asyncio.CancelledError:
@@ -291,27 +286,10 @@ class Crawler:
         await self._seed(client)
         await self._pump(client, pipeline)
 
-    @contextlib.contextmanager
-    def _stop_on_sigterm(self, work: asyncio.Future[None]) -> Iterator[None]:
-        """SIGTERM (``timeout`` in a crontab, a system shutdown) stops the run: the pages in
-        flight are dropped (they stay due), what is done is committed, the run is recorded as
-        stopped and the summary printed, instead of dying with nothing said."""
-        loop = asyncio.get_running_loop()
-
-        def stop() -> None:
-            if self.stopped is None:
-                self.stopped = "the run was stopped (SIGTERM) before it was done"
-                work.cancel()
-
-        try:
-            loop.add_signal_handler(signal.SIGTERM, stop)
-        except (ValueError, RuntimeError, NotImplementedError):  # not the main thread
-            yield
-            return
-        try:
-            yield
-        finally:
-            loop.remove_signal_handler(signal.SIGTERM)
+    def _stop(self, work: asyncio.Future[None]) -> None:
+        if self.stopped is None:
+            self.stopped = "the run was stopped (SIGTERM) before it was done"
+            work.cancel()
 
     async def _seed(self, client: httpx.AsyncClient) -> None:
         now = self.now()
@@ -344,7 +322,7 @@ class Crawler:
                         not self.fetcher.starting
                         and self.transport is None  # a test's transport cannot be sent away
                         and self.shared is None  # a helper's turns are not leased
-                        and self._revisits(buffer) >= OFFLOAD_BACKLOG_PAGES
+                        and _revisits(buffer) >= OFFLOAD_BACKLOG_PAGES
                     ):
                         # in the background: this process fetches on while the helper starts
                         self.fetcher.start_soon()
@@ -375,12 +353,6 @@ class Crawler:
                 raise
             for task in done:
                 task.result()  # the per-URL guard re-raises only what must stop the run
-
-    @staticmethod
-    def _revisits(buffer: Collection[tuple[SiteRun, DuePage]]) -> int:
-        """Pages waiting that were fetched before: mostly 304s, where fetching is the work
-        (new pages are bound by extraction in the workers instead)."""
-        return sum(1 for _, page in buffer if page.fetched)
 
     def _claim(self) -> list[tuple[SiteRun, DuePage]]:
         per_site: list[list[tuple[SiteRun, DuePage]]] = []
@@ -427,3 +399,28 @@ class Crawler:
         if shared is not None:
             shared.finished(page)
         self.events.emit(PageFinished(page.url, run.site.name))
+
+
+@contextlib.contextmanager
+def _stop_on_sigterm(
+    work: asyncio.Future[None], stop: Callable[[asyncio.Future[None]], None]
+) -> Iterator[None]:
+    """SIGTERM (``timeout`` in a crontab, a system shutdown) stops the run (``stop(work)``): the
+    pages in flight are dropped (they stay due), what is done is committed, the run is recorded
+    as stopped and the summary printed, instead of dying with nothing said."""
+    loop = asyncio.get_running_loop()
+    try:
+        loop.add_signal_handler(signal.SIGTERM, stop, work)
+    except (ValueError, RuntimeError, NotImplementedError):  # not the main thread
+        yield
+        return
+    try:
+        yield
+    finally:
+        loop.remove_signal_handler(signal.SIGTERM)
+
+
+def _revisits(buffer: Collection[tuple[SiteRun, DuePage]]) -> int:
+    """Pages waiting that were fetched before: mostly 304s, where fetching is the work (new
+    pages are bound by extraction in the workers instead)."""
+    return sum(1 for _, page in buffer if page.fetched)
