@@ -14,7 +14,6 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
@@ -23,7 +22,6 @@ import pytest
 from click.testing import CliRunner
 
 from scraper.cli import cli
-from scraper.models import iso_utc
 from tests.server import LocalServer
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -182,8 +180,9 @@ def test_workers_share_the_crawl_once_per_change_and_hold_each_hosts_delay(
     for h, srv in enumerate(site):
         srv.route("/a0", body=_article(h, 0, "second"), headers={"Content-Type": "text/html"})
     before = {srv.url("/"): len(srv.requests) for srv in site}
-    _past_the_last_crawl(postgres_db)
-    procs = [_start(config, postgres_db, f"r{i}", "--revisit", "0") for i in range(workers)]
+    with psycopg.connect(postgres_db, autocommit=True) as conn:  # every page due again
+        conn.execute("UPDATE pages SET next_fetch_at = '2000-01-01T00:00:00Z'")
+    procs = [_start(config, postgres_db, f"r{i}") for i in range(workers)]
     for proc in procs:
         _finish(proc)
     for srv in site:
@@ -197,18 +196,6 @@ def test_workers_share_the_crawl_once_per_change_and_hold_each_hosts_delay(
     with psycopg.connect(postgres_db) as conn:
         runs = conn.execute("SELECT count(*) FROM runs WHERE exit_code = 0").fetchone()
     assert runs == (2 * workers,)
-
-
-def _past_the_last_crawl(db: str) -> None:
-    """Wait for the clock's second to pass the last page's ``crawled_at``: ``--revisit 0`` of
-    runs sharing an archive makes due what was handled before the run's start (to the second)."""
-    with psycopg.connect(db) as conn:
-        row = conn.execute("SELECT max(crawled_at) FROM pages").fetchone()
-    assert row is not None
-    deadline = time.monotonic() + BUDGET_SECONDS
-    while iso_utc(datetime.now(UTC)) <= row[0]:
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
 
 
 def _worker_of(proc: subprocess.Popen[str]) -> str:

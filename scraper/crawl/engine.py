@@ -351,8 +351,7 @@ class Crawler:
                     task.cancel()
                 await asyncio.gather(*pending, return_exceptions=True)
                 raise
-            for task in done:
-                task.result()  # the per-URL guard re-raises only what must stop the run
+            await _stop_at_failure(done, pending)
 
     def _claim(self) -> list[tuple[SiteRun, DuePage]]:
         per_site: list[list[tuple[SiteRun, DuePage]]] = []
@@ -424,3 +423,15 @@ def _revisits(buffer: Collection[tuple[SiteRun, DuePage]]) -> int:
     """Pages waiting that were fetched before: mostly 304s, where fetching is the work (new
     pages are bound by extraction in the workers instead)."""
     return sum(1 for _, page in buffer if page.fetched)
+
+
+async def _stop_at_failure(done: set[asyncio.Task[None]], pending: set[asyncio.Task[None]]) -> None:
+    """Raise the first failure among ``done`` (the per-URL guard re-raises only what must stop
+    the run), once ``pending`` are cancelled and every failure retrieved: none is left for
+    asyncio to print as a traceback."""
+    failures = [e for t in done if not t.cancelled() and (e := t.exception()) is not None]
+    if failures:
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+        raise failures[0]
