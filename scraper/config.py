@@ -121,6 +121,22 @@ class Settings:
         "file each crawl appends its failed URLs and summary to ([defaults] only)",
         run_wide=True,
     )
+    # crawl workers sharing a PostgreSQL archive (scraper.crawl.shared); see the README's
+    # "More than one machine"
+    lease_seconds: float = setting(
+        300.0,
+        "how long a worker keeps a host without a request or renewal (PostgreSQL)",
+        positive=True,
+        maximum=_DAY,
+        run_wide=True,
+    )
+    lease_margin_seconds: float = setting(
+        90.0,
+        "lease left for a request to start; above deadline_seconds, below lease_seconds",
+        positive=True,
+        maximum=_DAY,
+        run_wide=True,
+    )
     # change monitoring (scraper.noise, scraper.notify); see the README's "Monitoring"
     ignore_text: tuple[str, ...] = setting(
         (),

@@ -24,6 +24,8 @@
     │                                      (the crawl fetches the page itself; never shown)
     ├── ExtractError              exit 1   no article could be extracted
     ├── ArchiveError              exit 1   the archive cannot be opened, read or written
+    │   └── LeaseLostError                 a crawl worker no longer holds a host's lease
+    │                                      (PostgreSQL; the crawl drops the host's pages)
     └── CrawlLockedError          exit 3   another crawl holds the lock
 
 Errors from httpx never leave ``scraper/fetch/`` and errors from sqlite3 never leave ``archive/``:
@@ -171,6 +173,10 @@ class ExtractError(ScraperError):
 
 class ArchiveError(ScraperError):
     """The archive cannot be opened, read or written."""
+
+
+class LeaseLostError(ArchiveError):
+    """This crawl worker no longer holds the lease of a host (it expired, or was never taken)."""
 
 
 class CrawlLockedError(ScraperError):

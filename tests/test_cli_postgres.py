@@ -171,6 +171,7 @@ def password_role(pg_cluster: PgCluster) -> str:
 @pytest.mark.parametrize(
     "command",
     [
+        ["crawl"],
         ["fetch", "http://127.0.0.1:9/page", "--allow-private"],
         ["reextract"],
         ["boilerplate", "--site", "news"],

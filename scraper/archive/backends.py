@@ -81,6 +81,11 @@ def open_archive(
     return opened
 
 
+def is_database_url(db: str | os.PathLike[str]) -> bool:
+    """Whether ``db`` is a database URL (``scheme://...``) rather than a SQLite file path."""
+    return _URL.match(os.fspath(db)) is not None
+
+
 def require_file(db: str | os.PathLike[str]) -> None:
     """ArchiveError when ``db`` is a database URL: for what needs a file (the SQLite archive
     itself, the crawl's file lock), and the crawl, which runs on SQLite only until it takes its

@@ -1,11 +1,12 @@
 """The crawl (``scraper crawl``) and the page pipeline ``scraper fetch`` shares, one module a job.
 
-engine (seed, pump, the per-URL guard, :func:`crawl`), context (what a run's parts share),
-pipeline (one page: robots -> fetch -> admission -> extract -> store -> reschedule), oneoff (one
-URL of ``scraper fetch`` through the same steps), hosts (politeness and the one robots.txt
-cache), sources (sitemaps and feeds), frontier (scope and the revisit policy), processes (the
-extraction pool and the fetch helper), events (typed events, the bus), summary (the counters),
-tally (counting the events into them), lock. The names the CLI and tests use are re-exported here.
+engine (seed, pump, the per-URL guard), run (:func:`crawl`: lock, record, run, notify),
+context (what a run's parts share), pipeline (one page: robots -> fetch -> admission -> extract
+-> store -> reschedule), oneoff (one URL of ``scraper fetch`` through the same steps), hosts
+(politeness and the one robots.txt cache), sources (sitemaps and feeds), frontier (scope and
+the revisit policy), processes (the extraction pool and the fetch helper), events (typed
+events, the bus), summary (the counters), tally (counting the events into them), lock, shared
+(crawl workers on one PostgreSQL archive). The names the CLI and tests use are re-exported here.
 """
 
 from __future__ import annotations
@@ -21,11 +22,11 @@ from scraper.crawl.engine import (
     Extracted,
     ExtractPool,
     _process_alive,
-    crawl,
     extract_page,
     utc_now,
 )
 from scraper.crawl.events import Events
+from scraper.crawl.run import crawl
 
 __all__ = [
     "DEFAULT_EXTRACT_WORKERS",

@@ -1,4 +1,4 @@
-"""The crawl engine (``scraper crawl``): lock -> seed -> pump due pages -> the page pipeline.
+"""The crawl engine (``scraper crawl``): seed -> pump due pages -> the page pipeline.
 
 One asyncio event loop fetches (one ``httpx.AsyncClient``, a global limit on requests in flight
 and, per host, a concurrency limit and a minimum delay between request starts that honours
@@ -9,7 +9,9 @@ its outcome is written to the archive as soon as it is known (one savepoint per 
 outcome that tells of no trouble (a 304, a new snapshot) may wait up to a quarter of a second for
 a shared commit (archive/groupcommit.py), so a killed crawl loses at most the pages in flight and
 those, which stay due. What happens is told to subscribers of the run's events (events.py): the
-summary's counts, the progress bar and ``--verbose`` are subscribers.
+summary's counts, the progress bar and ``--verbose`` are subscribers. On a shared archive
+(PostgreSQL) the run is one worker of many, taking its turns from the host leases (shared.py).
+The entry point, :func:`scraper.crawl.run.crawl`, takes the lock and records the run.
 
 This module reads the clock (through an injectable ``clock``) and catches ``Exception`` in one
 place only: the per-URL guard, which records the failure and goes on. It does no parsing of
@@ -20,19 +22,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
-import os
 import signal
 import time
 from collections import deque
 from collections.abc import Callable, Collection, Iterator, Sequence
 from datetime import UTC, datetime
 from itertools import zip_longest
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from scraper import stagecpu
-from scraper.archive import DuePage, Storage, check_not_foreign, open_archive, require_file
+from scraper.archive import DuePage, Storage
 from scraper.archive.groupcommit import GROUP_COMMIT_PAGES, GROUP_COMMIT_SECONDS, CommitGroup
 from scraper.crawl.context import LearnTexts, RunContext, SiteRun
 from scraper.crawl.events import (
@@ -40,11 +39,10 @@ from scraper.crawl.events import (
     Events,
     PageFinished,
     PagesDiscovered,
-    RunFinished,
     SiteQualityDropped,
     failures_to,
 )
-from scraper.crawl.frontier import SUSPECT_RECHECK_SECONDS, Candidate, Frontier
+from scraper.crawl.frontier import SUSPECT_RECHECK_SECONDS, Candidate, Frontier, revisit_before
 from scraper.crawl.hosts import Hosts
 from scraper.crawl.lock import CrawlLock
 from scraper.crawl.pipeline import PagePipeline
@@ -57,22 +55,22 @@ from scraper.crawl.processes import (
     _process_alive,
     extract_page,
 )
+from scraper.crawl.shared import EachPage, SharedWorker
 from scraper.crawl.sources import Sources
 from scraper.crawl.summary import CrawlSummary
 from scraper.crawl.tally import Tally
-from scraper.errors import ArchiveError
+from scraper.errors import ArchiveError, LeaseLostError
 from scraper.fetch import make_client
 from scraper.fetch.fetcher import HttpFetcher
 from scraper.fetch.pacing import Pacer
-from scraper.learn import LEARN_MAX_PAGES, learn_if_grown
+from scraper.learn import LEARN_MAX_PAGES
 from scraper.models import Outcome, iso_utc
 from scraper.sitehealth import collapse_warning
 
 if TYPE_CHECKING:
     import httpx
 
-    from scraper.config import Config, Settings, Site
-    from scraper.fetch.robots import Robots
+    from scraper.config import Settings, Site
 
 __all__ = [
     "DEFAULT_EXTRACT_WORKERS",
@@ -86,7 +84,6 @@ __all__ = [
     "ExtractPool",
     "Extracted",
     "_process_alive",
-    "crawl",
     "extract_page",
     "utc_now",
 ]
@@ -134,6 +131,8 @@ class Crawler:
         self.pool = ExtractPool(extract_workers)
         #: one gap rule for every request of the run, to hosts of a site or any other
         self.pacer = Pacer(defaults.delay_seconds)
+        #: on a shared archive (PostgreSQL), this run as one worker of many (else None)
+        self.shared = SharedWorker.of(archive, self.state, defaults, self.pacer)
         #: the run's own bus: the summary's counts first (the others see the counts with the
         #: event), then the caller's callbacks, then the caller's bus (nothing of this run is
         #: left subscribed to it, so a bus can serve one crawl after another)
@@ -170,20 +169,17 @@ class Crawler:
             hosts=Hosts(
                 self.state, self.pacer, clock, lambda r, t: self.sources.robots_sitemaps(r, t)
             ),
-            group=CommitGroup(archive),
+            group=CommitGroup(archive) if self.shared is None else EachPage(archive),
             clock=clock,
             sites=site_runs,
             fetch_slots=asyncio.Semaphore(max(1, defaults.concurrency)),
             revisit=revisit,
         )
-        self.sources = Sources(self.run, self.started_at)
+        may_read = None if self.shared is None else self.shared.may_read
+        self.sources = Sources(self.run, self.started_at, may_read)
         self.stale_lock_pid: int | None = None
         #: the fetch helper, once the run has a client (None before and after)
         self.fetcher: WorkerFetcher | None = None
-
-    def _robots_read(self, robots: Robots, now: datetime) -> None:
-        """Each robots.txt read gives its ``Sitemap:`` lines to the run's sources."""
-        self.sources.robots_sitemaps(robots, now)
 
     # --- bookkeeping -----------------------------------------------------------------------
     @property
@@ -258,13 +254,17 @@ class Crawler:
         self.started = time.monotonic()
         self.started_at = self.sources.started_at = self.now()
         settings = self.sites[0].site.settings if self.sites else self.defaults
-        client = make_client(settings, transport=self.transport, pace=self.pacer)
+        shared = self.shared
+        pace = self.pacer if shared is None else shared.turns
+        client = make_client(settings, transport=self.transport, pace=pace)
+        if shared is not None:
+            shared.turns.start()
         self.fetcher = WorkerFetcher(HttpFetcher(client), self.pacer, self.run.hosts.cached)
         pipeline = PagePipeline(self.run, client, self.fetcher, self.pool, self.sources)
         try:
             async with client:
                 work = asyncio.ensure_future(self._work(client, pipeline))
-                with self._stop_on_sigterm(work):
+                with _stop_on_sigterm(work, self._stop):
                     try:
                         await work
                     except asyncio.CancelledError:
@@ -279,33 +279,18 @@ class Crawler:
             finally:
                 await self.fetcher.aclose()
                 self.pool.close()
+                if shared is not None:
+                    await shared.turns.aclose()
         return self.summary()
 
     async def _work(self, client: httpx.AsyncClient, pipeline: PagePipeline) -> None:
         await self._seed(client)
         await self._pump(client, pipeline)
 
-    @contextlib.contextmanager
-    def _stop_on_sigterm(self, work: asyncio.Future[None]) -> Iterator[None]:
-        """SIGTERM (``timeout`` in a crontab, a system shutdown) stops the run: the pages in
-        flight are dropped (they stay due), what is done is committed, the run is recorded as
-        stopped and the summary printed, instead of dying with nothing said."""
-        loop = asyncio.get_running_loop()
-
-        def stop() -> None:
-            if self.stopped is None:
-                self.stopped = "the run was stopped (SIGTERM) before it was done"
-                work.cancel()
-
-        try:
-            loop.add_signal_handler(signal.SIGTERM, stop)
-        except (ValueError, RuntimeError, NotImplementedError):  # not the main thread
-            yield
-            return
-        try:
-            yield
-        finally:
-            loop.remove_signal_handler(signal.SIGTERM)
+    def _stop(self, work: asyncio.Future[None]) -> None:
+        if self.stopped is None:
+            self.stopped = "the run was stopped (SIGTERM) before it was done"
+            work.cancel()
 
     async def _seed(self, client: httpx.AsyncClient) -> None:
         now = self.now()
@@ -315,8 +300,9 @@ class Crawler:
             )
             self.events.emit(PagesDiscovered(run.site.name, len(new)))
         self.sources.seed(now)
-        # robots.txt of each site's hosts: politeness, and Sitemap: lines
-        for run in self.sites:
+        # robots.txt of each site's hosts: politeness, and Sitemap: lines (a shared archive's
+        # worker reads it when it holds the host: the page pipeline asks for it first)
+        for run in self.sites if self.shared is None else ():
             for origin in sorted(run.frontier.hosts):
                 host = self.run.hosts.get(origin, run.site.settings)
                 await self.run.hosts.robots(client, host, run.site.settings)
@@ -336,7 +322,8 @@ class Crawler:
                     if (
                         not self.fetcher.starting
                         and self.transport is None  # a test's transport cannot be sent away
-                        and self._revisits(buffer) >= OFFLOAD_BACKLOG_PAGES
+                        and self.shared is None  # a helper's turns are not leased
+                        and _revisits(buffer) >= OFFLOAD_BACKLOG_PAGES
                     ):
                         # in the background: this process fetches on while the helper starts
                         self.fetcher.start_soon()
@@ -350,6 +337,13 @@ class Crawler:
                     buffer.extend(self._claim())
                     if buffer:
                         continue
+                if self.shared is not None and await self.shared.wait_for_others(
+                    [r.site.name for r in self.sites if r.budget > 0],
+                    self.now(),
+                    run_id=self.run_id,
+                    before=revisit_before(self.run.revisit, self.now(), self.started_at),
+                ):
+                    continue  # hosts other workers hold may come free
                 break
             try:
                 done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
@@ -358,17 +352,12 @@ class Crawler:
                     task.cancel()
                 await asyncio.gather(*pending, return_exceptions=True)
                 raise
-            for task in done:
-                task.result()  # the per-URL guard re-raises only what must stop the run
-
-    @staticmethod
-    def _revisits(buffer: Collection[tuple[SiteRun, DuePage]]) -> int:
-        """Pages waiting that were fetched before: mostly 304s, where fetching is the work
-        (new pages are bound by extraction in the workers instead)."""
-        return sum(1 for _, page in buffer if page.fetched)
+            await _stop_at_failure(done, pending)
 
     def _claim(self) -> list[tuple[SiteRun, DuePage]]:
         per_site: list[list[tuple[SiteRun, DuePage]]] = []
+        if self.shared is not None:
+            self.run.group.commit()  # claims and leases are seen by the other workers at once
         now = self.now()
         for run in self.sites:
             if run.budget <= 0:
@@ -378,16 +367,27 @@ class Crawler:
                 now,
                 run_id=self.run_id,
                 revisit_override=self.run.revisit,
+                revisit_since=None if self.shared is None else self.started_at,
             )
             run.budget -= len(pages)
+            if self.shared is not None:
+                self.shared.claimed(pages)
             per_site.append([(run, page) for page in pages])
         # interleave the sites so that one cannot starve another
         return [item for group in zip_longest(*per_site) for item in group if item is not None]
 
     async def _guarded(self, pipeline: PagePipeline, run: SiteRun, page: DuePage) -> None:
         """The per-URL guard: any failure of one page is recorded and the crawl goes on."""
+        shared = self.shared
+        if shared is not None and shared.skip(page):
+            return  # its host's lease was lost: handed back to whoever holds the host now
         try:
-            await stagecpu.steps("engine", pipeline.page(run, page))
+            with contextlib.nullcontext() if shared is None else shared.visiting(page):
+                await stagecpu.steps("engine", pipeline.page(run, page))
+        except LeaseLostError:
+            assert shared is not None
+            run.not_done += 1
+            await shared.lose(page)  # nothing of it was written: the new holder has it
         except (ArchiveError, asyncio.CancelledError, KeyboardInterrupt):
             raise
         except Exception as exc:  # noqa: BLE001  (the per-URL guard: ../shared/STYLE.md section 3)
@@ -396,102 +396,43 @@ class Crawler:
             pipeline.record(
                 run, page, Outcome.FAILED, fetched_at=iso_utc(self.now()), error=message
             )
+        if shared is not None:
+            shared.finished(page)
         self.events.emit(PageFinished(page.url, run.site.name))
 
 
-# --- the entry point -----------------------------------------------------------------------
+@contextlib.contextmanager
+def _stop_on_sigterm(
+    work: asyncio.Future[None], stop: Callable[[asyncio.Future[None]], None]
+) -> Iterator[None]:
+    """SIGTERM (``timeout`` in a crontab, a system shutdown) stops the run (``stop(work)``): the
+    pages in flight are dropped (they stay due), what is done is committed, the run is recorded
+    as stopped and the summary printed, instead of dying with nothing said."""
+    loop = asyncio.get_running_loop()
+    try:
+        loop.add_signal_handler(signal.SIGTERM, stop, work)
+    except (ValueError, RuntimeError, NotImplementedError):  # not the main thread
+        yield
+        return
+    try:
+        yield
+    finally:
+        loop.remove_signal_handler(signal.SIGTERM)
 
 
-def crawl(
-    config: Config,
-    db_path: str | Path,
-    *,
-    site_names: Sequence[str] = (),
-    max_pages: int | None = None,
-    revisit: float | None = None,
-    clock: Clock = utc_now,
-    extract_workers: int = DEFAULT_EXTRACT_WORKERS,
-    transport: httpx.AsyncBaseTransport | None = None,
-    on_progress: Callable[[CrawlSummary], None] | None = None,
-    on_start: Callable[[CrawlLock], None] | None = None,
-    on_failure: Callable[[str, str], None] | None = None,
-    events: Events | None = None,
-) -> CrawlSummary:
-    """Run one crawl of the selected sites into the archive at ``db_path``.
+def _revisits(buffer: Collection[tuple[SiteRun, DuePage]]) -> int:
+    """Pages waiting that were fetched before: mostly 304s, where fetching is the work (new
+    pages are bound by extraction in the workers instead)."""
+    return sum(1 for _, page in buffer if page.fetched)
 
-    Takes the lock first (:class:`CrawlLockedError` when another crawl holds it), records the
-    run in ``runs`` at the start and again at the end, and returns the summary. Pages that fail
-    are recorded, counted and passed to ``on_failure(url, cause)``; they do not make the crawl
-    fail, unless every due page of a site failed (``summary.exit_code`` is then 1, and so is
-    the exit code stored in ``runs``). ``events``: a bus whose subscribers are told what
-    happens to each page (:mod:`scraper.crawl.events`), and last of the run's end.
-    """
-    sites = config.select(tuple(site_names))
-    require_file(db_path)  # the crawl's turns per host are not shared across machines yet
-    check_not_foreign(db_path)  # before the lock file is put beside another program's file
-    with CrawlLock(db_path) as lock:
-        if on_start is not None:
-            on_start(lock)
-        with open_archive(db_path) as archive:
-            state = archive.crawl_state()
-            crawler = Crawler(
-                archive,
-                sites,
-                defaults=config.defaults,
-                clock=clock,
-                max_pages=max_pages,
-                revisit=revisit,
-                extract_workers=extract_workers,
-                transport=transport,
-                on_progress=on_progress,
-                on_failure=on_failure,
-                events=events,
-            )
-            crawler.stale_lock_pid = lock.stale_pid
-            started_at = iso_utc(clock())
-            run_id = state.start_run(
-                started_at=started_at, pid=os.getpid(), sites=[s.name for s in sites]
-            )
-            exit_code = 1
-            try:
-                summary = asyncio.run(crawler.run_crawl(run_id))
-                summary = dataclasses.replace(summary, collapsed_sites=crawler.judge_extraction())
-                for run in crawler.sites if summary.stopped is None else ():
-                    # the new pages teach what recurs on every page; the next run drops it
-                    # (from the texts this run extracted, where they are the ones it needs)
-                    texts = run.learn_texts
-                    learn_if_grown(
-                        archive,
-                        run.site.name,
-                        iso_utc(clock()),
-                        strip=run.site.strip,
-                        known={} if texts is None else texts.texts,
-                    )
-                exit_code = summary.exit_code
-            except KeyboardInterrupt:
-                exit_code = 130
-                raise
-            finally:
-                final = crawler.summary()
-                with contextlib.suppress(ArchiveError):
-                    state.update_run(
-                        run_id,
-                        final.counts(),
-                        ended_at=iso_utc(clock()),
-                        seconds=round(final.seconds, 3),
-                        exit_code=exit_code,
-                    )
-            # after the run's writes are committed; never fails the crawl (scraper.notify)
-            from scraper.notify import after_run
 
-            notices = after_run(
-                archive,
-                sites,
-                now=iso_utc(clock()),
-                started_at=started_at,
-                targets=config.notify_targets(),
-                warnings=summary.collapsed_sites,
-            )
-            summary = dataclasses.replace(summary, notices=tuple(notices))
-            crawler.events.emit(RunFinished(summary))
-            return summary
+async def _stop_at_failure(done: set[asyncio.Task[None]], pending: set[asyncio.Task[None]]) -> None:
+    """Raise the first failure among ``done`` (the per-URL guard re-raises only what must stop
+    the run), once ``pending`` are cancelled and every failure retrieved: none is left for
+    asyncio to print as a traceback."""
+    failures = [e for t in done if not t.cancelled() and (e := t.exception()) is not None]
+    if failures:
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+        raise failures[0]

@@ -265,21 +265,35 @@ class Frontier:
         *,
         run_id: int,
         revisit_override: float | None = None,
+        revisit_since: datetime | None = None,
     ) -> list[DuePage]:
         """Claim up to ``limit`` due pages for run ``run_id``, oldest first, fair across hosts.
 
         ``revisit_override`` (``--revisit``) also makes due every page the crawl last handled
-        at least that many seconds ago; ``0`` makes every known page due.
+        at least that many seconds ago; ``0`` makes every known page due. ``revisit_since``
+        (a run of many at once on a shared archive: its start) counts them back from then, so
+        that pages the other runs handle meanwhile are not due again.
         """
-        before = None
-        if revisit_override is not None:
-            before = iso_utc(now - timedelta(seconds=revisit_override))
-            if revisit_override == 0:
-                before = "9999"  # anything handled before this run, even within this second
         return self.state.claim_due(
             self.site.name,
             now=iso_utc(now),
             limit=limit,
             run_id=run_id,
-            crawled_before=before,
+            crawled_before=revisit_before(revisit_override, now, revisit_since),
         )
+
+
+def revisit_before(
+    revisit: float | None, now: datetime, since: datetime | None = None
+) -> str | None:
+    """``--revisit``'s bound: pages last handled before it are due (None: no ``--revisit``).
+
+    Counted back from ``now``, or from ``since`` (a shared archive's run: its start; ``0`` is
+    then "handled before this run started", as the other runs handle pages meanwhile)."""
+    if revisit is None:
+        return None
+    if since is not None:
+        return iso_utc(since - timedelta(seconds=revisit))
+    if revisit == 0:
+        return "9999"  # anything handled before this run, even within this second
+    return iso_utc(now - timedelta(seconds=revisit))

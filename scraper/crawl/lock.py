@@ -1,5 +1,7 @@
 """The crawl's lock: one crawl at a time per archive, a ``flock`` beside the database file.
 
+On a database URL (PostgreSQL) there is no file and no lock: many crawls at once is the point
+there, and the host leases of the shared frontier are the rule (scraper/crawl/shared.py).
 It must not know anything of the archive but its path.
 """
 
@@ -11,6 +13,7 @@ import fcntl
 import os
 from pathlib import Path
 
+from scraper.archive.backends import is_database_url
 from scraper.errors import ArchiveError, CrawlLockedError
 
 
@@ -21,15 +24,20 @@ class CrawlLock:
     archive (a symlink, a relative path, ``./x.db``) takes the same lock.
     The kernel drops a flock when its process dies, so the lock of a killed crawl is free for
     the next one; the pid left in the file only says who held it last.
+    A database URL takes no lock (``shared``): acquiring and releasing it do nothing.
     """
 
     def __init__(self, db_path: str | Path) -> None:
+        #: a database URL: crawls share the archive under host leases instead of a lock
+        self.shared = is_database_url(db_path)
         self.path = Path(f"{os.path.realpath(db_path)}.lock")
         self._fd: int | None = None
         #: pid of a previous crawl that ended without releasing the lock (killed), if any
         self.stale_pid: int | None = None
 
     def acquire(self) -> CrawlLock:
+        if self.shared:
+            return self
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)

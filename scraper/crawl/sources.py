@@ -11,6 +11,7 @@ no page and decides no revisit of pages.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -38,11 +39,21 @@ MAX_SOURCES_PER_RUN = 200
 
 
 class Sources:
-    """The discovery sources of one run."""
+    """The discovery sources of one run.
 
-    def __init__(self, run: RunContext, started_at: datetime) -> None:
+    ``may_read(origin)``: whether this run may send a request to ``origin`` now (a worker of
+    many: it holds the host, or took it); a source whose host another worker holds stays due,
+    for that worker or a later look."""
+
+    def __init__(
+        self,
+        run: RunContext,
+        started_at: datetime,
+        may_read: Callable[[str], Awaitable[bool]] | None = None,
+    ) -> None:
         self.run = run
         self.started_at = started_at
+        self.may_read = may_read
         #: sitemaps and feeds read in this run: read once per run at most
         self._read: set[str] = set()
 
@@ -89,12 +100,20 @@ class Sources:
                 before = iso_utc(self.started_at - timedelta(seconds=revisit))
                 if revisit == 0:
                     before = "9999"  # read before this run, even within this very second
+            skipped: set[str] = set()  # their hosts are other workers' now
             for _ in range(MAX_SOURCES_PER_RUN):
                 sources = self.run.state.due_sources(
-                    site_run.site.name, now=iso_utc(self.run.now()), checked_before=before, limit=1
+                    site_run.site.name,
+                    now=iso_utc(self.run.now()),
+                    checked_before=before,
+                    limit=len(skipped) + 1,
                 )
+                sources = [row for row in sources if row.url not in skipped]
                 if not sources or sources[0].url in self._read:
                     break  # none due, or (--revisit) every due one already read in this run
+                if self.may_read is not None and not await self.may_read(origin_of(sources[0].url)):
+                    skipped.add(sources[0].url)
+                    continue
                 self._read.add(sources[0].url)
                 await self._read_one(client, site_run, sources[0].url, sources[0])
                 read += 1

@@ -1,26 +1,30 @@
-"""Benchmark: one frontier shared by 1, 2 and 3 workers on PostgreSQL, beside one SQLite process.
+"""Benchmark: ``scraper crawl`` by 1, 2 and 3 processes at once on PostgreSQL, beside one on SQLite.
 
 Run with ``make bench-scale`` (``python -m tests.benchmarks.bench_scale``). It
 
 1. starts a throwaway PostgreSQL cluster (tests/pgcluster.py) and a local multi-host site:
-   ``--hosts`` servers on 127.0.0.1 (one host each), ``--pages`` pages per host;
-2. for 1, 2 and 3 workers: a new database, every page due, then that many worker processes
-   (tests/pgworker.py: claim under host leases, wait for the host's slot, GET, record the
-   request, reschedule) started together, timed until the last one exits;
-3. then one process on a SQLite archive claiming and rescheduling the same way through the
-   SQLite CrawlState (its per-host delay kept in the process, as one crawl does);
-4. prints pages/s for each, the minimum gap seen between two requests to one host (from the
-   servers' request logs; it must not be below ``--delay``), and pages fetched more than once.
+   ``--hosts`` servers on 127.0.0.1 (one host each), each an index page linking to
+   ``--pages`` articles (real prose, so each page is extracted and archived);
+2. for 1, 2 and 3 workers: a new database, then that many ``scraper crawl`` processes started
+   together with one config (``delay_seconds`` ``--delay``, ``concurrency`` ``--concurrency``,
+   one request per host at a time, so each worker holds ``--concurrency`` hosts at a time),
+   timed from the start until the last one exits (start-up included);
+3. then one ``scraper crawl`` on a SQLite archive over the same site;
+4. prints pages/s for each (pages archived / seconds), the minimum gap seen between two
+   requests to one host (from the servers' request logs; it must not be below ``--delay``),
+   and pages fetched more than once; ``--store`` adds the store-level figures (worker
+   processes of tests/pgworker.py that only claim, wait for the slot, GET and reschedule).
 
-What it measures is the shared frontier and its politeness, not extraction: each worker fetches
-one page at a time, so the figures are the claim/slot/reschedule round trips plus the per-host
-delay. On this 2-core machine every worker and the database share two cores; on several
-machines each worker brings its own.
+On this 2-core machine every worker, its extraction processes, the database and the site
+share two cores: the figures say how the workers share the CPU; on several machines each
+worker brings its own.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -39,6 +43,128 @@ from tests.pgworker import LATER, NOW
 from tests.server import LocalServer
 
 ROOT = Path(__file__).resolve().parents[2]
+
+
+def _article(host: int, n: int) -> bytes:
+    prose = " ".join(
+        f"Paragraph {k} of story {n} on host {host} tells how the harbour works went on "
+        "and what the ferries that keep the islands connected will cost next year."
+        for k in range(6)
+    )
+    return (
+        f"<html><head><title>Story {host}-{n}</title></head><body><article>"
+        f"<h1>Story {host}-{n}</h1><p>{prose}</p><p>{prose}</p></article>"
+        '<a href="/">home</a></body></html>'
+    ).encode()
+
+
+def _crawl_site(hosts: int, pages: int) -> list[LocalServer]:
+    """Each host: an index page linking to its ``pages`` articles."""
+    servers = [LocalServer().start() for _ in range(hosts)]
+    html = {"Content-Type": "text/html; charset=utf-8"}
+    for h, srv in enumerate(servers):
+        links = "".join(f'<li><a href="/a{n}">story {n}</a></li>' for n in range(pages))
+        srv.route("/", body=f"<html><body><ul>{links}</ul></body></html>", headers=html)
+        for n in range(pages):
+            srv.route(f"/a{n}", body=_article(h, n), headers=html)
+    return servers
+
+
+def _config(directory: Path, servers: list[LocalServer], args: argparse.Namespace) -> Path:
+    starts = ", ".join(f'"{srv.url("/")}"' for srv in servers)
+    path = directory / "sites.toml"
+    path.write_text(
+        f"[defaults]\ndelay_seconds = {args.delay}\nconcurrency = {args.concurrency}\n"
+        "concurrency_per_host = 1\nallow_private = true\n"
+        f"max_pages = {10 * len(servers) * (args.pages + 1)}\n\n"
+        f'[[site]]\nname = "bench"\nstart_urls = [{starts}]\n'
+    )
+    return path
+
+
+def _crawls(config: Path, db: str, workers: int) -> tuple[float, float]:
+    """``workers`` ``scraper crawl`` processes at once; seconds until the last one ended, and
+    the CPU seconds they used (their extraction processes included)."""
+    env = {k: v for k, v in os.environ.items() if k != "SCRAPER_DB"}
+    cpu = _children_cpu()
+    started = time.perf_counter()
+    procs = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "scraper",
+                "crawl",
+                "--quiet",
+                "--config",
+                str(config),
+                "--db",
+                db,
+            ],
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=ROOT,
+            env=env,
+        )  # fmt: skip
+        for _ in range(workers)
+    ]
+    for proc in procs:
+        _, err = proc.communicate(timeout=3600)
+        if proc.returncode != 0:
+            raise SystemExit(f"a crawl failed with exit code {proc.returncode}: {err.strip()}")
+    return time.perf_counter() - started, _children_cpu() - cpu
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _archived(db: str) -> int:
+    """Pages with a snapshot (and that every page has one at most)."""
+    with open_archive(db, readonly=True) as archive:
+        sql = "SELECT count(DISTINCT page_id), count(*) FROM snapshots"
+        rows = archive.run_sql(sql, max_rows=1).rows
+    pages, snapshots = rows[0]
+    if pages != snapshots:
+        raise SystemExit(f"{db}: {snapshots} snapshots of {pages} pages: a page twice")
+    return int(pages)
+
+
+def _row(
+    label: str, pages: int, seconds: float, servers: list[LocalServer], cpu: float | None = None
+) -> None:
+    gap, twice = _figures(servers)
+    per_page = "" if cpu is None else f"{1000 * cpu / pages:>12.1f}"
+    print(f"{label:<24}{pages / seconds:>10.1f}{seconds:>10.2f}{gap:>12.3f}{twice:>8}{per_page}")
+
+
+def _real_crawls(args: argparse.Namespace, cluster: PgCluster, directory: Path) -> None:
+    total = args.hosts * (args.pages + 1)
+    print(
+        f"bench-scale: scraper crawl, {args.hosts} hosts x {args.pages + 1} pages = {total} "
+        f"pages, delay {args.delay:g} s per host, concurrency {args.concurrency} a worker"
+    )
+    print(f"{'backend':<24}{'pages/s':>10}{'seconds':>10}{'min gap s':>12}{'twice':>8}"
+          f"{'CPU ms/page':>12}")  # fmt: skip
+    for workers in (1, 2, 3):
+        servers = _crawl_site(args.hosts, args.pages)
+        try:
+            db = cluster.create_database(f"crawl_{workers}_{int(time.time() * 1000)}")
+            seconds, cpu = _crawls(_config(directory, servers, args), db, workers)
+            label = f"postgres, {workers} worker{'s' if workers > 1 else ''}"
+            _row(label, _archived(db), seconds, servers, cpu)
+        finally:
+            for srv in servers:
+                srv.stop()
+    servers = _crawl_site(args.hosts, args.pages)
+    try:
+        db = str(directory / "bench.db")
+        seconds, cpu = _crawls(_config(directory, servers, args), db, 1)
+        _row("sqlite, 1 process", _archived(db), seconds, servers, cpu)
+    finally:
+        for srv in servers:
+            srv.stop()
 
 
 def _site(hosts: int, pages: int) -> list[LocalServer]:
@@ -66,7 +192,8 @@ def _figures(servers: list[LocalServer]) -> tuple[float, int]:
     for srv in servers:
         times = sorted(r.at for r in srv.requests)
         gaps += [b - a for a, b in zip(times, times[1:], strict=False)]
-        twice += sum(1 for n in Counter(r.path for r in srv.requests).values() if n > 1)
+        paths = Counter(r.path for r in srv.requests if r.path != "/robots.txt")
+        twice += sum(1 for n in paths.values() if n > 1)
     return (min(gaps) if gaps else float("nan")), twice
 
 
@@ -121,38 +248,42 @@ def _sqlite_run(servers: list[LocalServer], pages: int, delay: float, directory:
         return time.perf_counter() - started
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--hosts", type=int, default=8)
-    parser.add_argument("--pages", type=int, default=40, help="pages per host")
-    parser.add_argument("--delay", type=float, default=0.05, help="seconds between requests")
-    args = parser.parse_args()
+def _store_level(args: argparse.Namespace, cluster: PgCluster) -> None:
     total = args.hosts * args.pages
-    print(f"bench-scale: {args.hosts} hosts x {args.pages} pages = {total} pages, "
-          f"delay {args.delay:g} s per host")  # fmt: skip
+    print(f"\nbench-scale --store: the store-level workers, {args.hosts} hosts x {args.pages} "
+          f"pages = {total} pages, delay {args.delay:g} s per host")  # fmt: skip
     print(f"{'backend':<24}{'pages/s':>10}{'seconds':>10}{'min gap s':>12}{'twice':>8}")
-    with running_cluster() as cluster:
-        for workers in (1, 2, 3):
-            servers = _site(args.hosts, args.pages)
-            try:
-                seconds = _postgres_run(cluster, servers, args.pages, workers, args.delay)
-                gap, twice = _figures(servers)
-            finally:
-                for srv in servers:
-                    srv.stop()
+    for workers in (1, 2, 3):
+        servers = _site(args.hosts, args.pages)
+        try:
+            seconds = _postgres_run(cluster, servers, args.pages, workers, args.delay)
             label = f"postgres, {workers} worker{'s' if workers > 1 else ''}"
-            print(f"{label:<24}{total / seconds:>10.1f}{seconds:>10.2f}{gap:>12.3f}{twice:>8}")
+            _row(label, total, seconds, servers)
+        finally:
+            for srv in servers:
+                srv.stop()
     servers = _site(args.hosts, args.pages)
     try:
         with tempfile.TemporaryDirectory() as tmp:
             seconds = _sqlite_run(servers, args.pages, args.delay, Path(tmp))
-        gap, twice = _figures(servers)
+        _row("sqlite, 1 process", total, seconds, servers)
     finally:
         for srv in servers:
             srv.stop()
-    print(
-        f"{'sqlite, 1 process':<24}{total / seconds:>10.1f}{seconds:>10.2f}{gap:>12.3f}{twice:>8}"
-    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--hosts", type=int, default=12)
+    parser.add_argument("--pages", type=int, default=30, help="articles per host")
+    parser.add_argument("--delay", type=float, default=0.05, help="seconds between requests")
+    parser.add_argument("--concurrency", type=int, default=4, help="requests in flight a worker")
+    parser.add_argument("--store", action="store_true", help="also the store-level workers")
+    args = parser.parse_args()
+    with running_cluster() as cluster, tempfile.TemporaryDirectory() as tmp:
+        _real_crawls(args, cluster, Path(tmp))
+        if args.store:
+            _store_level(args, cluster)
 
 
 if __name__ == "__main__":

@@ -48,6 +48,9 @@ class PgHostState(CrawlStateCore):
         self.max_hosts = max_hosts
         worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
         self.shared = SharedFrontier(conn, location=location, worker_id=worker_id)
+        #: pages this worker claimed and has not recorded yet: rescheduled only while the
+        #: claim is still this worker's (see :meth:`PgCrawlState.reschedule`)
+        self.claimed: set[int] = set()
 
     @classmethod
     def open(cls, url: str, **options: Any) -> Self:
@@ -135,7 +138,7 @@ class PgCrawlState(PgHostState):
         The run takes leases of free hosts with due pages (``max_hosts`` at most) and claims
         their pages: another run at the same time gets other hosts, and no page twice.
         """
-        return self.shared.claim(
+        pages = self.shared.claim(
             now=now,
             limit=limit,
             sites=[site],
@@ -143,13 +146,23 @@ class PgCrawlState(PgHostState):
             crawled_before=crawled_before,
             run_id=run_id,
         )
+        self.claimed.update(page.id for page in pages)
+        return pages
 
     def release(self, page_ids: Sequence[int]) -> None:
-        """Hand claimed pages back (not attempted): due again for their host's holder."""
+        """Hand this worker's claimed pages back (not attempted): due again for their host's
+        holder, this run included. Another worker's claims are left alone."""
         with translated(self.location), self.conn.transaction():
             ids = list(page_ids)
-            self.conn.execute("DELETE FROM page_claims WHERE page_id = ANY(%s)", (ids,))
-            self.conn.execute("UPDATE pages SET run_id = NULL WHERE id = ANY(%s)", (ids,))
+            released = self.conn.execute(
+                "DELETE FROM page_claims WHERE page_id = ANY(%s) AND worker_id = %s "
+                "RETURNING page_id",
+                (ids, self.shared.worker_id),
+            ).fetchall()
+            self.conn.execute(
+                "UPDATE pages SET run_id = NULL WHERE id = ANY(%s)", ([r[0] for r in released],)
+            )
+        self.claimed.difference_update(ids)
 
     def reschedule(
         self,
@@ -160,8 +173,25 @@ class PgCrawlState(PgHostState):
         revisit_seconds: float | None,
         unchanged_count: int,
     ) -> None:
-        """Record when the crawl handled a page and when it is due again, and drop its claim
-        (idempotent)."""
+        """Record when the crawl handled a page and when it is due again, and drop its claim.
+
+        A page this worker claimed is recorded only while its claim and its host's lease are
+        still this worker's (:meth:`SharedFrontier.done`); else LeaseLostError, and nothing is
+        written: inside the transaction of the page's fetch, that is rolled back too. A page
+        nobody claimed (``scraper fetch``) is simply rescheduled.
+
+        :raises LeaseLostError: another worker may have the page now.
+        """
+        if page_id in self.claimed:
+            self.claimed.discard(page_id)
+            self.shared.done(
+                page_id,
+                crawled_at=crawled_at,
+                next_fetch_at=next_fetch_at,
+                revisit_seconds=revisit_seconds,
+                unchanged_count=unchanged_count,
+            )
+            return
         with translated(self.location), self.conn.transaction():
             self.conn.execute(
                 "UPDATE pages SET crawled_at = %s, next_fetch_at = %s, revisit_seconds = %s, "

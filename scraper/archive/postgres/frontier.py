@@ -19,22 +19,27 @@ This module never fetches and never sleeps: it tells the worker how long to wait
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from scraper.archive.postgres.connect import translated
+from scraper.archive.postgres.leases import (
+    DEFAULT_LEASE_MARGIN_SECONDS,
+    DEFAULT_LEASE_SECONDS,
+    HostSlots,
+    LeaseLostError,
+    Slot,
+)
 from scraper.archive.records import DuePage, NewPage
 from scraper.archive.sql.rows import DUE_COLUMNS, due_page
-from scraper.errors import ArchiveError
 
-if TYPE_CHECKING:
-    import psycopg
+__all__ = [
+    "DEFAULT_LEASE_MARGIN_SECONDS",
+    "DEFAULT_LEASE_SECONDS",
+    "HostSlots",
+    "LeaseLostError",
+    "SharedFrontier",
+    "Slot",
+]
 
-#: how long a lease lasts without a request or renew() from its holder
-DEFAULT_LEASE_SECONDS = 60.0
-#: a request may start only while this much of the lease is left (the holder's requests must
-#: end before the lease can pass to another worker; keep it above the fetch timeout)
-DEFAULT_LEASE_MARGIN_SECONDS = 30.0
 #: a page is due at ``now``, or (``--revisit``) when last handled before ``before``; never
 #: twice to one run (``run``: a crawl run's id, which ``pages.run_id`` records as for SQLite)
 _DUE = (
@@ -48,153 +53,6 @@ _DUE_P = (
     .replace(" run_id", " p.run_id")
 )
 _DUE_COLUMNS = ", ".join(f"p.{name.strip()}" for name in DUE_COLUMNS.split(","))
-
-
-class LeaseLostError(ArchiveError):
-    """This worker no longer holds the lease of a host (it expired, or was never taken)."""
-
-
-@dataclass(frozen=True, slots=True)
-class Slot:
-    """Leave to send one request to ``host``: after ``wait_seconds`` (0: at once)."""
-
-    host: str
-    wait_seconds: float
-
-
-class HostSlots:
-    """One worker's host leases and request slots, on its connection (the base of
-    :class:`SharedFrontier`, which adds the pages).
-
-    :param worker_id: unique among the workers (e.g. ``hostname:pid:random``).
-    :param lease_seconds: how long a host stays this worker's without a request or renew().
-    :param margin_seconds: how much of the lease must be left for a request to start.
-    """
-
-    def __init__(
-        self,
-        conn: psycopg.Connection,
-        *,
-        location: str,
-        worker_id: str,
-        lease_seconds: float = DEFAULT_LEASE_SECONDS,
-        margin_seconds: float = DEFAULT_LEASE_MARGIN_SECONDS,
-    ) -> None:
-        if not worker_id:
-            raise ValueError("worker_id must not be empty")
-        if margin_seconds >= lease_seconds:
-            raise ValueError("margin_seconds must be shorter than lease_seconds")
-        self.conn = conn
-        self.location = location
-        self.worker_id = worker_id
-        self.lease_seconds = lease_seconds
-        self.margin_seconds = margin_seconds
-
-    def slot(self, host: str) -> Slot:
-        """Leave to send the next request to ``host``: how long to wait first, by the stored
-        ``next_request_at`` and ``hosts.next_allowed_at`` (Retry-After, backoff). Renews the
-        lease (and so the claims under it).
-
-        :raises LeaseLostError: the lease is not this worker's, or too little of it is left
-            for a request to finish before it can pass on.
-        """
-        with translated(self.location), self.conn.transaction():
-            # the lease is renewed to last ``lease`` past the slot's start, so it cannot pass
-            # to another worker while this one waits for the slot
-            row = self.conn.execute(
-                """
-                WITH mine AS (
-                    SELECT l.host, GREATEST(clock_timestamp(), l.next_request_at,
-                        (SELECT h.next_allowed_at::timestamptz FROM hosts h
-                         WHERE h.host = l.host)) AS start_at
-                    FROM host_leases l
-                    WHERE l.host = %(host)s AND l.worker_id = %(me)s
-                        AND l.lease_until > clock_timestamp() + make_interval(secs => %(margin)s)
-                    FOR UPDATE
-                )
-                UPDATE host_leases l
-                SET lease_until = mine.start_at + make_interval(secs => %(lease)s)
-                FROM mine WHERE l.host = mine.host
-                RETURNING EXTRACT(EPOCH FROM (mine.start_at - clock_timestamp()))
-                """,
-                {
-                    "host": host,
-                    "me": self.worker_id,
-                    "lease": self.lease_seconds,
-                    "margin": self.margin_seconds,
-                },
-            ).fetchone()
-        if row is None:
-            raise LeaseLostError(f"{host}: the lease is not held by {self.worker_id}")
-        return Slot(host=host, wait_seconds=max(0.0, float(row[0] or 0.0)))
-
-    def request_done(self, host: str, *, delay_seconds: float) -> None:
-        """A request to ``host`` has ended: the next may start ``delay_seconds`` from now, or
-        after the host's stored Crawl-delay if that is longer, or later if a deferral says so.
-        Call it when the response (or the error) is in, so the gap counts from the request's
-        real end whatever the transport did."""
-        with translated(self.location), self.conn.transaction():
-            self.conn.execute(
-                """
-                UPDATE host_leases l SET next_request_at = GREATEST(l.next_request_at,
-                    clock_timestamp() + make_interval(secs => GREATEST(%(delay)s,
-                        COALESCE((SELECT h.crawl_delay_seconds FROM hosts h
-                                  WHERE h.host = l.host), 0))))
-                WHERE l.host = %(host)s
-                """,
-                {"host": host, "delay": delay_seconds},
-            )
-
-    def defer(self, host: str, *, seconds: float) -> None:
-        """No request to ``host`` for ``seconds`` from now, by any worker (Retry-After)."""
-        with translated(self.location), self.conn.transaction():
-            self.conn.execute(
-                """
-                INSERT INTO host_leases (host, next_request_at)
-                VALUES (%(host)s, clock_timestamp() + make_interval(secs => %(s)s))
-                ON CONFLICT (host) DO UPDATE SET next_request_at = GREATEST(
-                    host_leases.next_request_at, EXCLUDED.next_request_at)
-                """,
-                {"host": host, "s": seconds},
-            )
-
-    def renew(self) -> int:
-        """Extend every live lease of this worker (between requests that are far apart);
-        return how many it holds."""
-        with translated(self.location), self.conn.transaction():
-            rows = self.conn.execute(
-                "UPDATE host_leases SET lease_until = clock_timestamp() "
-                "+ make_interval(secs => %s) WHERE worker_id = %s "
-                "AND lease_until > clock_timestamp() RETURNING host",
-                (self.lease_seconds, self.worker_id),
-            ).fetchall()
-        return len(rows)
-
-    def hosts_held(self) -> list[str]:
-        """The hosts whose live lease this worker holds, sorted."""
-        with translated(self.location), self.conn.transaction():
-            rows = self.conn.execute(
-                "SELECT host FROM host_leases WHERE worker_id = %s "
-                "AND lease_until > clock_timestamp() ORDER BY host",
-                (self.worker_id,),
-            ).fetchall()
-        return [row[0] for row in rows]
-
-    def release_hosts(self, hosts: Sequence[str] | None = None) -> None:
-        """Give up leases (all of them by default), keeping each host's ``next_request_at``,
-        and hand back this worker's unfinished claims on them."""
-        with translated(self.location), self.conn.transaction():
-            released = self.conn.execute(
-                "UPDATE host_leases SET worker_id = NULL, lease_until = NULL "
-                "WHERE worker_id = %s AND (%s::text[] IS NULL OR host = ANY(%s::text[])) "
-                "RETURNING host",
-                (self.worker_id, hosts and list(hosts), hosts and list(hosts)),
-            ).fetchall()
-            self.conn.execute(
-                "DELETE FROM page_claims c USING pages p WHERE p.id = c.page_id "
-                "AND c.worker_id = %s AND p.host = ANY(%s)",
-                (self.worker_id, [row[0] for row in released]),
-            )
 
 
 class SharedFrontier(HostSlots):
@@ -429,11 +287,13 @@ class SharedFrontier(HostSlots):
             another worker may have the page); nothing is written.
         """
         with translated(self.location), self.conn.transaction():
-            # locks in the order claim() takes them (lease, page, claim): the lease FOR SHARE,
-            # so no worker takes the host over until this page is recorded
+            # locks in the order claim() takes them (lease, page, claim): the lease FOR KEY
+            # SHARE, so no worker takes the host over until this page is recorded (a takeover
+            # locks it FOR UPDATE), while the holder's own turns (slot, request_done: FOR NO
+            # KEY UPDATE) go on
             held = self.conn.execute(
                 "SELECT p.id FROM pages p JOIN host_leases l ON l.host = p.host "
-                "WHERE p.id = %s AND l.worker_id = %s FOR SHARE OF l FOR UPDATE OF p",
+                "WHERE p.id = %s AND l.worker_id = %s FOR KEY SHARE OF l FOR UPDATE OF p",
                 (page_id, self.worker_id),
             ).fetchone()
             owned = (
@@ -451,6 +311,31 @@ class SharedFrontier(HostSlots):
                 "unchanged_count = %s WHERE id = %s",
                 (crawled_at, next_fetch_at, revisit_seconds, unchanged_count, page_id),
             )
+
+    def due_elsewhere(
+        self,
+        *,
+        now: str,
+        sites: Sequence[str] | None = None,
+        crawled_before: str | None = None,
+        run_id: int | None = None,
+    ) -> int:
+        """How many pages due for this worker (as :meth:`claim` counts them) wait on a host
+        another worker's live lease holds: they may come free (that worker ends, or dies and
+        its lease expires), so a worker with nothing to do waits for them instead of ending."""
+        site_list = list(sites) if sites is not None else None
+        with translated(self.location), self.conn.transaction():
+            row = self.conn.execute(
+                f"""
+                SELECT count(*) FROM pages p JOIN host_leases l ON l.host = p.host
+                WHERE {_DUE_P} AND l.worker_id <> %(me)s
+                    AND l.lease_until > clock_timestamp()
+                    AND (%(sites)s::text[] IS NULL OR p.site = ANY(%(sites)s::text[]))
+                """,
+                {"me": self.worker_id, "now": now, "sites": site_list,
+                 "before": crawled_before, "run": run_id},
+            ).fetchone()  # fmt: skip
+        return int(row[0]) if row else 0
 
     def release(self, page_ids: Sequence[int]) -> None:
         """Hand claimed pages back unattempted: due again for whoever holds their host."""
