@@ -224,9 +224,13 @@ def _wait_for_a_waiting_sender(db: str, key: int, sender: subprocess.Popen[str])
             time.sleep(0.05)  # poll again: the sender has not reached the lock yet
 
 
-def test_a_second_notify_sender_waits_for_the_first(postgres_db: str, tmp_path: Path) -> None:
-    """Two senders on a database URL (no file lock beside it): the second waits on the
-    sender lock until the first is done, so a message goes out once."""
+@pytest.mark.parametrize("sender", ["notify", "fetch", "crawl"])
+def test_a_second_notify_sender_waits_for_the_first(
+    sender: str, postgres_db: str, tmp_path: Path
+) -> None:
+    """Every command that sends the queue takes the database's sender lock: ``scraper notify``,
+    ``scraper fetch`` after storing, and ``scraper crawl`` at its end (workers ending together
+    would otherwise send one message twice)."""
     from scraper.archive.postgres.senderlock import SENDER_LOCK, sender_lock
 
     site = NoisySite.build(2)
@@ -242,7 +246,10 @@ def test_a_second_notify_sender_waits_for_the_first(postgres_db: str, tmp_path: 
         site.edit(1, "headline")
         assert "notify: 0 sent, 1 failed" in run_cli(*fetch).stderr
         hook.fail = False
-        command = [sys.executable, "-m", "scraper", "notify", "--config", config]
+        args = {"notify": ["notify"], "fetch": fetch[:-2], "crawl": ["crawl", "--config", config]}
+        command = [sys.executable, "-m", "scraper", *args[sender]]
+        if sender == "notify":
+            command += ["--config", config]
         env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])}
         held = sender_lock(postgres_db)  # a sender at work
         held.__enter__()
@@ -255,7 +262,7 @@ def test_a_second_notify_sender_waits_for_the_first(postgres_db: str, tmp_path: 
             held.__exit__(None, None, None)
         out, err = second.communicate(timeout=120)
         assert second.returncode == 0, err
-        assert "notify: 1 sent, 0 failed" in err
+        assert "notify: 1 sent, 0 failed" in err  # the message kept from the failed send
         assert len(hook.messages()) == 1
     finally:
         hook.stop()

@@ -12,6 +12,7 @@ import importlib
 import os
 import re
 from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any
 
 from scraper.errors import ArchiveError, UsageError
@@ -24,7 +25,8 @@ if TYPE_CHECKING:
 
 #: URL scheme -> the module that implements the backend. It provides the functions below with
 #: the same names and signatures: ``open_archive(db, *, readonly, create, adopt)``,
-#: ``check_not_foreign(db)`` and ``run_sql(db, sql, params, *, max_rows, timeout_seconds)``.
+#: ``check_not_foreign(db)``, ``run_sql(db, sql, params, *, max_rows, timeout_seconds)`` and
+#: ``sender_lock(db)``.
 #: A new backend adds its scheme here (see README, "Where to add a storage backend").
 BACKENDS: dict[str, str] = {
     "postgresql": "scraper.archive.postgres.backend",
@@ -86,6 +88,15 @@ def is_database_url(db: str | os.PathLike[str]) -> bool:
     return _URL.match(os.fspath(db)) is not None
 
 
+def sender_lock(db: str | os.PathLike[str]) -> AbstractContextManager[object]:
+    """One sender of the notification queue at a time, for the block (``scraper crawl``,
+    ``fetch`` and ``notify`` take it around their sending): the backend's own lock. PostgreSQL's
+    is an advisory lock that waits for another holder; SQLite's is none here, as its senders
+    hold the crawl's file lock beside the archive."""
+    lock: AbstractContextManager[object] = backend_module(db).sender_lock(db)
+    return lock
+
+
 def require_file(db: str | os.PathLike[str]) -> None:
     """ArchiveError when ``db`` is a database URL: for what needs a file (the SQLite archive
     itself, the crawl's file lock), and the crawl, which runs on SQLite only until it takes its
@@ -127,4 +138,5 @@ __all__ = [
     "open_archive",
     "require_file",
     "run_sql",
+    "sender_lock",
 ]

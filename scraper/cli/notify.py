@@ -6,7 +6,7 @@ Thin: parse, call scraper.notify, print. Also the hook ``scraper fetch`` calls a
 from __future__ import annotations
 
 import sys
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
@@ -17,9 +17,15 @@ from scraper.cli.query import _since, since_option
 
 
 def notify_after_fetch(
-    archive: Any, jobs: list[tuple[str, Any, Any]], started_at: str, path: Path, explicit: bool
+    archive: Any,
+    jobs: list[tuple[str, Any, Any]],
+    started_at: str,
+    path: Path,
+    explicit: bool,
+    db_path: Path,
 ) -> None:
     """After ``scraper fetch`` stored its pages: tell the subscribers of their sites."""
+    from scraper.archive.backends import sender_lock
     from scraper.notify import after_run
 
     sites = list({site.name: site for _, _, site in jobs if site is not None}.values())
@@ -28,40 +34,27 @@ def notify_after_fetch(
     from scraper.config import load_config
 
     targets = load_config(path).notify_targets() if path.exists() or explicit else ()
-    notices = after_run(
-        archive,
-        sites,
-        now=now_iso(),
-        started_at=started_at,
-        targets=targets,
-        urls=[url for url, _, _ in jobs],
-        write_feeds=False,
-    )
+    with sender_lock(db_path):  # one sender at a time on a database URL; a crawl's end sends too
+        notices = after_run(
+            archive,
+            sites,
+            now=now_iso(),
+            started_at=started_at,
+            targets=targets,
+            urls=[url for url, _, _ in jobs],
+            write_feeds=False,
+        )
     for line in notices:
         click.echo(line, err=True)
 
 
-def _sender_lock(db_path: Path) -> AbstractContextManager[Any]:
+def _sender_lock(db_path: Path) -> AbstractContextManager[object]:
     """One sender of the queue at a time: the crawl's lock beside a SQLite file; for a database
-    URL, the backend's ``senderlock`` module when it has one (PostgreSQL: an advisory lock)."""
-    import importlib
-
-    from scraper.archive import require_file
-    from scraper.archive.backends import backend_module
+    URL, the backend's sender lock (PostgreSQL: an advisory lock)."""
+    from scraper.archive.backends import is_database_url, sender_lock
     from scraper.crawl import CrawlLock
-    from scraper.errors import ArchiveError
 
-    try:
-        require_file(db_path)
-    except ArchiveError:
-        package = backend_module(db_path).__name__.rsplit(".", 1)[0]
-        try:
-            module = importlib.import_module(f"{package}.senderlock")
-        except ImportError:
-            return nullcontext()
-        lock: AbstractContextManager[Any] = module.sender_lock(db_path)
-        return lock
-    return CrawlLock(db_path)
+    return sender_lock(db_path) if is_database_url(db_path) else CrawlLock(db_path)
 
 
 @cli.command()

@@ -308,7 +308,7 @@ def fetch(
         if archive is not None:
             from scraper.cli.notify import notify_after_fetch
 
-            notify_after_fetch(archive, jobs, started_at, path, explicit)
+            notify_after_fetch(archive, jobs, started_at, path, explicit, db_path)
     finally:
         if archive is not None:
             archive.close()

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from scraper.archive import check_not_foreign, open_archive
-from scraper.archive.backends import is_database_url
+from scraper.archive.backends import is_database_url, sender_lock
 from scraper.crawl.engine import Clock, Crawler, utc_now
 from scraper.crawl.events import Events, RunFinished
 from scraper.crawl.lock import CrawlLock
@@ -121,14 +121,15 @@ def crawl(
             # after the run's writes are committed; never fails the crawl (scraper.notify)
             from scraper.notify import after_run
 
-            notices = after_run(
-                archive,
-                sites,
-                now=iso_utc(clock()),
-                started_at=started_at,
-                targets=config.notify_targets(),
-                warnings=summary.collapsed_sites,
-            )
+            with sender_lock(db_path):  # workers ending together would send a message twice
+                notices = after_run(
+                    archive,
+                    sites,
+                    now=iso_utc(clock()),
+                    started_at=started_at,
+                    targets=config.notify_targets(),
+                    warnings=summary.collapsed_sites,
+                )
             summary = dataclasses.replace(summary, notices=tuple(notices))
             crawler.events.emit(RunFinished(summary))
             return summary

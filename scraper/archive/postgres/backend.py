@@ -1,7 +1,8 @@
 """The PostgreSQL backend's entry points, as ``scraper.archive.backends`` calls them by scheme.
 
 ``run_sql`` (read-only ``scraper sql``), ``check_not_foreign``, ``migrate_archive`` (create or
-migrate the schema in place) and ``open_archive``. Each opens its own connection and closes it.
+migrate the schema in place), ``open_archive`` and ``sender_lock`` (one notification sender).
+Each opens its own connection and closes it.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from scraper.archive.postgres import query, schema
 from scraper.archive.postgres.connect import connect, display_url, normalise_url, translated
+from scraper.archive.postgres.senderlock import sender_lock as sender_lock
 from scraper.archive.protocols import DEFAULT_MAX_ROWS, DEFAULT_TIMEOUT_SECONDS
 from scraper.archive.records import SqlResult
 from scraper.errors import ArchiveError, UsageError

@@ -1,13 +1,14 @@
 """SQLite archive, the backend entry points that :mod:`scraper.archive.backends` calls.
 
-``open_archive``, ``check_not_foreign`` and ``run_sql`` for a ``--db`` value that is a file
-path: the same three every backend module provides.
+``open_archive``, ``check_not_foreign``, ``run_sql`` and ``sender_lock`` for a ``--db`` value
+that is a file path: the same four every backend module provides.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -27,6 +28,13 @@ def open_archive(
 ) -> Archive:
     """The SQLite archive at the path ``db`` (see :class:`Archive`)."""
     return Archive(Path(db), readonly=readonly, create=create, adopt=adopt)
+
+
+def sender_lock(db: str | os.PathLike[str]) -> AbstractContextManager[object]:
+    """None needed here: a SQLite archive's senders (a crawl, ``scraper notify``) hold the
+    crawl's file lock beside it (:class:`scraper.crawl.CrawlLock`), which this layer below the
+    crawl cannot take."""
+    return nullcontext()
 
 
 def check_not_foreign(db: str | os.PathLike[str]) -> None:
