@@ -2,8 +2,8 @@
 
 It plays a proxy with its own DNS in which every name is 127.0.0.1: ``GET http://name:port/x``
 is forwarded to 127.0.0.1:port with the request's own headers (Host included), and
-``CONNECT name:port`` opens a tunnel to 127.0.0.1:port. One request per connection: it answers,
-then hangs up. Nothing it does reaches beyond 127.0.0.1.
+``CONNECT name:port`` opens a tunnel to 127.0.0.1:port. One request per connection: it answers
+with ``Connection: close``, then hangs up. Nothing it does reaches beyond 127.0.0.1.
 """
 
 from __future__ import annotations
@@ -29,6 +29,19 @@ def _read_head(conn: socket.socket) -> bytes:
             return b""
         data += chunk
     return data
+
+
+def _closing(head: bytes) -> bytes:
+    """A response's head (and what came with it) with ``Connection: close`` in place of the
+    upstream's own connection headers: without it a client may send its next request on this
+    connection just as the proxy hangs up, and that request fails unanswered."""
+    head, _, rest = head.partition(b"\r\n\r\n")
+    status, *fields = head.split(b"\r\n")
+    kept = [f for f in fields if f.split(b":", 1)[0].strip().lower() not in _HOP_BY_HOP]
+    return b"\r\n".join([status, *kept, b"Connection: close"]) + b"\r\n\r\n" + rest
+
+
+_HOP_BY_HOP = {b"connection", b"keep-alive", b"proxy-connection"}
 
 
 def _pipe(source: socket.socket, sink: socket.socket) -> None:
@@ -98,4 +111,7 @@ class Proxy:
             request_lines.append("Connection: close")
             with socket.create_connection(("127.0.0.1", port)) as upstream:
                 upstream.sendall(("\r\n".join(request_lines) + "\r\n\r\n").encode("latin-1"))
+                answer = _read_head(upstream)
+                if answer:  # it hangs up after this answer: it says so, as HTTP/1.1 requires
+                    conn.sendall(_closing(answer))
                 _pipe(upstream, conn)
