@@ -137,44 +137,6 @@ def test_done_reschedules_and_frees_the_host_for_others(archive_url: str) -> Non
         assert conn.execute("SELECT count(*) FROM page_claims").fetchone() == (0,)
 
 
-def test_a_holder_hands_hosts_back_to_a_waiting_worker_after_its_turn(archive_url: str) -> None:
-    """A worker that holds every host with due pages hands each back (once its claimed pages
-    are done) when another worker waits for hosts and it has held them ``hold_seconds``
-    (0 here: at once), does not take them straight back, and claims nothing new of them."""
-    hosts = ["http://x.test", "http://y.test"]
-    a = _frontier(archive_url, "a")
-    a.hold_seconds = 0.0
-    b = _frontier(archive_url, "b")
-    a.enqueue(_pages(hosts, 3), now=NOW)
-    first = a.claim(now=NOW, limit=2, max_hosts=2)  # both hosts, a page of each
-    assert {p.host for p in first} == set(hosts)
-    more = a.claim(now=NOW, limit=2, max_hosts=2)  # nobody waits: a keeps claiming
-    assert len(more) == 2
-    assert b.claim(now=NOW, limit=100, max_hosts=2) == []
-    assert b.due_elsewhere(now=NOW, sites=["s"]) == 6  # b waits for a's hosts
-    # a's turn is over: no new claims of its hosts, and none handed back while a page of
-    # the host is still claimed
-    a.done(first[0].id, crawled_at=NOW, next_fetch_at=LATER, revisit_seconds=None,
-           unchanged_count=0)  # fmt: skip
-    assert a.claim(now=NOW, limit=100, max_hosts=2) == []
-    assert b.claim(now=NOW, limit=100, max_hosts=2) == []  # still claimed by a
-    a.release([p.id for p in first[1:] + more])  # the rest handed back unattempted
-    assert a.claim(now=NOW, limit=100, max_hosts=2) == []  # handed back, not taken again
-    assert a.hosts_held() == []
-    got = b.claim(now=NOW, limit=100, max_hosts=2)
-    assert {p.host for p in got} == set(hosts)
-    assert len(got) == 5  # every page still due, none twice
-    assert b.hosts_held() == hosts
-
-
-def test_a_worker_alone_keeps_its_hosts_whatever_its_hold(archive_url: str) -> None:
-    a = _frontier(archive_url, "a")
-    a.hold_seconds = 0.0
-    a.enqueue(_pages(["http://x.test"], 3), now=NOW)
-    got = [a.claim(now=NOW, limit=1, max_hosts=1) for _ in range(3)]
-    assert [len(g) for g in got] == [1, 1, 1]
-
-
 def test_an_expired_lease_returns_the_pages_and_refuses_the_old_holder(archive_url: str) -> None:
     a, b = _frontier(archive_url, "a", lease=3.0), _frontier(archive_url, "b")
     a.enqueue(_pages(["http://h.test"], 2), now=NOW)

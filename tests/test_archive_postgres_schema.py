@@ -17,7 +17,7 @@ from scraper.errors import ArchiveError
 
 NOW = "2026-01-02T03:04:05Z"
 #: tables only the PostgreSQL archive has: its FTS and the shared frontier
-PG_ONLY = {"snapshots_fts", "host_leases", "page_claims", "worker_waits", "_scraper_migrations"}
+PG_ONLY = {"snapshots_fts", "host_leases", "page_claims", "_scraper_migrations"}
 
 
 def _sqlite_columns(path: Path) -> dict[str, list[str]]:

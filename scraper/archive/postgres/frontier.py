@@ -52,8 +52,6 @@ _DUE_P = (
     .replace("crawled_at", "p.crawled_at")
     .replace(" run_id", " p.run_id")
 )
-#: a worker's wait (worker_waits) counts while renewed this recently (it renews every poll)
-WAIT_FRESH_SECONDS = 5.0
 _DUE_COLUMNS = ", ".join(f"p.{name.strip()}" for name in DUE_COLUMNS.split(","))
 
 
@@ -146,27 +144,15 @@ class SharedFrontier(HostSlots):
                 """,
                 {"now": now, "sites": site_list, "before": crawled_before, "run": run_id},
             )
-            # other workers wait for hosts (worker_waits): each host this worker has held for
-            # hold_seconds is handed back once its claimed pages are done, and not taken back
-            waiting = self.conn.execute(
-                "SELECT EXISTS (SELECT 1 FROM worker_waits WHERE worker_id <> %s "
-                "AND wanted_at > clock_timestamp() - make_interval(secs => %s))",
-                (self.worker_id, WAIT_FRESH_SECONDS),
-            ).fetchone()
-            others_wait = bool(waiting and waiting[0])
-            # hosts this worker is done with (nothing due, or its turn is over; nothing
-            # claimed) go back to all
+            # hosts this worker is done with (nothing due, nothing claimed) go back to all
             self.conn.execute(
                 f"""
-                UPDATE host_leases l SET worker_id = NULL, lease_until = NULL,
-                    held_since = NULL, last_worker_id = %(me)s
+                UPDATE host_leases l SET worker_id = NULL, lease_until = NULL
                 WHERE l.worker_id = %(me)s
-                    AND (NOT EXISTS (
+                    AND NOT EXISTS (
                         SELECT 1 FROM pages p WHERE p.host = l.host
                             AND {_DUE_P}
                             AND (%(sites)s::text[] IS NULL OR p.site = ANY(%(sites)s::text[])))
-                        OR (%(wait)s AND l.held_since
-                            <= clock_timestamp() - make_interval(secs => %(hold)s)))
                     AND NOT EXISTS (
                         SELECT 1 FROM page_claims c JOIN pages p ON p.id = c.page_id
                         WHERE p.host = l.host AND c.worker_id = %(me)s)
@@ -177,8 +163,6 @@ class SharedFrontier(HostSlots):
                     "sites": site_list,
                     "before": crawled_before,
                     "run": run_id,
-                    "wait": others_wait,
-                    "hold": self.hold_seconds,
                 },
             )
             held = self.conn.execute(
@@ -194,8 +178,6 @@ class SharedFrontier(HostSlots):
                         SELECT l.host FROM host_leases l
                         WHERE (l.worker_id IS NULL OR l.lease_until <= clock_timestamp())
                             -- a host deferred (Retry-After, backoff) is left until it is ready
-                            -- a host this worker handed back is left for those waiting
-                            AND (NOT %(wait)s OR l.last_worker_id IS DISTINCT FROM %(me)s)
                             AND COALESCE(l.next_request_at, '-infinity') <= clock_timestamp()
                                 + make_interval(secs => %(margin)s)
                             AND NOT EXISTS (
@@ -211,12 +193,11 @@ class SharedFrontier(HostSlots):
                         LIMIT %(room)s
                         FOR UPDATE OF l SKIP LOCKED
                     )
-                    UPDATE host_leases l SET worker_id = %(me)s, held_since = clock_timestamp(),
+                    UPDATE host_leases l SET worker_id = %(me)s,
                         lease_until = clock_timestamp() + make_interval(secs => %(lease)s)
                     FROM free WHERE l.host = free.host
                     """,
                     {
-                        "wait": others_wait,
                         "now": now,
                         "sites": site_list,
                         "before": crawled_before,
@@ -232,9 +213,6 @@ class SharedFrontier(HostSlots):
                 WITH mine AS (
                     SELECT host FROM host_leases
                     WHERE worker_id = %(me)s AND lease_until > clock_timestamp()
-                        -- a host whose turn is over gets no new claims: it goes back
-                        AND NOT (%(wait)s AND COALESCE(held_since <= clock_timestamp()
-                            - make_interval(secs => %(hold)s), false))
                 ), due AS (
                     SELECT {_DUE_COLUMNS},
                         ROW_NUMBER() OVER (PARTITION BY p.host
@@ -263,13 +241,8 @@ class SharedFrontier(HostSlots):
                     "before": crawled_before,
                     "run": run_id,
                     "limit": limit,
-                    "wait": others_wait,
-                    "hold": self.hold_seconds,
                 },
             ).fetchall()
-            if rows:  # this worker has work: it waits for nothing
-                self.conn.execute("DELETE FROM worker_waits WHERE worker_id = %s",
-                                  (self.worker_id,))  # fmt: skip
             if rows:
                 # lock the pages, and keep those still due once locked: a worker whose done()
                 # for one of them was committing meanwhile has moved it on (the row lock
@@ -348,40 +321,21 @@ class SharedFrontier(HostSlots):
         run_id: int | None = None,
     ) -> int:
         """How many pages due for this worker (as :meth:`claim` counts them) wait on a host
-        another worker's live lease holds, or on a free host it may take (one that a worker
-        handed back a moment ago for those waiting, and not deferred beyond the lease margin):
-        they may come its way (that worker ends, hands the host back, or dies and its lease
-        expires), so a worker with nothing to do waits for them instead of ending. While some
-        wait, it records that it waits (``worker_waits``): the holders then hand hosts back
-        after ``hold_seconds`` (:meth:`claim`)."""
+        another worker's live lease holds: they may come free (that worker ends, or dies and
+        its lease expires), so a worker with nothing to do waits for them instead of ending."""
         site_list = list(sites) if sites is not None else None
         with translated(self.location), self.conn.transaction():
             row = self.conn.execute(
                 f"""
                 SELECT count(*) FROM pages p JOIN host_leases l ON l.host = p.host
-                WHERE {_DUE_P}
+                WHERE {_DUE_P} AND l.worker_id <> %(me)s
+                    AND l.lease_until > clock_timestamp()
                     AND (%(sites)s::text[] IS NULL OR p.site = ANY(%(sites)s::text[]))
-                    AND ((l.worker_id <> %(me)s AND l.lease_until > clock_timestamp())
-                        OR ((l.worker_id IS NULL OR l.lease_until <= clock_timestamp())
-                            AND COALESCE(l.next_request_at, '-infinity') <= clock_timestamp()
-                                + make_interval(secs => %(margin)s)
-                            AND NOT EXISTS (
-                                SELECT 1 FROM hosts h WHERE h.host = l.host
-                                    AND h.next_allowed_at::timestamptz > clock_timestamp()
-                                        + make_interval(secs => %(margin)s))))
                 """,
                 {"me": self.worker_id, "now": now, "sites": site_list,
-                 "before": crawled_before, "run": run_id, "margin": self.margin_seconds},
+                 "before": crawled_before, "run": run_id},
             ).fetchone()  # fmt: skip
-            waiting = int(row[0]) if row else 0
-            if waiting:
-                self.conn.execute(
-                    "INSERT INTO worker_waits (worker_id, wanted_at) "
-                    "VALUES (%s, clock_timestamp()) "
-                    "ON CONFLICT (worker_id) DO UPDATE SET wanted_at = EXCLUDED.wanted_at",
-                    (self.worker_id,),
-                )
-        return waiting
+        return int(row[0]) if row else 0
 
     def release(self, page_ids: Sequence[int]) -> None:
         """Hand claimed pages back unattempted: due again for whoever holds their host."""

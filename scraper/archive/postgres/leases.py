@@ -26,8 +26,6 @@ DEFAULT_LEASE_SECONDS = 60.0
 #: a request may start only while this much of the lease is left (the holder's requests must
 #: end before the lease can pass to another worker; keep it above the fetch timeout)
 DEFAULT_LEASE_MARGIN_SECONDS = 30.0
-#: how long a worker keeps a host while other workers wait for hosts (then it hands it back)
-DEFAULT_HOLD_SECONDS = 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,7 +43,6 @@ class HostSlots:
     :param worker_id: unique among the workers (e.g. ``hostname:pid:random``).
     :param lease_seconds: how long a host stays this worker's without a request or renew().
     :param margin_seconds: how much of the lease must be left for a request to start.
-    :param hold_seconds: how long this worker keeps a host while other workers wait for one.
     """
 
     def __init__(
@@ -56,7 +53,6 @@ class HostSlots:
         worker_id: str,
         lease_seconds: float = DEFAULT_LEASE_SECONDS,
         margin_seconds: float = DEFAULT_LEASE_MARGIN_SECONDS,
-        hold_seconds: float = DEFAULT_HOLD_SECONDS,
     ) -> None:
         if not worker_id:
             raise ValueError("worker_id must not be empty")
@@ -67,7 +63,6 @@ class HostSlots:
         self.worker_id = worker_id
         self.lease_seconds = lease_seconds
         self.margin_seconds = margin_seconds
-        self.hold_seconds = hold_seconds
 
     def slot(self, host: str) -> Slot:
         """Leave to send the next request to ``host``: how long to wait first, by the stored
@@ -160,13 +155,9 @@ class HostSlots:
         with translated(self.location), self.conn.transaction():
             row = self.conn.execute(
                 """
-                INSERT INTO host_leases AS l (host, worker_id, lease_until, held_since)
-                VALUES (%(host)s, %(me)s, clock_timestamp() + make_interval(secs => %(lease)s),
-                    clock_timestamp())
+                INSERT INTO host_leases AS l (host, worker_id, lease_until)
+                VALUES (%(host)s, %(me)s, clock_timestamp() + make_interval(secs => %(lease)s))
                 ON CONFLICT (host) DO UPDATE SET worker_id = EXCLUDED.worker_id,
-                    held_since = CASE WHEN l.worker_id = EXCLUDED.worker_id
-                        AND l.lease_until > clock_timestamp() THEN l.held_since
-                        ELSE clock_timestamp() END,
                     lease_until = GREATEST(l.lease_until, EXCLUDED.lease_until)
                 WHERE l.worker_id IS NULL OR l.worker_id = EXCLUDED.worker_id
                     OR l.lease_until <= clock_timestamp()
@@ -190,14 +181,9 @@ class HostSlots:
         """Give up leases (all of them by default), keeping each host's ``next_request_at``,
         and hand back this worker's unfinished claims on them."""
         with translated(self.location), self.conn.transaction():
-            if hosts is None:  # the worker's end: it waits for nothing more
-                self.conn.execute(
-                    "DELETE FROM worker_waits WHERE worker_id = %s", (self.worker_id,)
-                )
             released = self.conn.execute(
-                "UPDATE host_leases SET worker_id = NULL, lease_until = NULL, "
-                "held_since = NULL, last_worker_id = worker_id WHERE worker_id = %s "
-                "AND (%s::text[] IS NULL OR host = ANY(%s::text[])) "
+                "UPDATE host_leases SET worker_id = NULL, lease_until = NULL "
+                "WHERE worker_id = %s AND (%s::text[] IS NULL OR host = ANY(%s::text[])) "
                 "RETURNING host",
                 (self.worker_id, hosts and list(hosts), hosts and list(hosts)),
             ).fetchall()

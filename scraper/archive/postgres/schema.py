@@ -366,20 +366,6 @@ _FRONTIER = (
     "CREATE INDEX idx_page_claims_worker ON page_claims (worker_id)",
 )
 
-_FAIR_SHARE = (
-    # since when the holder holds the host, and who held it last: a worker hands back a host
-    # it has held for a while when others wait, and does not take it straight back
-    "ALTER TABLE host_leases ADD COLUMN held_since TIMESTAMPTZ",
-    "ALTER TABLE host_leases ADD COLUMN last_worker_id TEXT",
-    # one row per worker that waits for hosts others hold (renewed while it waits)
-    """
-    CREATE TABLE worker_waits (
-        worker_id TEXT PRIMARY KEY,
-        wanted_at TIMESTAMPTZ NOT NULL
-    )
-    """,
-)
-
 
 def _applied(conn: psycopg.Connection) -> set[str]:
     rows = conn.execute(
@@ -467,5 +453,4 @@ MIGRATIONS: tuple[tuple[str, Migration], ...] = (
     ("m006_change_monitoring", _run(_M006)),
     ("m007_ip_address", _run(_M007)),
     ("pg001_shared_frontier", _run(_FRONTIER)),
-    ("pg002_fair_share", _run(_FAIR_SHARE)),
 )

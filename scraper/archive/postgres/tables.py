@@ -24,9 +24,7 @@ if TYPE_CHECKING:
 
 #: tables that are not archive content: migrations; the full-text index, which the target's
 #: trigger builds as snapshots arrive; the live state of crawl workers (leases, claims)
-_NOT_CONTENT = frozenset(
-    {schema.MIGRATIONS_TABLE, "snapshots_fts", "host_leases", "page_claims", "worker_waits"}
-)
+_NOT_CONTENT = frozenset({schema.MIGRATIONS_TABLE, "snapshots_fts", "host_leases", "page_claims"})
 #: bytes of rows fetched at a time from a server-side cursor, about
 _FETCH_BYTES = 8 * 1024 * 1024
 _TEXT_TYPES = frozenset({"text", "character varying", "character"})
