@@ -163,7 +163,11 @@ def _no_twin_snapshots(db: str) -> None:
 def test_workers_share_the_crawl_once_per_change_and_hold_each_hosts_delay(
     postgres_db: str, site: list[LocalServer], tmp_path: Path, workers: int
 ) -> None:
-    config = _config(tmp_path, site)
+    # a deadline far above what a request needs on a slow, busy machine (2.5 s was not: an
+    # index page timed out there, and its host's articles were never found); no lease expires
+    config = _config(
+        tmp_path, site, lease_seconds=40.0, lease_margin_seconds=20.0, deadline_seconds=15.0
+    )
     procs = [_start(config, postgres_db, f"w{i}") for i in range(workers)]
     for proc in procs:
         _finish(proc)

@@ -132,11 +132,18 @@ def _archived(db: str) -> int:
 
 
 def _row(
-    label: str, pages: int, seconds: float, servers: list[LocalServer], cpu: float | None = None
+    label: str,
+    pages: int,
+    seconds: float,
+    servers: list[LocalServer] | tuple[float, int],
+    cpu: float | None = None,
+    idle: float | None = None,
 ) -> None:
-    gap, twice = _figures(servers)
+    gap, twice = servers if isinstance(servers, tuple) else _figures(servers)
     per_page = "" if cpu is None else f"{1000 * cpu / pages:>12.1f}"
-    print(f"{label:<24}{pages / seconds:>10.1f}{seconds:>10.2f}{gap:>12.3f}{twice:>8}{per_page}")
+    fixed = "" if idle is None else f"{idle:>11.2f}"
+    print(f"{label:<24}{pages / seconds:>10.1f}{seconds:>10.2f}{gap:>12.3f}{twice:>8}{per_page}"
+          f"{fixed}")  # fmt: skip
 
 
 def _real_crawls(args: argparse.Namespace, cluster: PgCluster, directory: Path) -> None:
@@ -146,22 +153,30 @@ def _real_crawls(args: argparse.Namespace, cluster: PgCluster, directory: Path) 
         f"pages, delay {args.delay:g} s per host, concurrency {args.concurrency} a worker"
     )
     print(f"{'backend':<24}{'pages/s':>10}{'seconds':>10}{'min gap s':>12}{'twice':>8}"
-          f"{'CPU ms/page':>12}")  # fmt: skip
+          f"{'CPU ms/page':>12}{'idle CPU s':>11}")  # fmt: skip
     for workers in (1, 2, 3):
         servers = _crawl_site(args.hosts, args.pages)
         try:
             db = cluster.create_database(f"crawl_{workers}_{int(time.time() * 1000)}")
-            seconds, cpu = _crawls(_config(directory, servers, args), db, workers)
+            config = _config(directory, servers, args)
+            seconds, cpu = _crawls(config, db, workers)
             label = f"postgres, {workers} worker{'s' if workers > 1 else ''}"
-            _row(label, _archived(db), seconds, servers, cpu)
+            pages, figures = _archived(db), _figures(servers)
+            # the same workers again with nothing due: the CPU a worker costs whatever it does
+            # (start-up, imports, extraction processes, the end), in all
+            _, idle = _crawls(config, db, workers)
+            _row(label, pages, seconds, figures, cpu, idle)
         finally:
             for srv in servers:
                 srv.stop()
     servers = _crawl_site(args.hosts, args.pages)
     try:
         db = str(directory / "bench.db")
-        seconds, cpu = _crawls(_config(directory, servers, args), db, 1)
-        _row("sqlite, 1 process", _archived(db), seconds, servers, cpu)
+        config = _config(directory, servers, args)
+        seconds, cpu = _crawls(config, db, 1)
+        pages, figures = _archived(db), _figures(servers)
+        _, idle = _crawls(config, db, 1)
+        _row("sqlite, 1 process", pages, seconds, figures, cpu, idle)
     finally:
         for srv in servers:
             srv.stop()
