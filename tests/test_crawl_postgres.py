@@ -22,7 +22,7 @@ import pytest
 from click.testing import CliRunner
 
 from scraper.cli import cli
-from tests.server import LocalServer
+from tests.server import LocalServer, respond
 
 ROOT = Path(__file__).resolve().parents[1]
 BUDGET_SECONDS = 300.0  #: what a crawl may take on a slow, busy machine (it needs seconds)
@@ -218,12 +218,7 @@ def test_a_sigkilled_workers_pages_are_taken_over(
         if not release.is_set():
             arrived.set()
             release.wait(BUDGET_SECONDS)
-        body = _article(0, 2, "first")
-        handler.send_response(200)
-        handler.send_header("Content-Type", "text/html")
-        handler.send_header("Content-Length", str(len(body)))
-        handler.end_headers()
-        handler.wfile.write(body)
+        respond(_article(0, 2, "first"))(handler)
 
     hung.route("/a2", handler=hang)
     # a deadline far above the moment the test takes to kill it (the lease outlasts it)
@@ -321,12 +316,7 @@ def test_a_worker_whose_lease_passes_on_records_nothing_more_of_that_host(
                 (stolen.url("/").rstrip("/"),),
             )
         stolen_at.append(time.monotonic())
-        body = _article(0, 1, "first")
-        handler.send_response(200)
-        handler.send_header("Content-Type", "text/html")
-        handler.send_header("Content-Length", str(len(body)))
-        handler.end_headers()
-        handler.wfile.write(body)
+        respond(_article(0, 1, "first"))(handler)
 
     stolen.route("/a1", handler=steal)
     config = _config(tmp_path, site[:2])
@@ -400,12 +390,7 @@ def test_a_worker_that_loses_the_database_stops_in_one_line(
     def cut(handler: BaseHTTPRequestHandler) -> None:
         arrived.set()
         release.wait(BUDGET_SECONDS)
-        body = _article(0, 0, "first")
-        handler.send_response(200)
-        handler.send_header("Content-Type", "text/html")
-        handler.send_header("Content-Length", str(len(body)))
-        handler.end_headers()
-        handler.wfile.write(body)
+        respond(_article(0, 0, "first"))(handler)
 
     site[0].route("/a0", handler=cut)
     config = _config(
