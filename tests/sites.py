@@ -50,6 +50,25 @@ def write_sites(
     return path
 
 
+#: a small site whose pages share a promo line and a photo credit (the boilerplate to learn)
+VALLEY = Path(__file__).parent / "fixtures" / "pages" / "boilerplate-site"
+
+
+def serve_valley(where: Path, server: LocalServer) -> Path:
+    """Serve the :data:`VALLEY` pages from ``server`` (an index linking to each, no robots.txt)
+    and write the ``sites.toml`` of the site "valley" that crawls them."""
+    pages = sorted(VALLEY.glob("*.html"))
+    links = "".join(f'<a href="/{p.stem}.html">{p.stem}</a> ' for p in pages)
+    server.route("/", f"<html><body><ul>{links}</ul></body></html>")
+    server.route("/robots.txt", "", status=404)
+    for path in pages:
+        server.route(f"/{path.stem}.html", path.read_bytes())
+    return write_sites(
+        where, server.url("/"), name="valley", max_depth=None, retries=None,
+        site='allow = ["\\\\.html$"]',
+    )  # fmt: skip
+
+
 def write_town(where: Path, server: LocalServer, site: str = "") -> Path:
     """The ``sites.toml`` of a :class:`tests.noisy_site.NoisySite` served by ``server``: the
     site "town" from its ``/news/`` index, one level deep, robots.txt not asked."""

@@ -19,8 +19,9 @@ from scraper.extract import extract
 from scraper.learn import learn
 from scraper.models import FetchResult
 from tests.server import LocalServer
+from tests.sites import VALLEY, serve_valley
 
-SITE = Path(__file__).parent / "fixtures" / "pages" / "boilerplate-site"
+SITE = VALLEY
 PROMO = "Valley Post is free to read because readers like you chip in. Give what you can."
 CREDIT = "Photos by the Valley Camera Club unless stated otherwise."
 FETCHED_AT = "2024-05-01T10:00:00Z"
@@ -40,39 +41,13 @@ def _counting(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     return calls
 
 
-def _serve_site(server: LocalServer) -> None:
-    pages = sorted(SITE.glob("*.html"))
-    links = "".join(f'<a href="/{p.stem}.html">{p.stem}</a> ' for p in pages)
-    server.route("/", f"<html><body><ul>{links}</ul></body></html>")
-    server.route("/robots.txt", "", status=404)
-    for path in pages:
-        server.route(f"/{path.stem}.html", path.read_bytes())
-
-
-def _config(tmp_path: Path, server: LocalServer) -> Path:
-    config = tmp_path / "sites.toml"
-    config.write_text(
-        f"""
-[defaults]
-delay_seconds = 0
-[[site]]
-name = "valley"
-start_urls = ["{server.url("/")}"]
-allow = ["\\\\.html$"]
-allow_private = true
-""",
-        encoding="utf-8",
-    )
-    return config
-
-
 def test_a_first_crawl_learns_from_its_own_texts_the_same_lines(
     server: LocalServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    _serve_site(server)
+    config = serve_valley(tmp_path, server)
     db = tmp_path / "archive.db"
     calls = _counting(monkeypatch)
-    args = ["crawl", "--config", str(_config(tmp_path, server)), "--db", str(db), "--quiet"]
+    args = ["crawl", "--config", str(config), "--db", str(db), "--quiet"]
     result = CliRunner().invoke(cli, args, catch_exceptions=False)
     assert result.exit_code == 0, result.stderr
     assert calls == []  # every page learned from was extracted once, by the crawl
@@ -94,9 +69,9 @@ def test_a_recrawl_that_relearns_extracts_the_stored_pages_again(
 ) -> None:
     """Once a site has learned boilerplate, its crawl's texts lack those lines: learning must
     not take them (it would unlearn the lines)."""
-    _serve_site(server)
+    config = serve_valley(tmp_path, server)
     db = tmp_path / "archive.db"
-    args = ["crawl", "--config", str(_config(tmp_path, server)), "--db", str(db), "--quiet"]
+    args = ["crawl", "--config", str(config), "--db", str(db), "--quiet"]
     assert CliRunner().invoke(cli, args, catch_exceptions=False).exit_code == 0
     with Archive(db) as archive:
         # as if learned from fewer pages: the next crawl learns again

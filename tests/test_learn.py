@@ -13,8 +13,9 @@ from scraper.extract import extract
 from scraper.learn import learn, reextract
 from scraper.models import FetchResult
 from tests.server import LocalServer
+from tests.sites import VALLEY, serve_valley
 
-SITE = Path(__file__).parent / "fixtures" / "pages" / "boilerplate-site"
+SITE = VALLEY
 PROMO = "Valley Post is free to read because readers like you chip in. Give what you can."
 CREDIT = "Photos by the Valley Camera Club unless stated otherwise."
 FETCHED_AT = "2024-05-01T10:00:00Z"
@@ -193,24 +194,7 @@ def test_a_crawl_learns_the_boilerplate_and_the_next_run_drops_it(
     server: LocalServer, tmp_path: Path
 ) -> None:
     pages = sorted(SITE.glob("*.html"))
-    links = "".join(f'<a href="/{p.stem}.html">{p.stem}</a> ' for p in pages)
-    server.route("/", f"<html><body><ul>{links}</ul></body></html>")
-    server.route("/robots.txt", "", status=404)
-    for path in pages:
-        server.route(f"/{path.stem}.html", path.read_bytes())
-    config = tmp_path / "sites.toml"
-    config.write_text(
-        f"""
-[defaults]
-delay_seconds = 0
-[[site]]
-name = "valley"
-start_urls = ["{server.url("/")}"]
-allow = ["\\\\.html$"]
-allow_private = true
-""",
-        encoding="utf-8",
-    )
+    config = serve_valley(tmp_path, server)
     db = tmp_path / "archive.db"
     args = ["crawl", "--config", str(config), "--db", str(db), "--quiet"]
     first = CliRunner().invoke(cli, args, catch_exceptions=False)
