@@ -177,10 +177,15 @@ def retry_delay(error: BaseException | None, attempt: int, settings: Settings) -
     return ceiling / 2 + random.uniform(0, ceiling / 2)
 
 
-def wait_for_retry(settings: Settings) -> Callable[[RetryCallState], float]:
+def wait_for_retry(
+    settings: Settings, *, first_attempt: int = 1
+) -> Callable[[RetryCallState], float]:
+    """tenacity's wait: :func:`retry_delay` of the attempt that failed, numbered from
+    ``first_attempt`` (2 when the first attempt was made before tenacity took over)."""
+
     def wait(retry_state: RetryCallState) -> float:
         outcome = retry_state.outcome
         error = outcome.exception() if outcome is not None else None
-        return retry_delay(error, retry_state.attempt_number, settings)
+        return retry_delay(error, retry_state.attempt_number + first_attempt - 1, settings)
 
     return wait
