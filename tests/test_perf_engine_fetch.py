@@ -131,3 +131,47 @@ def test_cookies_set_by_a_response_go_with_the_next_requests() -> None:
     asyncio.run(go())
     cookies = [r.headers.get("cookie") for r in sent]
     assert cookies == [None, None, "session=one", "session=one", "session=one", "session=two"]
+
+
+class _Chunks(httpx.AsyncByteStream):
+    """A body streamed in pieces, as a real transport gives it."""
+
+    def __init__(self, *chunks: bytes) -> None:
+        self.chunks = chunks
+
+    async def __aiter__(self) -> Any:
+        for chunk in self.chunks:
+            yield chunk
+
+
+PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256))
+
+
+@pytest.mark.parametrize(
+    "chunks",
+    [
+        pytest.param((PNG[:40],), id="short, one piece"),
+        pytest.param((PNG[:8], PNG[8:40]), id="short, two pieces"),
+        pytest.param((PNG * 3, PNG * 30), id="long, sniffed as it streams"),
+        pytest.param((PNG * 30,), id="long, one piece"),
+    ],
+)
+def test_a_binary_body_is_refused_however_it_arrives(chunks: tuple[bytes, ...]) -> None:
+    """The binary sniff is made once per body: while it streams once SNIFF_BYTES are in, else
+    on the whole body at the end (a short one)."""
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, headers={"content-type": "text/html"}, stream=_Chunks(*chunks))
+
+    with pytest.raises(errors.ContentTypeError, match="a PNG image"):
+        _fetch(handler)
+
+
+def test_a_long_text_body_streamed_in_pieces_is_read_whole() -> None:
+    page = b"<html><body>" + b"<p>Plain words of a page.</p>" * 200 + b"</body></html>"
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        pieces = (page[:100], page[100:3000], page[3000:])
+        return httpx.Response(200, headers={"content-type": "text/html"}, stream=_Chunks(*pieces))
+
+    assert _fetch(handler).body == page

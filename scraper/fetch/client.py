@@ -349,8 +349,8 @@ async def _read_answer(
             f"body larger than {format_size(opts.max_bytes)} (Content-Length {declared})",
             status_code=status,
         )
-    body = await _read_body(response, url, opts)
-    if opts.accept:
+    body, sniffed = await _read_body(response, url, opts)
+    if opts.accept and not sniffed:  # a body shorter than SNIFF_BYTES, or one read in one go
         binary = sniff_binary(body[:SNIFF_BYTES])
         if binary is not None:
             label = media or "no content type"
@@ -373,8 +373,9 @@ async def _one_chunk(data: bytes) -> AsyncIterator[bytes]:
     yield data
 
 
-async def _read_body(response: httpx.Response, url: str, opts: FetchOptions) -> bytes:
-    """The decompressed body, stopped as soon as it passes max_bytes."""
+async def _read_body(response: httpx.Response, url: str, opts: FetchOptions) -> tuple[bytes, bool]:
+    """The decompressed body, stopped as soon as it passes max_bytes, and whether its first
+    SNIFF_BYTES were found not binary on the way (they are the body's first bytes still)."""
     if response.is_stream_consumed:
         # a transport that hands over a finished body (httpx.MockTransport given ``content=``):
         # httpx has already undone its Content-Encoding
@@ -385,6 +386,7 @@ async def _read_body(response: httpx.Response, url: str, opts: FetchOptions) -> 
         chunks = response.aiter_raw()
     body = bytearray()
     sniffed = not opts.accept
+    checked = False
 
     def add(piece: bytes) -> bool:
         body.extend(piece)
@@ -403,9 +405,9 @@ async def _read_body(response: httpx.Response, url: str, opts: FetchOptions) -> 
         async for raw in chunks:
             for piece in decoder.feed(raw):
                 if not add(piece):
-                    return bytes(body)
+                    return bytes(body), checked
             if not sniffed and len(body) >= SNIFF_BYTES:
-                sniffed = True
+                sniffed = checked = True
                 binary = sniff_binary(bytes(body[:SNIFF_BYTES]))
                 if binary is not None:
                     media = response.headers.get("content-type", "").split(";")[0].strip()
@@ -414,10 +416,10 @@ async def _read_body(response: httpx.Response, url: str, opts: FetchOptions) -> 
                     )
         for piece in decoder.flush():
             if not add(piece):
-                return bytes(body)
+                return bytes(body), checked
     except CorruptBody as exc:
         raise FetchError(url, f"compressed body cannot be decoded ({exc})") from exc
-    return bytes(body)
+    return bytes(body), checked
 
 
 async def _exchange_with_retries(
