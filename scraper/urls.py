@@ -11,6 +11,7 @@ mean 127.0.0.1 both to :func:`normalise_url` (which writes them as ``127.0.0.1``
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 from collections.abc import Iterable
@@ -206,10 +207,13 @@ def _percent_decode_host(host: str) -> str:
     return raw.decode("utf-8")
 
 
+@functools.lru_cache(maxsize=4096)
 def _parse_host(host: str) -> str | IPAddress:
     """The canonical host: an IP address, or a lower-case ASCII (IDNA) name without a trailing dot.
 
-    Raises ValueError when the host is not valid.
+    Raises ValueError when the host is not valid. Cached: a crawl asks about the same few hosts
+    for every link and every request (a refused host raises again each time: errors are not
+    cached), and the answer is a string or an immutable address.
     """
     if host.startswith("[") and host.endswith("]"):
         inner = host[1:-1]
