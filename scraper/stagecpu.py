@@ -21,8 +21,9 @@ reading of ``scraper.extract`` by name, so that extraction is split without a li
 At the end of the crawl process (``atexit``) and of the fetch helper (``write()``), a JSON
 report ``<folder>/<role>-<pid>.json`` holds the stages, the process's own CPU (all threads),
 its main thread's, the CPU before the first page fetch ("start") and after the last page
-("shutdown"), and the workers' reports by pid. The benchmark merges the reports of the
-process tree and sets them beside the CPU it measured from /proc.
+("shutdown"), the wall clock at the first page fetch, the last page's end and the report's
+writing (a timeline of the run), and the workers' reports by pid. The benchmark merges the
+reports of the process tree and sets them beside the CPU it measured from /proc.
 
 This module never changes what is done, only times it; it must not be imported for anything
 else.
@@ -76,6 +77,9 @@ class _State:
         self.first: tuple[float, float] | None = None
         #: the same when the last page ended
         self.last: tuple[float, float] | None = None
+        #: the wall clock (``time.time()``) at the first page fetch and at the last page's end
+        self.first_wall: float | None = None
+        self.last_wall: float | None = None
         self.job_end: float | None = None
         self.workers: dict[str, dict[str, float]] = {}
         self.written = False
@@ -118,6 +122,7 @@ class _Timer:
             stack = local.stack = []
         if self.name == "fetch" and self.state.first is None:
             self.state.first = (_cpu(), sum(self.state.totals.values()))
+            self.state.first_wall = time.time()
         stack.append([time.thread_time(), 0.0])
 
     def __exit__(self, *exc: object) -> None:
@@ -132,6 +137,7 @@ class _Timer:
             stack[-1][1] += spent
         if self.name == "engine" and not stack:
             state.last = (_cpu(), sum(state.totals.values()))
+            state.last_wall = time.time()
 
 
 def stage(name: str) -> contextlib.AbstractContextManager[None]:
@@ -258,6 +264,11 @@ def write(role: str = "crawl") -> Path | None:
         if state.last is None
         else (cpu - state.last[0]) - (staged - state.last[1]),
         "workers": state.workers,
+        # the wall clock (seconds since the epoch) at the first page fetch, at the end of the
+        # last page and now, for the benchmark's timeline of a run
+        "first_fetch_wall": state.first_wall,
+        "last_page_wall": state.last_wall,
+        "written_wall": time.time(),
     }
     folder = Path(_FOLDER)
     path = folder / f"{role}-{state.pid}.json"

@@ -7,9 +7,11 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 from scraper import stagecpu
+from tests.benchmarks.stage_report import timeline
 from tests.server import LocalServer
 
 ARTICLE = (
@@ -158,6 +160,7 @@ def test_a_crawl_writes_a_report_of_its_stages_and_of_its_extraction_workers(
     )
     folder = tmp_path / "cpu"
     command = [sys.executable, "-m", "scraper", "crawl", "--config", str(cfg)]
+    began = time.time()
     proc = subprocess.run(
         [*command, "--db", str(tmp_path / "a.db"), "--quiet"],
         env=_env(folder),
@@ -175,6 +178,13 @@ def test_a_crawl_writes_a_report_of_its_stages_and_of_its_extraction_workers(
     assert report["shutdown_seconds"] is not None
     staged = sum(report["stages"].values()) + report["start_seconds"]
     assert staged <= report["cpu_seconds"] + 0.05  # the timers are parts of the process's CPU
+    # the run's timeline, on the wall clock: start, first page fetch, last page, the report
+    ended = time.time()
+    marks = [report[k] for k in ("first_fetch_wall", "last_page_wall", "written_wall")]
+    assert [began, *marks, ended] == sorted([began, *marks, ended])
+    parts = timeline(folder, began, ended)
+    assert parts["helper_first_fetch"] is None  # 7 new pages: no fetch helper
+    assert 0 < parts["first_fetch"] < parts["last_page"] <= parts["exit"] == ended - began
     workers = report["workers"]
     assert workers, "the extraction workers' figures come back with their results"
     for figures in workers.values():

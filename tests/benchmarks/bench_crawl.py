@@ -67,7 +67,13 @@ from pathlib import Path
 from typing import Any
 
 from scraper.stagecpu import ENV
-from tests.benchmarks.stage_report import breakdown, print_breakdown, tree_seconds
+from tests.benchmarks.stage_report import (
+    breakdown,
+    print_breakdown,
+    timeline,
+    timeline_line,
+    tree_seconds,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 WORDS = [
@@ -420,6 +426,7 @@ def run_measured(
     """Run a command; return wall seconds, tree CPU seconds, tree peak RSS, own rusage, the
     CPU of each process of the tree, and the CPU the server spent meanwhile."""
     server_before = _tree_cpu(server_pid)
+    started_wall = time.time()  # the reports' clock, for the run's timeline
     started = time.monotonic()
     proc = subprocess.Popen(args, env=env, stderr=subprocess.PIPE, text=True, cwd=REPO)
     cpu_by_pid: dict[int, float] = {}
@@ -442,6 +449,7 @@ def run_measured(
         peak_tree = max(peak_tree, rss)
         time.sleep(0.05)
     wall = time.monotonic() - started
+    ended_wall = time.time()
     server_cpu = _tree_cpu(server_pid) - server_before
     stderr = proc.stderr.read() if proc.stderr else ""
     if proc.returncode != 0:
@@ -459,6 +467,8 @@ def run_measured(
         "cpu_by_pid": cpu_by_pid,
         "roles": roles,
         "server_cpu": server_cpu,
+        "started_wall": started_wall,
+        "ended_wall": ended_wall,
     }
 
 
@@ -522,6 +532,7 @@ def run_round(
                 folder, figures["cpu_by_pid"], figures["roles"], figures["pid"]
             )
             result["tree_cpu"] = tree_seconds(figures["cpu_by_pid"], folder)
+            result["timeline"] = timeline(folder, figures["started_wall"], figures["ended_wall"])
             if not extra:
                 size = db.stat().st_size + sum(
                     p.stat().st_size for p in work.glob(f"{db.name}-*") if p.is_file()
@@ -600,6 +611,8 @@ def _print_phase(number: str, r: dict[str, Any], *, check_zero: bool) -> None:
     if "archive_bytes" in r:
         size = r["archive_bytes"]
         print(f"  archive {size / 2**20:.1f} MB, {size / max(r['fetched'], 1) / 1024:.1f} KB/page")
+    if "timeline" in r:
+        print(f"  timeline: {timeline_line(r['timeline'])}")
     changed = f" (pages changed {r['changed']})" if r["changed"] else ""
     print(f"  snapshots added {r['added']}{changed}")
     if check_zero:
@@ -948,6 +961,16 @@ def _print_summary(
         [(r[1]["stages"], r[1]["tree_cpu"], r[1]["fetched"]) for r in fast],
     )
 
+    print(
+        "\nwhere the unchanged recrawl's wall clock goes (seconds from the command's start, "
+        "median of the rounds):"
+    )
+    parts = {
+        key: _median([v for r in fast if (v := r[1]["timeline"].get(key)) is not None])
+        for key in ("first_fetch", "helper_first_fetch", "last_page", "exit")
+    }
+    print(f"  {timeline_line({k: None if v != v else v for k, v in parts.items()})}")
+
     speedup = _median([r[1]["rate"] for r in fast]) / first
     per_round = ", ".join(f"{r[1]['rate'] / r[0]['rate']:.1f}x" for r in fast)
     everything = [p for rounds in (fast, httpx_rounds) for r in rounds for p in r]
@@ -986,6 +1009,7 @@ def _print_summary(
         "peak_tree_rss",
         "added",
         "stages",
+        "timeline",
     )
 
     def slim(r: dict[str, Any]) -> dict[str, Any]:
@@ -994,7 +1018,7 @@ def _print_summary(
             if k in r:
                 v = r[k]
                 if isinstance(v, dict):
-                    v = {a: round(b, 3) for a, b in v.items()}
+                    v = {a: None if b is None else round(b, 3) for a, b in v.items()}
                 out[k] = round(v, 3) if isinstance(v, float) else v
         return out
 

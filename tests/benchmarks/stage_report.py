@@ -103,3 +103,43 @@ def print_breakdown(title: str, runs: list[tuple[dict[str, float], float, int]])
     print(f"  {'-' * 7}")
     print(f"  {staged_ms:7.2f}  sum of the stages above (without other)")
     print(f"  {tree_ms:7.2f}  measured CPU of the process tree (/proc, and the reports)")
+
+
+def timeline(folder: Path, started_wall: float, ended_wall: float) -> dict[str, float | None]:
+    """Where a run's wall clock went, in seconds from the command's start: the crawl's first
+    page fetch, the fetch helper's first (None without a helper), the end of the last page,
+    and the command's exit; from the reports' wall clocks and the benchmark's own."""
+    crawl: dict[str, Any] = {}
+    helper: dict[str, Any] = {}
+    for path in folder.glob("*.json"):
+        report: dict[str, Any] = json.loads(path.read_text())
+        if report["role"] == "crawl":
+            crawl = report
+        elif report["role"] == "fetch-helper":
+            helper = report
+
+    def since(report: dict[str, Any], key: str) -> float | None:
+        value = report.get(key)
+        return None if value is None else float(value) - started_wall
+
+    return {
+        "first_fetch": since(crawl, "first_fetch_wall"),
+        "helper_first_fetch": since(helper, "first_fetch_wall"),
+        "last_page": since(crawl, "last_page_wall"),
+        "exit": ended_wall - started_wall,
+    }
+
+
+def timeline_line(parts: dict[str, float | None]) -> str:
+    """One line of :func:`timeline`'s figures."""
+
+    def at(key: str) -> str:
+        value = parts.get(key)
+        return "-" if value is None else f"{value:.2f} s"
+
+    helper = parts.get("helper_first_fetch")
+    return (
+        f"first page fetch at {at('first_fetch')}, the fetch helper's "
+        f"{'(no helper)' if helper is None else 'at ' + at('helper_first_fetch')}, "
+        f"last page done at {at('last_page')}, exit at {at('exit')}"
+    )
