@@ -207,7 +207,7 @@ def _percent_decode_host(host: str) -> str:
     return raw.decode("utf-8")
 
 
-@functools.lru_cache(maxsize=4096)
+@functools.lru_cache(maxsize=1024)  # a valid host is at most a few hundred characters
 def _parse_host(host: str) -> str | IPAddress:
     """The canonical host: an IP address, or a lower-case ASCII (IDNA) name without a trailing dot.
 

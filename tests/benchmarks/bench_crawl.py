@@ -25,7 +25,9 @@ Run with ``make bench-crawl`` (``python -m tests.benchmarks.bench_crawl``; ``ARG
    / Scrapy bare, / the extraction limit), the goals, and scraper's CPU per page by stage
    (first crawl and unchanged recrawl) for its whole process tree, from the reports that
    ``SCRAPER_STAGE_CPU`` makes each crawl write (scraper/stagecpu.py; merged by
-   stage_report.py), beside the tree's CPU measured from /proc.
+   stage_report.py), beside the tree's CPU measured from /proc, and each run's timeline (the
+   first page fetch, the fetch helper's first, the last page, the exit: stage_report.timeline),
+   the unchanged recrawl's as medians.
 
 Rates are pages fetched over the wall clock of the whole command (start-up and shutdown
 included). CPU and memory are those of the whole process tree (the crawl, the forkserver, its
