@@ -39,6 +39,7 @@ from scraper.extract.clean import (
     Cleaned,
     Region,
     absolute_links,
+    count_words,
     decode,
     drop_chrome,
     drop_never_content,
@@ -79,7 +80,6 @@ BUDGET_SHARE_BEFORE_CONTENT = 0.5
 #: it runs trafilatura on the whole page, which costs a few times the first run. A caller
 #: that sees an extraction finish within the least of the two shares knows nothing was cut.
 BUDGET_SHARE_BEFORE_FALLBACK = 0.25
-_WORD_RE = re.compile(r"\w+")
 #: The uncut candidate is read only when cleaning left less than this share of the page's
 #: text outside links (cleaning that cut a thread of replies has not cut the article).
 _UNCUT_KEPT_SHARE = 0.3
@@ -328,7 +328,7 @@ def _uncut_content(
 
 
 def _words(text: str) -> int:
-    return len(_WORD_RE.findall(text))
+    return count_words(text)
 
 
 def _linked(content: Content, linked: Callable[[], Content] | bool) -> Content:
@@ -415,7 +415,7 @@ def _article(
     versions: dict[str, str],
     confidence: float,
 ) -> Article:
-    words = len(_WORD_RE.findall(content.text))
+    words = count_words(content.text)
     found = words >= MIN_ARTICLE_WORDS
     reading = meta.reading_time_minutes
     if reading is None and found:

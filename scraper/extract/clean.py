@@ -589,12 +589,34 @@ def _class_captions(node: LexborNode) -> list[str]:
 _CAPTION_MAX_CHARS = 400
 
 
-_NORM_RE = re.compile(r"\W+")
+_WORD_RE = re.compile(r"\w+")
+#: A ``bytes.translate`` table giving the key of ASCII text: the ASCII word characters of
+#: ``\w`` (``[A-Za-z0-9_]``) kept, capitals lowered (what ``casefold`` does to ASCII), every
+#: other ASCII byte a space; bytes >= 0x80 never occur (the text is ASCII).
+_ASCII_KEY_TABLE = bytes(
+    c + 32 if 65 <= c <= 90 else c if 48 <= c <= 57 or 97 <= c <= 122 or c == 95 else 32
+    for c in range(256)
+)
 
 
 def norm_line(text: str) -> str:
-    """The comparison key of a line of text: words only, lower case."""
-    return _NORM_RE.sub(" ", text).strip().casefold()
+    """The comparison key of a line of text: words only, lower case (the ``\\w+`` runs of
+    ``text`` joined by one space, casefolded).
+
+    ASCII text (most pages' text, and ``str.isascii`` is free) goes through one
+    ``bytes.translate``: the same key as the pattern, several times faster on long texts.
+    """
+    if text.isascii():
+        return b" ".join(text.encode("ascii").translate(_ASCII_KEY_TABLE).split()).decode("ascii")
+    return " ".join(_WORD_RE.findall(text)).casefold()
+
+
+def count_words(text: str) -> int:
+    """How many words (``\\w+`` runs) ``text`` has, as ``re.findall`` counts them; the
+    ASCII case as in :func:`norm_line`."""
+    if text.isascii():
+        return len(text.encode("ascii").translate(_ASCII_KEY_TABLE).split())
+    return len(_WORD_RE.findall(text))
 
 
 #: Containers that usually hold the article, for :func:`content_html`.

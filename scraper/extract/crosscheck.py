@@ -52,7 +52,7 @@ from dataclasses import dataclass
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
-from scraper.extract.clean import norm_line
+from scraper.extract.clean import count_words, norm_line
 from scraper.extract.content import Content
 
 _WORD_RE = re.compile(r"\w+")
@@ -191,13 +191,29 @@ def _prose_quality(text: str, whole: Whole) -> float:
     """How much ``text`` reads like prose, in [0, 1]: the share of its characters in lines
     that are not a link's text, and in lines of PROSE_LINE_WORDS words or more (a menu, a
     list of teasers or of labels is neither)."""
+    lines = text.splitlines()
+    return _quality(lines, [norm_line(line) for line in lines], whole.link_keys)
+
+
+def line_keys(text: str) -> tuple[list[str], list[str], str]:
+    """The lines of ``text``, their keys and the key of the whole text, each line normalised
+    once: a line break is never inside a word (every character ``str.splitlines`` breaks at
+    is ``\\W``), so the keys of the lines joined are ``norm_line(text)``."""
+    lines = text.splitlines()
+    keys = [norm_line(line) for line in lines]
+    return lines, keys, " ".join(k for k in keys if k)
+
+
+def _quality(lines: list[str], keys: list[str], link_keys: frozenset[str]) -> float:
+    """:func:`_prose_quality` of the text of ``lines``, whose keys are ``keys``."""
     total = linked = long = 0
-    for line in text.splitlines():
+    for line, key in zip(lines, keys, strict=True):
         size = len(line)
         total += size
-        if norm_line(line) in whole.link_keys:
+        if key in link_keys:
             linked += size
-        elif len(line.split()) >= PROSE_LINE_WORDS:
+        elif len(line.split(None, PROSE_LINE_WORDS - 1)) >= PROSE_LINE_WORDS:
+            # split no further than the words needed: a long line is not split whole
             long += size
     if not total:
         return 0.0
@@ -207,10 +223,10 @@ def _prose_quality(text: str, whole: Whole) -> float:
 def cross_check(text: str, whole: Whole) -> Verdict:
     """Whether the region's ``text`` is doubtful against the whole page, and how sure it is
     when it is not."""
-    words = len(_WORD_RE.findall(text))
-    key = norm_line(text)  # once for both shares: it is the longest text measured
+    lines, keys, key = line_keys(text)
+    words = key.count(" ") + 1 if key else 0  # casefold makes no space: the key's words
     prose = _prose_share(text, whole, key)
-    quality = _prose_quality(text, whole)
+    quality = _quality(lines, keys, whole.link_keys)
     poor = words < DOUBT_MIN_WORDS or quality < DOUBT_PROSE_QUALITY
     small = (
         len(text) < DOUBT_PAGE_SHARE * whole.free_chars
@@ -247,8 +263,8 @@ def _repeats(primary: str, alternative: str) -> bool:
 
 def choose(primary: Content, alternative: Content, whole: Whole) -> tuple[Content, float]:
     """The region's content or the whole page's, and the confidence in the one kept."""
-    words = len(_WORD_RE.findall(primary.text))
-    other = len(_WORD_RE.findall(alternative.text))
+    words = count_words(primary.text)
+    other = count_words(alternative.text)
     primary_quality = _prose_quality(primary.text, whole)
     other_quality = _prose_quality(alternative.text, whole)
     better_prose = other_quality >= primary_quality + FALLBACK_PROSE_MARGIN and (
@@ -268,6 +284,6 @@ def choose(primary: Content, alternative: Content, whole: Whole) -> tuple[Conten
 
 def cheap_confidence(text: str, whole: Whole) -> float:
     """The confidence in the cheap path's text (block text with no extractor behind it)."""
-    words = len(_WORD_RE.findall(text))
+    words = count_words(text)
     quality = _prose_quality(text, whole)
     return 0.3 * _prose_share(text, whole) * _length_factor(words) * quality
