@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from scraper.extract.clean import count_words, norm_line
+from scraper.extract.clean import count_words, norm_line, squash_spaces
 from scraper.extract.crosscheck import line_keys
 
 _NON_WORD = re.compile(r"\W+")
@@ -130,3 +130,19 @@ def test_line_keys_join_to_the_texts_key(text: str) -> None:
     assert keys == [reference_key(line) for line in lines]
     assert key == reference_key(text)
     assert (key.count(" ") + 1 if key else 0) == len(_WORD.findall(text))
+
+
+@pytest.mark.parametrize(
+    "text",
+    [*CASES, "\x1c\x1d\x1e\x1f sep\x1farators\x1c" * 30, "a\u00a0b\u2003c" * 100],
+)
+def test_squashed_spaces_are_split_and_joined(text: str) -> None:
+    assert squash_spaces(text) == " ".join(text.split())
+
+
+def test_every_ascii_character_squashed() -> None:
+    for code in range(128):
+        char = chr(code)
+        short = f" Ab{char}Cd {char}{char} E{char}\t"
+        for text in (short, short * 40):  # both sides of the fast path's length
+            assert squash_spaces(text) == " ".join(text.split()), repr(char)

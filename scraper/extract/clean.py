@@ -597,6 +597,9 @@ _ASCII_KEY_TABLE = bytes(
     c + 32 if 65 <= c <= 90 else c if 48 <= c <= 57 or 97 <= c <= 122 or c == 95 else 32
     for c in range(256)
 )
+#: Runs of spaces in the translated bytes, collapsed to one (fewer matches than words: a
+#: split into words would make an object of each).
+_SPACES_RE = re.compile(b"  +")
 
 
 def norm_line(text: str) -> str:
@@ -607,15 +610,35 @@ def norm_line(text: str) -> str:
     ``bytes.translate``: the same key as the pattern, several times faster on long texts.
     """
     if text.isascii():
-        return b" ".join(text.encode("ascii").translate(_ASCII_KEY_TABLE).split()).decode("ascii")
+        spaced = text.encode("ascii").translate(_ASCII_KEY_TABLE)
+        return _SPACES_RE.sub(b" ", spaced).strip().decode("ascii")
     return " ".join(_WORD_RE.findall(text)).casefold()
+
+
+#: ``str.split()``'s white space among ASCII characters (``\t\n\v\f\r``, the four
+#: separators ``\x1c``-``\x1f`` and the space) made a space, every other byte kept.
+_ASCII_SPACE_TABLE = bytes(32 if 9 <= c <= 13 or 28 <= c <= 31 else c for c in range(256))
+
+
+_SQUASH_MIN_CHARS = 256
+
+
+def squash_spaces(text: str) -> str:
+    """``" ".join(text.split())``: runs of white space made one space, none at the ends; a
+    long ASCII text by one ``bytes.translate`` (no object per word; on a short one the
+    calls cost more than the split)."""
+    if len(text) >= _SQUASH_MIN_CHARS and text.isascii():
+        spaced = text.encode("ascii").translate(_ASCII_SPACE_TABLE)
+        return _SPACES_RE.sub(b" ", spaced).strip().decode("ascii")
+    return " ".join(text.split())
 
 
 def count_words(text: str) -> int:
     """How many words (``\\w+`` runs) ``text`` has, as ``re.findall`` counts them; the
     ASCII case as in :func:`norm_line`."""
     if text.isascii():
-        return len(text.encode("ascii").translate(_ASCII_KEY_TABLE).split())
+        key = norm_line(text)
+        return key.count(" ") + 1 if key else 0
     return len(_WORD_RE.findall(text))
 
 

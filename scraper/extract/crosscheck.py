@@ -52,7 +52,7 @@ from dataclasses import dataclass
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
-from scraper.extract.clean import count_words, norm_line
+from scraper.extract.clean import count_words, norm_line, squash_spaces
 from scraper.extract.content import Content
 
 _WORD_RE = re.compile(r"\w+")
@@ -114,12 +114,14 @@ class Verdict:
 
     doubtful: bool
     confidence: float
+    #: the words of the text checked (``\w+`` runs), counted on the way
+    words: int = 0
 
 
 def free_chars(node: LexborNode) -> int:
     """Characters of ``node``'s visible text outside links, spaces counted once."""
-    text_chars = len(" ".join(node.text(deep=True).split()))
-    link_chars = sum(len(" ".join(a.text(deep=True).split())) for a in node.css("a"))
+    text_chars = len(squash_spaces(node.text(deep=True)))
+    link_chars = sum(len(squash_spaces(a.text(deep=True))) for a in node.css("a"))
     return max(0, text_chars - link_chars)
 
 
@@ -143,15 +145,18 @@ def whole_page(tree: LexborHTMLParser, source: str, *, linked: bool = False) -> 
     return Whole(source, max(0, text_chars - link_chars), prose, link_keys, linked_html, all_prose)
 
 
-def _prose_share(text: str, whole: Whole, key: str | None = None) -> float:
+def _prose_share(
+    text: str, whole: Whole, key: str | None = None, lines: Collection[str] = ()
+) -> float:
     """The share of the page's longest paragraphs (by characters) that ``text`` holds
-    (``key``: ``norm_line(text)`` when the caller has it)."""
+    (``key``: ``norm_line(text)`` when the caller has it; ``lines``: the keys of its lines,
+    whose members are in ``key`` and found without a search through it)."""
     if not whole.prose:
         return 1.0
     if key is None:
         key = norm_line(text)
     total = sum(len(p) for p in whole.prose)
-    return sum(len(p) for p in whole.prose if p in key) / total
+    return sum(len(p) for p in whole.prose if p in lines or p in key) / total
 
 
 #: A text misses the page's prose when it holds less than this share of its longest paragraphs.
@@ -166,16 +171,19 @@ def without_prose(whole: Whole, keys: Collection[str]) -> Whole:
     return dataclasses.replace(whole, all_prose=tuple(k for k in whole.all_prose if k not in keys))
 
 
-def held_prose(text: str, whole: Whole, key: str | None = None) -> float:
+def held_prose(
+    text: str, whole: Whole, key: str | None = None, lines: Collection[str] = ()
+) -> float:
     """The share of all the page's long paragraphs (by characters, measured before chrome
     was cut) that ``text`` holds: a class word that named the article's wrapper as chrome
-    leaves the direct text with the page's notices and little of its prose."""
+    leaves the direct text with the page's notices and little of its prose (``key`` and
+    ``lines`` as for :func:`_prose_share`)."""
     if not whole.all_prose:
         return 1.0
     if key is None:
         key = norm_line(text)
     total = sum(len(p) for p in whole.all_prose)
-    return sum(len(p) for p in whole.all_prose if p in key) / total
+    return sum(len(p) for p in whole.all_prose if p in lines or p in key) / total
 
 
 def misses_prose(text: str, whole: Whole) -> bool:
@@ -225,16 +233,18 @@ def cross_check(text: str, whole: Whole) -> Verdict:
     when it is not."""
     lines, keys, key = line_keys(text)
     words = key.count(" ") + 1 if key else 0  # casefold makes no space: the key's words
-    prose = _prose_share(text, whole, key)
+    # a paragraph that is a line of the text is in its key: a set lookup, not a search
+    known = frozenset(keys)
+    prose = _prose_share(text, whole, key, known)
     quality = _quality(lines, keys, whole.link_keys)
     poor = words < DOUBT_MIN_WORDS or quality < DOUBT_PROSE_QUALITY
     small = (
         len(text) < DOUBT_PAGE_SHARE * whole.free_chars
-        or held_prose(text, whole, key) < DOUBT_HELD_PROSE
+        or held_prose(text, whole, key, known) < DOUBT_HELD_PROSE
     )
     confidence = (0.4 + 0.6 * prose * _length_factor(words)) * (0.4 + 0.6 * quality)
     doubtful = poor or small or confidence < DOUBT_CONFIDENCE
-    return Verdict(doubtful, confidence)
+    return Verdict(doubtful, confidence, words)
 
 
 def agreement(first: str, second: str) -> float:

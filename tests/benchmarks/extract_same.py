@@ -95,7 +95,7 @@ def _one(job: tuple[Page, str, frozenset[str]]) -> dict[str, Any]:
     original = ex._article
 
     def recording(*args: Any) -> Any:
-        raw.append(args[-1])  # the confidence, before rounding
+        raw.append(args[4])  # the confidence, before rounding
         return original(*args)
 
     ex._article = recording  # type: ignore[assignment]
