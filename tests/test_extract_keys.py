@@ -1,5 +1,6 @@
-"""The comparison keys and word counts of extraction: the fast ASCII path gives exactly what
-the pattern definition gives (``\\W+`` runs to one space, stripped, casefolded)."""
+"""The fast paths of extraction give exactly what their definitions give: the comparison
+key (``\\W+`` runs to one space, stripped, casefolded), the word count, white space squashed,
+the keys of a text's lines, and the chrome-attribute test."""
 
 from __future__ import annotations
 
@@ -8,7 +9,13 @@ import re
 
 import pytest
 
-from scraper.extract.clean import count_words, norm_line, squash_spaces
+from scraper.extract.clean import (
+    _CHROME_WORD_SET,
+    _is_chrome_attr,
+    count_words,
+    norm_line,
+    squash_spaces,
+)
 from scraper.extract.crosscheck import line_keys
 
 _NON_WORD = re.compile(r"\W+")
@@ -146,3 +153,44 @@ def test_every_ascii_character_squashed() -> None:
         short = f" Ab{char}Cd {char}{char} E{char}\t"
         for text in (short, short * 40):  # both sides of the fast path's length
             assert squash_spaces(text) == " ".join(text.split()), repr(char)
+
+
+def _reference_chrome_attr(value: str) -> bool:
+    """The chrome-attribute test without its shortcut, written out here."""
+    words = re.split(r"[\s_-]+", value.lower())
+    if not _CHROME_WORD_SET.isdisjoint(words):
+        return True
+    pairs = zip(words, words[1:], strict=False)
+    if any(f"{a}-{b}" in _CHROME_WORD_SET for a, b in pairs):
+        return True
+    triples = zip(words, words[1:], words[2:], strict=False)
+    return any(f"{a}-{b}-{c}" in _CHROME_WORD_SET for a, b, c in triples)
+
+
+def test_the_chrome_attribute_shortcut_changes_no_verdict() -> None:
+    parts = sorted({p for w in _CHROME_WORD_SET for p in w.split("-")}) + [
+        "post",
+        "main",
+        "content",
+        "wrapper",
+        "col",
+        "md",
+        "8",
+        "",
+        "MOST",
+        "Read",
+    ]
+    rng = random.Random(5)
+    joiners = [" ", "-", "_", "__", " - ", "\t"]
+    checked = chrome = 0
+    for _ in range(20_000):
+        words = [rng.choice(parts) for _ in range(rng.randint(1, 5))]
+        value = "".join(w + rng.choice(joiners) for w in words).strip(rng.choice(["", " ", "-"]))
+        verdict = _is_chrome_attr.__wrapped__(value)
+        assert verdict == _reference_chrome_attr(value), value
+        checked += 1
+        chrome += verdict
+    assert 0 < chrome < checked
+    for word in _CHROME_WORD_SET:  # each joined word, as it is and with its parts split by "_"
+        for value in (word, word.replace("-", "_"), f"x {word} y", f"{word}er"):
+            assert _is_chrome_attr.__wrapped__(value) == _reference_chrome_attr(value), value

@@ -77,6 +77,9 @@ _CHROME_WORDS = (
     "recent-posts|related-posts|related-articles|print-button"
 )
 _CHROME_WORD_SET = frozenset(_CHROME_WORDS.split("|"))
+#: The first words of the chrome words joined by "-" ("most" of "most-read"): a value none of
+#: whose words but the last is one of them matches no joined word.
+_CHROME_FIRST_WORDS = frozenset(w.split("-")[0] for w in _CHROME_WORD_SET if "-" in w)
 #: Class/id words that name the page's footer: a ``div`` built as one (or a second copy of
 #: the footer, for small screens) is a landmark as much as a ``footer`` element; inside
 #: ``main`` or an ``article`` they name a section's own footer (its notes), not chrome.
@@ -224,6 +227,8 @@ def _is_chrome_attr(value: str) -> bool:
     words = _ATTR_SPLIT_RE.split(value.lower())
     if not _CHROME_WORD_SET.isdisjoint(words):
         return True
+    if _CHROME_FIRST_WORDS.isdisjoint(words[:-1]):
+        return False  # no joined word can start here: most values end at this test
     pairs = zip(words, words[1:], strict=False)
     if any(f"{a}-{b}" in _CHROME_WORD_SET for a, b in pairs):
         return True
