@@ -16,7 +16,7 @@ from scraper.extract.clean import (
     norm_line,
     squash_spaces,
 )
-from scraper.extract.crosscheck import line_keys
+from scraper.extract.crosscheck import Whole, cross_check, line_keys
 
 _NON_WORD = re.compile(r"\W+")
 _WORD = re.compile(r"\w+")
@@ -194,3 +194,9 @@ def test_the_chrome_attribute_shortcut_changes_no_verdict() -> None:
     for word in _CHROME_WORD_SET:  # each joined word, as it is and with its parts split by "_"
         for value in (word, word.replace("-", "_"), f"x {word} y", f"{word}er"):
             assert _is_chrome_attr.__wrapped__(value) == _reference_chrome_attr(value), value
+
+
+@pytest.mark.parametrize("text", CASES)
+def test_the_cross_checks_word_count_is_the_patterns_count(text: str) -> None:
+    """The article's word count on the direct path is the one the cross-check made."""
+    assert cross_check(text, Whole("", 0, ())).words == len(_WORD.findall(text))
