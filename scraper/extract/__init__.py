@@ -39,6 +39,7 @@ from scraper.extract.clean import (
     Cleaned,
     Region,
     absolute_links,
+    count_words,
     decode,
     drop_chrome,
     drop_never_content,
@@ -79,7 +80,6 @@ BUDGET_SHARE_BEFORE_CONTENT = 0.5
 #: it runs trafilatura on the whole page, which costs a few times the first run. A caller
 #: that sees an extraction finish within the least of the two shares knows nothing was cut.
 BUDGET_SHARE_BEFORE_FALLBACK = 0.25
-_WORD_RE = re.compile(r"\w+")
 #: The uncut candidate is read only when cleaning left less than this share of the page's
 #: text outside links (cleaning that cut a thread of replies has not cut the article).
 _UNCUT_KEPT_SHARE = 0.3
@@ -212,10 +212,12 @@ def _extract(
     def uncut() -> Content:
         return _uncut_content(whole.html, url, strip, drop, links)
 
-    content, confidence, path = _content(
+    content, confidence, path, words = _content(
         region, tree, whole, drop, links, over_budget, cleaned, uncut
     )
-    return _article(url, meta, content, versions, confidence), page_links, path
+    if words is None:
+        words = count_words(content.text)
+    return _article(url, meta, content, versions, confidence, words), page_links, path
 
 
 def _content(
@@ -227,18 +229,18 @@ def _content(
     over_budget: Callable[[float], bool],
     cleaned: Cleaned,
     uncut: Callable[[], Content],
-) -> tuple[Content, float, str]:
+) -> tuple[Content, float, str, int | None]:
     """The main content, its confidence and the path that gave it: "direct" (the region's
     own blocks: confirmed by the cross-check, or doubtful too late in the time budget for
     trafilatura), "fallback" (doubtful: trafilatura ran on the whole page too, and the
     better-supported candidate is kept), "uncut" (both candidates missed the page's longest
     paragraphs: the page's blocks with no chrome cut held them) or "cheap" (over the budget
-    before any of it)."""
+    before any of it), and the words of its text when they were counted on the way."""
     if region.node is None:
-        return Content("", ""), 0.0, "direct"
+        return Content("", ""), 0.0, "direct", 0
     if over_budget(BUDGET_SHARE_BEFORE_CONTENT):
         content = _cheap_content(tree, drop, region.captions)
-        return content, cheap_confidence(content.text, whole), "cheap"
+        return content, cheap_confidence(content.text, whole), "cheap", None
     guarded = cleaned.guarded
     direct, unguarded = read_content(
         region.node,
@@ -260,7 +262,7 @@ def _content(
         whole = dataclasses.replace(whole, free_chars=free_chars(tree.body))
     verdict = cross_check(direct.text, whole)
     if not verdict.doubtful or over_budget(BUDGET_SHARE_BEFORE_FALLBACK):
-        return direct, verdict.confidence, "direct"
+        return direct, verdict.confidence, "direct", verdict.words
     if not region.is_body and tree.body is not None:
         # the container may be the wrong one: the blocks of the whole cleaned page compete
         body, _unguarded = read_content(
@@ -287,13 +289,13 @@ def _content(
         third = uncut()
         if not misses_prose(third.text, whole) and _words(third.text) > _words(alternative.text):
             content, confidence = choose(direct, third, whole)
-            return content, confidence, "uncut"
+            return content, confidence, "uncut", None
     alternative = _linked(
         alternative,
         links and (lambda: main_content(whole.linked_html, drop=drop, comments=True, links=True)),
     )
     content, confidence = choose(direct, alternative, whole)
-    return content, confidence, "fallback"
+    return content, confidence, "fallback", None
 
 
 _LANDMARKS = "header, footer, aside"
@@ -328,7 +330,7 @@ def _uncut_content(
 
 
 def _words(text: str) -> int:
-    return len(_WORD_RE.findall(text))
+    return count_words(text)
 
 
 def _linked(content: Content, linked: Callable[[], Content] | bool) -> Content:
@@ -414,8 +416,9 @@ def _article(
     content: Content,
     versions: dict[str, str],
     confidence: float,
+    words: int,
 ) -> Article:
-    words = len(_WORD_RE.findall(content.text))
+    """The Article of ``content`` (``words``: the words of its text)."""
     found = words >= MIN_ARTICLE_WORDS
     reading = meta.reading_time_minutes
     if reading is None and found:

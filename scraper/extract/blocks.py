@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from selectolax.lexbor import LexborNode
 
-from scraper.extract.clean import norm_line
+from scraper.extract.clean import norm_line, squash_spaces
 from scraper.extract.content import MAX_TESTED_CHARS, Content, is_marquee
 
 #: Elements that stay within a line of text; every other element starts a new line.
@@ -173,7 +173,7 @@ class _Walker:
         if not self._parts:
             self._marked = []
             return
-        text = " ".join("".join(self._parts).split())
+        text = squash_spaces("".join(self._parts))
         link = self._link
         linked = " ".join("".join(self._marked).split()) if self._links else ""
         self._parts = []

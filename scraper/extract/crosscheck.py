@@ -52,7 +52,7 @@ from dataclasses import dataclass
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
-from scraper.extract.clean import norm_line
+from scraper.extract.clean import count_words, norm_line, squash_spaces
 from scraper.extract.content import Content
 
 _WORD_RE = re.compile(r"\w+")
@@ -114,12 +114,14 @@ class Verdict:
 
     doubtful: bool
     confidence: float
+    #: the words of the text checked (``\w+`` runs), counted on the way
+    words: int = 0
 
 
 def free_chars(node: LexborNode) -> int:
     """Characters of ``node``'s visible text outside links, spaces counted once."""
-    text_chars = len(" ".join(node.text(deep=True).split()))
-    link_chars = sum(len(" ".join(a.text(deep=True).split())) for a in node.css("a"))
+    text_chars = len(squash_spaces(node.text(deep=True)))
+    link_chars = sum(len(squash_spaces(a.text(deep=True))) for a in node.css("a"))
     return max(0, text_chars - link_chars)
 
 
@@ -143,15 +145,18 @@ def whole_page(tree: LexborHTMLParser, source: str, *, linked: bool = False) -> 
     return Whole(source, max(0, text_chars - link_chars), prose, link_keys, linked_html, all_prose)
 
 
-def _prose_share(text: str, whole: Whole, key: str | None = None) -> float:
+def _prose_share(
+    text: str, whole: Whole, key: str | None = None, lines: Collection[str] = ()
+) -> float:
     """The share of the page's longest paragraphs (by characters) that ``text`` holds
-    (``key``: ``norm_line(text)`` when the caller has it)."""
+    (``key``: ``norm_line(text)`` when the caller has it; ``lines``: the keys of its lines,
+    whose members are in ``key`` and found without a search through it)."""
     if not whole.prose:
         return 1.0
     if key is None:
         key = norm_line(text)
     total = sum(len(p) for p in whole.prose)
-    return sum(len(p) for p in whole.prose if p in key) / total
+    return sum(len(p) for p in whole.prose if p in lines or p in key) / total
 
 
 #: A text misses the page's prose when it holds less than this share of its longest paragraphs.
@@ -166,16 +171,19 @@ def without_prose(whole: Whole, keys: Collection[str]) -> Whole:
     return dataclasses.replace(whole, all_prose=tuple(k for k in whole.all_prose if k not in keys))
 
 
-def held_prose(text: str, whole: Whole, key: str | None = None) -> float:
+def held_prose(
+    text: str, whole: Whole, key: str | None = None, lines: Collection[str] = ()
+) -> float:
     """The share of all the page's long paragraphs (by characters, measured before chrome
     was cut) that ``text`` holds: a class word that named the article's wrapper as chrome
-    leaves the direct text with the page's notices and little of its prose."""
+    leaves the direct text with the page's notices and little of its prose (``key`` and
+    ``lines`` as for :func:`_prose_share`)."""
     if not whole.all_prose:
         return 1.0
     if key is None:
         key = norm_line(text)
     total = sum(len(p) for p in whole.all_prose)
-    return sum(len(p) for p in whole.all_prose if p in key) / total
+    return sum(len(p) for p in whole.all_prose if p in lines or p in key) / total
 
 
 def misses_prose(text: str, whole: Whole) -> bool:
@@ -191,13 +199,29 @@ def _prose_quality(text: str, whole: Whole) -> float:
     """How much ``text`` reads like prose, in [0, 1]: the share of its characters in lines
     that are not a link's text, and in lines of PROSE_LINE_WORDS words or more (a menu, a
     list of teasers or of labels is neither)."""
+    lines = text.splitlines()
+    return _quality(lines, [norm_line(line) for line in lines], whole.link_keys)
+
+
+def line_keys(text: str) -> tuple[list[str], list[str], str]:
+    """The lines of ``text``, their keys and the key of the whole text, each line normalised
+    once: a line break is never inside a word (every character ``str.splitlines`` breaks at
+    is ``\\W``), so the keys of the lines joined are ``norm_line(text)``."""
+    lines = text.splitlines()
+    keys = [norm_line(line) for line in lines]
+    return lines, keys, " ".join(k for k in keys if k)
+
+
+def _quality(lines: list[str], keys: list[str], link_keys: frozenset[str]) -> float:
+    """:func:`_prose_quality` of the text of ``lines``, whose keys are ``keys``."""
     total = linked = long = 0
-    for line in text.splitlines():
+    for line, key in zip(lines, keys, strict=True):
         size = len(line)
         total += size
-        if norm_line(line) in whole.link_keys:
+        if key in link_keys:
             linked += size
-        elif len(line.split()) >= PROSE_LINE_WORDS:
+        elif len(line.split(None, PROSE_LINE_WORDS - 1)) >= PROSE_LINE_WORDS:
+            # split no further than the words needed: a long line is not split whole
             long += size
     if not total:
         return 0.0
@@ -207,18 +231,20 @@ def _prose_quality(text: str, whole: Whole) -> float:
 def cross_check(text: str, whole: Whole) -> Verdict:
     """Whether the region's ``text`` is doubtful against the whole page, and how sure it is
     when it is not."""
-    words = len(_WORD_RE.findall(text))
-    key = norm_line(text)  # once for both shares: it is the longest text measured
-    prose = _prose_share(text, whole, key)
-    quality = _prose_quality(text, whole)
+    lines, keys, key = line_keys(text)
+    words = key.count(" ") + 1 if key else 0  # casefold makes no space: the key's words
+    # a paragraph that is a line of the text is in its key: a set lookup, not a search
+    known = frozenset(keys)
+    prose = _prose_share(text, whole, key, known)
+    quality = _quality(lines, keys, whole.link_keys)
     poor = words < DOUBT_MIN_WORDS or quality < DOUBT_PROSE_QUALITY
     small = (
         len(text) < DOUBT_PAGE_SHARE * whole.free_chars
-        or held_prose(text, whole, key) < DOUBT_HELD_PROSE
+        or held_prose(text, whole, key, known) < DOUBT_HELD_PROSE
     )
     confidence = (0.4 + 0.6 * prose * _length_factor(words)) * (0.4 + 0.6 * quality)
     doubtful = poor or small or confidence < DOUBT_CONFIDENCE
-    return Verdict(doubtful, confidence)
+    return Verdict(doubtful, confidence, words)
 
 
 def agreement(first: str, second: str) -> float:
@@ -247,8 +273,8 @@ def _repeats(primary: str, alternative: str) -> bool:
 
 def choose(primary: Content, alternative: Content, whole: Whole) -> tuple[Content, float]:
     """The region's content or the whole page's, and the confidence in the one kept."""
-    words = len(_WORD_RE.findall(primary.text))
-    other = len(_WORD_RE.findall(alternative.text))
+    words = count_words(primary.text)
+    other = count_words(alternative.text)
     primary_quality = _prose_quality(primary.text, whole)
     other_quality = _prose_quality(alternative.text, whole)
     better_prose = other_quality >= primary_quality + FALLBACK_PROSE_MARGIN and (
@@ -268,6 +294,6 @@ def choose(primary: Content, alternative: Content, whole: Whole) -> tuple[Conten
 
 def cheap_confidence(text: str, whole: Whole) -> float:
     """The confidence in the cheap path's text (block text with no extractor behind it)."""
-    words = len(_WORD_RE.findall(text))
+    words = count_words(text)
     quality = _prose_quality(text, whole)
     return 0.3 * _prose_share(text, whole) * _length_factor(words) * quality
