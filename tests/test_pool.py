@@ -78,6 +78,23 @@ def dying_page(
     return extract_page(html, url, strip, boilerplate, timeout)
 
 
+class TwoArgumentError(Exception):
+    """An error that pickles but cannot be rebuilt from its args alone."""
+
+    def __init__(self, message: str, detail: str) -> None:
+        super().__init__(message)
+        self.detail = detail
+
+
+def raising_page(
+    html: str, url: str, strip: tuple[str, ...], boilerplate: frozenset[str], timeout: float
+) -> Extracted:
+    """Raises what the page asks for (runs in the worker)."""
+    if "VALUE" in html:
+        raise ValueError(f"bad value on {url}")
+    raise TwoArgumentError("odd", "detail")
+
+
 def echo_page(
     html: str, url: str, strip: tuple[str, ...], boilerplate: frozenset[str], timeout: float
 ) -> Extracted:
@@ -286,3 +303,45 @@ def test_a_killed_crawl_leaves_no_extraction_worker_behind(tmp_path: Path) -> No
         assert not any(_process_alive(pid) for pid in helpers)
     finally:
         server.stop()
+
+
+def test_a_worker_that_cannot_start_fails_its_pages_in_one_line() -> None:
+    pool = ExtractPool(1, job=lambda *args: None)  # no module-level name: cannot be sent
+
+    async def run() -> list[BaseException | Extracted]:
+        pages = (_extract(pool, "p", f"http://x.example/{n}") for n in range(3))
+        return await asyncio.gather(*pages, return_exceptions=True)
+
+    try:
+        failed = asyncio.run(run())
+    finally:
+        pool.close()
+    assert all(isinstance(f, ExtractError) for f in failed)
+    message = str(failed[0])
+    assert message.startswith("http://x.example/0: the extraction process did not start (")
+    assert "\n" not in message
+
+
+def test_an_error_in_the_job_comes_back_to_its_page_and_the_worker_goes_on() -> None:
+    pool = ExtractPool(1, job=raising_page)
+
+    async def run() -> tuple[list[BaseException | Extracted], list[int]]:
+        pids = []
+        failed: list[BaseException | Extracted] = []
+        for html in ("VALUE", "ODD", "VALUE"):
+            failed += await asyncio.gather(
+                _extract(pool, html, "http://x.example/e"), return_exceptions=True
+            )
+            pids += pool.pids
+        return failed, pids
+
+    try:
+        failed, pids = asyncio.run(run())
+    finally:
+        pool.close()
+    assert [f"{type(f).__name__}: {f}" for f in failed] == [
+        "ValueError: bad value on http://x.example/e",
+        "RuntimeError: TwoArgumentError: odd",  # it could not be rebuilt here: its type and text
+        "ValueError: bad value on http://x.example/e",
+    ]
+    assert len(set(pids)) == 1  # one worker all along: an error is no crash

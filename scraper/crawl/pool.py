@@ -187,6 +187,7 @@ def _serve(sock: socket.socket, parent_pid: int, job: Callable[..., Extracted]) 
         except Exception as exc:  # noqa: BLE001  (sent back: the crawl's per-URL guard records it)
             try:
                 data = pickle.dumps((number, False, exc), protocol=5)
+                pickle.loads(data)  # an error the crawl could not rebuild would pass for a crash
             except Exception:  # noqa: BLE001  (cannot be pickled: its type and message, then)
                 error = RuntimeError(f"{type(exc).__name__}: {exc}")
                 data = pickle.dumps((number, False, error), protocol=5)
@@ -518,11 +519,14 @@ class ExtractPool:
         error = done.exception() if not done.cancelled() else None
         if done.cancelled() or error is not None or done.result() is None:
             if not self._live and not self._starting:
+                # one line: multiprocessing's own messages run over several
+                why = next((line.strip() for line in str(error).splitlines() if line.strip()), "")
+                why = f"{type(error).__name__}: {why}" if why else type(error).__name__
                 for page in self._waiting:
                     if not page.future.done():
                         page.future.set_exception(
                             ExtractError(
-                                f"{page.args[1]}: the extraction process did not start: {error}"
+                                f"{page.args[1]}: the extraction process did not start ({why})"
                             )
                         )
                 self._waiting.clear()
