@@ -3,10 +3,11 @@
 Written by hand rather than on ``concurrent.futures.ProcessPoolExecutor``, because of what the
 executor costs the crawl's process, which also fetches and writes and is the one to keep light:
 a feeder thread that pickles each call and a manager thread that unpickles each result and
-hands it to the loop through its self-pipe, three threads taking the GIL in turn for every page
-(measured on ``make bench-crawl``'s site: 0.2-0.3 ms of the crawl process's CPU a page for a job
-that did no work, and 0.5-0.9 ms a page of "transfer" for the whole tree; the README gives the
-before and after). Here each worker has one socket pair to the crawl, and the event loop itself
+hands it to the loop through its self-pipe, three threads taking the GIL in turn for every page.
+Measured, with a job that does no work and returns a page-sized answer: 0.27 ms of the crawl
+process's CPU a page (0.09 here), 0.14 ms of the workers' (0.05 here); on first crawls of
+``make bench-crawl``'s site, the tree's "transfer" stage was 1.35 ms a page (0.54 here; the
+README has the table). Here each worker has one socket pair to the crawl, and the event loop itself
 reads the answers (``loop.add_reader``) and writes the pages (non-blocking; what the socket does
 not take at once waits for ``add_writer``): one pickle (protocol 5) a message, no thread between.
 What crosses is what the crawl uses: a page's HTML, URL and budget, the site's strip rules and
@@ -49,7 +50,6 @@ import time
 from collections import deque
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, fields
-from multiprocessing.connection import Connection
 from typing import TYPE_CHECKING, Any
 
 from scraper import stagecpu
@@ -157,6 +157,21 @@ def _unpack(values: tuple[Any, ...]) -> Extracted:
     return Extracted(Article(*article), PageLinks(*links), cpu, unbudgeted)
 
 
+def _fill(sock: socket.socket, buffer: bytearray, size: int) -> bool:
+    """Read exactly ``size`` bytes into ``buffer`` (blocking); False at the end of the stream."""
+    view = memoryview(buffer)
+    got = 0
+    try:
+        while got < size:
+            received = sock.recv_into(view[got:size])
+            if not received:
+                return False
+            got += received
+    except OSError:
+        return False
+    return True
+
+
 def _serve(sock: socket.socket, parent_pid: int, job: Callable[..., Extracted]) -> None:
     """An extraction worker: read a page, extract it, answer, until the crawl closes its end."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the crawl's to handle
@@ -166,13 +181,24 @@ def _serve(sock: socket.socket, parent_pid: int, job: Callable[..., Extracted]) 
     ).start()
     import scraper.extract  # noqa: F401  (when the forkserver did not preload it)
 
-    conn = Connection(sock.detach())
+    sock.setblocking(True)
     shared: dict[int, Any] = {}
+    head = bytearray(8)
+    buffer = bytearray(1 << 17)  # kept from page to page: no allocation, no page faults each
     while True:
-        try:
-            message = pickle.loads(conn.recv_bytes())
-        except (EOFError, OSError):
+        if not _fill(sock, head, 4):
             return  # the crawl closed its end, or is gone
+        size = int.from_bytes(head[:4], "big", signed=True)
+        if size < 0:  # a message of 2 GiB or more: its 8-byte length follows
+            if not _fill(sock, head, 8):
+                return
+            size = int.from_bytes(head, "big")
+        if size > len(buffer):
+            buffer = bytearray(size)
+        if not _fill(sock, buffer, size):
+            return
+        with memoryview(buffer)[:size] as view:
+            message = pickle.loads(view)
         kind = message[0]
         if kind == _SHARE:
             shared[message[1]] = message[2]
@@ -181,6 +207,7 @@ def _serve(sock: socket.socket, parent_pid: int, job: Callable[..., Extracted]) 
             shared.clear()
             continue
         _, number, html, url, strip, boilerplate, timeout_seconds = message
+        del message
         try:
             done = job(html, url, shared[strip], shared[boilerplate], timeout_seconds)
             data = pickle.dumps((number, True, _pack(done)), protocol=5)
@@ -191,8 +218,17 @@ def _serve(sock: socket.socket, parent_pid: int, job: Callable[..., Extracted]) 
             except Exception:  # noqa: BLE001  (cannot be pickled: its type and message, then)
                 error = RuntimeError(f"{type(exc).__name__}: {exc}")
                 data = pickle.dumps((number, False, error), protocol=5)
-        try:
-            conn.send_bytes(data)
+        del html
+        if len(buffer) > 1 << 22:  # after a page of several MB: give the memory back
+            buffer = bytearray(1 << 17)
+        header = _header(len(data))
+        try:  # the length and the pickle in one write: the crawl wakes once for the answer
+            sent = sock.sendmsg([header, data])
+            if sent < len(header):
+                sock.sendall(header[sent:])
+                sock.sendall(data)
+            elif sent < len(header) + len(data):
+                sock.sendall(memoryview(data)[sent - len(header) :])
         except OSError:
             return
 
@@ -209,7 +245,18 @@ class _Page:
 class _Worker:
     """One worker process, its socket, the pages handed to it (the first is the one it is on)."""
 
-    __slots__ = ("body", "got", "head", "out", "pages", "process", "shared", "sock", "timer")
+    __slots__ = (
+        "buffer",
+        "got",
+        "head",
+        "out",
+        "pages",
+        "process",
+        "shared",
+        "size",
+        "sock",
+        "timer",
+    )
 
     def __init__(self, process: BaseProcess, sock: socket.socket) -> None:
         self.process = process
@@ -218,7 +265,9 @@ class _Worker:
         self.shared: set[int] = set()  #: the numbers of the shared values it holds
         self.timer: asyncio.TimerHandle | None = None  #: the first page's budget
         self.head = bytearray()  #: the length of the message being read
-        self.body: bytearray | None = None  #: the message being read
+        #: the message being read (kept from message to message), its size (-1: none yet)
+        self.buffer = bytearray(1 << 17)
+        self.size = -1
         self.got = 0
         self.out: deque[memoryview] = deque()  #: what the socket did not take yet
 
@@ -386,7 +435,7 @@ class ExtractPool:
     def _readable(self, worker: _Worker) -> None:
         with stagecpu.stage("transfer"):
             try:
-                if worker.body is None:
+                if worker.size < 0:
                     need = 12 if worker.head[:4] == b"\xff\xff\xff\xff" else 4
                     chunk = worker.sock.recv(need - len(worker.head))
                     if not chunk:
@@ -398,9 +447,12 @@ class ExtractPool:
                         return
                     size = int.from_bytes(worker.head[4:] if need == 12 else worker.head, "big")
                     worker.head.clear()
-                    worker.body = bytearray(size)
+                    if size > len(worker.buffer):
+                        worker.buffer = bytearray(size)
+                    worker.size = size
                     worker.got = 0
-                received = worker.sock.recv_into(memoryview(worker.body)[worker.got :])
+                with memoryview(worker.buffer) as view:
+                    received = worker.sock.recv_into(view[worker.got : worker.size])
                 if not received:
                     raise ConnectionResetError
             except (BlockingIOError, InterruptedError):
@@ -409,11 +461,14 @@ class ExtractPool:
                 self._died(worker)
                 return
             worker.got += received
-            if worker.got < len(worker.body):
+            if worker.got < worker.size:
                 return
-            body, worker.body = worker.body, None
+            size, worker.size = worker.size, -1
             try:
-                number, ok, value = pickle.loads(body)
+                with memoryview(worker.buffer)[:size] as view:
+                    number, ok, value = pickle.loads(view)
+                if size > 1 << 22:  # after an answer of several MB: give the memory back
+                    worker.buffer = bytearray(1 << 17)
                 if not worker.pages or worker.pages[0][0] != number:
                     raise ValueError(f"an answer to page {number}, not to the first handed")
                 result: Extracted | BaseException = _unpack(value) if ok else value
