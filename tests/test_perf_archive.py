@@ -1,0 +1,99 @@
+"""The archive's cheaper writes keep what it stores and answers: page size, WAL bound, old files."""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+from pathlib import Path
+
+import zstandard
+
+from scraper.archive.sqlite.connection import PAGE_SIZE, WAL_CHECKPOINT_BYTES
+from scraper.archive.sqlite.store import Archive
+from scraper.models import Article
+from tests.contract.values import BODY_V1, URL
+from tests.contract.values import result as make_result
+
+TEXT = "Zebras crossed the river at dawn\nThe herd moved on to the southern plain"
+
+
+def _article(text: str = TEXT, title: str = "Zebras") -> Article:
+    return Article(
+        url=URL, title=title, text=text, markdown=text, word_count=len(text.split()), found=True
+    )
+
+
+def _pragma(path: Path, name: str) -> int:
+    conn = sqlite3.connect(path)
+    try:
+        return int(conn.execute(f"PRAGMA {name}").fetchone()[0])
+    finally:
+        conn.close()
+
+
+def test_a_new_archive_has_8k_pages_and_a_4mb_wal_bound(tmp_path: Path) -> None:
+    path = tmp_path / "archive.db"
+    with Archive(path) as arc:
+        assert arc.db.execute("PRAGMA page_size").fetchone()[0] == 8192 == PAGE_SIZE
+        # 1,000 frames of 4 KB before: the same bytes of WAL before a checkpoint
+        assert arc.db.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 500
+        assert WAL_CHECKPOINT_BYTES == 4096 * 1000
+    assert _pragma(path, "page_size") == 8192
+
+
+def test_an_archive_with_4k_pages_keeps_them_and_answers_as_before(tmp_path: Path) -> None:
+    """A file made before (SQLite's default 4 KB pages) is written and searched as it was."""
+    path = tmp_path / "old.db"
+    conn = sqlite3.connect(path)
+    conn.execute("PRAGMA page_size = 4096")
+    conn.execute("PRAGMA journal_mode = WAL").fetchone()  # writes the file's header
+    conn.close()
+    assert _pragma(path, "page_size") == 4096
+    with Archive(path) as arc:
+        assert arc.db.execute("PRAGMA page_size").fetchone()[0] == 4096
+        assert arc.db.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 1000
+        saved = arc.save_fetch(
+            URL, fetched_at="2026-01-01T00:00:00Z", result=make_result(BODY_V1), article=_article()
+        )
+        assert saved.snapshot_id is not None
+        hits = arc.search("zebras")
+        assert [hit.url for hit in hits] == [URL]
+    assert _pragma(path, "page_size") == 4096
+
+
+def test_a_second_open_keeps_the_page_size_and_the_data(tmp_path: Path) -> None:
+    path = tmp_path / "archive.db"
+    with Archive(path) as arc:
+        arc.save_fetch(
+            URL, fetched_at="2026-01-01T00:00:00Z", result=make_result(BODY_V1), article=_article()
+        )
+    with Archive(path) as arc:
+        assert arc.db.execute("PRAGMA page_size").fetchone()[0] == 8192
+        assert arc.db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        rows = arc.db.execute("SELECT title, text FROM snapshots").fetchall()
+        assert rows == [("Zebras", TEXT)]
+
+
+def test_raw_bodies_are_zstd_level_2_and_older_blobs_read_the_same(tmp_path: Path) -> None:
+    """What ``raw`` holds decompresses to the bytes fetched, whatever level wrote it."""
+    body = b"<html><body>" + b"<p>A paragraph of the article, with its words.</p>\n" * 400
+    with Archive(tmp_path / "archive.db") as arc:
+        arc.save_fetch(
+            URL, fetched_at="2026-01-01T00:00:00Z", result=make_result(body), article=_article()
+        )
+        sha = hashlib.sha256(body).hexdigest()
+        size, compression, data = arc.db.execute(
+            "SELECT size, compression, data FROM raw WHERE sha256 = ?", [sha]
+        ).fetchone()
+        assert (size, compression) == (len(body), "zstd")
+        assert data == zstandard.ZstdCompressor(level=2).compress(body)
+        assert zstandard.ZstdDecompressor().decompress(data) == body
+        assert arc.raw(sha) == body
+        # a blob an older archive wrote at level 3 reads back the same
+        older = b"<html><body>" + b"<p>An older page, stored before.</p>\n" * 300
+        older_sha = hashlib.sha256(older).hexdigest()
+        arc.db.execute(
+            "INSERT INTO raw (sha256, size, compression, data) VALUES (?, ?, 'zstd', ?)",
+            [older_sha, len(older), zstandard.ZstdCompressor(level=3).compress(older)],
+        )
+        assert arc.raw(older_sha) == older
