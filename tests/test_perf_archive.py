@@ -131,3 +131,74 @@ def test_a_first_snapshot_counts_every_word_added(tmp_path: Path) -> None:
             [saved.snapshot_id],
         ).fetchone()
     assert row == (None, 6, 0)
+
+
+_PAGES = {
+    "https://news.example/a": [
+        ("Zebra migration", "Zebras crossed the river at dawn.\n\nThe herd moved south."),
+        ("Zebra migration", "Zebras crossed the river at dusk.\n\nThe herd moved south again."),
+    ],
+    "https://news.example/b": [("River levels", "The river rose by a metre; zebras waited.")],
+    "https://news.example/c": [("Café été", "Les zèbres traversent la rivière à l'aube.")],
+}
+_QUERIES = ["zebras", "river", "zebra*", '"the herd moved"', "cafe", "zebres riviere", "dusk"]
+
+
+def _fill(arc: Archive) -> None:
+    """The same writes, in the same order, with the same clock, into ``arc``."""
+    for day, version in enumerate(range(2), start=1):
+        for url, versions in _PAGES.items():
+            if version >= len(versions):
+                continue
+            title, text = versions[version]
+            body = f"<html><title>{title}</title><body><p>{text}</p></body></html>".encode()
+            arc.save_fetch(
+                url,
+                fetched_at=f"2026-01-0{day}T00:00:00Z",
+                result=make_result(body, url=url),
+                article=Article(
+                    url=url, title=title, text=text, markdown=text, word_count=9, found=True
+                ),
+            )
+
+
+def _contents(arc: Archive) -> dict[str, list[tuple[object, ...]]]:
+    tables = ("pages", "fetches", "snapshots", "changes")
+    rows = {t: arc.db.execute(f"SELECT * FROM {t} ORDER BY rowid").fetchall() for t in tables}
+    rows["raw"] = [
+        (sha, size, compression, zstandard.ZstdDecompressor().decompress(data))
+        for sha, size, compression, data in arc.db.execute(
+            "SELECT sha256, size, compression, data FROM raw ORDER BY sha256"
+        )
+    ]
+    return rows
+
+
+def test_4k_and_8k_archives_store_and_answer_the_same(tmp_path: Path) -> None:
+    """Every row (raw bodies decompressed) and every search answer, snippet and rank alike."""
+    old_path = tmp_path / "old.db"
+    conn = sqlite3.connect(old_path)
+    conn.execute("PRAGMA page_size = 4096")
+    conn.execute("PRAGMA journal_mode = WAL").fetchone()
+    conn.close()
+    with Archive(old_path) as old, Archive(tmp_path / "new.db") as new:
+        assert old.db.execute("PRAGMA page_size").fetchone()[0] == 4096
+        assert new.db.execute("PRAGMA page_size").fetchone()[0] == 8192
+        _fill(old)
+        _fill(new)
+        assert _contents(old) == _contents(new)
+        assert len(_contents(new)["snapshots"]) == 4
+        for query in _QUERIES:
+            answers = [h.to_dict() for h in old.search(query, all_versions=True)]
+            assert answers == [h.to_dict() for h in new.search(query, all_versions=True)]
+        assert {h.url for h in new.search("zebras")} == {
+            "https://news.example/a",
+            "https://news.example/b",
+        }
+        assert [h.url for h in new.search("cafe")] == ["https://news.example/c"]
+        assert [h.url for h in new.search('"the herd moved"')] == ["https://news.example/a"]
+        fts = "SELECT rowid FROM snapshots_fts WHERE snapshots_fts MATCH ? ORDER BY rank"
+        for query in ("zebras", "river", "zeb*"):
+            assert (
+                old.db.execute(fts, [query]).fetchall() == new.db.execute(fts, [query]).fetchall()
+            )
