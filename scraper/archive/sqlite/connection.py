@@ -28,14 +28,6 @@ from scraper.errors import ArchiveError, UsageError
 
 #: how long a write waits for another process's write to finish before failing
 BUSY_TIMEOUT_MS = 30_000
-#: the page size of a new archive file. A snapshot row is about 100 KB (its text and Markdown),
-#: so it spans a chain of overflow pages, each a frame of its own in the WAL; 8 KB pages halve
-#: the frames a commit writes and checksums, for a file of the same size. An existing file
-#: keeps the page size it was made with (changing it needs a VACUUM).
-PAGE_SIZE = 8192
-#: the WAL is checkpointed into the file once it holds this many bytes of frames (SQLite's
-#: default, 1,000 pages of 4 KB), whatever the file's page size
-WAL_CHECKPOINT_BYTES = 4096 * 1000
 
 
 def _refuse_foreign(conn: sqlite3.Connection, path: Path) -> None:
@@ -64,12 +56,6 @@ def _refuse_foreign(conn: sqlite3.Connection, path: Path) -> None:
         f"{path}: not a scraper archive but another program's SQLite database (tables: {shown});"
         f" refusing to add scraper's tables to it (scraper init --db {path} adopts it)"
     )
-
-
-def _set_page_size(conn: sqlite3.Connection) -> None:
-    """Give a new (still empty) file :data:`PAGE_SIZE`; a file with pages keeps its own."""
-    if int(conn.execute("PRAGMA page_count").fetchone()[0]) == 0:
-        conn.execute(f"PRAGMA page_size = {PAGE_SIZE}")
 
 
 def check_not_foreign(path: str | Path) -> None:
@@ -141,11 +127,8 @@ class Connection:
             if not readonly and not adopt:
                 _refuse_foreign(conn, self.path)
             if not readonly:
-                _set_page_size(conn)
                 conn.execute("PRAGMA journal_mode = WAL").fetchone()
                 conn.execute("PRAGMA synchronous = NORMAL")
-                page_size = int(conn.execute("PRAGMA page_size").fetchone()[0])
-                conn.execute(f"PRAGMA wal_autocheckpoint = {WAL_CHECKPOINT_BYTES // page_size}")
             self.db = Database(conn)
             if not readonly:
                 migrate(self.db)
