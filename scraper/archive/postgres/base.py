@@ -18,14 +18,12 @@ import zstandard
 from scraper.archive.postgres import schema
 from scraper.archive.postgres.connect import connect, display_url, normalise_url, translated
 from scraper.archive.sql.dialect import POSTGRESQL, Db
+from scraper.archive.sql.writes import ZSTD_LEVEL
 from scraper.errors import ArchiveError, UsageError
 from scraper.models import iso_utc
 
 if TYPE_CHECKING:
     import psycopg
-
-#: zstd level 3, as the SQLite archive (the same raw blobs on both)
-ZSTD_LEVEL = 3
 
 
 class PgConnection:

@@ -22,13 +22,12 @@ from sqlite_utils import Database
 
 from scraper.archive.backends import require_file
 from scraper.archive.sql.dialect import SQLITE, Db
+from scraper.archive.sql.writes import ZSTD_LEVEL
 from scraper.archive.sqlite.schema import migrate
 from scraper.errors import ArchiveError, UsageError
 
 #: how long a write waits for another process's write to finish before failing
 BUSY_TIMEOUT_MS = 30_000
-#: zstd level 3: zlib-6's ratio for a fraction of the CPU (../shared/PERF-NOTES.md)
-ZSTD_LEVEL = 3
 
 
 def _refuse_foreign(conn: sqlite3.Connection, path: Path) -> None:
