@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any, Self
 
@@ -28,6 +28,15 @@ from scraper.errors import ArchiveError, UsageError
 
 #: how long a write waits for another process's write to finish before failing
 BUSY_TIMEOUT_MS = 30_000
+
+
+@contextmanager
+def translated(path: str | Path) -> Iterator[None]:
+    """sqlite3 errors raised inside as one-line ArchiveError naming the file ``path``."""
+    try:
+        yield
+    except sqlite3.Error as exc:
+        raise ArchiveError(f"{path}: {exc}") from exc
 
 
 def _refuse_foreign(conn: sqlite3.Connection, path: Path) -> None:
@@ -156,13 +165,9 @@ class Connection:
         return f"{type(self).__name__}({str(self.path)!r}{mode})"
 
     # --- plumbing ------------------------------------------------------------------------
-    @contextmanager
-    def _errors(self) -> Iterator[None]:
+    def _errors(self) -> AbstractContextManager[None]:
         """Translate sqlite3 errors into one-line ArchiveErrors naming the file."""
-        try:
-            yield
-        except sqlite3.Error as exc:
-            raise ArchiveError(f"{self.path}: {exc}") from exc
+        return translated(self.path)
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:

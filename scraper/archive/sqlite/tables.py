@@ -13,12 +13,12 @@ from __future__ import annotations
 import os
 import sqlite3
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
 from scraper.archive.sql.dialect import SQLITE, Db
-from scraper.archive.sqlite.connection import BUSY_TIMEOUT_MS
+from scraper.archive.sqlite.connection import BUSY_TIMEOUT_MS, translated
 from scraper.errors import ArchiveError
 
 #: tables that are not archive content: migrations, and the full-text index (FTS5 and its
@@ -65,13 +65,9 @@ class SqliteTables:
     def close(self) -> None:
         self.conn.close()
 
-    @contextmanager
-    def errors(self) -> Iterator[None]:
+    def errors(self) -> AbstractContextManager[None]:
         """sqlite3 errors raised inside as one-line ArchiveError naming the file."""
-        try:
-            yield
-        except sqlite3.Error as exc:
-            raise ArchiveError(f"{self.path}: {exc}") from exc
+        return translated(self.path)
 
     def db(self) -> Db:
         return Db(self.conn, SQLITE)
