@@ -20,9 +20,22 @@ def iso_utc(moment: dt.datetime) -> str:
 
     Every stored time uses it, so timestamps compare correctly as text.
     """
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=dt.UTC)
-    return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    if moment.tzinfo is not dt.UTC:  # the crawl's clock gives UTC: no conversion for it
+        moment = (
+            moment.replace(tzinfo=dt.UTC) if moment.tzinfo is None else moment.astimezone(dt.UTC)
+        )
+    if moment.year < 1000:  # strftime does not pad such a year: keep its text for them
+        return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+    # the same text as that strftime in a quarter of its time (a crawl stamps each page 3 times);
+    # %-formatting, as an f-string of six fields takes twice as long
+    return "%04d-%02d-%02dT%02d:%02d:%02dZ" % (  # noqa: UP031
+        moment.year,
+        moment.month,
+        moment.day,
+        moment.hour,
+        moment.minute,
+        moment.second,
+    )
 
 
 @dataclass(frozen=True, slots=True)

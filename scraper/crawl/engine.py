@@ -315,6 +315,7 @@ class Crawler:
         limit = max(1, self.defaults.concurrency) + (QUEUE_DEPTH + 1) * max(1, self.pool.workers)
         buffer: deque[tuple[SiteRun, DuePage]] = deque()
         pending: set[asyncio.Task[None]] = set()
+        finished = _Finished(pending)
         while True:
             while len(pending) < limit:
                 if not buffer:
@@ -330,8 +331,9 @@ class Crawler:
                 if not buffer:
                     break
                 run, page = buffer.popleft()
-                pending.add(asyncio.create_task(self._guarded(pipeline, run, page)))
+                finished.watch(asyncio.create_task(self._guarded(pipeline, run, page)))
             if not pending:
+                await _stop_at_failure(finished.take(), pending)  # none is left unread
                 # nothing due and nothing running: new sources (feeds found on pages)?
                 if await self.sources.read_due(client):
                     buffer.extend(self._claim())
@@ -346,7 +348,7 @@ class Crawler:
                     continue  # hosts other workers hold may come free
                 break
             try:
-                done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                done = await finished.some()
             except asyncio.CancelledError:  # the run is stopped: so are its pages in flight
                 for task in pending:
                     task.cancel()
@@ -382,8 +384,11 @@ class Crawler:
         if shared is not None and shared.skip(page):
             return  # its host's lease was lost: handed back to whoever holds the host now
         try:
-            with contextlib.nullcontext() if shared is None else shared.visiting(page):
+            if shared is None:
                 await stagecpu.steps("engine", pipeline.page(run, page))
+            else:
+                with shared.visiting(page):
+                    await stagecpu.steps("engine", pipeline.page(run, page))
         except LeaseLostError:
             assert shared is not None
             run.not_done += 1
@@ -418,6 +423,43 @@ def _stop_on_sigterm(
         yield
     finally:
         loop.remove_signal_handler(signal.SIGTERM)
+
+
+class _Finished:
+    """The pages' tasks of a pump, as they finish: each task tells of its own end (a done
+    callback), where ``asyncio.wait`` would hang a callback on every task in flight and take
+    them all off again for each page that finishes."""
+
+    def __init__(self, pending: set[asyncio.Task[None]]) -> None:
+        self.pending = pending  #: the tasks not finished, kept here for the pump to read
+        self.done: set[asyncio.Task[None]] = set()
+        self._wake: asyncio.Future[None] | None = None
+
+    def watch(self, task: asyncio.Task[None]) -> None:
+        self.pending.add(task)
+        task.add_done_callback(self._ended)
+
+    def _ended(self, task: asyncio.Task[None]) -> None:
+        self.pending.discard(task)
+        self.done.add(task)
+        wake = self._wake
+        if wake is not None and not wake.done():
+            wake.set_result(None)
+
+    async def some(self) -> set[asyncio.Task[None]]:
+        """The tasks that finished since the last call, once there is at least one."""
+        if not self.done:
+            self._wake = asyncio.get_running_loop().create_future()
+            try:
+                await self._wake
+            finally:
+                self._wake = None
+        return self.take()
+
+    def take(self) -> set[asyncio.Task[None]]:
+        """The tasks that finished since the last call (maybe none)."""
+        done, self.done = self.done, set()
+        return done
 
 
 def _revisits(buffer: Collection[tuple[SiteRun, DuePage]]) -> int:

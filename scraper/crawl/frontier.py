@@ -36,6 +36,8 @@ LINKS_LOOKED_AT_FACTOR = 10
 #: a suspect fetch (a drastic change, a cut body) still unconfirmed at the end of a run (the same
 #: run refetches it after admission.CONFIRM_WAIT_SECONDS) is due again after this at most
 SUSPECT_RECHECK_SECONDS = 600.0
+#: the outcomes of a visit that found the page as it was
+_SAME = frozenset({Outcome.UNCHANGED, Outcome.NOT_MODIFIED})
 
 
 def next_interval(previous: float | None, outcome: Outcome, settings: Settings) -> float:
@@ -48,7 +50,7 @@ def next_interval(previous: float | None, outcome: Outcome, settings: Settings) 
     base = settings.revisit if previous is None else previous
     if outcome == Outcome.CHANGED:
         base *= SHRINK
-    elif outcome in {Outcome.UNCHANGED, Outcome.NOT_MODIFIED}:
+    elif outcome in _SAME:
         base *= GROWTH
     return min(cap, max(floor, base))
 
@@ -77,7 +79,7 @@ def reschedule(
     else:
         interval = next_interval(interval, outcome, settings)
         wait = interval
-        unchanged = unchanged + 1 if outcome in {Outcome.UNCHANGED, Outcome.NOT_MODIFIED} else 0
+        unchanged = unchanged + 1 if outcome in _SAME else 0
     state.reschedule(
         page.id,
         crawled_at=iso_utc(now),

@@ -6,6 +6,7 @@ failed fetch leaves in ``fetches.error``. No SQL, no I/O.
 
 from __future__ import annotations
 
+import functools
 from http import HTTPStatus
 from urllib.parse import urlsplit
 
@@ -23,12 +24,18 @@ def response_block(result: FetchResult) -> bytes:
     """The response status line and headers as received (``HTTP/1.1 200 OK`` ...)."""
     reason = result.reason
     if reason is None:
-        try:
-            reason = HTTPStatus(result.status_code).phrase
-        except ValueError:
-            reason = ""
+        reason = _phrase(result.status_code)
     status_line = f"{result.http_version} {result.status_code} {reason}".rstrip()
     return header_block(status_line, result.headers)
+
+
+@functools.lru_cache(maxsize=256)
+def _phrase(status_code: int) -> str:
+    """The standard reason phrase of a status ("" for a code without one)."""
+    try:
+        return HTTPStatus(status_code).phrase
+    except ValueError:
+        return ""
 
 
 def request_block(result: FetchResult) -> bytes:

@@ -18,7 +18,7 @@ import zstandard
 from scraper.admission import Decision, decide
 from scraper.archive.sql.blocks import error_text as _error_text
 from scraper.archive.sql.blocks import request_block, response_block
-from scraper.archive.sql.dialect import Db
+from scraper.archive.sql.dialect import POSTGRESQL, SQLITE, Db
 from scraper.archive.sql.versions import find_page_id, judge_change, known_of, write_snapshot
 from scraper.errors import FetchError
 from scraper.models import Article, FetchResult, SaveOutcome
@@ -34,6 +34,12 @@ _SMALL_RAW_BYTES = 4096
 _RAW_COLUMNS = ("sha256", "size", "compression", "data")
 
 
+#: each backend's insert-or-ignore of a ``raw`` row, by dialect name (made once, not twice a fetch)
+_RAW_INSERTS = {
+    d.name: d.insert_ignore("raw", _RAW_COLUMNS, "sha256") for d in (SQLITE, POSTGRESQL)
+}
+
+
 class ArchiveWrites:
     """The writing half of an archive, on whichever backend gives :meth:`session`."""
 
@@ -46,7 +52,7 @@ class ArchiveWrites:
     def _store_raw(self, db: Db, data: bytes) -> str:
         """Store ``data`` once by sha256 (zstd-compressed); return the sha256."""
         sha = hashlib.sha256(data).hexdigest()
-        insert = db.dialect.insert_ignore("raw", _RAW_COLUMNS, "sha256")
+        insert = _RAW_INSERTS[db.dialect.name]
         if len(data) <= _SMALL_RAW_BYTES:
             # a header block: compressing it costs less than asking first whether it is there
             db.run(insert, (sha, len(data), "zstd", self._compressor.compress(data)))
@@ -90,17 +96,27 @@ class ArchiveWrites:
         failed = error is not None
         not_modified = bool(result is not None and result.not_modified and not failed)
         with self.session() as db:
-            page_id = find_page_id(db, url)
-            new_page = page_id is None
-            if page_id is None:
+            # the page and whether it has a snapshot, in one statement (a recrawl's 304s are
+            # mostly statements like this one)
+            row = db.one(
+                "SELECT id, EXISTS (SELECT 1 FROM snapshots WHERE page_id = pages.id) "
+                "FROM pages WHERE url = ?",
+                (url,),
+            )
+            new_page = row is None
+            if row is None:
                 page_id = db.insert(
                     "INSERT INTO pages (url, site, first_seen, source) VALUES (?, ?, ?, ?)",
                     (url, site, fetched_at, "cli" if site is None else None),
                     conflict="url",
                 )
-            had_snapshot = (
-                db.one("SELECT 1 FROM snapshots WHERE page_id = ? LIMIT 1", (page_id,)) is not None
-            )
+                # a row another session added just now (PostgreSQL) may have its snapshots
+                had_snapshot = (
+                    db.one("SELECT 1 FROM snapshots WHERE page_id = ? LIMIT 1", (page_id,))
+                    is not None
+                )
+            else:
+                page_id, had_snapshot = int(row[0]), bool(row[1])
 
             status_code: int | None = None
             elapsed_ms: int | None = None
