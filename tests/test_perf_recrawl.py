@@ -101,6 +101,7 @@ def _raw(db: Path, sha: object) -> bytes:
         db, "SELECT size, compression, data FROM raw WHERE sha256 = ?", sha
     )
     assert compression == "zstd"
+    assert isinstance(data, bytes)
     body = zstandard.ZstdDecompressor().decompressobj().decompress(data)
     assert len(body) == size
     return body
@@ -411,3 +412,83 @@ def test_a_recrawl_killed_between_claim_and_record_keeps_each_page_whole(
     # the next run takes the stale lock over and records every page
     _crawl_to_end(config, db, "--quiet", "--revisit", "0")
     assert _rows(db, "SELECT COUNT(*) FROM fetches WHERE run_id = 3 AND not_modified = 1") == [(7,)]
+
+
+def _claim_order_by_the_rule(
+    rows: list[tuple[int, str, str, str | None]], limit: int, window: int
+) -> list[int]:
+    """The ids a claim hands out, by the rule itself: the ``window`` oldest due pages (due
+    time, then the newest ``lastmod``, pages without one last, then id), each host's in turn:
+    first every host's oldest, then every host's second, and so on, oldest first within a
+    turn."""
+    by_age = sorted(rows, key=lambda r: r[0])  # stable sorts, the last key first
+    by_age.sort(key=lambda r: r[3] or "", reverse=True)  # newest lastmod first, none last
+    by_age.sort(key=lambda r: r[2])
+    oldest = by_age[:window]
+    turns: dict[str, int] = {}
+    ranked = []
+    for age, (page_id, host, _due, _lastmod) in enumerate(oldest):
+        turns[host] = turns.get(host, 0) + 1
+        ranked.append((turns[host], age, page_id))
+    return [page_id for _turn, _age, page_id in sorted(ranked)[:limit]]
+
+
+def _due_rows(db: Path, sql: str, *params: object) -> list[tuple[int, str, str, str | None]]:
+    return [
+        (int(str(i)), str(h), str(d), None if m is None else str(m))
+        for i, h, d, m in _rows(db, sql, *params)
+    ]
+
+
+def test_a_claim_hands_out_the_pages_the_fair_order_names(db_path: Path) -> None:
+    """Oldest due first and fair across hosts, with ties in due time and lastmod, pages not
+    due, pages of another site and pages claimed already; claim after claim."""
+    from scraper.archive import NewPage, open_archive
+
+    rng = random.Random(5)
+    archive = open_archive(db_path)
+    try:
+        state = archive.crawl_state()
+        hosts = [f"http://h{n}.example" for n in range(5)]
+        pages = []
+        for n in range(600):
+            host = rng.choice(hosts)
+            site = "other" if n % 17 == 0 else "gazette"
+            lastmod = rng.choice([None, "2026-01-01", "2026-02-01", "2026-02-01T10:00:00Z"])
+            pages.append(NewPage(f"{host}/p/{n}", site, host, 0, "link", None, lastmod))
+        state.enqueue(pages, now="2026-03-01T00:00:00Z")
+        dues = ["2026-03-01T00:00:00Z", "2026-03-01T00:00:01Z", "2026-03-05T00:00:00Z"]
+        with closing(sqlite3.connect(db_path)) as conn, conn:
+            for (page_id,) in conn.execute("SELECT id FROM pages").fetchall():
+                conn.execute(
+                    "UPDATE pages SET next_fetch_at = ? WHERE id = ?", (rng.choice(dues), page_id)
+                )
+        now = "2026-03-02T00:00:00Z"
+        rows = _due_rows(
+            db_path,
+            "SELECT id, host, next_fetch_at, lastmod FROM pages "
+            "WHERE site = 'gazette' AND next_fetch_at <= ?",
+            now,
+        )
+        claimed: list[int] = []
+        for limit in (1, 7, 64, 300, 300):
+            expected = _claim_order_by_the_rule(
+                [r for r in rows if r[0] not in claimed], limit, limit * 8
+            )
+            got = state.claim_due("gazette", now=now, limit=limit, run_id=1)
+            assert [p.id for p in got] == expected
+            claimed += expected
+        assert len(claimed) == len(rows) > 0  # every due page once, none not due
+        # and with --revisit 0 every page of the site is due to a new run, in the same order
+        every = _due_rows(
+            db_path, "SELECT id, host, next_fetch_at, lastmod FROM pages WHERE site = 'gazette'"
+        )
+        got = state.claim_due("gazette", now=now, limit=50, run_id=2, crawled_before="9999")
+        assert [p.id for p in got] == _claim_order_by_the_rule(every, 50, 400)
+        assert {p.site for p in got} == {"gazette"}
+        row = _rows(
+            db_path, "SELECT url, host, next_fetch_at, lastmod FROM pages WHERE id = ?", got[0].id
+        )
+        assert row == [(got[0].url, got[0].host, got[0].next_fetch_at, got[0].lastmod)]
+    finally:
+        archive.close()

@@ -24,6 +24,8 @@ if TYPE_CHECKING:
 
 #: how many due rows the host-fair ranking looks at per claimed row
 _FAIRNESS_WINDOW = 8
+#: DUE_COLUMNS of the claimed pages, ``p`` being ``pages``
+_CHOSEN_COLUMNS = ", ".join(f"p.{name.strip()}" for name in DUE_COLUMNS.split(","))
 
 
 class Schedule:
@@ -110,10 +112,12 @@ class Schedule:
         if limit <= 0:
             return []
         with self.archive.transaction() as conn:
+            # the ranking sorts only the keys it ranks by (the window holds 8 rows a claimed
+            # page); the claimed pages' columns are read once they are chosen
             cursor = conn.execute(
                 f"""
                 WITH due AS (
-                    SELECT {DUE_COLUMNS}
+                    SELECT id, host, next_fetch_at, lastmod
                     FROM pages
                     WHERE site = :site AND host IS NOT NULL
                         AND (run_id IS NULL OR run_id != :run)
@@ -122,12 +126,16 @@ class Schedule:
                     ORDER BY next_fetch_at, lastmod DESC, id
                     LIMIT :window
                 ), ranked AS (
-                    SELECT *, ROW_NUMBER() OVER (
+                    SELECT id, next_fetch_at, lastmod, ROW_NUMBER() OVER (
                         PARTITION BY host ORDER BY next_fetch_at, lastmod DESC, id) AS turn
                     FROM due
+                ), chosen AS (
+                    SELECT id, turn FROM ranked
+                    ORDER BY turn, next_fetch_at, lastmod DESC, id LIMIT :limit
                 )
-                SELECT {DUE_COLUMNS}
-                FROM ranked ORDER BY turn, next_fetch_at, lastmod DESC, id LIMIT :limit
+                SELECT {_CHOSEN_COLUMNS}
+                FROM chosen JOIN pages p ON p.id = chosen.id
+                ORDER BY chosen.turn, p.next_fetch_at, p.lastmod DESC, p.id
                 """,
                 {
                     "site": site,
