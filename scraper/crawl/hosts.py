@@ -154,6 +154,8 @@ class Hosts:
         the host backs off (``one_off``: only for its robots.txt)."""
         if not settings.respect_robots:
             return None
+        if host.robots_checked:  # read already (every page after a host's first): no lock
+            return host.robots
         async with host.lock:
             if host.robots_checked:
                 return host.robots

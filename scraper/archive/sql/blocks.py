@@ -40,9 +40,29 @@ def _phrase(status_code: int) -> str:
 
 def request_block(result: FetchResult) -> bytes:
     """The request line and headers as sent for the final URL (``GET /path HTTP/1.1`` ...)."""
-    parts = urlsplit(result.final_url or result.url)
-    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    target = _request_target(result.final_url or result.url)
     return header_block(f"GET {target} {result.http_version}", result.request_headers)
+
+
+#: what makes urlsplit do more than cut a URL (whitespace it drops, a fragment, IPv6 checks)
+_UNPLAIN = frozenset("\t\n\r #\\[]")
+
+
+def _request_target(url: str) -> str:
+    """The path and query of ``url`` as a request line names them (``/`` for none): what
+    ``urlsplit`` gives, cut by hand for the plain ``http(s)://host/path?query`` of a crawl."""
+    scheme_end = 8 if url.startswith("https://") else 7 if url.startswith("http://") else 0
+    if not scheme_end or not url.isascii() or not _UNPLAIN.isdisjoint(url) or url[-1] < "!":
+        parts = urlsplit(url)
+        return (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    path_at = url.find("/", scheme_end)
+    query_at = url.find("?", scheme_end)
+    if query_at == -1:
+        return url[path_at:] if path_at != -1 else "/"
+    # no path (``http://host?query``) is the path "/"
+    path = "/" if path_at == -1 or path_at > query_at else url[path_at:query_at]
+    query = url[query_at + 1 :]
+    return path + (f"?{query}" if query else "")
 
 
 def error_text(error: FetchError | str) -> str:
