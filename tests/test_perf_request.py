@@ -1,0 +1,348 @@
+"""What the fast transport's own connection pool (fetch/transport.py) must keep, against a raw
+server on 127.0.0.1 that writes each answer byte for byte: conditional GETs and their cookies,
+redirects, odd header bytes, keep-alive (reused, closed by the server, spoiled by stray bytes),
+chunked bodies, answers cut short, the pool's limit, and a fetch cancelled halfway. Every test
+runs with both transports (the ``transport_name`` fixture) and expects the same outcome."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import socket
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import pytest
+
+from scraper import errors
+from scraper.config import Settings, Transport
+from scraper.fetch import fetch, make_client
+from scraper.models import FetchResult
+
+#: budgets far above what any exchange here needs, on a slow and busy machine too
+SETTINGS = Settings(allow_private=True, retries=0, deadline_seconds=30.0, concurrency=4)
+PAGE = b"<html><head><title>t</title></head><body><p>" + b"words " * 400 + b"</p></body></html>"
+#: the transport of the test being run (set by _each_transport)
+TRANSPORT: Transport = "fast"
+
+
+@pytest.fixture(autouse=True)
+def _each_transport(transport_name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(f"{__name__}.TRANSPORT", transport_name)
+
+
+@dataclass
+class Seen:
+    """One request as the raw server read it."""
+
+    connection: int  #: the number of the connection it came on (0, 1, ...)
+    head: bytes  #: request line and headers
+
+    @property
+    def path(self) -> str:
+        return self.head.split(b" ", 2)[1].decode()
+
+    def header(self, name: str) -> str | None:
+        for line in self.head.split(b"\r\n")[1:]:
+            key, _, value = line.partition(b":")
+            if key.strip().lower() == name.lower().encode():
+                return value.strip().decode("latin-1")
+        return None
+
+
+#: ``answer(request) -> (bytes to write, close the connection after)``
+Answer = Callable[[Seen], tuple[bytes, bool]]
+
+
+@dataclass
+class RawServer:
+    port: int
+    seen: list[Seen] = field(default_factory=list)
+    connections: int = 0
+    busy_most: int = 0  #: the most connections open at once
+
+
+@contextmanager
+def raw_server(answer: Answer) -> Iterator[RawServer]:
+    """A server on 127.0.0.1 writing ``answer``'s bytes as they are, one thread a connection."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    server = RawServer(listener.getsockname()[1])
+    lock = threading.Lock()
+    open_now = [0]
+    stop = threading.Event()
+
+    def handle(conn: socket.socket, number: int) -> None:
+        buffer = b""
+        with conn:
+            while not stop.is_set():
+                while b"\r\n\r\n" not in buffer:
+                    data = conn.recv(65536)
+                    if not data:
+                        break
+                    buffer += data
+                if b"\r\n\r\n" not in buffer:
+                    break
+                head, _, buffer = buffer.partition(b"\r\n\r\n")
+                seen = Seen(number, head)
+                with lock:
+                    server.seen.append(seen)
+                data, close = answer(seen)
+                try:
+                    conn.sendall(data)
+                except OSError:
+                    break
+                if close:
+                    break
+        with lock:
+            open_now[0] -= 1
+
+    def accept() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            with lock:
+                number = server.connections
+                server.connections += 1
+                open_now[0] += 1
+                server.busy_most = max(server.busy_most, open_now[0])
+            threading.Thread(target=handle, args=(conn, number), daemon=True).start()
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        stop.set()
+        with contextlib.suppress(OSError):
+            listener.shutdown(socket.SHUT_RDWR)  # wakes the accept (close alone does not)
+        listener.close()
+        thread.join(10)
+
+
+def _fetch_all(
+    urls: list[str], settings: Settings = SETTINGS, *, in_flight: int = 1, **kwargs: object
+) -> list[FetchResult | errors.FetchError]:
+    """Fetch ``urls`` through one client, ``in_flight`` at a time; errors are returned."""
+    settings = dataclasses.replace(settings, transport=TRANSPORT)
+
+    async def run() -> list[FetchResult | errors.FetchError]:
+        results: list[FetchResult | errors.FetchError] = [None] * len(urls)  # type: ignore[list-item]
+        async with make_client(settings) as client:
+            slots = asyncio.Semaphore(in_flight)
+
+            async def one(i: int) -> None:
+                async with slots:
+                    try:
+                        results[i] = await fetch(client, urls[i], settings, **kwargs)  # type: ignore[arg-type]
+                    except errors.FetchError as exc:
+                        results[i] = exc
+
+            await asyncio.wait_for(asyncio.gather(*(one(i) for i in range(len(urls)))), 120)
+        return results
+
+    return asyncio.run(run())
+
+
+def _page(status: str = "200 OK", extra: bytes = b"", body: bytes = PAGE) -> bytes:
+    return (
+        f"HTTP/1.1 {status}\r\nContent-Type: text/html; charset=utf-8\r\n".encode()
+        + extra
+        + b"Content-Length: %d\r\n\r\n" % len(body)
+        + body
+    )
+
+
+NOT_MODIFIED = b'HTTP/1.1 304 Not Modified\r\nETag: "v1"\r\n\r\n'
+
+
+def _conditional(seen: Seen) -> tuple[bytes, bool]:
+    if seen.header("If-None-Match") == '"v1"':
+        return NOT_MODIFIED, False
+    return _page(extra=b'ETag: "v1"\r\n'), False
+
+
+def test_304s_and_pages_share_one_keep_alive_connection() -> None:
+    with raw_server(_conditional) as server:
+        urls = [f"http://127.0.0.1:{server.port}/p{i}" for i in range(6)]
+        plain = _fetch_all(urls[:3])
+        conditional = _fetch_all(urls, etag='"v1"')
+    assert all(isinstance(r, FetchResult) and r.text.count("words") == 400 for r in plain)
+    assert all(isinstance(r, FetchResult) and r.not_modified for r in conditional)
+    results = [r for r in conditional if isinstance(r, FetchResult)]
+    assert [r.status_code for r in results] == [304] * 6
+    assert results[0].etag == '"v1"'
+    assert results[0].ip_address == "127.0.0.1"
+    # one connection per client: the first client's 3 requests on one, the second's 6 on another
+    assert [s.connection for s in server.seen] == [0] * 3 + [1] * 6
+
+
+def test_a_304_that_sets_a_cookie_sends_it_next_time() -> None:
+    def answer(seen: Seen) -> tuple[bytes, bool]:
+        if seen.path == "/first":
+            return b"HTTP/1.1 304 Not Modified\r\nSet-Cookie: session=abc; Path=/\r\n\r\n", False
+        return NOT_MODIFIED, False
+
+    with raw_server(answer) as server:
+        base = f"http://127.0.0.1:{server.port}"
+        results = _fetch_all([f"{base}/first", f"{base}/second"], etag='"v1"')
+    assert all(isinstance(r, FetchResult) and r.not_modified for r in results)
+    assert server.seen[0].header("Cookie") is None
+    assert server.seen[1].header("Cookie") == "session=abc"
+    assert server.seen[1].connection == 0
+
+
+def test_a_conditional_get_redirected_ends_with_the_304_of_the_target() -> None:
+    def answer(seen: Seen) -> tuple[bytes, bool]:
+        if seen.path == "/old":
+            return (
+                b"HTTP/1.1 301 Moved Permanently\r\nLocation: /new\r\nContent-Length: 0\r\n\r\n",
+                False,
+            )
+        return _conditional(seen)
+
+    with raw_server(answer) as server:
+        base = f"http://127.0.0.1:{server.port}"
+        (result,) = _fetch_all([f"{base}/old"], etag='"v1"')
+    assert isinstance(result, FetchResult)
+    assert result.not_modified
+    assert result.final_url == f"{base}/new"
+    assert result.redirects == (f"{base}/old",)
+    assert [s.path for s in server.seen] == ["/old", "/new"]
+    assert [s.connection for s in server.seen] == [0, 0]
+
+
+def test_header_values_with_high_bytes_arrive_as_latin1() -> None:
+    def answer(seen: Seen) -> tuple[bytes, bool]:
+        return _page(extra=b"X-Name: caf\xe9 \xff\r\nX-Empty:\r\nX-Spaced:   a  b   \r\n"), False
+
+    with raw_server(answer) as server:
+        (result,) = _fetch_all([f"http://127.0.0.1:{server.port}/"])
+    assert isinstance(result, FetchResult)
+    assert result.header("x-name") == "caf\xe9 \xff"
+    assert result.header("x-empty") == ""
+    assert result.header("x-spaced") == "a  b"
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [b"X-Bad: a\x00b\r\n", b"X Bad: a\r\n", b"X-Bad: a\x0cb\r\n", b"Bad-Line\r\n"],
+    ids=["nul", "space-in-name", "form-feed", "no-colon"],
+)
+def test_a_header_line_that_is_not_http_is_an_invalid_response(bad: bytes) -> None:
+    with raw_server(lambda seen: (_page(extra=bad), False)) as server:
+        (result,) = _fetch_all([f"http://127.0.0.1:{server.port}/"])
+    assert isinstance(result, errors.FetchError)
+    assert "invalid HTTP response" in result.message
+
+
+def test_an_informational_answer_before_the_304_is_skipped() -> None:
+    def answer(seen: Seen) -> tuple[bytes, bool]:
+        return b"HTTP/1.1 100 Continue\r\n\r\n" + NOT_MODIFIED, False
+
+    with raw_server(answer) as server:
+        results = _fetch_all([f"http://127.0.0.1:{server.port}/{i}" for i in range(2)], etag='"v1"')
+    assert all(isinstance(r, FetchResult) and r.not_modified for r in results)
+    assert [s.connection for s in server.seen] == [0, 0]
+
+
+def test_connection_close_and_http_1_0_answers_are_not_reused() -> None:
+    def answer(seen: Seen) -> tuple[bytes, bool]:
+        if seen.path.startswith("/close"):
+            return _page(extra=b"Connection: close\r\n"), True
+        if seen.path.startswith("/old"):
+            return b"HTTP/1.0 200 OK\r\nContent-Type: text/html\r\n\r\n" + PAGE, True
+        return _page(), False
+
+    with raw_server(answer) as server:
+        base = f"http://127.0.0.1:{server.port}"
+        paths = ["/close1", "/close2", "/old1", "/old2", "/keep1", "/keep2"]
+        results = _fetch_all([base + p for p in paths])
+    assert all(isinstance(r, FetchResult) and r.text.count("words") == 400 for r in results)
+    assert [s.connection for s in server.seen] == [0, 1, 2, 3, 4, 4]
+
+
+def test_chunked_bodies_arrive_whole_and_keep_the_connection() -> None:
+    pieces = [PAGE[i : i + 700] for i in range(0, len(PAGE), 700)]
+    chunked = b"".join(b"%x;ext=1\r\n%s\r\n" % (len(p), p) for p in pieces) + b"0\r\nX-T: 1\r\n\r\n"
+
+    def answer(seen: Seen) -> tuple[bytes, bool]:
+        head = b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nTransfer-Encoding: chunked\r\n\r\n"
+        return head + chunked, False
+
+    with raw_server(answer) as server:
+        results = _fetch_all([f"http://127.0.0.1:{server.port}/{i}" for i in range(3)])
+    assert all(isinstance(r, FetchResult) and r.body == PAGE for r in results)
+    assert [s.connection for s in server.seen] == [0, 0, 0]
+
+
+@pytest.mark.parametrize(
+    ("sent", "expected"),
+    [
+        (b"", "closed the connection without answering"),
+        (b"HTTP/1.1 200 OK\r\nContent-Type: te", "closed the connection without answering"),
+        (b"HTTP/1.1 200 OK\r\nContent-Length: 5000\r\n\r\n" + PAGE[:100], "truncated"),
+        (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n64\r\n" + PAGE[:50], "truncated"),
+        (b"HTTP/1.1 2OO OK\r\n\r\n", "invalid HTTP response"),
+    ],
+    ids=["nothing", "mid-headers", "mid-body", "mid-chunk", "bad-status-line"],
+)
+def test_an_answer_cut_short_is_its_error_and_the_next_request_still_works(
+    sent: bytes, expected: str
+) -> None:
+    def answer(seen: Seen) -> tuple[bytes, bool]:
+        return (sent, True) if seen.path == "/cut" else (_page(), False)
+
+    with raw_server(answer) as server:
+        base = f"http://127.0.0.1:{server.port}"
+        cut, after = _fetch_all([f"{base}/cut", f"{base}/fine"])
+    assert isinstance(cut, errors.FetchError), cut
+    assert expected in cut.message
+    assert isinstance(after, FetchResult)
+    assert after.text.count("words") == 400
+
+
+def test_the_pool_opens_no_more_connections_than_the_limit_and_queues_the_rest() -> None:
+    settings = dataclasses.replace(SETTINGS, concurrency=2)
+    with raw_server(_conditional) as server:
+        urls = [f"http://127.0.0.1:{server.port}/{i}" for i in range(40)]
+        results = _fetch_all(urls, settings, in_flight=8, etag='"v1"')
+    assert all(isinstance(r, FetchResult) and r.not_modified for r in results)
+    assert server.connections == 2
+    assert len(server.seen) == 40
+
+
+def test_a_fetch_cancelled_mid_body_leaves_the_pool_working() -> None:
+    """A fetch given up halfway (its deadline, the crawl stopping) must not hand its connection,
+    with the rest of its answer still to come, to the next request."""
+
+    def answer(seen: Seen) -> tuple[bytes, bool]:
+        if seen.path == "/slow":
+            head = b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 100000\r\n\r\n"
+            return head + PAGE[:200], False  # and the rest never comes
+        return _page(), False
+
+    settings = dataclasses.replace(SETTINGS, transport=TRANSPORT, concurrency=1)
+
+    async def run() -> tuple[BaseException | None, FetchResult]:
+        async with make_client(settings) as client:
+            base = f"http://127.0.0.1:{port}"
+            task = asyncio.create_task(fetch(client, f"{base}/slow", settings))
+            while not any(s.path == "/slow" for s in server.seen):
+                await asyncio.sleep(0.01)  # until the server has the request (an event)
+            await asyncio.sleep(0)
+            task.cancel()
+            outcome = await asyncio.gather(task, return_exceptions=True)
+            after = await asyncio.wait_for(fetch(client, f"{base}/fine", settings), 60)
+            return outcome[0] if isinstance(outcome[0], BaseException) else None, after
+
+    with raw_server(answer) as server:
+        port = server.port
+        cancelled, after = asyncio.run(run())
+    assert isinstance(cancelled, asyncio.CancelledError)
+    assert after.text.count("words") == 400
+    assert [s.connection for s in server.seen] == [0, 1]
