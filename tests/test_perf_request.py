@@ -15,11 +15,13 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
+import httpx
 import pytest
 
 from scraper import errors
 from scraper.config import Settings, Transport
 from scraper.fetch import fetch, make_client
+from scraper.fetch.client import _Client
 from scraper.models import FetchResult
 
 #: budgets far above what any exchange here needs, on a slow and busy machine too
@@ -346,3 +348,44 @@ def test_a_fetch_cancelled_mid_body_leaves_the_pool_working() -> None:
     assert isinstance(cancelled, asyncio.CancelledError)
     assert after.text.count("words") == 400
     assert [s.connection for s in server.seen] == [0, 1]
+
+
+def test_the_cheaper_request_is_the_request_build_request_makes() -> None:
+    """fetch's requests come from a header template per set of headers: the same headers, in
+    the same order and letter case, the same URL and extensions as httpx's build_request."""
+    settings = Settings(user_agent="wbot/1.0 (+https://example.org/bot)")
+    client = make_client(settings)
+    assert isinstance(client, _Client)
+    html = {"Accept": "text/html;q=0.9,*/*;q=0.1", "User-Agent": settings.user_agent}
+    cases: list[tuple[str | httpx.URL, dict[str, str]]] = [
+        ("http://example.org/a?b=c", html),
+        ("http://example.org:8080/a", {**html, "If-None-Match": '"v1"'}),
+        ("https://example.org/", {**html, "If-Modified-Since": "Wed, 21 Oct 2015 07:28:00 GMT"}),
+        ("http://example.org/x", {"Accept": "*/*", "User-Agent": "other", "If-None-Match": "w"}),
+        (
+            httpx.URL("http://93.184.216.34/p"),
+            {**html, "If-None-Match": '"v2"', "Host": "example.org"},
+        ),
+    ]
+    compared = 0
+    for _ in range(2):  # the first time builds each template, the second uses it
+        for url, headers in cases:
+            extensions = {"scraper.transport": "fast"}
+            ours = client.get_request(url, dict(headers), dict(extensions))
+            theirs = client.build_request("GET", url, headers=headers, extensions=extensions)
+            assert ours.headers.raw == theirs.headers.raw
+            assert (ours.method, ours.url, ours.extensions) == (
+                theirs.method,
+                theirs.url,
+                theirs.extensions,
+            )
+            compared += 1
+        client.headers["X-Later"] = "1"  # a header the client is given later counts too
+    client.cookies.set("session", "abc", domain="example.org")
+    ours = client.get_request("http://example.org/a", dict(html), {})
+    assert ours.headers["Cookie"] == "session=abc"
+    assert (
+        ours.headers.raw
+        == client.build_request("GET", "http://example.org/a", headers=html).headers.raw
+    )
+    assert compared == 10
