@@ -372,10 +372,11 @@ async def _read_answer(
         request_headers=_raw_headers(response.request.headers),
         http_version=response.http_version,
         reason=response.reason_phrase,
+        not_modified=status == 304,
         ip_address=peer_address(response),
     )
     if status == 304:
-        return dataclasses.replace(answer, not_modified=True)
+        return answer
     if not 200 <= status < 300:
         reason = one_line(response.reason_phrase, 60)
         retry_after = parse_retry_after(

@@ -9,6 +9,7 @@ server's).
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from typing import Any
 
@@ -35,8 +36,14 @@ def peer_address(response: httpx.Response) -> str | None:
         return None  # a closed or odd stream: not known, rather than wrong
     if not isinstance(peer, tuple | list) or not peer or not isinstance(peer[0], str):
         return None
+    return _address(peer[0])
+
+
+@functools.lru_cache(maxsize=1024)
+def _address(text: str) -> str | None:
+    """The canonical form of a peer's address (cached: a crawl sees few, again and again)."""
     try:
-        address = ipaddress.ip_address(peer[0])
+        address = ipaddress.ip_address(text)
     except ValueError:
         return None
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
