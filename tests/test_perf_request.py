@@ -22,6 +22,7 @@ from scraper import errors
 from scraper.config import Settings, Transport
 from scraper.fetch import fetch, make_client
 from scraper.fetch.client import _Client
+from scraper.fetch.routing import Proxies, RoutingTransport
 from scraper.models import FetchResult
 
 #: budgets far above what any exchange here needs, on a slow and busy machine too
@@ -64,7 +65,6 @@ class RawServer:
     port: int
     seen: list[Seen] = field(default_factory=list)
     connections: int = 0
-    busy_most: int = 0  #: the most connections open at once
 
 
 @contextmanager
@@ -73,7 +73,6 @@ def raw_server(answer: Answer) -> Iterator[RawServer]:
     listener = socket.create_server(("127.0.0.1", 0))
     server = RawServer(listener.getsockname()[1])
     lock = threading.Lock()
-    open_now = [0]
     stop = threading.Event()
 
     def handle(conn: socket.socket, number: int) -> None:
@@ -81,7 +80,10 @@ def raw_server(answer: Answer) -> Iterator[RawServer]:
         with conn:
             while not stop.is_set():
                 while b"\r\n\r\n" not in buffer:
-                    data = conn.recv(65536)
+                    try:
+                        data = conn.recv(65536)
+                    except OSError:  # the client reset the connection
+                        data = b""
                     if not data:
                         break
                     buffer += data
@@ -98,8 +100,6 @@ def raw_server(answer: Answer) -> Iterator[RawServer]:
                     break
                 if close:
                     break
-        with lock:
-            open_now[0] -= 1
 
     def accept() -> None:
         while not stop.is_set():
@@ -110,8 +110,6 @@ def raw_server(answer: Answer) -> Iterator[RawServer]:
             with lock:
                 number = server.connections
                 server.connections += 1
-                open_now[0] += 1
-                server.busy_most = max(server.busy_most, open_now[0])
             threading.Thread(target=handle, args=(conn, number), daemon=True).start()
 
     thread = threading.Thread(target=accept, daemon=True)
@@ -389,3 +387,52 @@ def test_the_cheaper_request_is_the_request_build_request_makes() -> None:
         == client.build_request("GET", "http://example.org/a", headers=html).headers.raw
     )
     assert compared == 10
+
+
+def test_a_full_pool_closes_an_idle_connection_of_another_host_to_make_room() -> None:
+    settings = dataclasses.replace(SETTINGS, concurrency=1)
+    with raw_server(_conditional) as one, raw_server(_conditional) as two:
+        urls = [f"http://127.0.0.1:{s.port}/{i}" for i in range(3) for s in (one, two)]
+        results = _fetch_all(urls, settings, etag='"v1"')
+    assert all(isinstance(r, FetchResult) and r.not_modified for r in results)
+    assert (one.connections, two.connections) == (3, 3)  # one open at a time, in turn
+
+
+def test_a_request_that_finds_no_free_connection_in_time_is_a_pool_timeout() -> None:
+    """The pool's limit holds while a response is being read: a second request waits for the
+    connection, and gives up after its pool timeout (httpx's PoolTimeout, either transport)."""
+
+    def answer(seen: Seen) -> tuple[bytes, bool]:
+        head = b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 100000\r\n\r\n"
+        return head + PAGE[:100], False  # the rest never comes: the connection stays busy
+
+    async def run(port: int) -> None:
+        routes = RoutingTransport(TRANSPORT, httpx.Limits(max_connections=1), proxies=Proxies())
+        timeout = httpx.Timeout(30.0, pool=0.3)  # a request that cannot end waits it out
+        async with httpx.AsyncClient(transport=routes, timeout=timeout) as client:
+            busy = await client.send(
+                client.build_request("GET", f"http://127.0.0.1:{port}/a"), stream=True
+            )
+            try:
+                with pytest.raises(httpx.PoolTimeout):
+                    await client.get(f"http://127.0.0.1:{port}/b")
+            finally:
+                await busy.aclose()
+            # the first response closed unread: its connection is dropped, the pool has room
+            with pytest.raises(httpx.ReadTimeout):
+                await client.get(
+                    f"http://127.0.0.1:{port}/c", timeout=httpx.Timeout(30.0, read=0.3)
+                )
+
+    with raw_server(answer) as server:
+        asyncio.run(asyncio.wait_for(run(server.port), 120))
+    assert [s.path for s in server.seen] == ["/a", "/c"]
+    assert server.connections == 2
+
+
+def test_a_status_line_and_headers_too_long_are_refused() -> None:
+    huge = b"X-Big: " + b"a" * (200 * 1024) + b"\r\n"
+    with raw_server(lambda seen: (_page(extra=huge), False)) as server:
+        (result,) = _fetch_all([f"http://127.0.0.1:{server.port}/"])
+    assert isinstance(result, errors.FetchError)
+    assert "invalid HTTP response" in result.message
