@@ -436,3 +436,18 @@ def test_a_status_line_and_headers_too_long_are_refused() -> None:
         (result,) = _fetch_all([f"http://127.0.0.1:{server.port}/"])
     assert isinstance(result, errors.FetchError)
     assert "invalid HTTP response" in result.message
+
+
+def test_a_101_nobody_asked_for_is_an_invalid_response_and_its_connection_is_not_reused() -> None:
+    def answer(seen: Seen) -> tuple[bytes, bool]:
+        if seen.path == "/switch":
+            return b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: other\r\n\r\n", False
+        return _page(), False
+
+    with raw_server(answer) as server:
+        base = f"http://127.0.0.1:{server.port}"
+        switched, after = _fetch_all([f"{base}/switch", f"{base}/fine"])
+    assert isinstance(switched, errors.FetchError)
+    assert "invalid HTTP response" in switched.message  # h11 refuses a switch not proposed
+    assert isinstance(after, FetchResult)
+    assert [s.connection for s in server.seen] == [0, 1]

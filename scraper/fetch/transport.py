@@ -487,14 +487,15 @@ class AsyncioTransport(httpx.AsyncBaseTransport):
         link = await pool.acquire(origin, request)
         try:
             event = await self._exchange(link, request)
+            # a 101 (never asked for) has nothing to read and leaves the connection unusable
+            done = type(event) is h11.InformationalResponse
+            if event.status_code in (204, 304) or request.method == "HEAD":
+                # no body, whatever the headers say (h11 frames these as empty): its end is
+                # read now, and the connection goes back to the pool at once
+                done = type(link.h11.next_event()) is h11.EndOfMessage
         except BaseException:
             pool._drop(link)
             raise
-        done = type(event) is h11.InformationalResponse  # a 101: nothing to read, not reusable
-        if event.status_code in (204, 304) or request.method == "HEAD":
-            # no body, whatever the headers say (h11 frames these as empty): its end is read
-            # now, and the connection goes back to the pool at once
-            done = type(link.h11.next_event()) is h11.EndOfMessage
         return httpx.Response(
             status_code=event.status_code,
             headers=event.headers.raw_items(),
@@ -542,9 +543,7 @@ class AsyncioTransport(httpx.AsyncBaseTransport):
             if type(event) is h11.Response:
                 return event
             if type(event) is h11.InformationalResponse and event.status_code == 101:
-                raise httpx.RemoteProtocolError(
-                    "the server switched protocols (HTTP 101) unasked", request=request
-                )
+                return event  # as httpcore does: the caller sees the 101
 
     async def aclose(self) -> None:
         await self._pool.aclose()
