@@ -21,8 +21,8 @@ from scraper.fetch.routing import PROXIED_EXTENSION
 def peer_address(response: httpx.Response) -> str | None:
     """The IP address of the server ``response`` came from, or None when it is not known.
 
-    httpcore hands the connection over as the ``network_stream`` response extension, for httpx's
-    own transport as for :class:`scraper.fetch.transport.AsyncioTransport`; its ``server_addr``
+    The connection comes as the ``network_stream`` response extension, from httpx's own transport
+    (httpcore's) as from :class:`scraper.fetch.transport.AsyncioTransport`; its ``server_addr``
     is the socket's peer name (``(host, port)``, or a 4-tuple for IPv6).
     """
     if response.extensions.get(PROXIED_EXTENSION):
