@@ -59,7 +59,7 @@ __all__ = [
 DEFAULT_USER_AGENT = "scraper/0.1 (+https://example.org/scraper)"
 DEFAULT_CONFIG_PATH = Path("config/sites.toml")
 _DAY = 86400.0
-#: the fetch transports (scraper.fetch.routing): "fast", asyncio sockets under httpcore, or
+#: the fetch transports (scraper.fetch.routing): "fast", h11 on asyncio sockets, or
 #: "httpx", httpx's stock transport; proxies of the environment are honoured with both
 Transport = Literal["fast", "httpx"]
 

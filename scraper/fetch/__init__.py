@@ -20,8 +20,8 @@ fetched and interpreted here (:func:`fetch_robots`, :class:`Robots`) and cached 
 
 Modules: ``fetcher`` (the ``Fetcher`` seam a rendering fetcher plugs into, ``make_fetcher``),
 ``client`` (make_client, fetch, redirects, the private-address guard), ``routing`` (the
-``transport`` setting and the environment's proxies), ``transport`` (httpcore on plain asyncio
-sockets), ``decompress`` (bounded Content-Encoding), ``content``
+``transport`` setting and the environment's proxies), ``transport`` (HTTP/1.1 keep-alive
+connections, h11 on plain asyncio sockets), ``decompress`` (bounded Content-Encoding), ``content``
 (binary sniffing, charsets), ``blockpage``, ``retry`` (httpx errors -> FetchErrors, retry
 policy), ``robots`` and ``worker`` (the same fetch in a helper process, for the crawl).
 """

@@ -9,6 +9,7 @@ server's).
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from typing import Any
 
@@ -20,8 +21,8 @@ from scraper.fetch.routing import PROXIED_EXTENSION
 def peer_address(response: httpx.Response) -> str | None:
     """The IP address of the server ``response`` came from, or None when it is not known.
 
-    httpcore hands the connection over as the ``network_stream`` response extension, for httpx's
-    own transport as for :class:`scraper.fetch.transport.AsyncioTransport`; its ``server_addr``
+    The connection comes as the ``network_stream`` response extension, from httpx's own transport
+    (httpcore's) as from :class:`scraper.fetch.transport.AsyncioTransport`; its ``server_addr``
     is the socket's peer name (``(host, port)``, or a 4-tuple for IPv6).
     """
     if response.extensions.get(PROXIED_EXTENSION):
@@ -35,8 +36,14 @@ def peer_address(response: httpx.Response) -> str | None:
         return None  # a closed or odd stream: not known, rather than wrong
     if not isinstance(peer, tuple | list) or not peer or not isinstance(peer[0], str):
         return None
+    return _address(peer[0])
+
+
+@functools.lru_cache(maxsize=1024)
+def _address(text: str) -> str | None:
+    """The canonical form of a peer's address (cached: a crawl sees few, again and again)."""
     try:
-        address = ipaddress.ip_address(peer[0])
+        address = ipaddress.ip_address(text)
     except ValueError:
         return None
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:

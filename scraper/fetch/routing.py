@@ -3,8 +3,9 @@
 The ``transport`` setting picks the network layer of direct connections under the same httpx
 client:
 
-- ``"fast"`` (the default): :class:`scraper.fetch.transport.AsyncioTransport`, httpcore on
-  plain asyncio sockets, about a third less CPU per request than the stock one;
+- ``"fast"`` (the default): :class:`scraper.fetch.transport.AsyncioTransport`, its own pool of
+  HTTP/1.1 connections (h11 on plain asyncio sockets), about half the CPU per request of the
+  stock one;
 - ``"httpx"``: httpx's stock ``AsyncHTTPTransport`` (httpcore on anyio), all of it stock: the
   fallback should the hand-written one misbehave somewhere.
 

@@ -178,29 +178,37 @@ class FetchWorker:
             granted = origin_of(url).lower()
             await self.pace.acquire(granted)
             self._held[request_id] = granted
-        future: asyncio.Future[tuple[bool, Any]] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[tuple[bool, Any]] = loop.create_future()
         self._waiting[request_id] = future
+        timer = None
         try:
             if self._transport is None:
                 raise WorkerGone(self.failure or "the fetch process is not running")
             message = ("fetch", request_id, number, url, etag, last_modified, granted, rules)
             self._transport.write(_frame(message))
-            # fetch() keeps its own deadline; this only catches a child that hangs
+            # fetch() keeps its own deadline; this only catches a child that hangs. A timer on
+            # the future rather than asyncio.wait_for, which adds a future, a callback and a
+            # turn of the event loop to every answer
             grace = GRACE_SECONDS if self.grace_seconds is None else self.grace_seconds
             limit = settings.deadline_seconds + grace
-            try:
-                ok, value = await asyncio.wait_for(future, limit)
-            except TimeoutError:
-                self._gone(f"the fetch process did not answer within {limit:g} s")
-                self.kill()
-                raise WorkerGone(self.failure) from None
+            timer = loop.call_later(limit, self._overdue, future, limit)
+            ok, value = await future  # WorkerGone when the child is gone or overdue
         finally:
+            if timer is not None:
+                timer.cancel()
             self._waiting.pop(request_id, None)
             self._end_turns(request_id)
         if ok:
             assert isinstance(value, FetchResult)
             return value
         raise value
+
+    def _overdue(self, future: asyncio.Future[tuple[bool, Any]], limit: float) -> None:
+        """A request's answer is overdue: the child is taken for hung, and killed."""
+        if not future.done():
+            self._gone(f"the fetch process did not answer within {limit:g} s")
+            self.kill()
 
     def _turn_asked(self, request_id: int, origin: str) -> None:
         """The child wants to send another request for ``request_id`` (a retry, a redirect)."""
