@@ -19,13 +19,15 @@ import httpx or anything heavy itself: it runs first in every process of the pac
 
 from __future__ import annotations
 
-import importlib.abc
 import importlib.machinery
 import sys
 import threading
 import types
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
+
+if TYPE_CHECKING:
+    from importlib.abc import Loader
 
 __all__ = ["defer_httpx_cli"]
 
@@ -76,8 +78,9 @@ def _main_of(module: _DeferredCli) -> Any:
     return main
 
 
-class _Finder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
-    """Finds ``httpx._main`` (once) and loads it as a :class:`_DeferredCli`."""
+class _Finder:
+    """Finds ``httpx._main`` (once) and loads it as a :class:`_DeferredCli`: a meta path
+    finder and its loader (duck-typed: ``importlib.abc`` alone costs a few ms to import)."""
 
     def find_spec(
         self,
@@ -91,7 +94,7 @@ class _Finder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
         real = importlib.machinery.PathFinder.find_spec(fullname, path)
         if real is None or real.loader is None:
             return None  # not found where httpx is: the import system says so itself
-        spec = importlib.machinery.ModuleSpec(fullname, self, origin=real.origin)
+        spec = importlib.machinery.ModuleSpec(fullname, cast("Loader", self), origin=real.origin)
         spec.has_location = real.has_location
         spec.loader_state = real
         return spec
