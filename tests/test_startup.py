@@ -6,9 +6,11 @@ interpreter: this one has imported everything long ago."""
 from __future__ import annotations
 
 import json
+import sqlite3
 import subprocess
 import sys
 import textwrap
+from contextlib import closing
 from pathlib import Path
 
 from tests.server import LocalServer, with_etag
@@ -178,3 +180,46 @@ def test_a_crawl_of_unchanged_pages_imports_no_extraction_in_its_process(
     modules = json.loads(again.stdout.splitlines()[-1])
     assert "scraper.crawl.engine" in modules  # the hook did see the crawl
     assert _under(modules, "scraper.extract", "trafilatura", "rich", "charset_normalizer") == []
+    # the process ended without collecting its heap: the archive was closed whole before
+    with closing(sqlite3.connect(db)) as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        runs = conn.execute("SELECT ended_at IS NOT NULL, exit_code FROM runs").fetchall()
+    assert runs == [(1, 0), (1, 0)]
+
+
+def test_a_crawl_gives_the_collector_back_its_heap(server: LocalServer, tmp_path: Path) -> None:
+    """The crawl command freezes the heap for the run only: a process that runs commands one
+    after another (this one) collects as before afterwards."""
+    import gc
+
+    from click.testing import CliRunner
+
+    from scraper.cli import cli
+
+    server.route("/", handler=with_etag(b"<html><body><p>one page</p></body></html>", '"x"'))
+    config = tmp_path / "sites.toml"
+    config.write_text(
+        "[defaults]\ndelay_seconds = 0\nallow_private = true\n\n"
+        f'[[site]]\nname = "s"\nstart_urls = ["{server.url("/")}"]\n'
+    )
+    assert gc.get_freeze_count() == 0
+    args = ["crawl", "--config", str(config), "--db", str(tmp_path / "a.db"), "--quiet"]
+    result = CliRunner().invoke(cli, args, catch_exceptions=False)
+    assert result.exit_code == 0, result.stderr
+    assert gc.get_freeze_count() == 0
+    assert gc.isenabled()
+
+
+def test_output_is_flushed_at_exit_without_the_last_collection() -> None:
+    """The command process skips collecting its heap at exit: what it wrote still arrives."""
+    done = _python(
+        """
+        import sys
+        import scraper.cli
+        sys.stdout.write("x" * 1_000_000)
+        sys.stderr.write("the end")
+        """
+    )
+    assert done.returncode == 0
+    assert done.stdout == "x" * 1_000_000
+    assert done.stderr == "the end"

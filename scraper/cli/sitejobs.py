@@ -86,6 +86,7 @@ def crawl(
     # other core meanwhile (scraper.forkserver)
     forkserver.start_early()
     from scraper.cli.crawlout import CrawlOutput
+    from scraper.cli.heap import frozen_heap
     from scraper.crawl import crawl as run_crawl
 
     log_file = config.defaults.log_file
@@ -93,16 +94,17 @@ def crawl(
         quiet=quiet, verbose=verbose, log_path=Path(log_file) if log_file else None
     )
     try:
-        summary = run_crawl(
-            config,
-            db_path,
-            site_names=site_names,
-            max_pages=max_pages,
-            revisit=revisit_seconds,
-            on_progress=output.on_progress if output.interactive else None,
-            on_start=output.on_start,
-            on_failure=output.on_failure,
-        )
+        with frozen_heap():  # the code just imported is not walked by the collector meanwhile
+            summary = run_crawl(
+                config,
+                db_path,
+                site_names=site_names,
+                max_pages=max_pages,
+                revisit=revisit_seconds,
+                on_progress=output.on_progress if output.interactive else None,
+                on_start=output.on_start,
+                on_failure=output.on_failure,
+            )
         output.finish(summary)
     finally:
         output.close()
