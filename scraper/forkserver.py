@@ -28,9 +28,11 @@ if TYPE_CHECKING:
 
 __all__ = ["PRELOAD", "context", "start_early"]
 
-#: what the forkserver imports before it forks a helper: the fetch helper's code first (a
-#: recrawl of unchanged pages starts it first), then the extraction pool's
-PRELOAD = ("scraper.fetch.worker", "scraper.crawl.pool", "scraper.extract")
+#: what the forkserver imports before it forks a helper: the command's main script (when it
+#: is a file, as the ``scraper`` console script is: each helper would otherwise run it again,
+#: importing the command line, as multiprocessing prepares a child), the fetch helper's code
+#: (a recrawl of unchanged pages starts it first), then the extraction pool's
+PRELOAD = ("__main__", "scraper.fetch.worker", "scraper.crawl.pool", "scraper.extract")
 
 
 def context() -> ForkServerContext:
