@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import contextlib
 import multiprocessing
+import signal
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -50,8 +52,32 @@ def start_early() -> None:
     before (the crawl fetches, or fails the pages it cannot extract, with the cause).
     """
     context()
-    from multiprocessing import forkserver
+    from multiprocessing import forkserver, resource_tracker
 
     # say no free file descriptor or process: the first helper's start says why
     with contextlib.suppress(OSError):
-        forkserver.ensure_running()
+        # first, alone: it unblocks SIGINT itself when it has started its process
+        resource_tracker.ensure_running()
+        with _sigint_blocked():
+            forkserver.ensure_running()
+
+
+@contextlib.contextmanager
+def _sigint_blocked() -> Iterator[None]:
+    """SIGINT held back in this thread meanwhile (a Ctrl-C now comes after), and blocked for
+    good in a process started meanwhile.
+
+    Ctrl-C reaches the whole process group. The forkserver ignores SIGINT once it runs (and so
+    do the helpers), but not while it imports PRELOAD: the crawl's first fraction of a second,
+    where a Ctrl-C would kill it with a traceback on the terminal. Started with SIGINT blocked
+    (what multiprocessing does for its resource tracker), it never sees one; neither do the
+    helpers it forks, which inherit the mask and ignore SIGINT anyway.
+    """
+    if not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    before = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, before)

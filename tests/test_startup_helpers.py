@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -175,3 +176,59 @@ def test_a_config_error_is_one_line_and_starts_no_helper(tmp_path: Path) -> None
     assert str(config) in done.stderr
     assert _marked(mark) == []  # nothing was started: the crawl process itself is gone
     assert not (tmp_path / "a.db").exists()
+
+
+def _forkserver_of(mark: str) -> int | None:
+    for pid in _marked(mark):
+        try:
+            command = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            continue
+        if b"multiprocessing.forkserver" in command:
+            return pid
+    return None
+
+
+def _signals(pid: int, field: str) -> int:
+    """A signal mask of ``pid`` from /proc (SigBlk, SigIgn...)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1], 16)
+    raise AssertionError(f"no {field} for {pid}")
+
+
+def test_ctrl_c_at_the_start_reaches_the_crawl_not_its_importing_forkserver(
+    big_site: LocalServer, tmp_path: Path
+) -> None:
+    """The forkserver starts with SIGINT blocked: a Ctrl-C (to the whole process group) while
+    it still imports cannot kill it with a traceback; the crawl itself stops on it."""
+    config = _config(tmp_path, big_site)
+    mark = uuid.uuid4().hex
+    code = "import sys\nfrom scraper.cli import cli\ncli(sys.argv[1:])\n"
+    args = ["crawl", "--config", str(config), "--db", str(tmp_path / "a.db"), "--quiet"]
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code, *args],
+        cwd=REPO,
+        env={**os.environ, "SCRAPER_TEST_MARK": mark},
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # its own process group, as a terminal gives a command
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while (server := _forkserver_of(mark)) is None and proc.poll() is None:
+            assert time.monotonic() < deadline, "no forkserver was started"
+            time.sleep(0.01)
+        assert server is not None
+        sigint = 1 << (signal.SIGINT - 1)
+        assert _signals(server, "SigBlk") & sigint
+        assert not _signals(proc.pid, "SigBlk") & sigint  # the crawl itself still takes it
+        os.killpg(proc.pid, signal.SIGINT)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode != 0
+    assert "Traceback" not in err
+    assert _none_left(mark) == []
