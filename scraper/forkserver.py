@@ -33,8 +33,15 @@ __all__ = ["PRELOAD", "context", "start_early"]
 #: what the forkserver imports before it forks a helper: the command's main script (when it
 #: is a file, as the ``scraper`` console script is: each helper would otherwise run it again,
 #: importing the command line, as multiprocessing prepares a child), the fetch helper's code
-#: (a recrawl of unchanged pages starts it first), then the extraction pool's
-PRELOAD = ("__main__", "scraper.fetch.worker", "scraper.crawl.pool", "scraper.extract")
+#: (a recrawl of unchanged pages starts it first), then the extraction pool's; last the heap
+#: is frozen, as the gc documentation advises before fork() (:mod:`scraper.frozen`)
+PRELOAD = (
+    "__main__",
+    "scraper.fetch.worker",
+    "scraper.crawl.pool",
+    "scraper.extract",
+    "scraper.frozen",
+)
 
 
 def context() -> ForkServerContext:

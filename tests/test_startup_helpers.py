@@ -5,6 +5,8 @@ wrong) says so in one line and leaves no process behind. Each crawl is a real pr
 
 from __future__ import annotations
 
+import asyncio
+import gc
 import json
 import os
 import signal
@@ -19,6 +21,9 @@ from pathlib import Path
 import pytest
 
 from scraper.crawl.lock import CrawlLock
+from scraper.crawl.pool import Extracted, ExtractPool
+from scraper.discover import PageLinks
+from scraper.models import Article
 from tests.server import LocalServer
 
 REPO = Path(__file__).resolve().parents[1]
@@ -232,3 +237,28 @@ def test_ctrl_c_at_the_start_reaches_the_crawl_not_its_importing_forkserver(
     assert proc.returncode != 0
     assert "Traceback" not in err
     assert _none_left(mark) == []
+
+
+def freeze_count_page(
+    html: str, url: str, strip: tuple[str, ...], boilerplate: frozenset[str], timeout: float
+) -> Extracted:
+    """The worker's count of frozen objects as the page's text (runs in the worker)."""
+    return Extracted(Article(url=url, text=str(gc.get_freeze_count()), found=True), PageLinks())
+
+
+def test_helpers_inherit_the_forkservers_imports_frozen() -> None:
+    """The forkserver freezes what it preloaded before it forks (scraper.frozen): a helper's
+    collections leave the inherited modules alone; this process's heap is not frozen."""
+    pool = ExtractPool(1, job=freeze_count_page)
+
+    async def run() -> Extracted:
+        return await pool.extract(
+            "<p>x</p>", "http://127.0.0.1/x", strip=(), boilerplate=(), timeout_seconds=60
+        )
+
+    try:
+        done = asyncio.run(run())
+    finally:
+        pool.close()
+    assert int(done.article.text) > 10_000  # the preloaded modules' objects
+    assert gc.get_freeze_count() == 0
