@@ -42,7 +42,8 @@ class _DeferredCli(types.ModuleType):
     _lock = threading.Lock()
 
     def __getattr__(self, name: str) -> Any:
-        if name.startswith("__") or self._loaded:  # the import system's own probes
+        # the import system's own probes (__path__...) do not load it; ``*`` (__all__) does
+        if (name.startswith("__") and name != "__all__") or self._loaded:
             raise AttributeError(f"module {self.__name__!r} has no attribute {name!r}")
         self._load()
         return getattr(self, name)
