@@ -28,7 +28,6 @@ from itertools import islice
 from typing import TYPE_CHECKING
 
 from scraper.errors import UsageError
-from scraper.extract.clean import decode, parse
 from scraper.fetch.blockpage import article_block_reason, html_title
 from scraper.urls import normalise_url
 
@@ -214,6 +213,10 @@ def html_headings(page_html: str) -> tuple[str, ...]:
     """The first ``<h1>``-``<h3>`` headings of the page outside nav/header/footer/aside (a
     paywall's "Subscribe to continue reading" is a heading the extractor drops). Parsed the way
     extraction parses, nesting bounded, so a hostile page costs what it costs extraction."""
+    # here, not at the top: a crawl of unchanged pages never comes here, and importing the
+    # extraction stack would cost its process about 30 ms of start-up
+    from scraper.extract.clean import decode, parse
+
     tree = parse(decode(page_html))
     if tree is None:
         return ()

@@ -16,12 +16,16 @@ import zlib
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
+from typing import TYPE_CHECKING
 from urllib.parse import urldefrag, urljoin
 
-from lxml import etree
-from selectolax.lexbor import LexborHTMLParser
-
 from scraper.errors import DiscoverError as DiscoverError  # re-exported: the name callers import
+
+# lxml and selectolax are imported where they parse, not with the module: the crawl's own
+# process imports this one for its values, and on a recrawl of unchanged pages parses nothing
+if TYPE_CHECKING:
+    from lxml import etree
+    from selectolax.lexbor import LexborHTMLParser
 
 #: decompressed size cap of a sitemap or feed (the sitemap protocol allows 50 MB)
 MAX_XML_BYTES = 50 * 1024 * 1024
@@ -80,6 +84,8 @@ def parse_page(html: str | bytes | LexborHTMLParser, base_url: str) -> PageLinks
 
     ``html`` may be a tree already parsed (extraction's bounded parse: no second parse).
     """
+    from selectolax.lexbor import LexborHTMLParser
+
     tree = html if isinstance(html, LexborHTMLParser) else LexborHTMLParser(html)
     base = base_url
     for node in tree.css("base[href]"):
@@ -176,6 +182,8 @@ def _inflate(body: bytes, max_bytes: int) -> bytes:
 
 
 def _xml_parser() -> etree.XMLParser:
+    from lxml import etree
+
     return etree.XMLParser(
         resolve_entities=False,
         no_network=True,
@@ -214,6 +222,8 @@ def parse_source(body: bytes, url: str, *, max_bytes: int = MAX_XML_BYTES) -> So
     head = data[:512].lstrip(b"\xef\xbb\xbf \t\r\n")
     if not head.startswith(b"<"):
         return _parse_text(data, url)
+    from lxml import etree
+
     try:
         root = etree.fromstring(data, parser=_xml_parser(), base_url=None)
     except (etree.XMLSyntaxError, ValueError) as exc:

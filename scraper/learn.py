@@ -18,14 +18,24 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import islice
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from scraper.admission import decide
-from scraper.extract import extract
-from scraper.extract.boilerplate import MIN_PAGES, MIN_SHARE, learn_boilerplate
+
+# The extraction stack (scraper.extract) is imported where it is used, not here: the crawl
+# imports this module, and its process has no page to extract on a recrawl of unchanged pages.
 
 if TYPE_CHECKING:
     from scraper.archive import PageStore
+    from scraper.models import Article
+
+
+def extract(html: str | bytes, url: str | None = None, **options: Any) -> Article:
+    """:func:`scraper.extract.extract`, imported at its first call (see the imports above)."""
+    from scraper.extract import extract as extract_page
+
+    return extract_page(html, url, **options)
+
 
 #: Pages re-extracted per site to learn from (the newest captures the archive returns first).
 LEARN_MAX_PAGES = 200
@@ -60,8 +70,8 @@ def learn(
     at: str,
     *,
     strip: Sequence[str] = (),
-    min_pages: int = MIN_PAGES,
-    min_share: float = MIN_SHARE,
+    min_pages: int | None = None,
+    min_share: float | None = None,
     max_pages: int = LEARN_MAX_PAGES,
     known: Mapping[str, tuple[str, str]] | None = None,
 ) -> LearnResult:
@@ -69,11 +79,15 @@ def learn(
 
     Pages without a stored raw body are learned from their stored text instead.
 
+    :param min_pages: see :func:`~scraper.extract.learn_boilerplate` (None: its
+        ``MIN_PAGES``; ``min_share`` likewise, None: ``MIN_SHARE``)
     :param known: texts already extracted the way learning extracts them (``strip``, no
         boilerplate, no time budget), by URL: ``(sha256 of the raw body, text)``; a page whose
         newest stored body is that one is not extracted again (a crawl passes what it just
         extracted)
     """
+    from scraper.extract.boilerplate import MIN_PAGES, MIN_SHARE, learn_boilerplate
+
     texts = []
     for capture in islice(archive.latest_captures(site), max_pages):
         seen = None if known is None else known.get(capture.url)
@@ -83,7 +97,11 @@ def learn(
             texts.append(extract(capture.text(), capture.url, strip=strip).text)
     if not texts:
         texts = archive.site_texts(site, limit=max_pages)
-    lines = learn_boilerplate(texts, min_pages=min_pages, min_share=min_share)
+    lines = learn_boilerplate(
+        texts,
+        min_pages=MIN_PAGES if min_pages is None else min_pages,
+        min_share=MIN_SHARE if min_share is None else min_share,
+    )
     archive.set_boilerplate(site, lines, learned_at=at, learned_from=len(texts))
     return LearnResult(site=site, pages=len(texts), lines=lines)
 
@@ -106,7 +124,11 @@ def learn_if_grown(
     """
     pages = min(archive.site_page_count(site), LEARN_MAX_PAGES)
     before = archive.boilerplate_learned_from(site)
-    if pages < MIN_PAGES or (before is not None and pages < before * growth):
+    if before is not None and pages < before * growth:
+        return None  # (the usual end of a crawl: decided without the extraction stack)
+    from scraper.extract.boilerplate import MIN_PAGES
+
+    if pages < MIN_PAGES:
         return None
     return learn(archive, site, at, strip=strip, known=known)
 

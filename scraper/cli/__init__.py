@@ -9,5 +9,8 @@ from __future__ import annotations
 # Importing a command module registers its commands on ``cli``.
 from scraper.cli import history, init, migrate, notify, oneoff, query, serve, sitejobs  # noqa: F401
 from scraper.cli.group import cli
+from scraper.cli.heap import freeze_at_exit
+
+freeze_at_exit()  # a command's process exits without collecting its heap first (cli.heap)
 
 __all__ = ["cli"]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import sys
@@ -301,6 +300,8 @@ def fetch(
                     continue
                 errors += report(page)
         return errors
+
+    import asyncio  # here: every command's start would pay for it
 
     started_at = now_iso()
     try:

@@ -72,9 +72,8 @@ def crawl(
       scraper crawl --verbose                    # also list each failed URL
       */15 * * * * cd /srv/scraper && .venv/bin/scraper crawl --quiet   # crontab
     """
-    from scraper.cli.crawlout import CrawlOutput
+    from scraper import forkserver
     from scraper.config import load_config, parse_duration
-    from scraper.crawl import crawl as run_crawl
     from scraper.errors import ConfigError, UsageError
 
     if quiet and verbose:
@@ -83,21 +82,29 @@ def crawl(
     if not config.sites:
         raise ConfigError(f"{config_path}: no [[site]] tables, nothing to crawl")
     revisit_seconds = None if revisit is None else parse_duration(revisit, where="--revisit")
+    # before the crawl's own imports and the archive: the helpers' code is imported on the
+    # other core meanwhile (scraper.forkserver)
+    forkserver.start_early()
+    from scraper.cli.crawlout import CrawlOutput
+    from scraper.cli.heap import frozen_heap
+    from scraper.crawl import crawl as run_crawl
+
     log_file = config.defaults.log_file
     output = CrawlOutput(
         quiet=quiet, verbose=verbose, log_path=Path(log_file) if log_file else None
     )
     try:
-        summary = run_crawl(
-            config,
-            db_path,
-            site_names=site_names,
-            max_pages=max_pages,
-            revisit=revisit_seconds,
-            on_progress=output.on_progress if output.interactive else None,
-            on_start=output.on_start,
-            on_failure=output.on_failure,
-        )
+        with frozen_heap():  # the code just imported is not walked by the collector meanwhile
+            summary = run_crawl(
+                config,
+                db_path,
+                site_names=site_names,
+                max_pages=max_pages,
+                revisit=revisit_seconds,
+                on_progress=output.on_progress if output.interactive else None,
+                on_start=output.on_start,
+                on_failure=output.on_failure,
+            )
         output.finish(summary)
     finally:
         output.close()

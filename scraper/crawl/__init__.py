@@ -6,27 +6,33 @@ context (what a run's parts share), pipeline (one page: robots -> fetch -> admis
 (politeness and the one robots.txt cache), sources (sitemaps and feeds), frontier (scope and
 the revisit policy), processes (the extraction pool and the fetch helper), events (typed
 events, the bus), summary (the counters), tally (counting the events into them), lock, shared
-(crawl workers on one PostgreSQL archive). The names the CLI and tests use are re-exported here.
+(crawl workers on one PostgreSQL archive). The names the CLI and tests use are re-exported here,
+loaded on first use (PEP 562): importing one module of the package (the extraction workers'
+``scraper.crawl.pool``, say) does not import the engine and the archive with it.
 """
 
 from __future__ import annotations
 
-from scraper.crawl.engine import (
-    DEFAULT_EXTRACT_WORKERS,
-    GROUP_COMMIT_PAGES,
-    GROUP_COMMIT_SECONDS,
-    SUSPECT_RECHECK_SECONDS,
-    Crawler,
-    CrawlLock,
-    CrawlSummary,
-    Extracted,
-    ExtractPool,
-    _process_alive,
-    extract_page,
-    utc_now,
-)
-from scraper.crawl.events import Events
-from scraper.crawl.run import crawl
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from scraper.crawl.engine import (
+        DEFAULT_EXTRACT_WORKERS,
+        GROUP_COMMIT_PAGES,
+        GROUP_COMMIT_SECONDS,
+        SUSPECT_RECHECK_SECONDS,
+        Crawler,
+        CrawlLock,
+        CrawlSummary,
+        Extracted,
+        ExtractPool,
+        _process_alive,
+        extract_page,
+        utc_now,
+    )
+    from scraper.crawl.events import Events
+    from scraper.crawl.run import crawl
 
 __all__ = [
     "DEFAULT_EXTRACT_WORKERS",
@@ -44,3 +50,18 @@ __all__ = [
     "extract_page",
     "utc_now",
 ]
+
+#: the module each name is taken from (the rest: scraper.crawl.engine)
+_FROM = {"Events": "scraper.crawl.events", "crawl": "scraper.crawl.run"}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in __all__:
+        raise AttributeError(f"module 'scraper.crawl' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_FROM.get(name, "scraper.crawl.engine")), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -17,9 +17,10 @@ and ``__setstate__``, a tuple in C), rebuilt here into the same values.
 
 The policies, each kept by a test (tests/test_crawl_processes.py, tests/test_pool.py):
 
-- workers come from a forkserver (``scraper.extract`` preloaded), so they inherit no open file
-  of the crawl (the lock, the database); each leaves when the crawl closes its end of the socket
-  or is gone (a thread watches the parent, for a worker busy on a page);
+- workers come from a forkserver (``scraper.extract`` preloaded: :mod:`scraper.forkserver`), so
+  they inherit no open file of the crawl (the lock, the database); each leaves when the crawl
+  closes its end of the socket or is gone (a thread watches the parent, for a worker busy on a
+  page);
 - at most ``QUEUE_DEPTH`` pages are handed to a worker: the one it works on and the next, so that
   it never waits for the busy crawl to send more; a page's budget runs from when its worker
   starts on it (the answer to the page before it on that worker), not while it waits;
@@ -39,7 +40,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
-import multiprocessing
 import operator
 import os
 import pickle
@@ -52,7 +52,7 @@ from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any
 
-from scraper import stagecpu
+from scraper import forkserver, stagecpu
 from scraper.discover import PageLinks
 from scraper.errors import ExtractError
 from scraper.models import Article
@@ -73,8 +73,6 @@ QUEUE_DEPTH = 2
 CLOSE_SECONDS = 5.0
 #: strip rules and boilerplate sets a pool remembers (one pair per site of a run, in practice)
 MAX_SHARED = 64
-#: what the forkserver imports once, before it forks the workers
-PRELOAD = ["scraper.extract", "scraper.crawl.pool"]
 
 # the messages, first item: a page, a value named by number, forget the named values
 _PAGE, _SHARE, _FORGET = 0, 1, 2
@@ -539,9 +537,7 @@ class ExtractPool:
     def _start(self, generation: int) -> tuple[BaseProcess, socket.socket] | None:
         parent, child = socket.socketpair()
         try:
-            context = multiprocessing.get_context("forkserver")
-            context.set_forkserver_preload(PRELOAD)
-            process = context.Process(
+            process = forkserver.context().Process(
                 target=_serve,
                 args=(child, os.getpid(), self.job),
                 daemon=True,

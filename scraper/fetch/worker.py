@@ -25,7 +25,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
-import multiprocessing
 import os
 import pickle
 import signal
@@ -33,7 +32,7 @@ import socket
 from dataclasses import dataclass
 from typing import Any
 
-from scraper import stagecpu
+from scraper import forkserver, stagecpu
 from scraper.config import Settings
 from scraper.errors import FetchError, WorkerGone
 from scraper.fetch.client import fetch, make_client
@@ -119,15 +118,14 @@ class FetchWorker:
     async def start(self) -> FetchWorker:
         """Start the child process (from a forkserver: it inherits no open files).
 
-        The first start of the forkserver waits for it to import the fetch code (a quarter
-        of a second): that wait is spent in a thread, so the event loop goes on meanwhile.
+        The first start of the forkserver waits for it to import the helpers' code (a fifth of
+        a second; ``scraper crawl`` starts it early, :mod:`scraper.forkserver`): that wait is
+        spent in a thread, so the event loop goes on meanwhile.
         """
         parent, child = socket.socketpair()
         loop = asyncio.get_running_loop()
         try:
-            context = multiprocessing.get_context("forkserver")
-            context.set_forkserver_preload(["scraper.fetch.worker"])
-            process = context.Process(
+            process = forkserver.context().Process(
                 target=_serve, args=(child,), daemon=True, name="scraper-fetch"
             )
             await loop.run_in_executor(None, process.start)
