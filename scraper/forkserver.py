@@ -27,8 +27,17 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from multiprocessing.context import ForkServerContext
+    from multiprocessing.process import BaseProcess
 
-__all__ = ["PRELOAD", "context", "start_early"]
+__all__ = ["PRELOAD", "STOP_SIGNALS", "context", "helper_signals", "start_early", "start_process"]
+
+#: the signals that stop a crawl, which the forkserver never takes. Ctrl-C reaches the whole
+#: process group, and so does SIGTERM from ``timeout`` in a crontab (it signals the command's
+#: process group) or a systemd stop (its whole cgroup), while the crawl itself stops cleanly,
+#: commits what is done and prints its summary. A forkserver that died of one would fail the
+#: start of the helper it was forking, and every start after it (a dying extraction worker's
+#: page is retried once, on a new worker).
+STOP_SIGNALS = frozenset({signal.SIGINT, signal.SIGTERM})
 
 #: what the forkserver imports before it forks a helper: the command's main script (when it
 #: is a file, as the ``scraper`` console script is: each helper would otherwise run it again,
@@ -65,25 +74,43 @@ def start_early() -> None:
     with contextlib.suppress(OSError):
         # first, alone: it unblocks SIGINT itself when it has started its process
         resource_tracker.ensure_running()
-        with _sigint_blocked():
+        with _stop_signals_blocked():
             forkserver.ensure_running()
 
 
-@contextlib.contextmanager
-def _sigint_blocked() -> Iterator[None]:
-    """SIGINT held back in this thread meanwhile (a Ctrl-C now comes after), and blocked for
-    good in a process started meanwhile.
+def helper_signals() -> None:
+    """A helper's signals, first thing in it: Ctrl-C is the crawl's to handle, so it is
+    ignored; SIGTERM, which the helper inherits blocked from its forkserver, ends it as usual
+    (multiprocessing ends a leftover helper with one when the crawl's interpreter exits, and
+    waits for it: a helper that ignored it would hold that exit forever)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
 
-    Ctrl-C reaches the whole process group. The forkserver ignores SIGINT once it runs (and so
-    do the helpers), but not while it imports PRELOAD: the crawl's first fraction of a second,
-    where a Ctrl-C would kill it with a traceback on the terminal. Started with SIGINT blocked
-    (what multiprocessing does for its resource tracker), it never sees one; neither do the
-    helpers it forks, which inherit the mask and ignore SIGINT anyway.
+
+def start_process(process: BaseProcess) -> None:
+    """``process.start()`` with :data:`STOP_SIGNALS` blocked: a forkserver that multiprocessing
+    (re)starts for it (the early one failed, or was killed) is started as :func:`start_early`
+    starts one."""
+    with _stop_signals_blocked():
+        process.start()
+
+
+@contextlib.contextmanager
+def _stop_signals_blocked() -> Iterator[None]:
+    """:data:`STOP_SIGNALS` held back in this thread meanwhile (one sent now is taken after,
+    by another thread or this one), and blocked for good in a process started meanwhile.
+
+    The forkserver ignores SIGINT once it runs, but not while it imports PRELOAD: the crawl's
+    first fraction of a second, where a Ctrl-C would kill it with a traceback on the terminal;
+    and it never ignores SIGTERM. Started with both blocked (what multiprocessing does for its
+    resource tracker), it never sees one. The helpers it forks inherit the mask and set their
+    own (:func:`helper_signals`).
     """
     if not hasattr(signal, "pthread_sigmask"):
         yield
         return
-    before = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    before = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
     try:
         yield
     finally:

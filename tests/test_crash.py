@@ -352,3 +352,84 @@ def test_one_off_fetches_wait_out_a_recrawls_group_commits(
         last_run = conn.execute("SELECT MAX(id) FROM runs").fetchone()[0]
         unchanged = conn.execute("SELECT unchanged FROM runs WHERE id = ?", (last_run,))
         assert unchanged.fetchone()[0] == PAGES + 1  # bookkeeping only: grouped commits
+
+
+def _helpers_started(crawl: subprocess.Popen[bytes]) -> bool:
+    """Whether a helper runs: a grandchild of the crawl (forked by its forkserver)."""
+    return any(_parent(pid) not in {crawl.pid, None} for pid in descendants(crawl.pid))
+
+
+@pytest.mark.parametrize("moment", ["first crawl", "recrawl, at its start", "recrawl, helper up"])
+def test_sigterm_to_the_whole_process_group_stops_the_crawl_cleanly(
+    tmp_path: Path, moment: str
+) -> None:
+    """``timeout`` in a crontab signals the command's whole process group, and a systemd stop
+    its whole cgroup: the helpers get the SIGTERM too. They leave it to the crawl, which stops
+    as for its own SIGTERM (the summary, exit 1, what is done committed), fails no page for a
+    helper that died of it, and says nothing else (no "Aborted!", no traceback)."""
+    root = tmp_path / "site"
+    build_site(root, 200)
+    server = LocalServer(root).start()
+    try:
+        db = tmp_path / "archive.db"
+        config = write_config(tmp_path / "sites.toml", server, delay=0.01)
+        extra: tuple[str, ...] = ()
+        if moment != "first crawl":
+            first = crawl_process(config, db, "--quiet")
+            _, err = first.communicate(timeout=120)
+            assert first.returncode == 0, err.decode()
+            extra = ("--revisit", "0")
+        before = _latest_run(db)[0]
+        env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
+        env["NO_PROXY"] = "*"
+        command = [sys.executable, "-m", "scraper", "crawl", "--config", str(config)]
+        proc = subprocess.Popen(
+            [*command, "--db", str(db), *extra],
+            cwd=REPO,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,  # its own process group, as under timeout(1)
+        )
+        try:
+            if moment == "recrawl, at its start":
+                wait_for_pages(db, proc, before, 0)  # the run is recorded: its loop runs
+            elif moment == "recrawl, helper up":
+                deadline = time.monotonic() + 60  # a liveness guard: the event comes sooner
+                while not _helpers_started(proc) and time.monotonic() < deadline:
+                    assert proc.poll() is None, proc.communicate()
+                    time.sleep(0.01)
+                wait_for_pages(db, proc, before, 10)
+            else:
+                wait_for_pages(db, proc, before, 10)  # the extraction workers are at work
+            os.killpg(proc.pid, signal.SIGTERM)
+            _, raw = proc.communicate(timeout=120)
+        finally:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.communicate()
+        err = raw.decode()
+        assert proc.returncode == 1, err
+        assert "problem: the run was stopped (SIGTERM) before it was done" in err
+        assert "Aborted" not in err
+        assert "Traceback" not in err
+        check_archive(db)
+        with closing(sqlite3.connect(db)) as conn:
+            failed = conn.execute(
+                "SELECT url, error FROM fetches WHERE run_id > ? AND error IS NOT NULL", (before,)
+            ).fetchall()
+            (code,) = conn.execute("SELECT exit_code FROM runs WHERE id > ?", (before,)).fetchone()
+        assert failed == []
+        assert code == 1
+        # and nothing of the group outlives the crawl (the helpers leave when it closes them)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                os.killpg(proc.pid, 0)
+            except ProcessLookupError:
+                break
+            time.sleep(0.05)
+        else:
+            raise AssertionError("a process of the crawl's group outlived it")
+    finally:
+        server.stop()

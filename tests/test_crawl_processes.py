@@ -21,6 +21,8 @@ from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from scraper.config import Settings
 from scraper.crawl.processes import (
     QUEUE_DEPTH,
@@ -34,6 +36,7 @@ from scraper.fetch import fetch_robots, make_client
 from scraper.fetch.fetcher import HttpFetcher
 from scraper.fetch.pacing import Pacer
 from scraper.fetch.robots import Robots
+from scraper.fetch.worker import FetchWorker
 from scraper.models import FetchResult
 from tests.server import LocalServer, respond
 
@@ -286,3 +289,36 @@ def test_every_request_the_helper_held_is_fetched_again_when_it_dies(server: Loc
             return inner.urls
 
     assert asyncio.run(run()) == [server.url("/held")] * 8
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [EOFError("unexpected EOF"), OSError(24, "Too many open files"), KeyError("forkserver")],
+)
+def test_a_helper_that_cannot_start_leaves_every_fetch_to_the_crawl(
+    server: LocalServer, monkeypatch: pytest.MonkeyPatch, failure: Exception
+) -> None:
+    """Whatever stops the helper from starting (its forkserver dying while it forks it says
+    EOFError; no processes or descriptors left, OSError; anything else), the crawl's own
+    process fetches every page, and the start's failure goes nowhere else."""
+    server.route("/a", "<html><body><p>one page</p></body></html>")
+
+    async def cannot_start(self: FetchWorker) -> FetchWorker:
+        raise failure
+
+    monkeypatch.setattr(FetchWorker, "start", cannot_start)
+
+    async def run() -> tuple[list[str], bytes]:
+        async with make_client(SETTINGS) as client:
+            inner = Counting(HttpFetcher(client))
+            fetcher = WorkerFetcher(inner, Pacer(0.0), lambda url: None)
+            fetcher.start_soon()
+            await fetcher.start()  # the same start, awaited: it has failed, quietly
+            assert fetcher.worker is None
+            body = (await fetcher.fetch_page(server.url("/a"), SETTINGS)).body
+            await fetcher.aclose()
+            return inner.urls, body
+
+    urls, body = asyncio.run(run())
+    assert urls == [server.url("/a")]
+    assert b"one page" in body

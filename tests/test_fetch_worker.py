@@ -8,6 +8,7 @@ import dataclasses
 import os
 import pickle
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -279,3 +280,36 @@ def test_a_hung_worker_is_given_up_and_killed(
     failure, pid = asyncio.run(run())
     assert failure == "the fetch process did not answer within 1 s"
     assert not _process_alive(pid)  # killed, not left stopped
+
+
+def test_the_helper_fetches_through_the_proxies_of_the_crawl_as_they_are_now(
+    server: LocalServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The helper comes from a forkserver, whose environment is that of whenever it started:
+    the helper takes the crawl's proxy variables of the moment it is started instead, set or
+    unset, whatever the forkserver had."""
+    server.route("/a", PAGE)
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))  # bound, never listening: a proxy that refuses
+    dead_proxy = f"http://127.0.0.1:{closed.getsockname()[1]}"
+
+    async def fetched() -> str:
+        worker = await FetchWorker().start()
+        try:
+            return (await worker.fetch(server.url("/a"), SETTINGS)).text
+        except errors.FetchError as exc:
+            return exc.message
+        finally:
+            await worker.aclose()
+
+    try:
+        for name in [n for n in os.environ if n.lower().endswith("_proxy")]:
+            monkeypatch.delenv(name)
+        monkeypatch.setenv("HTTP_PROXY", dead_proxy)
+        assert "proxy error" in asyncio.run(fetched())
+        monkeypatch.delenv("HTTP_PROXY")
+        assert "Worker page." in asyncio.run(fetched())
+        monkeypatch.setenv("http_proxy", dead_proxy)
+        assert "proxy error" in asyncio.run(fetched())
+    finally:
+        closed.close()

@@ -419,10 +419,39 @@ def _stop_on_sigterm(
     except (ValueError, RuntimeError, NotImplementedError):  # not the main thread
         yield
         return
+    # one held back by :func:`sigterm_held` (sent while the run started) is taken now
+    mask = _sigterm_mask(signal.SIG_UNBLOCK)
     try:
         yield
     finally:
+        if mask is not None:
+            signal.pthread_sigmask(signal.SIG_SETMASK, mask)  # held back again, if it was
         loop.remove_signal_handler(signal.SIGTERM)
+
+
+def _sigterm_mask(how: int) -> set[int | signal.Signals] | None:
+    """SIGTERM blocked or unblocked in this thread; the mask before (None: no signal masks)."""
+    if not hasattr(signal, "pthread_sigmask"):
+        return None
+    return signal.pthread_sigmask(how, {signal.SIGTERM})
+
+
+@contextlib.contextmanager
+def sigterm_held() -> Iterator[None]:
+    """SIGTERM held back in this thread meanwhile, but while :meth:`Crawler.run_crawl` runs.
+
+    The run stops cleanly on a SIGTERM only once its event loop handles one: one sent between
+    the run's row and the loop's start, or between the loop's end and the row's last update,
+    would kill the process with default action and leave a run with no end recorded. Held
+    back, it is taken by the loop as soon as the loop runs (the run stops, as for any SIGTERM),
+    or, sent after the loop, once the run's row is complete (the process then ends of it).
+    """
+    mask = _sigterm_mask(signal.SIG_BLOCK)
+    try:
+        yield
+    finally:
+        if mask is not None:
+            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
 
 
 class _Finished:

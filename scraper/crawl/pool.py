@@ -43,7 +43,6 @@ import itertools
 import operator
 import os
 import pickle
-import signal
 import socket
 import threading
 import time
@@ -172,7 +171,7 @@ def _fill(sock: socket.socket, buffer: bytearray, size: int) -> bool:
 
 def _serve(sock: socket.socket, parent_pid: int, job: Callable[..., Extracted]) -> None:
     """An extraction worker: read a page, extract it, answer, until the crawl closes its end."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the crawl's to handle
+    forkserver.helper_signals()  # Ctrl-C is the crawl's to handle
     # A killed crawl must not leave its workers behind, even one busy on a page.
     threading.Thread(
         target=_watch_parent, args=(parent_pid, os.getppid()), daemon=True, name="watch-parent"
@@ -543,7 +542,7 @@ class ExtractPool:
                 daemon=True,
                 name="scraper-extract",
             )
-            process.start()
+            forkserver.start_process(process)
         except BaseException:
             parent.close()
             raise

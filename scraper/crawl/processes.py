@@ -101,9 +101,12 @@ class WorkerFetcher:
         worker = FetchWorker(self.pacer, grace_seconds=self.grace_seconds)
         try:
             await worker.start()
-        except (OSError, ValueError, RuntimeError):
+        except Exception:  # noqa: BLE001  (no helper, whatever the cause: see below)
+            # out of processes or descriptors (OSError), a forkserver that died while it forked
+            # the helper (EOFError), or anything else: the helper only spares this process work,
+            # so this process fetches everything itself, and the crawl goes on
             await worker.aclose()
-            return  # no helper, then: this process fetches everything
+            return
         self.worker = worker
 
     async def fetch_page(

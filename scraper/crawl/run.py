@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from scraper.archive import check_not_foreign, open_archive
 from scraper.archive.backends import is_database_url, sender_lock
-from scraper.crawl.engine import Clock, Crawler, utc_now
+from scraper.crawl.engine import Clock, Crawler, sigterm_held, utc_now
 from scraper.crawl.events import Events, RunFinished
 from scraper.crawl.lock import CrawlLock
 from scraper.crawl.processes import DEFAULT_EXTRACT_WORKERS
@@ -86,38 +86,41 @@ def crawl(
             )
             crawler.stale_lock_pid = lock.stale_pid
             started_at = iso_utc(clock())
-            run_id = state.start_run(
-                started_at=started_at, pid=os.getpid(), sites=[s.name for s in sites]
-            )
-            exit_code = 1
-            try:
-                summary = asyncio.run(crawler.run_crawl(run_id))
-                summary = dataclasses.replace(summary, collapsed_sites=crawler.judge_extraction())
-                for run in crawler.sites if summary.stopped is None else ():
-                    # the new pages teach what recurs on every page; the next run drops it
-                    # (from the texts this run extracted, where they are the ones it needs)
-                    texts = run.learn_texts
-                    learn_if_grown(
-                        archive,
-                        run.site.name,
-                        iso_utc(clock()),
-                        strip=run.site.strip,
-                        known={} if texts is None else texts.texts,
+            with sigterm_held():  # a SIGTERM from now on stops the run, whose end is recorded
+                run_id = state.start_run(
+                    started_at=started_at, pid=os.getpid(), sites=[s.name for s in sites]
+                )
+                exit_code = 1
+                try:
+                    summary = asyncio.run(crawler.run_crawl(run_id))
+                    summary = dataclasses.replace(
+                        summary, collapsed_sites=crawler.judge_extraction()
                     )
-                exit_code = summary.exit_code
-            except KeyboardInterrupt:
-                exit_code = 130
-                raise
-            finally:
-                final = crawler.summary()
-                with contextlib.suppress(ArchiveError):
-                    state.update_run(
-                        run_id,
-                        final.counts(),
-                        ended_at=iso_utc(clock()),
-                        seconds=round(final.seconds, 3),
-                        exit_code=exit_code,
-                    )
+                    for run in crawler.sites if summary.stopped is None else ():
+                        # the new pages teach what recurs on every page; the next run drops it
+                        # (from the texts this run extracted, where they are the ones it needs)
+                        texts = run.learn_texts
+                        learn_if_grown(
+                            archive,
+                            run.site.name,
+                            iso_utc(clock()),
+                            strip=run.site.strip,
+                            known={} if texts is None else texts.texts,
+                        )
+                    exit_code = summary.exit_code
+                except KeyboardInterrupt:
+                    exit_code = 130
+                    raise
+                finally:
+                    final = crawler.summary()
+                    with contextlib.suppress(ArchiveError):
+                        state.update_run(
+                            run_id,
+                            final.counts(),
+                            ended_at=iso_utc(clock()),
+                            seconds=round(final.seconds, 3),
+                            exit_code=exit_code,
+                        )
             # after the run's writes are committed; never fails the crawl (scraper.notify)
             from scraper.notify import after_run
 

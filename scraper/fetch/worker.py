@@ -27,7 +27,6 @@ import contextlib
 import contextvars
 import os
 import pickle
-import signal
 import socket
 from dataclasses import dataclass
 from typing import Any
@@ -126,9 +125,9 @@ class FetchWorker:
         loop = asyncio.get_running_loop()
         try:
             process = forkserver.context().Process(
-                target=_serve, args=(child,), daemon=True, name="scraper-fetch"
+                target=_serve, args=(child, proxy_environment()), daemon=True, name="scraper-fetch"
             )
-            await loop.run_in_executor(None, process.start)
+            await loop.run_in_executor(None, forkserver.start_process, process)
         except BaseException:
             parent.close()
             raise
@@ -426,9 +425,23 @@ async def _serve_async(sock: socket.socket) -> None:
         writer.close()
 
 
-def _serve(sock: socket.socket) -> None:
-    """The child: answer fetch requests until the parent closes the connection."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the crawl's to handle
+def proxy_environment() -> dict[str, str]:
+    """This process's proxy variables (``HTTP_PROXY``, ``no_proxy``...), as the fetch routes
+    read them (fetch/routing.py)."""
+    return {name: value for name, value in os.environ.items() if name.lower().endswith("_proxy")}
+
+
+def _serve(sock: socket.socket, proxies: dict[str, str]) -> None:
+    """The child: answer fetch requests until the parent closes the connection.
+
+    ``proxies`` are the crawl's proxy variables when it started the helper. The helper's own
+    environment is its forkserver's, from whenever that started (early in a crawl, or earlier
+    in a process that runs many crawls): its fetches go through the crawl's proxies instead.
+    """
+    forkserver.helper_signals()  # Ctrl-C is the crawl's to handle
+    for name in [name for name in os.environ if name.lower().endswith("_proxy")]:
+        del os.environ[name]
+    os.environ.update(proxies)
     with contextlib.suppress(OSError):
         asyncio.run(_serve_async(sock))
     stagecpu.write("fetch-helper")  # os._exit runs no atexit
