@@ -167,6 +167,19 @@ def once_then(first: bytes, then: bytes) -> Callable[[BaseHTTPRequestHandler], N
     return handler
 
 
+def topic_article(topic: str) -> bytes:
+    """A small news article on ``topic``: a title, a heading and six sentences naming it."""
+    text = " ".join(
+        f"The {topic} committee met on Tuesday to talk about plan number {n} for the town, "
+        f"and residents asked who would pay for the {topic} works and when they would end."
+        for n in range(6)
+    )
+    return (
+        f"<!doctype html><html><head><title>The {topic}</title></head><body><article>"
+        f"<h1>The {topic}</h1><p>{text}</p></article></body></html>"
+    ).encode()
+
+
 def with_etag(
     body: bytes,
     etag: str,

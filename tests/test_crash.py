@@ -79,7 +79,11 @@ max_depth = 3
     return path
 
 
-def crawl_process(config: Path, db: Path, *extra: str) -> subprocess.Popen[bytes]:
+def crawl_process(
+    config: Path, db: Path, *extra: str, output: int = subprocess.PIPE, new_session: bool = False
+) -> subprocess.Popen[bytes]:
+    """``scraper crawl`` in a process of its own (``new_session``: and its own process group,
+    as under timeout(1)), with no proxy; its stdout and stderr to ``output``."""
     env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
     env["NO_PROXY"] = "*"
     return subprocess.Popen(
@@ -87,8 +91,9 @@ def crawl_process(config: Path, db: Path, *extra: str) -> subprocess.Popen[bytes
         + list(extra),
         cwd=REPO,
         env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+        stdout=output,
+        stderr=output,
+        start_new_session=new_session,
     )
 
 
@@ -266,6 +271,20 @@ def _parent(pid: int) -> int | None:
         return None
 
 
+def _wait_for_helper(crawl: subprocess.Popen[bytes]) -> set[int]:
+    """Wait (for the event) until the crawl runs a helper, forked by its forkserver (which the
+    crawl starts first, with the resource tracker): a grandchild of the crawl. Returns the
+    crawl's descendants then."""
+    deadline = time.monotonic() + 60  # a liveness guard: the event comes much sooner
+    while time.monotonic() < deadline:
+        helpers = descendants(crawl.pid)
+        if any(_parent(pid) not in {crawl.pid, None} for pid in helpers):
+            return helpers
+        assert crawl.poll() is None, f"the crawl ended before its helper started: {crawl.pid}"
+        time.sleep(0.02)
+    raise AssertionError("the crawl never started a helper")
+
+
 def test_sigkill_while_the_fetch_helper_works(tmp_path: Path) -> None:
     """A recrawl big enough for the fetch helper is killed mid-run: the archive is whole, the
     helper does not outlive the crawl, and the next run does what the killed one left."""
@@ -280,18 +299,7 @@ def test_sigkill_while_the_fetch_helper_works(tmp_path: Path) -> None:
         assert first.returncode == 0, err.decode()
 
         recrawl = crawl_process(config, db, "--quiet", "--revisit", "0")
-        helpers: set[int] = set()
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and recrawl.poll() is None:
-            helpers = descendants(recrawl.pid)
-            # the helper, forked by the forkserver (which the crawl starts first, with the
-            # resource tracker): a grandchild of the crawl
-            if any(_parent(pid) not in {recrawl.pid, None} for pid in helpers):
-                break
-            time.sleep(0.02)
-        assert any(_parent(pid) not in {recrawl.pid, None} for pid in helpers), (
-            "the recrawl never started its fetch helper"
-        )
+        helpers = _wait_for_helper(recrawl)
         # the helper has been started: kill once the run has recorded a good part of its pages
         before = _latest_run(db)[0] - 1
         wait_for_pages(db, recrawl, before, 60)
@@ -354,11 +362,6 @@ def test_one_off_fetches_wait_out_a_recrawls_group_commits(
         assert unchanged.fetchone()[0] == PAGES + 1  # bookkeeping only: grouped commits
 
 
-def _helpers_started(crawl: subprocess.Popen[bytes]) -> bool:
-    """Whether a helper runs: a grandchild of the crawl (forked by its forkserver)."""
-    return any(_parent(pid) not in {crawl.pid, None} for pid in descendants(crawl.pid))
-
-
 @pytest.mark.parametrize("moment", ["first crawl", "recrawl, at its start", "recrawl, helper up"])
 def test_sigterm_to_the_whole_process_group_stops_the_crawl_cleanly(
     tmp_path: Path, moment: str
@@ -380,25 +383,12 @@ def test_sigterm_to_the_whole_process_group_stops_the_crawl_cleanly(
             assert first.returncode == 0, err.decode()
             extra = ("--revisit", "0")
         before = _latest_run(db)[0]
-        env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
-        env["NO_PROXY"] = "*"
-        command = [sys.executable, "-m", "scraper", "crawl", "--config", str(config)]
-        proc = subprocess.Popen(
-            [*command, "--db", str(db), *extra],
-            cwd=REPO,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            start_new_session=True,  # its own process group, as under timeout(1)
-        )
+        proc = crawl_process(config, db, *extra, new_session=True)
         try:
             if moment == "recrawl, at its start":
-                wait_for_pages(db, proc, before, 0)  # the run is recorded: its loop runs
+                wait_for_pages(db, proc, before, 0)  # the run is recorded: its loop starts
             elif moment == "recrawl, helper up":
-                deadline = time.monotonic() + 60  # a liveness guard: the event comes sooner
-                while not _helpers_started(proc) and time.monotonic() < deadline:
-                    assert proc.poll() is None, proc.communicate()
-                    time.sleep(0.01)
+                _wait_for_helper(proc)
                 wait_for_pages(db, proc, before, 10)
             else:
                 wait_for_pages(db, proc, before, 10)  # the extraction workers are at work

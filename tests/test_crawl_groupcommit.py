@@ -12,21 +12,9 @@ from scraper.config import Config, parse_config
 from scraper.crawl import crawl
 from scraper.crawl.events import Event, Events, PageRecorded, SnapshotWritten
 from scraper.models import Outcome
-from tests.server import LocalServer
+from tests.server import LocalServer, topic_article
 
 TOPICS = ("harbour", "library", "market", "bridge", "school", "ferry")
-
-
-def _article(topic: str) -> bytes:
-    text = " ".join(
-        f"The {topic} committee met on Tuesday to talk about plan number {n} for the town, "
-        f"and residents asked who would pay for the {topic} works and when they would end."
-        for n in range(6)
-    )
-    return (
-        f"<!doctype html><html><head><title>The {topic}</title></head><body><article>"
-        f"<h1>The {topic}</h1><p>{text}</p></article></body></html>"
-    ).encode()
 
 
 def _config(server: LocalServer) -> Config:
@@ -50,7 +38,7 @@ def _serve(server: LocalServer) -> None:
     items = "".join(f"<li><a href='{link}'>{link}</a></li>" for link in links)
     server.route("/index.html", f"<html><body><ul>{items}</ul></body></html>".encode())
     for topic in TOPICS:
-        server.route(f"/news/{topic}.html", _article(topic))
+        server.route(f"/news/{topic}.html", topic_article(topic))
     server.route("/news/gone.html", b"<html><body>gone</body></html>", status=404)
 
 

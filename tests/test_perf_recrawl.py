@@ -30,7 +30,8 @@ from scraper.archive.sql.blocks import request_block
 from scraper.config import Config, parse_config
 from scraper.crawl import crawl
 from scraper.models import FetchResult, iso_utc
-from tests.server import LocalServer, with_etag
+from tests.server import LocalServer, topic_article, with_etag
+from tests.test_crash import crawl_process
 
 REPO = Path(__file__).resolve().parents[1]
 TOPICS = ("harbour", "library", "market", "bridge", "school", "ferry")
@@ -38,18 +39,6 @@ FIRST = dt.datetime(2026, 3, 1, 10, 0, 0, tzinfo=dt.UTC)
 SECOND = dt.datetime(2026, 3, 2, 10, 0, 0, tzinfo=dt.UTC)
 #: far above what the work needs, on a slow and busy machine too
 WAIT_SECONDS = 120.0
-
-
-def _article(topic: str) -> bytes:
-    text = " ".join(
-        f"The {topic} committee met on Tuesday to talk about plan number {n} for the town, "
-        f"and residents asked who would pay for the {topic} works and when they would end."
-        for n in range(6)
-    )
-    return (
-        f"<!doctype html><html><head><title>The {topic}</title></head><body><article>"
-        f"<h1>The {topic}</h1><p>{text}</p></article></body></html>"
-    ).encode()
 
 
 def _paths() -> list[str]:
@@ -66,7 +55,7 @@ def _serve(
     index = f"<html><body><ul>{items}</ul></body></html>".encode()
     server.route("/index.html", handler=with_etag(index, '"v-index"'))
     for topic in TOPICS:
-        server.route(f"/news/{topic}.html", handler=with_etag(_article(topic), f'"v-{topic}"'))
+        server.route(f"/news/{topic}.html", handler=with_etag(topic_article(topic), f'"v-{topic}"'))
     if hold is not None:
         server.route(f"/news/{TOPICS[-1]}.html", handler=hold)
 
@@ -313,7 +302,7 @@ def test_request_heads_name_the_path_and_query_as_before() -> None:
 def _holding(release: threading.Event, asked: threading.Event) -> Callable[..., None]:
     """A route handler that answers 304 (to the second crawl) only once ``release`` is set."""
     etag = f'"v-{TOPICS[-1]}"'
-    served = with_etag(_article(TOPICS[-1]), etag)
+    served = with_etag(topic_article(TOPICS[-1]), etag)
 
     def handler(request: BaseHTTPRequestHandler) -> None:
         if request.headers.get("If-None-Match") == etag:
@@ -322,20 +311,6 @@ def _holding(release: threading.Event, asked: threading.Event) -> Callable[..., 
         served(request)
 
     return handler
-
-
-def _crawl_process(config: Path, db: Path, *extra: str) -> subprocess.Popen[bytes]:
-    env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
-    env["NO_PROXY"] = "*"
-    return subprocess.Popen(
-        [sys.executable, "-m", "scraper", "crawl", "--config", str(config), "--db", str(db)]
-        + list(extra),
-        cwd=REPO,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
 
 
 def _crawl_to_end(config: Path, db: Path, *extra: str) -> None:
@@ -375,7 +350,9 @@ def test_a_recrawl_killed_between_claim_and_record_keeps_each_page_whole(
     db = tmp_path / "archive.db"
     try:
         _crawl_to_end(config, db, "--quiet")
-        proc = _crawl_process(config, db, "--quiet", "--revisit", "0")
+        proc = crawl_process(
+            config, db, "--quiet", "--revisit", "0", output=subprocess.DEVNULL, new_session=True
+        )
         try:
             # the held page is claimed and asked for; the other six are committed (the group
             # commit's timer) while it waits
