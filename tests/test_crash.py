@@ -367,9 +367,10 @@ def test_sigterm_to_the_whole_process_group_stops_the_crawl_cleanly(
     tmp_path: Path, moment: str
 ) -> None:
     """``timeout`` in a crontab signals the command's whole process group, and a systemd stop
-    its whole cgroup: the helpers get the SIGTERM too. They leave it to the crawl, which stops
-    as for its own SIGTERM (the summary, exit 1, what is done committed), fails no page for a
-    helper that died of it, and says nothing else (no "Aborted!", no traceback)."""
+    its whole cgroup: the helpers get the SIGTERM too. The crawl stops as for its own SIGTERM
+    (the summary, exit 1, what is done committed), fails no page (its forkserver does not take
+    the signal: a helper that died of it is replaced, or the crawl fetches by itself), and says
+    nothing else (no "Aborted!", no traceback)."""
     root = tmp_path / "site"
     build_site(root, 200)
     server = LocalServer(root).start()
