@@ -13,7 +13,7 @@ import scraper, is not touched at all.
 
 It does nothing when httpx is already imported (then ``httpx._main`` is whatever httpx chose),
 and when rich is absent the real code fails to import as it would have; the stand-in's ``main``
-then is httpx's own fallback (it prints how to install the client and exits with 1). Must not
+then says how to install the client and exits with 1, as httpx's own fallback does. Must not
 import httpx or anything heavy itself: it runs first in every process of the package.
 """
 
@@ -58,15 +58,12 @@ class _DeferredCli(types.ModuleType):
             try:
                 loader.exec_module(self)  # httpx's code, into this module: main and the rest
             except ImportError:
-                self.__dict__["main"] = _fallback  # what httpx itself does without rich
+                self.__dict__["main"] = _fallback  # as httpx itself has, without rich
 
 
 def _fallback() -> None:
-    print(
-        "The httpx command line client could not run because the required "
-        "dependencies were not installed.\nMake sure you've installed "
-        "everything with: pip install 'httpx[cli]'"
-    )
+    """httpx's client without its dependencies: say what to install, exit 1 (as httpx does)."""
+    print("httpx's command-line client needs its extra: pip install 'httpx[cli]'")
     sys.exit(1)
 
 
