@@ -438,7 +438,7 @@ def _sigterm_mask(how: int) -> set[int | signal.Signals] | None:
 
 @contextlib.contextmanager
 def sigterm_held() -> Iterator[None]:
-    """SIGTERM held back in this thread meanwhile, but while :meth:`Crawler.run_crawl` runs.
+    """SIGTERM held back in this thread meanwhile, except while :meth:`Crawler.run_crawl` runs.
 
     The run stops cleanly on a SIGTERM only once its event loop handles one: one sent between
     the run's row and the loop's start, or between the loop's end and the row's last update,
