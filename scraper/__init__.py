@@ -13,7 +13,7 @@ import sys
 import types
 from typing import TYPE_CHECKING, Any
 
-from scraper.lazyimports import defer_httpx_cli
+from scraper.lazyimports import defer_httpx_cli, lazy_names
 
 defer_httpx_cli()  # before anything imports httpx: its own CLI module costs every process
 
@@ -68,16 +68,4 @@ class _Package(types.ModuleType):
 
 sys.modules[__name__].__class__ = _Package
 
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        # not ours: ``from scraper import stagecpu`` then imports the submodule
-        raise AttributeError(f"module 'scraper' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value  # once: the next lookup does not come here
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_names(globals(), _LAZY)

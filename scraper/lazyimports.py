@@ -1,5 +1,9 @@
 """What ``import scraper`` does so that every command and helper process starts sooner.
 
+:func:`lazy_names` gives a package the module ``__getattr__`` and ``__dir__`` of PEP 562, so
+that its public names are imported on first use (``scraper``, ``scraper.archive`` and
+``scraper.crawl`` re-export names from modules a command may never need).
+
 httpx's package ``__init__`` imports ``httpx._main``, its own command-line client, whenever
 that client's dependencies (rich, pygments, click) are installed; rich is installed here
 because a development tool needs it. That import is about 40-60 ms of CPU in every process
@@ -19,17 +23,18 @@ import httpx or anything heavy itself: it runs first in every process of the pac
 
 from __future__ import annotations
 
+import importlib
 import importlib.machinery
 import sys
 import threading
 import types
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
 if TYPE_CHECKING:
     from importlib.abc import Loader
 
-__all__ = ["defer_httpx_cli"]
+__all__ = ["defer_httpx_cli", "lazy_names"]
 
 _NAME = "httpx._main"
 
@@ -117,3 +122,26 @@ def defer_httpx_cli() -> None:
         return
     if not any(isinstance(f, _Finder) for f in sys.meta_path):
         sys.meta_path.insert(0, _Finder())
+
+
+def lazy_names(
+    package: dict[str, Any], origins: Mapping[str, str]
+) -> tuple[Callable[[str], Any], Callable[[], list[str]]]:
+    """A package's ``__getattr__`` and ``__dir__`` (PEP 562), given its ``globals()``: each
+    name of ``origins`` is imported from the module it maps to on first use, and kept in the
+    package (the next lookup does not come here); any other name is an AttributeError, so that
+    ``from package import submodule`` imports the submodule."""
+    name_of = package["__name__"]
+
+    def __getattr__(name: str) -> Any:
+        module = origins.get(name)
+        if module is None:
+            raise AttributeError(f"module {name_of!r} has no attribute {name!r}")
+        value = getattr(importlib.import_module(module), name)
+        package[name] = value
+        return value
+
+    def __dir__() -> list[str]:
+        return sorted(set(package) | set(package["__all__"]))
+
+    return __getattr__, __dir__

@@ -11,8 +11,9 @@ SQLite backend, sqlite_utils and all they use.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from scraper.lazyimports import lazy_names
 
 if TYPE_CHECKING:
     from scraper.archive.backends import (
@@ -124,15 +125,4 @@ _FROM = {
     "Archive": "scraper.archive.sqlite.store",
 }
 
-
-def __getattr__(name: str) -> Any:
-    module = _FROM.get(name)
-    if module is None:
-        raise AttributeError(f"module 'scraper.archive' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_names(globals(), _FROM)

@@ -13,8 +13,9 @@ loaded on first use (PEP 562): importing one module of the package (the extracti
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from scraper.lazyimports import lazy_names
 
 if TYPE_CHECKING:
     from scraper.crawl.engine import (
@@ -51,17 +52,10 @@ __all__ = [
     "utc_now",
 ]
 
-#: the module each name is taken from (the rest: scraper.crawl.engine)
-_FROM = {"Events": "scraper.crawl.events", "crawl": "scraper.crawl.run"}
+#: the module each name is taken from: scraper.crawl.engine but for two
+_FROM = dict.fromkeys(__all__, "scraper.crawl.engine") | {
+    "Events": "scraper.crawl.events",
+    "crawl": "scraper.crawl.run",
+}
 
-
-def __getattr__(name: str) -> Any:
-    if name not in __all__:
-        raise AttributeError(f"module 'scraper.crawl' has no attribute {name!r}")
-    value = getattr(importlib.import_module(_FROM.get(name, "scraper.crawl.engine")), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_names(globals(), _FROM)
