@@ -298,15 +298,14 @@ async def _exchange(
     the URL as written in an extension, for a route through a proxy: fetch/routing.py).
     """
     extensions: dict[str, Any] = {TRANSPORT_EXTENSION: settings.transport}
-    build = client.get_request if isinstance(client, _Client) else _build_request(client)
     try:
         if pin is None:
-            request = build(url, headers, extensions)
+            request = _get_request(client, url, headers, extensions)
         else:
             target = httpx.URL(url)
             pinned = {**headers, "Host": target.netloc.decode("ascii")}
             extensions[TARGET_EXTENSION] = url
-            request = build(target.copy_with(host=pin), pinned, extensions)
+            request = _get_request(client, target.copy_with(host=pin), pinned, extensions)
         response = await client.send(request, stream=True)
     except (httpx.HTTPError, httpx.InvalidURL, httpx.StreamError) as exc:
         raise translate_error(exc, url, settings) from exc
@@ -324,17 +323,17 @@ async def _exchange(
         await response.aclose()
 
 
-def _build_request(
+def _get_request(
     client: httpx.AsyncClient,
-) -> Callable[[str | httpx.URL, dict[str, str], dict[str, Any]], httpx.Request]:
-    """A GET builder for a client that is not :func:`make_client`'s (a test's)."""
-
-    def build(
-        url: str | httpx.URL, headers: dict[str, str], extensions: dict[str, Any]
-    ) -> httpx.Request:
-        return client.build_request("GET", url, headers=headers, extensions=extensions)
-
-    return build
+    url: str | httpx.URL,
+    headers: dict[str, str],
+    extensions: dict[str, Any],
+) -> httpx.Request:
+    """fetch's GET: :meth:`_Client.get_request`, or ``build_request`` for a client that is not
+    :func:`make_client`'s (a test's)."""
+    if isinstance(client, _Client):
+        return client.get_request(url, headers, extensions)
+    return client.build_request("GET", url, headers=headers, extensions=extensions)
 
 
 async def _drain(response: httpx.Response) -> None:

@@ -439,7 +439,7 @@ def _serve(sock: socket.socket, proxies: dict[str, str]) -> None:
     in a process that runs many crawls): its fetches go through the crawl's proxies instead.
     """
     forkserver.helper_signals()  # Ctrl-C is the crawl's to handle
-    for name in [name for name in os.environ if name.lower().endswith("_proxy")]:
+    for name in proxy_environment():
         del os.environ[name]
     os.environ.update(proxies)
     with contextlib.suppress(OSError):
