@@ -25,6 +25,8 @@ import signal
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
+from scraper.signalmask import masked
+
 if TYPE_CHECKING:
     from multiprocessing.context import ForkServerContext
     from multiprocessing.process import BaseProcess
@@ -107,11 +109,5 @@ def _stop_signals_blocked() -> Iterator[None]:
     resource tracker), it never sees one. The helpers it forks inherit the mask and set their
     own (:func:`helper_signals`).
     """
-    if not hasattr(signal, "pthread_sigmask"):
+    with masked(signal.SIG_BLOCK, STOP_SIGNALS):
         yield
-        return
-    before = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, before)

@@ -65,6 +65,7 @@ from scraper.fetch.fetcher import HttpFetcher
 from scraper.fetch.pacing import Pacer
 from scraper.learn import LEARN_MAX_PAGES
 from scraper.models import Outcome, iso_utc
+from scraper.signalmask import masked
 from scraper.sitehealth import collapse_warning
 
 if TYPE_CHECKING:
@@ -419,21 +420,13 @@ def _stop_on_sigterm(
     except (ValueError, RuntimeError, NotImplementedError):  # not the main thread
         yield
         return
-    # one held back by :func:`sigterm_held` (sent while the run started) is taken now
-    mask = _sigterm_mask(signal.SIG_UNBLOCK)
     try:
-        yield
+        # one held back by :func:`sigterm_held` (sent while the run started) is taken now, and
+        # they are held back again, if they were, before the handler goes
+        with masked(signal.SIG_UNBLOCK, {signal.SIGTERM}):
+            yield
     finally:
-        if mask is not None:
-            signal.pthread_sigmask(signal.SIG_SETMASK, mask)  # held back again, if it was
         loop.remove_signal_handler(signal.SIGTERM)
-
-
-def _sigterm_mask(how: int) -> set[int | signal.Signals] | None:
-    """SIGTERM blocked or unblocked in this thread; the mask before (None: no signal masks)."""
-    if not hasattr(signal, "pthread_sigmask"):
-        return None
-    return signal.pthread_sigmask(how, {signal.SIGTERM})
 
 
 @contextlib.contextmanager
@@ -446,12 +439,8 @@ def sigterm_held() -> Iterator[None]:
     back, it is taken by the loop as soon as the loop runs (the run stops, as for any SIGTERM),
     or, sent after the loop, once the run's row is complete (the process then ends of it).
     """
-    mask = _sigterm_mask(signal.SIG_BLOCK)
-    try:
+    with masked(signal.SIG_BLOCK, {signal.SIGTERM}):
         yield
-    finally:
-        if mask is not None:
-            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
 
 
 class _Finished:
