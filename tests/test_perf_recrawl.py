@@ -14,7 +14,6 @@ import random
 import signal
 import sqlite3
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -314,19 +313,14 @@ def _holding(release: threading.Event, asked: threading.Event) -> Callable[..., 
 
 
 def _crawl_to_end(config: Path, db: Path, *extra: str) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
-    env["NO_PROXY"] = "*"
-    done = subprocess.run(
-        [sys.executable, "-m", "scraper", "crawl", "--config", str(config), "--db", str(db)]
-        + list(extra),
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=WAIT_SECONDS,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
+    proc = crawl_process(config, db, *extra)
+    try:
+        _, err = proc.communicate(timeout=WAIT_SECONDS)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, err.decode()
 
 
 def _until(what: Callable[[], bool], proc: subprocess.Popen[bytes]) -> None:
